@@ -1,0 +1,86 @@
+// StreamEnvironment: where a job is defined and from which it is executed. It holds the job's
+// configuration and the logical graph the DataStream API builds.
+//
+//   auto env = sluice::StreamEnvironment::from_args(argc, argv);   // --parallelism 4 ...
+//   auto numbers = env.from_sequence(1, 1000);
+//   numbers.map([](int64_t x) { return x * x; }).print();
+//   env.execute("squares");
+//
+// Flags read from the command line: --parallelism (default: number of cores), --max-parallelism
+// (128), --workers (worker threads, default: number of cores), --buffer-bytes (32768),
+// --channel-capacity (buffers per channel, 4), --print-summary (true). All flags stay available
+// to the application through config().
+//
+// Threading: build and execute a job from one thread. execute_async() returns a thread-safe
+// JobClient.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sluice/core/config.h"
+#include "sluice/runtime/job_client.h"
+#include "sluice/runtime/stream_graph.h"
+
+namespace sluice {
+
+template <class T>
+class DataStream;
+
+struct JobResult {
+  std::string name;
+  double elapsed_ms = 0;
+  JobMetrics metrics;
+};
+
+class StreamEnvironment {
+ public:
+  StreamEnvironment();
+  explicit StreamEnvironment(Configuration config);
+  static StreamEnvironment from_args(int argc, const char* const* argv);
+  static StreamEnvironment from_args(int argc, char** argv) {
+    return from_args(argc, const_cast<const char* const*>(argv));
+  }
+
+  StreamEnvironment(StreamEnvironment&&) noexcept;
+  StreamEnvironment& operator=(StreamEnvironment&&) noexcept;
+  ~StreamEnvironment();
+
+  StreamEnvironment& set_parallelism(int parallelism);
+  int parallelism() const { return options_.default_parallelism; }
+  StreamEnvironment& set_max_parallelism(int max_parallelism);
+  StreamEnvironment& set_workers(int workers);
+  StreamEnvironment& set_buffer_bytes(size_t bytes);
+  StreamEnvironment& set_channel_capacity(size_t buffers);
+  StreamEnvironment& set_print_summary(bool print);
+  const Configuration& config() const { return options_.config; }
+
+  // Any Source<T> (FLIP-27): a connector's, or datagen<T>(...).
+  template <class S>
+  DataStream<typename S::value_type> from_source(S source, const std::string& name = "source");
+  template <class T>
+  DataStream<T> from_source(std::shared_ptr<Source<T>> source, const std::string& name = "source");
+  // A fixed collection, emitted in order by a single subtask (as Flink's fromElements).
+  template <class T>
+  DataStream<T> from_collection(std::vector<T> values, const std::string& name = "collection");
+  template <class T, class... Rest>
+  DataStream<T> from_elements(T first, Rest... rest);
+  // The numbers from..to inclusive, generated in parallel.
+  DataStream<int64_t> from_sequence(int64_t from, int64_t to);
+
+  // Runs the job and blocks until it ends; throws sluice::Error if it failed.
+  JobResult execute(const std::string& job_name = "sluice-job");
+  JobClient execute_async(const std::string& job_name = "sluice-job");
+
+  // For the DataStream API and connectors.
+  StreamGraph& graph() { return *graph_; }
+  int add_node(const std::string& name, OperatorFactory factory);
+  int add_source_node(const std::string& name, std::shared_ptr<SourceFactory> factory);
+
+ private:
+  JobOptions options_;
+  std::unique_ptr<StreamGraph> graph_;
+};
+
+}  // namespace sluice

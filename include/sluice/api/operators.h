@@ -1,0 +1,263 @@
+// The typed operators behind the DataStream API. Each processes a whole input batch in a loop
+// with the user function inlined (no virtual call, no allocation per record: output batches keep
+// their capacity), and emits one output batch per input batch.
+//
+// Threading: as every Operator, owned and called by one task thread.
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+
+#include <functional>
+#include <type_traits>
+
+#include "sluice/api/functions.h"
+#include "sluice/runtime/operator.h"
+#include "sluice/runtime/record_writer.h"
+
+namespace sluice::detail {
+
+// Common plumbing: the output batch and its flush.
+template <class Out>
+class TypedOperator : public Operator {
+ protected:
+  void emit_output() {
+    if (out_.values.empty()) return;
+    output().emit(out_);
+    out_.clear();
+  }
+  size_t batch_limit() const { return records_per_buffer<Out>(32 * 1024); }
+
+  RecordBuffer<Out> out_;
+};
+
+template <class In, class Out, class F>
+class MapOperator final : public TypedOperator<Out> {
+ public:
+  explicit MapOperator(F fn) : fn_(std::move(fn)) {}
+  void open() override { open_function(fn_, this->context()); }
+  void close() override { close_function(fn_); }
+  void process_batch(Buffer& batch, int) override {
+    auto& in = static_cast<RecordBuffer<In>&>(batch);
+    auto& out = this->out_;
+    out.values.reserve(in.values.size());
+    for (const auto& value : in.values) out.values.push_back(std::invoke(fn_, value));
+    out.timestamps.assign(in.timestamps.begin(), in.timestamps.end());
+    this->emit_output();
+  }
+
+ private:
+  F fn_;
+};
+
+template <class T, class F>
+class FilterOperator final : public TypedOperator<T> {
+ public:
+  explicit FilterOperator(F fn) : fn_(std::move(fn)) {}
+  void open() override { open_function(fn_, this->context()); }
+  void close() override { close_function(fn_); }
+  void process_batch(Buffer& batch, int) override {
+    auto& in = static_cast<RecordBuffer<T>&>(batch);
+    auto& out = this->out_;
+    const size_t n = in.values.size();
+    if (in.timestamps.empty()) {
+      for (size_t i = 0; i < n; ++i) {
+        if (fn_(in.values[i])) out.values.push_back(in.values[i]);
+      }
+    } else {
+      for (size_t i = 0; i < n; ++i) {
+        if (fn_(in.values[i])) {
+          out.values.push_back(in.values[i]);
+          out.timestamps.push_back(in.timestamps[i]);
+        }
+      }
+    }
+    this->emit_output();
+  }
+
+ private:
+  F fn_;
+};
+
+template <class In, class Out, class F>
+class FlatMapOperator final : public TypedOperator<Out> {
+ public:
+  explicit FlatMapOperator(F fn) : fn_(std::move(fn)) {}
+  void open() override { open_function(fn_, this->context()); }
+  void close() override { close_function(fn_); }
+  void process_batch(Buffer& batch, int) override {
+    auto& in = static_cast<RecordBuffer<In>&>(batch);
+    Collector<Out> collector(this->out_, this->output(), this->batch_limit());
+    for (size_t i = 0; i < in.values.size(); ++i) {
+      collector.set_timestamp(in.timestamp(i));
+      fn_(in.values[i], collector);
+    }
+    collector.flush();
+  }
+
+ private:
+  F fn_;
+};
+
+template <class In, class Out, class F>
+class ProcessOperator final : public TypedOperator<Out> {
+ public:
+  explicit ProcessOperator(F fn) : fn_(std::move(fn)) {}
+  void open() override {
+    side_outputs_.bind(&this->context());
+    context_ = std::make_unique<ProcessContext>(side_outputs_, this->context());
+    open_function(fn_, this->context());
+  }
+  void close() override { close_function(fn_); }
+  void process_batch(Buffer& batch, int) override {
+    auto& in = static_cast<RecordBuffer<In>&>(batch);
+    Collector<Out> collector(this->out_, this->output(), this->batch_limit());
+    for (size_t i = 0; i < in.values.size(); ++i) {
+      const Timestamp ts = in.timestamp(i);
+      collector.set_timestamp(ts);
+      context_->set_timestamp(ts);
+      fn_.process_element(in.values[i], *context_, collector);
+    }
+    collector.flush();
+    side_outputs_.flush();
+  }
+  void process_watermark(Timestamp watermark) override {
+    context_->set_watermark(watermark);
+    this->output().emit_watermark(watermark);
+  }
+
+ private:
+  F fn_;
+  SideOutputs side_outputs_;
+  std::unique_ptr<ProcessContext> context_;
+};
+
+// Rolling reduce on a keyed stream: one accumulated value per key, emitted after every update
+// (Flink's KeyedStream#reduce). The input arrives hash-partitioned, so each key lives in exactly
+// one subtask.
+template <class T, class KeySelector, class F>
+class KeyedReduceOperator final : public TypedOperator<T> {
+ public:
+  using Key = std::decay_t<std::invoke_result_t<KeySelector&, const T&>>;
+  KeyedReduceOperator(KeySelector selector, F fn) : selector_(std::move(selector)), fn_(std::move(fn)) {}
+  void open() override { open_function(fn_, this->context()); }
+  void close() override { close_function(fn_); }
+  void process_batch(Buffer& batch, int) override {
+    auto& in = static_cast<RecordBuffer<T>&>(batch);
+    auto& out = this->out_;
+    out.values.reserve(in.values.size());
+    for (const auto& value : in.values) {
+      auto [it, inserted] = state_.try_emplace(std::invoke(selector_, value), value);
+      if (!inserted) it->second = fn_(it->second, value);
+      out.values.push_back(it->second);
+    }
+    out.timestamps.assign(in.timestamps.begin(), in.timestamps.end());
+    this->emit_output();
+  }
+
+ private:
+  KeySelector selector_;
+  F fn_;
+  absl::flat_hash_map<Key, T> state_;
+};
+
+// Passes batches through unchanged: the operator behind union.
+template <class T>
+class IdentityOperator final : public Operator {
+ public:
+  void process_batch(Buffer& batch, int) override { output().emit(batch); }
+};
+
+// Two inputs of different types, one function per input (co-map / co-flat-map / co-process).
+template <class In1, class In2, class Out, class F1, class F2>
+class CoMapOperator final : public TypedOperator<Out> {
+ public:
+  CoMapOperator(F1 f1, F2 f2) : f1_(std::move(f1)), f2_(std::move(f2)) {}
+  void process_batch(Buffer& batch, int input) override {
+    if (input == 0) {
+      apply(static_cast<RecordBuffer<In1>&>(batch), f1_);
+    } else {
+      apply(static_cast<RecordBuffer<In2>&>(batch), f2_);
+    }
+    this->emit_output();
+  }
+
+ private:
+  template <class In, class F>
+  void apply(RecordBuffer<In>& in, F& fn) {
+    for (const auto& value : in.values) this->out_.values.push_back(fn(value));
+    this->out_.timestamps.assign(in.timestamps.begin(), in.timestamps.end());
+  }
+  F1 f1_;
+  F2 f2_;
+};
+
+template <class In1, class In2, class Out, class F1, class F2>
+class CoFlatMapOperator final : public TypedOperator<Out> {
+ public:
+  CoFlatMapOperator(F1 f1, F2 f2) : f1_(std::move(f1)), f2_(std::move(f2)) {}
+  void process_batch(Buffer& batch, int input) override {
+    Collector<Out> collector(this->out_, this->output(), this->batch_limit());
+    if (input == 0) {
+      apply(static_cast<RecordBuffer<In1>&>(batch), f1_, collector);
+    } else {
+      apply(static_cast<RecordBuffer<In2>&>(batch), f2_, collector);
+    }
+    collector.flush();
+  }
+
+ private:
+  template <class In, class F>
+  void apply(RecordBuffer<In>& in, F& fn, Collector<Out>& collector) {
+    for (size_t i = 0; i < in.values.size(); ++i) {
+      collector.set_timestamp(in.timestamp(i));
+      fn(in.values[i], collector);
+    }
+  }
+  F1 f1_;
+  F2 f2_;
+};
+
+template <class In1, class In2, class Out, class F>
+class CoProcessOperator final : public TypedOperator<Out> {
+ public:
+  explicit CoProcessOperator(F fn) : fn_(std::move(fn)) {}
+  void open() override {
+    side_outputs_.bind(&this->context());
+    context_ = std::make_unique<ProcessContext>(side_outputs_, this->context());
+    open_function(fn_, this->context());
+  }
+  void close() override { close_function(fn_); }
+  void process_batch(Buffer& batch, int input) override {
+    Collector<Out> collector(this->out_, this->output(), this->batch_limit());
+    if (input == 0) {
+      auto& in = static_cast<RecordBuffer<In1>&>(batch);
+      for (size_t i = 0; i < in.values.size(); ++i) {
+        prepare(collector, in.timestamp(i));
+        fn_.process_element1(in.values[i], *context_, collector);
+      }
+    } else {
+      auto& in = static_cast<RecordBuffer<In2>&>(batch);
+      for (size_t i = 0; i < in.values.size(); ++i) {
+        prepare(collector, in.timestamp(i));
+        fn_.process_element2(in.values[i], *context_, collector);
+      }
+    }
+    collector.flush();
+    side_outputs_.flush();
+  }
+  void process_watermark(Timestamp watermark) override {
+    context_->set_watermark(watermark);
+    this->output().emit_watermark(watermark);
+  }
+
+ private:
+  void prepare(Collector<Out>& collector, Timestamp ts) {
+    collector.set_timestamp(ts);
+    context_->set_timestamp(ts);
+  }
+  F fn_;
+  SideOutputs side_outputs_;
+  std::unique_ptr<ProcessContext> context_;
+};
+
+}  // namespace sluice::detail

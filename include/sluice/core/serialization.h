@@ -1,0 +1,235 @@
+// Binary serialization of user types, for state snapshots and the network transport.
+//
+// Serializer<T> is a trait with two static functions, serialize(const T&, BufferWriter&) and
+// deserialize(BufferReader&) -> T. It is provided for arithmetic types, enums, std::string,
+// std::vector, std::optional, std::pair, std::array, std::map and, through Boost.PFR, for every
+// plain aggregate whose fields are themselves serializable — so a `struct Txn { int64_t id;
+// std::string merchant; double amount; }` needs no code at all. Specialize sluice::Serializer<T>
+// for anything else (classes with invariants, pointers, versioned formats).
+//
+// Format: little-endian fixed-width numbers, u32 length prefixes, fields in declaration order.
+// It is the in-process and snapshot format of this build; it carries no schema.
+//
+// Threading: stateless; a BufferWriter or BufferReader is used by one thread at a time.
+#pragma once
+
+#include <array>
+#include <boost/pfr.hpp>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace sluice {
+
+class BufferWriter {
+ public:
+  explicit BufferWriter(std::string& out) : out_(out) {}
+  void write_bytes(const void* data, size_t size) {
+    out_.append(static_cast<const char*>(data), size);
+  }
+  template <class T>
+  void write_fixed(T value) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    write_bytes(&value, sizeof(T));
+  }
+  void write_length(size_t size) { write_fixed(static_cast<uint32_t>(size)); }
+  size_t size() const { return out_.size(); }
+
+ private:
+  std::string& out_;
+};
+
+class BufferReader {
+ public:
+  BufferReader(const void* data, size_t size)
+      : pos_(static_cast<const char*>(data)), end_(pos_ + size) {}
+  explicit BufferReader(std::string_view bytes) : BufferReader(bytes.data(), bytes.size()) {}
+
+  void read_bytes(void* out, size_t size) {
+    require(size);
+    std::memcpy(out, pos_, size);
+    pos_ += size;
+  }
+  std::string_view read_view(size_t size) {
+    require(size);
+    std::string_view view(pos_, size);
+    pos_ += size;
+    return view;
+  }
+  template <class T>
+  T read_fixed() {
+    static_assert(std::is_trivially_copyable_v<T>);
+    T value;
+    read_bytes(&value, sizeof(T));
+    return value;
+  }
+  size_t read_length() { return read_fixed<uint32_t>(); }
+  size_t remaining() const { return static_cast<size_t>(end_ - pos_); }
+  bool at_end() const { return pos_ == end_; }
+
+ private:
+  void require(size_t size) const {
+    if (static_cast<size_t>(end_ - pos_) < size) throw_truncated(size);
+  }
+  [[noreturn]] void throw_truncated(size_t wanted) const;
+
+  const char* pos_;
+  const char* end_;
+};
+
+template <class T, class Enable = void>
+struct Serializer;
+
+template <class T>
+void serialize(const T& value, BufferWriter& out) {
+  Serializer<T>::serialize(value, out);
+}
+template <class T>
+T deserialize(BufferReader& in) {
+  return Serializer<T>::deserialize(in);
+}
+
+// Convenience for tests and snapshots: whole value to bytes and back.
+template <class T>
+std::string to_bytes(const T& value) {
+  std::string bytes;
+  BufferWriter writer(bytes);
+  serialize(value, writer);
+  return bytes;
+}
+template <class T>
+T from_bytes(std::string_view bytes);
+
+template <class T>
+struct Serializer<T, std::enable_if_t<std::is_arithmetic_v<T> || std::is_enum_v<T>>> {
+  static void serialize(T value, BufferWriter& out) { out.write_fixed(value); }
+  static T deserialize(BufferReader& in) { return in.read_fixed<T>(); }
+};
+
+template <>
+struct Serializer<std::string> {
+  static void serialize(const std::string& value, BufferWriter& out) {
+    out.write_length(value.size());
+    out.write_bytes(value.data(), value.size());
+  }
+  static std::string deserialize(BufferReader& in) {
+    return std::string(in.read_view(in.read_length()));
+  }
+};
+
+template <class E>
+struct Serializer<std::vector<E>> {
+  static void serialize(const std::vector<E>& value, BufferWriter& out) {
+    out.write_length(value.size());
+    if constexpr (std::is_arithmetic_v<E>) {
+      out.write_bytes(value.data(), value.size() * sizeof(E));
+    } else {
+      for (const auto& e : value) Serializer<E>::serialize(e, out);
+    }
+  }
+  static std::vector<E> deserialize(BufferReader& in) {
+    size_t n = in.read_length();
+    std::vector<E> result;
+    if constexpr (std::is_arithmetic_v<E>) {
+      if (n > in.remaining() / sizeof(E)) in.read_view(n * sizeof(E));  // throws: truncated
+      result.resize(n);
+      in.read_bytes(result.data(), n * sizeof(E));
+    } else {
+      result.reserve(std::min(n, in.remaining()));
+      for (size_t i = 0; i < n; ++i) result.push_back(Serializer<E>::deserialize(in));
+    }
+    return result;
+  }
+};
+
+template <class E>
+struct Serializer<std::optional<E>> {
+  static void serialize(const std::optional<E>& value, BufferWriter& out) {
+    out.write_fixed<uint8_t>(value.has_value() ? 1 : 0);
+    if (value) Serializer<E>::serialize(*value, out);
+  }
+  static std::optional<E> deserialize(BufferReader& in) {
+    if (in.read_fixed<uint8_t>() == 0) return std::nullopt;
+    return Serializer<E>::deserialize(in);
+  }
+};
+
+template <class A, class B>
+struct Serializer<std::pair<A, B>> {
+  static void serialize(const std::pair<A, B>& value, BufferWriter& out) {
+    Serializer<A>::serialize(value.first, out);
+    Serializer<B>::serialize(value.second, out);
+  }
+  static std::pair<A, B> deserialize(BufferReader& in) {
+    A first = Serializer<A>::deserialize(in);
+    B second = Serializer<B>::deserialize(in);
+    return {std::move(first), std::move(second)};
+  }
+};
+
+template <class E, size_t N>
+struct Serializer<std::array<E, N>> {
+  static void serialize(const std::array<E, N>& value, BufferWriter& out) {
+    for (const auto& e : value) Serializer<E>::serialize(e, out);
+  }
+  static std::array<E, N> deserialize(BufferReader& in) {
+    std::array<E, N> result{};
+    for (auto& e : result) e = Serializer<E>::deserialize(in);
+    return result;
+  }
+};
+
+template <class K, class V>
+struct Serializer<std::map<K, V>> {
+  static void serialize(const std::map<K, V>& value, BufferWriter& out) {
+    out.write_length(value.size());
+    for (const auto& [k, v] : value) {
+      Serializer<K>::serialize(k, out);
+      Serializer<V>::serialize(v, out);
+    }
+  }
+  static std::map<K, V> deserialize(BufferReader& in) {
+    size_t n = in.read_length();
+    std::map<K, V> result;
+    for (size_t i = 0; i < n; ++i) {
+      K k = Serializer<K>::deserialize(in);
+      result.emplace(std::move(k), Serializer<V>::deserialize(in));
+    }
+    return result;
+  }
+};
+
+template <class T>
+inline constexpr bool kIsReflectableAggregate =
+    std::is_aggregate_v<T> && !std::is_array_v<T> && std::is_class_v<T>;
+
+// Plain aggregates: every field in declaration order, through Boost.PFR.
+template <class T>
+struct Serializer<T, std::enable_if_t<kIsReflectableAggregate<T>>> {
+  static void serialize(const T& value, BufferWriter& out) {
+    boost::pfr::for_each_field(value, [&](const auto& field) {
+      Serializer<std::decay_t<decltype(field)>>::serialize(field, out);
+    });
+  }
+  static T deserialize(BufferReader& in) {
+    T value{};
+    boost::pfr::for_each_field(value, [&](auto& field) {
+      field = Serializer<std::decay_t<decltype(field)>>::deserialize(in);
+    });
+    return value;
+  }
+};
+
+template <class T>
+T from_bytes(std::string_view bytes) {
+  BufferReader reader(bytes);
+  return deserialize<T>(reader);
+}
+
+}  // namespace sluice

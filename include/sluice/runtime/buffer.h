@@ -1,0 +1,101 @@
+// What flows through channels: buffers of records and, in order with them, control elements
+// (watermarks, checkpoint barriers, end of input, latency markers).
+//
+// The channel layer only knows the abstract Buffer: RecordBuffer<T> (a batch of T values with
+// optional event timestamps, struct-of-arrays) is one kind; the SQL engine's columnar batches will
+// be another. Operators downcast to the buffer type of their input, which the job graph guarantees.
+//
+// Threading: a buffer is owned by one thread at a time; ownership moves through channels.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "sluice/core/time.h"
+
+namespace sluice {
+
+class Buffer {
+ public:
+  virtual ~Buffer() = default;
+  virtual size_t size() const = 0;
+  // Approximate in-memory size, for metrics and memory accounting.
+  virtual size_t byte_size() const = 0;
+  // Empties the buffer, keeping its capacity so it can be reused without allocating.
+  virtual void clear() = 0;
+  virtual std::unique_ptr<Buffer> clone() const = 0;
+};
+
+// A batch of records of type T. `timestamps` is either empty (no record carries an event
+// timestamp) or exactly as long as `values`; keeping it empty saves a store per record on jobs
+// that do not use event time.
+template <class T>
+class RecordBuffer final : public Buffer {
+ public:
+  std::vector<T> values;
+  std::vector<Timestamp> timestamps;
+
+  size_t size() const override { return values.size(); }
+  size_t byte_size() const override { return values.size() * (sizeof(T) + (timestamps.empty() ? 0 : sizeof(Timestamp))); }
+  void clear() override {
+    values.clear();
+    timestamps.clear();
+  }
+  std::unique_ptr<Buffer> clone() const override { return std::make_unique<RecordBuffer<T>>(*this); }
+
+  bool has_timestamps() const { return !timestamps.empty(); }
+  Timestamp timestamp(size_t i) const { return timestamps.empty() ? kNoTimestamp : timestamps[i]; }
+
+  template <class V>
+  void push(V&& value, Timestamp ts) {
+    if (ts != kNoTimestamp && timestamps.size() < values.size()) {
+      timestamps.resize(values.size(), kNoTimestamp);
+    }
+    values.push_back(std::forward<V>(value));
+    if (!timestamps.empty() || ts != kNoTimestamp) timestamps.push_back(ts);
+  }
+  template <class V>
+  void push(V&& value) {
+    values.push_back(std::forward<V>(value));
+    if (!timestamps.empty()) timestamps.push_back(kNoTimestamp);
+  }
+};
+
+// One entry of a channel. A data element owns a buffer; control elements carry two integers whose
+// meaning depends on the kind (see the factory functions).
+struct StreamElement {
+  enum class Kind : uint8_t {
+    kBuffer,
+    kWatermark,        // a: watermark timestamp
+    kBarrier,          // a: checkpoint id, b: trigger time (ms)
+    kEndOfInput,       // the producer will send nothing more on this channel
+    kLatencyMarker,    // a: creation time (monotonic ns), b: source subtask
+    kWatermarkStatus,  // a: 1 = idle, 0 = active
+  };
+
+  Kind kind = Kind::kBuffer;
+  int64_t a = 0;
+  int64_t b = 0;
+  std::unique_ptr<Buffer> buffer;
+
+  static StreamElement data(std::unique_ptr<Buffer> buffer) {
+    StreamElement e;
+    e.buffer = std::move(buffer);
+    return e;
+  }
+  static StreamElement control(Kind kind, int64_t a = 0, int64_t b = 0) {
+    StreamElement e;
+    e.kind = kind;
+    e.a = a;
+    e.b = b;
+    return e;
+  }
+  static StreamElement watermark(Timestamp ts) { return control(Kind::kWatermark, ts); }
+  static StreamElement end_of_input() { return control(Kind::kEndOfInput); }
+
+  bool is_data() const { return kind == Kind::kBuffer; }
+};
+
+}  // namespace sluice

@@ -1,0 +1,59 @@
+// Running a job graph on the embedded (in-process) executor, and the handle to a running job.
+//
+// Threading: JobClient is thread-safe; any thread may wait, cancel or read metrics.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "sluice/core/config.h"
+#include "sluice/core/error.h"
+#include "sluice/runtime/metrics.h"
+#include "sluice/runtime/stream_graph.h"
+
+namespace sluice {
+
+struct JobOptions {
+  std::string name = "sluice-job";
+  int default_parallelism = 1;
+  int max_parallelism = kDefaultMaxParallelism;
+  int workers = 0;                    // worker threads; 0: the number of cores
+  size_t buffer_bytes = 32 * 1024;    // target size of a channel buffer
+  size_t channel_capacity = 4;        // buffers per channel before backpressure
+  bool print_summary = true;          // metrics table on stderr when the job ends
+  Configuration config;               // passed to user functions
+};
+
+enum class JobStatus { kRunning, kFinished, kFailed, kCancelled };
+const char* to_string(JobStatus status);
+
+namespace runtime {
+class JobExecution;
+}
+
+class JobClient {
+ public:
+  explicit JobClient(std::shared_ptr<runtime::JobExecution> execution);
+
+  const std::string& name() const;
+  JobStatus status() const;
+  // Blocks until the job ends. Throws the job's error (a sluice::Error naming the operator and
+  // subtask) if it failed; returns normally when it finished or was cancelled.
+  void wait();
+  // Waits at most `timeout`; true if the job ended.
+  bool wait_for(std::chrono::milliseconds timeout);
+  // Asks every task to stop; returns at once (wait() to join).
+  void cancel();
+  JobMetrics metrics() const;
+  std::optional<std::string> failure() const;
+
+ private:
+  std::shared_ptr<runtime::JobExecution> execution_;
+};
+
+// Validates and expands the graph, starts its tasks on a private worker pool, and returns at once.
+JobClient start_local_job(const StreamGraph& graph, const JobOptions& options);
+
+}  // namespace sluice

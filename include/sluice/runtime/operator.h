@@ -1,0 +1,92 @@
+// The physical operator interface every operator implements, and Output, where it sends results.
+//
+// An operator receives whole buffers (process_batch), so the virtual call is paid once per batch;
+// typed operators in sluice/api/operators.h loop over records with the user function inlined.
+// Life cycle, as Flink's StreamOperator: setup -> open -> (process_batch | process_watermark)* ->
+// finish (end of input; may still emit) -> close (always called, also on failure or cancel).
+//
+// Threading: one operator instance belongs to one task and is only called from the worker thread
+// currently running that task; it never needs locks for its own state.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "sluice/core/config.h"
+#include "sluice/core/key_groups.h"
+#include "sluice/core/time.h"
+#include "sluice/runtime/buffer.h"
+#include "sluice/runtime/metrics.h"
+
+namespace sluice {
+
+class Output {
+ public:
+  virtual ~Output() = default;
+  // The batch stays owned by the caller and is only valid during the call: copy what you keep.
+  virtual void emit(Buffer& batch) = 0;
+  virtual void emit_watermark(Timestamp watermark) = 0;
+};
+
+// Discards everything: the output of a side-output tag that no stream consumes.
+class NullOutput final : public Output {
+ public:
+  void emit(Buffer&) override {}
+  void emit_watermark(Timestamp) override {}
+};
+
+struct OperatorContext {
+  std::string operator_name;
+  int node_id = 0;
+  int subtask_index = 0;
+  int parallelism = 1;
+  int max_parallelism = kDefaultMaxParallelism;
+  KeyGroupRange key_group_range;
+  OperatorMetrics* metrics = nullptr;
+  const Configuration* config = nullptr;
+  // Output for side-output tag `tag_id`; a NullOutput when no stream consumes the tag.
+  std::function<Output*(int tag_id)> side_output;
+};
+
+// What a user function sees of its operator ("rich" functions get it in open()).
+class RuntimeContext {
+ public:
+  explicit RuntimeContext(const OperatorContext& context) : context_(context) {}
+  const std::string& operator_name() const { return context_.operator_name; }
+  int subtask_index() const { return context_.subtask_index; }
+  int parallelism() const { return context_.parallelism; }
+  int max_parallelism() const { return context_.max_parallelism; }
+  const Configuration& config() const { return *context_.config; }
+  // A named counter reported with the operator's metrics. Call in open(), keep the reference.
+  Counter& counter(const std::string& name) const { return context_.metrics->user_counter(name); }
+
+ private:
+  const OperatorContext& context_;
+};
+
+class Operator {
+ public:
+  virtual ~Operator() = default;
+
+  void setup(OperatorContext* context, Output* output) {
+    context_ = context;
+    output_ = output;
+  }
+  virtual void open() {}
+  // `input` is 0 for one-input operators, 0 or 1 for two-input operators.
+  virtual void process_batch(Buffer& batch, int input) = 0;
+  // Called when the combined watermark of all inputs advances; the default forwards it.
+  virtual void process_watermark(Timestamp watermark) { output_->emit_watermark(watermark); }
+  virtual void finish() {}
+  virtual void close() {}
+
+ protected:
+  Output& output() { return *output_; }
+  OperatorContext& context() { return *context_; }
+
+ private:
+  OperatorContext* context_ = nullptr;
+  Output* output_ = nullptr;
+};
+
+}  // namespace sluice

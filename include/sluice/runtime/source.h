@@ -1,0 +1,224 @@
+// The source interface, after Flink's FLIP-27: a Source creates one SplitEnumerator (the
+// coordinator that discovers splits and assigns them) and one SourceReader per parallel subtask
+// (which reads the splits it was given). A connector (files, Kafka, Nexmark) implements these
+// like any user would; the runtime drives them through a type-erased SourceDriver.
+//
+// Threading:
+// - SplitEnumerator methods are called one at a time (under the coordinator's lock), from any
+//   thread; SplitEnumeratorContext may be called only from inside them.
+// - SourceReader methods are called by the reader's task thread only. poll_next must not block:
+//   a reader whose client blocks (a Kafka poll, a socket) runs it on its own fetcher thread,
+//   hands records over through a queue, and calls SourceReaderContext::wake() — the one
+//   thread-safe call — when data arrives. poll_next returns kNothingAvailable meanwhile, and the
+//   task sleeps without holding a worker thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sluice/core/config.h"
+#include "sluice/runtime/buffer.h"
+#include "sluice/runtime/operator.h"
+#include "sluice/runtime/record_writer.h"
+
+namespace sluice {
+
+enum class Boundedness { kBounded, kUnbounded };
+enum class InputStatus { kMoreAvailable, kNothingAvailable, kEndOfInput };
+
+class SourceSplit {
+ public:
+  virtual ~SourceSplit() = default;
+  virtual std::string split_id() const = 0;
+};
+
+class SplitEnumeratorContext {
+ public:
+  virtual ~SplitEnumeratorContext() = default;
+  virtual int parallelism() const = 0;
+  virtual void assign_split(int subtask, std::unique_ptr<SourceSplit> split) = 0;
+  virtual void signal_no_more_splits(int subtask) = 0;
+};
+
+class SplitEnumerator {
+ public:
+  virtual ~SplitEnumerator() = default;
+  virtual void start() {}
+  // A reader subtask started and can receive splits.
+  virtual void add_reader(int subtask) = 0;
+  // A reader asked for (another) split.
+  virtual void handle_split_request(int subtask) = 0;
+};
+
+class SourceReaderContext {
+ public:
+  virtual ~SourceReaderContext() = default;
+  virtual int subtask_index() const = 0;
+  virtual int parallelism() const = 0;
+  virtual const Configuration& config() const = 0;
+  virtual OperatorMetrics& metrics() = 0;
+  virtual void request_split() = 0;
+  // Thread-safe: data may be available now; poll again.
+  virtual void wake() = 0;
+  // Poll again at `deadline` (for rate limits and periodic work).
+  virtual void wake_at(std::chrono::steady_clock::time_point deadline) = 0;
+};
+
+// Where a reader puts records. Records go into a batch that the runtime pushes through the
+// operator chain when full and after every poll_next.
+template <class T>
+class ReaderOutput {
+ public:
+  ReaderOutput(RecordBuffer<T>& batch, size_t batch_limit, Output& downstream)
+      : batch_(batch), batch_limit_(batch_limit), downstream_(downstream) {}
+
+  void collect(const T& value) { after_push((batch_.push(value), 0)); }
+  void collect(T&& value) { after_push((batch_.push(std::move(value)), 0)); }
+  void collect(const T& value, Timestamp ts) { after_push((batch_.push(value, ts), 0)); }
+  void collect(T&& value, Timestamp ts) { after_push((batch_.push(std::move(value), ts), 0)); }
+
+  // Room left in the current batch; readers that generate in bulk fill exactly this much.
+  size_t remaining() const { return batch_limit_ > batch_.size() ? batch_limit_ - batch_.size() : 0; }
+  // Direct access for bulk generation; call flush_if_full() after appending.
+  RecordBuffer<T>& batch() { return batch_; }
+  void flush() {
+    if (batch_.values.empty()) return;
+    downstream_.emit(batch_);
+    batch_.clear();
+  }
+  void flush_if_full() {
+    if (batch_.size() >= batch_limit_) flush();
+  }
+
+ private:
+  void after_push(int) { flush_if_full(); }
+
+  RecordBuffer<T>& batch_;
+  size_t batch_limit_;
+  Output& downstream_;
+};
+
+template <class T>
+class SourceReader {
+ public:
+  virtual ~SourceReader() = default;
+  virtual void start() {}
+  // Emit what is available now (about one batch, then return) and say whether there is more.
+  virtual InputStatus poll_next(ReaderOutput<T>& output) = 0;
+  virtual void add_splits(std::vector<std::unique_ptr<SourceSplit>> splits) = 0;
+  virtual void notify_no_more_splits() = 0;
+  virtual void close() {}
+};
+
+template <class T>
+class Source {
+ public:
+  using value_type = T;
+  virtual ~Source() = default;
+  virtual Boundedness boundedness() const = 0;
+  virtual std::unique_ptr<SplitEnumerator> create_enumerator(SplitEnumeratorContext& context) = 0;
+  virtual std::unique_ptr<SourceReader<T>> create_reader(SourceReaderContext& context) = 0;
+};
+
+// Ready-made enumerators.
+//
+// Hands out splits one at a time to whichever reader asks (readers that finish early take more:
+// natural load balancing for bounded inputs such as files). No more splits once the queue is empty.
+class SplitQueueEnumerator : public SplitEnumerator {
+ public:
+  SplitQueueEnumerator(SplitEnumeratorContext& context,
+                       std::vector<std::unique_ptr<SourceSplit>> splits);
+  void add_reader(int) override {}
+  void handle_split_request(int subtask) override;
+
+ private:
+  SplitEnumeratorContext& context_;
+  std::vector<std::unique_ptr<SourceSplit>> splits_;
+  size_t next_ = 0;
+};
+
+// Assigns split i to reader i mod parallelism when the reader registers, then signals no more
+// splits. For unbounded splits that a reader must own for the whole job.
+class StaticSplitEnumerator : public SplitEnumerator {
+ public:
+  StaticSplitEnumerator(SplitEnumeratorContext& context,
+                        std::vector<std::unique_ptr<SourceSplit>> splits);
+  void add_reader(int subtask) override;
+  void handle_split_request(int) override {}
+
+ private:
+  SplitEnumeratorContext& context_;
+  std::vector<std::unique_ptr<SourceSplit>> splits_;
+};
+
+// --- Runtime side (type erasure of Source<T>) ---
+
+class SourceDriver {
+ public:
+  virtual ~SourceDriver() = default;
+  virtual void open(SourceReaderContext& context, Output& downstream, size_t buffer_bytes) = 0;
+  virtual InputStatus poll() = 0;
+  virtual void add_splits(std::vector<std::unique_ptr<SourceSplit>> splits) = 0;
+  virtual void notify_no_more_splits() = 0;
+  virtual void close() = 0;
+};
+
+class SourceFactory {
+ public:
+  virtual ~SourceFactory() = default;
+  virtual Boundedness boundedness() const = 0;
+  virtual std::unique_ptr<SplitEnumerator> create_enumerator(SplitEnumeratorContext& context) = 0;
+  virtual std::unique_ptr<SourceDriver> create_driver() = 0;
+};
+
+template <class T>
+class TypedSourceDriver final : public SourceDriver {
+ public:
+  explicit TypedSourceDriver(std::shared_ptr<Source<T>> source) : source_(std::move(source)) {}
+
+  void open(SourceReaderContext& context, Output& downstream, size_t buffer_bytes) override {
+    const size_t batch_limit = records_per_buffer<T>(buffer_bytes);
+    batch_.values.reserve(batch_limit);
+    output_ = std::make_unique<ReaderOutput<T>>(batch_, batch_limit, downstream);
+    reader_ = source_->create_reader(context);
+    reader_->start();
+  }
+  InputStatus poll() override {
+    InputStatus status = reader_->poll_next(*output_);
+    output_->flush();
+    return status;
+  }
+  void add_splits(std::vector<std::unique_ptr<SourceSplit>> splits) override {
+    reader_->add_splits(std::move(splits));
+  }
+  void notify_no_more_splits() override { reader_->notify_no_more_splits(); }
+  void close() override {
+    if (reader_) reader_->close();
+  }
+
+ private:
+  std::shared_ptr<Source<T>> source_;
+  std::unique_ptr<SourceReader<T>> reader_;
+  RecordBuffer<T> batch_;
+  std::unique_ptr<ReaderOutput<T>> output_;
+};
+
+template <class T>
+class TypedSourceFactory final : public SourceFactory {
+ public:
+  explicit TypedSourceFactory(std::shared_ptr<Source<T>> source) : source_(std::move(source)) {}
+  Boundedness boundedness() const override { return source_->boundedness(); }
+  std::unique_ptr<SplitEnumerator> create_enumerator(SplitEnumeratorContext& context) override {
+    return source_->create_enumerator(context);
+  }
+  std::unique_ptr<SourceDriver> create_driver() override {
+    return std::make_unique<TypedSourceDriver<T>>(source_);
+  }
+
+ private:
+  std::shared_ptr<Source<T>> source_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,136 @@
+#include <fmt/format.h>
+
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "sluice/api/data_stream.h"
+
+namespace sluice {
+
+namespace {
+
+int default_parallelism() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+}  // namespace
+
+int intern_output_tag(const std::string& name) {
+  static std::mutex mutex;
+  static std::unordered_map<std::string, int> tags;
+  std::lock_guard lock(mutex);
+  auto [it, inserted] = tags.try_emplace(name, static_cast<int>(tags.size()) + 1);
+  return it->second;
+}
+
+std::vector<std::unique_ptr<SourceSplit>> split_index_range(int64_t count, int parts) {
+  __extension__ using Int128 = __int128;
+  std::vector<std::unique_ptr<SourceSplit>> splits;
+  for (int i = 0; i < parts; ++i) {
+    auto first = static_cast<int64_t>(static_cast<Int128>(count) * i / parts);
+    auto end = static_cast<int64_t>(static_cast<Int128>(count) * (i + 1) / parts);
+    splits.push_back(std::make_unique<IndexRangeSplit>(first, end, i));
+  }
+  return splits;
+}
+
+StreamEnvironment::StreamEnvironment() : StreamEnvironment(Configuration{}) {}
+
+StreamEnvironment::StreamEnvironment(Configuration config) : graph_(std::make_unique<StreamGraph>()) {
+  options_.default_parallelism = static_cast<int>(config.get_int("parallelism", default_parallelism()));
+  options_.max_parallelism = static_cast<int>(config.get_int("max-parallelism", kDefaultMaxParallelism));
+  options_.workers = static_cast<int>(config.get_int("workers", 0));
+  options_.buffer_bytes = static_cast<size_t>(config.get_int("buffer-bytes", 32 * 1024));
+  options_.channel_capacity = static_cast<size_t>(config.get_int("channel-capacity", 4));
+  options_.print_summary = config.get_bool("print-summary", true);
+  if (options_.default_parallelism < 1) {
+    throw Error(ErrorCategory::kInvalidArgument,
+                fmt::format("--parallelism must be at least 1, got {}", options_.default_parallelism));
+  }
+  if (options_.buffer_bytes < 64 || options_.channel_capacity < 1) {
+    throw Error(ErrorCategory::kInvalidArgument,
+                "--buffer-bytes must be at least 64 and --channel-capacity at least 1");
+  }
+  options_.config = std::move(config);
+}
+
+StreamEnvironment StreamEnvironment::from_args(int argc, const char* const* argv) {
+  return StreamEnvironment(Configuration::from_args(argc, argv));
+}
+
+StreamEnvironment::StreamEnvironment(StreamEnvironment&&) noexcept = default;
+StreamEnvironment& StreamEnvironment::operator=(StreamEnvironment&&) noexcept = default;
+StreamEnvironment::~StreamEnvironment() = default;
+
+StreamEnvironment& StreamEnvironment::set_parallelism(int parallelism) {
+  if (parallelism < 1) {
+    throw Error(ErrorCategory::kInvalidArgument,
+                fmt::format("parallelism must be at least 1, got {}", parallelism));
+  }
+  options_.default_parallelism = parallelism;
+  return *this;
+}
+StreamEnvironment& StreamEnvironment::set_max_parallelism(int max_parallelism) {
+  options_.max_parallelism = max_parallelism;
+  return *this;
+}
+StreamEnvironment& StreamEnvironment::set_workers(int workers) {
+  options_.workers = workers;
+  return *this;
+}
+StreamEnvironment& StreamEnvironment::set_buffer_bytes(size_t bytes) {
+  options_.buffer_bytes = bytes;
+  return *this;
+}
+StreamEnvironment& StreamEnvironment::set_channel_capacity(size_t buffers) {
+  options_.channel_capacity = buffers;
+  return *this;
+}
+StreamEnvironment& StreamEnvironment::set_print_summary(bool print) {
+  options_.print_summary = print;
+  return *this;
+}
+
+DataStream<int64_t> StreamEnvironment::from_sequence(int64_t from, int64_t to) {
+  if (to < from) {
+    throw Error(ErrorCategory::kInvalidArgument,
+                fmt::format("from_sequence({}, {}): the end is before the start", from, to));
+  }
+  auto source = datagen<int64_t>([from](int64_t i) { return from + i; }).number_of_rows(to - from + 1);
+  return from_source(std::move(source), "sequence");
+}
+
+int StreamEnvironment::add_node(const std::string& name, OperatorFactory factory) {
+  StreamNode node;
+  node.id = static_cast<int>(graph_->nodes.size());
+  node.name = name;
+  node.make_operator = std::move(factory);
+  graph_->nodes.push_back(std::move(node));
+  return graph_->nodes.back().id;
+}
+
+int StreamEnvironment::add_source_node(const std::string& name, std::shared_ptr<SourceFactory> factory) {
+  StreamNode node;
+  node.id = static_cast<int>(graph_->nodes.size());
+  node.name = name;
+  node.source = std::move(factory);
+  graph_->nodes.push_back(std::move(node));
+  return graph_->nodes.back().id;
+}
+
+JobClient StreamEnvironment::execute_async(const std::string& job_name) {
+  JobOptions options = options_;
+  options.name = job_name;
+  return start_local_job(*graph_, options);
+}
+
+JobResult StreamEnvironment::execute(const std::string& job_name) {
+  JobClient client = execute_async(job_name);
+  client.wait();
+  JobResult result;
+  result.name = job_name;
+  result.metrics = client.metrics();
+  result.elapsed_ms = result.metrics.elapsed_ms;
+  return result;
+}
+
+}  // namespace sluice

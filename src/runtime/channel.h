@@ -1,0 +1,54 @@
+// A bounded, in-order channel between one producer subtask and one consumer subtask, carrying
+// buffers and control elements. One channel per (producer, consumer) pair, as Flink's
+// subpartition/input-channel pairs, so watermarks and (later) barriers are tracked per channel.
+//
+// The lock is taken once per buffer, never per record. Emptied buffers travel back to the
+// producer through the recycle list so steady state allocates nothing.
+//
+// Threading: push/take_recycled from the producer task, pop/recycle from the consumer task; every
+// method is thread-safe. The channel wakes the consumer on push and the producer when a full
+// channel regains capacity.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "runtime/scheduler.h"
+#include "sluice/runtime/record_writer.h"
+
+namespace sluice::runtime {
+
+class Channel final : public ChannelWriter {
+ public:
+  Channel(Scheduler& scheduler, size_t capacity) : scheduler_(scheduler), capacity_(capacity) {}
+  void connect(Schedulable* producer, Schedulable* consumer) {
+    producer_ = producer;
+    consumer_ = consumer;
+  }
+
+  bool has_capacity() const override {
+    return buffered_.load(std::memory_order_acquire) < capacity_;
+  }
+  void push(StreamElement element) override;
+  std::unique_ptr<Buffer> take_recycled() override;
+
+  std::optional<StreamElement> pop();
+  void recycle(std::unique_ptr<Buffer> buffer);
+
+ private:
+  Scheduler& scheduler_;
+  const size_t capacity_;
+  Schedulable* producer_ = nullptr;
+  Schedulable* consumer_ = nullptr;
+
+  std::mutex mutex_;
+  std::deque<StreamElement> queue_;
+  std::vector<std::unique_ptr<Buffer>> recycled_;
+  std::atomic<size_t> buffered_{0};  // data elements in queue_
+};
+
+}  // namespace sluice::runtime

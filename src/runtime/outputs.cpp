@@ -1,0 +1,14 @@
+#include "runtime/outputs.h"
+
+namespace sluice::runtime {
+
+void ChainedOutput::emit(Buffer& batch) {
+  next_metrics_->records_in.add(batch.size());
+  attributed_to(next_node_id_, [&] { next_->process_batch(batch, next_input_); });
+}
+
+void ChainedOutput::emit_watermark(Timestamp watermark) {
+  attributed_to(next_node_id_, [&] { next_->process_watermark(watermark); });
+}
+
+}  // namespace sluice::runtime

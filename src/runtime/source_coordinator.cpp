@@ -1,0 +1,96 @@
+#include "runtime/source_coordinator.h"
+
+#include <fmt/format.h>
+
+#include "sluice/core/error.h"
+
+namespace sluice {
+
+SplitQueueEnumerator::SplitQueueEnumerator(SplitEnumeratorContext& context,
+                                           std::vector<std::unique_ptr<SourceSplit>> splits)
+    : context_(context), splits_(std::move(splits)) {}
+
+void SplitQueueEnumerator::handle_split_request(int subtask) {
+  if (next_ < splits_.size()) {
+    context_.assign_split(subtask, std::move(splits_[next_++]));
+  } else {
+    context_.signal_no_more_splits(subtask);
+  }
+}
+
+StaticSplitEnumerator::StaticSplitEnumerator(SplitEnumeratorContext& context,
+                                             std::vector<std::unique_ptr<SourceSplit>> splits)
+    : context_(context), splits_(std::move(splits)) {}
+
+void StaticSplitEnumerator::add_reader(int subtask) {
+  const int parallelism = context_.parallelism();
+  for (size_t i = static_cast<size_t>(subtask); i < splits_.size();
+       i += static_cast<size_t>(parallelism)) {
+    context_.assign_split(subtask, std::move(splits_[i]));
+  }
+  context_.signal_no_more_splits(subtask);
+}
+
+namespace runtime {
+
+SourceCoordinator::SourceCoordinator(SourceFactory& factory, int parallelism)
+    : parallelism_(parallelism) {
+  for (int i = 0; i < parallelism; ++i) mailboxes_.push_back(std::make_unique<Mailbox>());
+  enumerator_ = factory.create_enumerator(*this);
+}
+
+SourceCoordinator::Mailbox& SourceCoordinator::mailbox(int subtask) {
+  if (subtask < 0 || subtask >= parallelism_) {
+    throw Error(ErrorCategory::kInternal,
+                fmt::format("split assigned to subtask {} of a source with parallelism {}",
+                            subtask, parallelism_));
+  }
+  return *mailboxes_[static_cast<size_t>(subtask)];
+}
+
+void SourceCoordinator::register_reader(int subtask, Scheduler& scheduler, Schedulable* task) {
+  {
+    Mailbox& box = mailbox(subtask);
+    std::lock_guard lock(box.mutex);
+    box.scheduler = &scheduler;
+    box.task = task;
+  }
+  std::lock_guard lock(enumerator_mutex_);
+  if (!started_) {
+    started_ = true;
+    enumerator_->start();
+  }
+  enumerator_->add_reader(subtask);
+}
+
+void SourceCoordinator::request_split(int subtask) {
+  std::lock_guard lock(enumerator_mutex_);
+  enumerator_->handle_split_request(subtask);
+}
+
+SourceCoordinator::Assignments SourceCoordinator::take_assignments(int subtask) {
+  Mailbox& box = mailbox(subtask);
+  std::lock_guard lock(box.mutex);
+  Assignments result = std::move(box.pending);
+  box.pending = Assignments{};
+  return result;
+}
+
+void SourceCoordinator::assign_split(int subtask, std::unique_ptr<SourceSplit> split) {
+  Mailbox& box = mailbox(subtask);
+  std::lock_guard lock(box.mutex);
+  box.pending.splits.push_back(std::move(split));
+  if (box.task != nullptr) box.scheduler->notify(box.task);
+}
+
+void SourceCoordinator::signal_no_more_splits(int subtask) {
+  Mailbox& box = mailbox(subtask);
+  std::lock_guard lock(box.mutex);
+  if (box.delivered_no_more) return;
+  box.delivered_no_more = true;
+  box.pending.no_more_splits = true;
+  if (box.task != nullptr) box.scheduler->notify(box.task);
+}
+
+}  // namespace runtime
+}  // namespace sluice

@@ -1,0 +1,193 @@
+#include "runtime/stream_task.h"
+
+#include "runtime/job_execution.h"
+#include "runtime/outputs.h"
+#include "sluice/core/time.h"
+
+namespace sluice::runtime {
+
+namespace {
+
+// A run returns after this long so that other tasks on the same worker get their turn.
+constexpr auto kTimeSlice = std::chrono::milliseconds(2);
+constexpr int kMaxStepsPerSlice = 256;
+
+}  // namespace
+
+class StreamTask::ReaderContext final : public SourceReaderContext {
+ public:
+  ReaderContext(StreamTask& task, OperatorMetrics& metrics) : task_(task), metrics_(metrics) {}
+  int subtask_index() const override { return task_.subtask_; }
+  int parallelism() const override { return task_.parallelism_; }
+  const Configuration& config() const override { return task_.job_.options().config; }
+  OperatorMetrics& metrics() override { return metrics_; }
+  void request_split() override { task_.coordinator->request_split(task_.subtask_); }
+  void wake() override { task_.job_.scheduler().notify(&task_); }
+  void wake_at(std::chrono::steady_clock::time_point deadline) override {
+    task_.job_.scheduler().wake_at(&task_, deadline);
+  }
+
+ private:
+  StreamTask& task_;
+  OperatorMetrics& metrics_;
+};
+
+StreamTask::StreamTask(JobExecution& job, std::string name, int subtask, int parallelism)
+    : job_(job), name_(std::move(name)), subtask_(subtask), parallelism_(parallelism) {}
+
+StreamTask::~StreamTask() = default;
+
+Schedulable::RunResult StreamTask::run() {
+  const int64_t start = monotonic_nanos();
+  account_wait(start);
+  slice_start_ns_ = start;
+  RunResult result;
+  if (job_.cancelling()) {
+    close_chain();
+    result = RunResult::kDone;
+  } else {
+    try {
+      result = run_slice();
+    } catch (const OperatorFailure& failure) {
+      job_.fail_task(*this, failure.node_id, failure.cause);
+      close_chain();
+      result = RunResult::kDone;
+    } catch (...) {
+      job_.fail_task(*this, members.empty() ? -1 : members.front().node_id,
+                     std::current_exception());
+      close_chain();
+      result = RunResult::kDone;
+    }
+  }
+  const int64_t end = monotonic_nanos();
+  metrics_.busy_ns.add(static_cast<uint64_t>(end - start));
+  if (result == RunResult::kWait) waiting_since_ns_ = end;
+  return result;
+}
+
+void StreamTask::account_wait(int64_t now_ns) {
+  if (waiting_for_ == WaitReason::kNone) return;
+  auto waited = static_cast<uint64_t>(now_ns - waiting_since_ns_);
+  (waiting_for_ == WaitReason::kInput ? metrics_.idle_ns : metrics_.backpressured_ns).add(waited);
+  waiting_for_ = WaitReason::kNone;
+}
+
+Schedulable::RunResult StreamTask::wait(WaitReason reason) {
+  waiting_for_ = reason;
+  return RunResult::kWait;
+}
+
+Schedulable::RunResult StreamTask::run_slice() {
+  if (!opened_) open_chain();
+  const auto slice_end = std::chrono::steady_clock::now() + kTimeSlice;
+  return source ? run_source_slice(slice_end) : run_input_slice(slice_end);
+}
+
+Schedulable::RunResult StreamTask::run_source_slice(std::chrono::steady_clock::time_point slice_end) {
+  for (int step = 0; step < kMaxStepsPerSlice; ++step) {
+    if (!outputs_available()) return wait(WaitReason::kBackpressure);
+    auto assignments = coordinator->take_assignments(subtask_);
+    if (!assignments.splits.empty()) source->add_splits(std::move(assignments.splits));
+    if (assignments.no_more_splits) source->notify_no_more_splits();
+
+    InputStatus status;
+    attributed_to(members.front().node_id, [&] { status = source->poll(); });
+    if (status == InputStatus::kEndOfInput) {
+      end_input();
+      return RunResult::kDone;
+    }
+    if (status == InputStatus::kNothingAvailable) {
+      flush_outputs();
+      return wait(WaitReason::kInput);
+    }
+    if (job_.cancelling() || std::chrono::steady_clock::now() >= slice_end) break;
+  }
+  return RunResult::kYield;
+}
+
+Schedulable::RunResult StreamTask::run_input_slice(std::chrono::steady_clock::time_point slice_end) {
+  ChainMember& head = members.front();
+  for (int step = 0; step < kMaxStepsPerSlice; ++step) {
+    if (!outputs_available()) return wait(WaitReason::kBackpressure);
+    InputGate::Event event = gate.next();
+    switch (event.kind) {
+      case InputGate::Event::Kind::kNothing:
+        flush_outputs();
+        return wait(WaitReason::kInput);
+      case InputGate::Event::Kind::kEndOfInput:
+        end_input();
+        return RunResult::kDone;
+      case InputGate::Event::Kind::kWatermark:
+        attributed_to(head.node_id, [&] { head.op->process_watermark(event.watermark); });
+        break;
+      case InputGate::Event::Kind::kBuffer:
+        head.metrics->records_in.add(event.buffer->size());
+        head.metrics->bytes_in.add(event.buffer->byte_size());
+        attributed_to(head.node_id, [&] { head.op->process_batch(*event.buffer, event.input); });
+        event.channel->recycle(std::move(event.buffer));
+        break;
+    }
+    if (job_.cancelling() || std::chrono::steady_clock::now() >= slice_end) break;
+  }
+  return RunResult::kYield;
+}
+
+void StreamTask::open_chain() {
+  opened_ = true;
+  // Tail first, as Flink does: an operator may emit in open(), so its successors must be open.
+  for (auto it = members.rbegin(); it != members.rend(); ++it) {
+    if (it->op) attributed_to(it->node_id, [&] { it->op->open(); });
+  }
+  if (source) {
+    reader_context_ = std::make_unique<ReaderContext>(*this, *members.front().metrics);
+    attributed_to(members.front().node_id, [&] {
+      source->open(*reader_context_, *head_output, job_.options().buffer_bytes);
+    });
+    coordinator->register_reader(subtask_, job_.scheduler(), this);
+  }
+}
+
+void StreamTask::end_input() {
+  // A bounded input ends with the maximum watermark so every event-time window and timer fires.
+  if (source) {
+    attributed_to(members.front().node_id, [&] { head_output->emit_watermark(kMaxWatermark); });
+  }
+  for (auto& member : members) {
+    if (member.op) attributed_to(member.node_id, [&] { member.op->finish(); });
+  }
+  for (auto* output : network_outputs) output->broadcast_control(StreamElement::end_of_input());
+  close_chain();
+}
+
+void StreamTask::close_chain() noexcept {
+  if (closed_) return;
+  closed_ = true;
+  if (source) {
+    try {
+      source->close();
+    } catch (...) {
+      job_.fail_task(*this, members.front().node_id, std::current_exception());
+    }
+  }
+  for (auto& member : members) {
+    if (!member.op) continue;
+    try {
+      member.op->close();
+    } catch (...) {
+      job_.fail_task(*this, member.node_id, std::current_exception());
+    }
+  }
+}
+
+bool StreamTask::outputs_available() const {
+  for (auto* output : network_outputs) {
+    if (!output->available()) return false;
+  }
+  return true;
+}
+
+void StreamTask::flush_outputs() {
+  for (auto* output : network_outputs) output->flush();
+}
+
+}  // namespace sluice::runtime

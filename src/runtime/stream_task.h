@@ -1,0 +1,86 @@
+// One parallel subtask of a chain of operators: the unit the scheduler runs.
+//
+// A run takes input (a source poll, or buffers from the input gate), pushes it through the chain
+// by direct calls, and returns when the input is empty, an output channel is full, or its time
+// slice is used up. When the input runs dry it flushes partial output buffers at once, so records
+// never wait for a timer: latency is small at low load while full buffers give throughput at high
+// load.
+//
+// Threading: run() is called by one worker thread at a time (the scheduler guarantees it). The
+// reader context's wake() may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/input_gate.h"
+#include "runtime/scheduler.h"
+#include "runtime/source_coordinator.h"
+#include "sluice/runtime/operator.h"
+#include "sluice/runtime/record_writer.h"
+#include "sluice/runtime/source.h"
+
+namespace sluice::runtime {
+
+class JobExecution;
+
+struct ChainMember {
+  int node_id = 0;
+  std::unique_ptr<Operator> op;  // null for the source node at the head of a source task
+  std::unique_ptr<OperatorContext> context;
+  OperatorMetrics* metrics = nullptr;
+};
+
+class StreamTask final : public Schedulable {
+ public:
+  StreamTask(JobExecution& job, std::string name, int subtask, int parallelism);
+  ~StreamTask() override;
+
+  RunResult run() override;
+
+  const std::string& name() const { return name_; }
+  int subtask() const { return subtask_; }
+  TaskMetrics& metrics() { return metrics_; }
+
+  // Wiring, done by JobExecution before the task first runs.
+  std::vector<ChainMember> members;  // topological order, head first
+  std::vector<std::unique_ptr<Output>> owned_outputs;
+  std::vector<NetworkOutput*> network_outputs;
+  std::unordered_map<int64_t, Output*> side_outputs;  // (node_id << 32 | tag) -> output
+  InputGate gate;
+  Output* head_output = nullptr;  // source tasks: where the reader's records go
+  std::unique_ptr<SourceDriver> source;
+  SourceCoordinator* coordinator = nullptr;
+
+ private:
+  class ReaderContext;
+  enum class WaitReason { kNone, kInput, kBackpressure };
+
+  RunResult run_slice();
+  RunResult run_source_slice(std::chrono::steady_clock::time_point slice_end);
+  RunResult run_input_slice(std::chrono::steady_clock::time_point slice_end);
+  void open_chain();
+  void end_input();
+  void close_chain() noexcept;
+  bool outputs_available() const;
+  void flush_outputs();
+  RunResult wait(WaitReason reason);
+  void account_wait(int64_t now_ns);
+
+  JobExecution& job_;
+  std::string name_;
+  int subtask_;
+  int parallelism_;
+  TaskMetrics metrics_;
+  std::unique_ptr<ReaderContext> reader_context_;
+  bool opened_ = false;
+  bool closed_ = false;
+  WaitReason waiting_for_ = WaitReason::kNone;
+  int64_t waiting_since_ns_ = 0;
+  int64_t slice_start_ns_ = 0;
+};
+
+}  // namespace sluice::runtime
