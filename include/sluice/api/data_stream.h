@@ -213,24 +213,27 @@ class KeyedStream : public DataStream<T> {
     });
   }
   // Flink's field aggregations: the field is aggregated; the other fields are the first record's.
-  template <class M>
-  DataStream<T> sum(M T::*field) const {
+  template <class Field>
+    requires std::is_member_object_pointer_v<Field>
+  DataStream<T> sum(Field field) const {
     return reduce([field](const T& acc, const T& v) {
       T out = acc;
       out.*field += v.*field;
       return out;
     }).name("sum");
   }
-  template <class M>
-  DataStream<T> min(M T::*field) const {
+  template <class Field>
+    requires std::is_member_object_pointer_v<Field>
+  DataStream<T> min(Field field) const {
     return reduce([field](const T& acc, const T& v) {
       T out = acc;
       if (v.*field < out.*field) out.*field = v.*field;
       return out;
     }).name("min");
   }
-  template <class M>
-  DataStream<T> max(M T::*field) const {
+  template <class Field>
+    requires std::is_member_object_pointer_v<Field>
+  DataStream<T> max(Field field) const {
     return reduce([field](const T& acc, const T& v) {
       T out = acc;
       if (out.*field < v.*field) out.*field = v.*field;
@@ -238,13 +241,15 @@ class KeyedStream : public DataStream<T> {
     }).name("max");
   }
   // The whole record with the smallest (largest) field; the earlier one on ties.
-  template <class M>
-  DataStream<T> min_by(M T::*field) const {
+  template <class Field>
+    requires std::is_member_object_pointer_v<Field>
+  DataStream<T> min_by(Field field) const {
     return reduce([field](const T& acc, const T& v) { return v.*field < acc.*field ? v : acc; })
         .name("min_by");
   }
-  template <class M>
-  DataStream<T> max_by(M T::*field) const {
+  template <class Field>
+    requires std::is_member_object_pointer_v<Field>
+  DataStream<T> max_by(Field field) const {
     return reduce([field](const T& acc, const T& v) { return acc.*field < v.*field ? v : acc; })
         .name("max_by");
   }
