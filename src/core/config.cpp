@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 
 #include "sluice/core/error.h"
 
@@ -105,10 +106,24 @@ std::chrono::milliseconds parse_duration(const std::string& text, const std::str
                 fmt::format("{} expects a duration like 250ms, 10s, 5m or 1h, got '{}'", what,
                             text));
   }
-  if (unit.empty() || unit == "ms") return std::chrono::milliseconds(number);
-  if (unit == "s") return std::chrono::seconds(number);
-  if (unit == "m" || unit == "min") return std::chrono::minutes(number);
-  if (unit == "h") return std::chrono::hours(number);
+  int64_t millis_per_unit = 0;
+  if (unit.empty() || unit == "ms") {
+    millis_per_unit = 1;
+  } else if (unit == "s") {
+    millis_per_unit = 1'000;
+  } else if (unit == "m" || unit == "min") {
+    millis_per_unit = 60'000;
+  } else if (unit == "h") {
+    millis_per_unit = 3'600'000;
+  }
+  if (millis_per_unit > 0) {
+    // Scaling must not overflow: a wrapped value would be a negative or tiny interval.
+    if (number > std::numeric_limits<int64_t>::max() / millis_per_unit) {
+      throw Error(ErrorCategory::kInvalidArgument,
+                  fmt::format("{} is too large a duration: '{}'", what, text));
+    }
+    return std::chrono::milliseconds(number * millis_per_unit);
+  }
   throw Error(ErrorCategory::kInvalidArgument,
               fmt::format("{} has an unknown duration unit '{}' in '{}' (use ms, s, m or h)", what,
                           unit, text));

@@ -18,6 +18,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "sluice/runtime/source.h"
 
@@ -89,8 +90,13 @@ class DatagenSource final : public Source<T> {
         if (n <= 0) return InputStatus::kNothingAvailable;  // allowed_now() scheduled a wake-up
       }
       RecordBuffer<T>& batch = output.batch();
-      if (batch.timestamps.empty()) {
-        for (int64_t i = 0; i < n; ++i) batch.values.push_back(gen_(range.next + i));
+      if (batch.timestamps.empty() && std::is_trivially_copyable_v<T>) {
+        // Resize, then fill by index: no capacity check per record, so the loop vectorizes.
+        const size_t old_size = batch.values.size();
+        batch.values.resize(old_size + static_cast<size_t>(n));
+        T* out = batch.values.data() + old_size;
+        const int64_t first = range.next;
+        for (int64_t i = 0; i < n; ++i) out[i] = gen_(first + i);
       } else {
         for (int64_t i = 0; i < n; ++i) batch.push(gen_(range.next + i));
       }

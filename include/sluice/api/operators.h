@@ -39,8 +39,17 @@ class MapOperator final : public TypedOperator<Out> {
   void process_batch(Buffer& batch, int) override {
     auto& in = static_cast<RecordBuffer<In>&>(batch);
     auto& out = this->out_;
-    out.values.reserve(in.values.size());
-    for (const auto& value : in.values) out.values.push_back(std::invoke(fn_, value));
+    const size_t n = in.values.size();
+    if constexpr (std::is_trivially_copyable_v<Out> && std::is_default_constructible_v<Out>) {
+      // Resize, then assign by index: no capacity check per record, so the loop vectorizes.
+      out.values.resize(n);
+      Out* dst = out.values.data();
+      const In* src = in.values.data();
+      for (size_t i = 0; i < n; ++i) dst[i] = std::invoke(fn_, src[i]);
+    } else {
+      out.values.reserve(n);
+      for (const auto& value : in.values) out.values.push_back(std::invoke(fn_, value));
+    }
     out.timestamps.assign(in.timestamps.begin(), in.timestamps.end());
     this->emit_output();
   }
@@ -59,7 +68,18 @@ class FilterOperator final : public TypedOperator<T> {
     auto& in = static_cast<RecordBuffer<T>&>(batch);
     auto& out = this->out_;
     const size_t n = in.values.size();
-    if (in.timestamps.empty()) {
+    if (in.timestamps.empty() && std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T>) {
+      // Branch-free compaction: always copy, advance only when kept. The predicate's outcome is
+      // often unpredictable; a mispredicted branch per record costs more than the copy.
+      out.values.resize(n);
+      T* dst = out.values.data();
+      size_t kept = 0;
+      for (size_t i = 0; i < n; ++i) {
+        dst[kept] = in.values[i];
+        kept += static_cast<bool>(fn_(in.values[i]));
+      }
+      out.values.resize(kept);
+    } else if (in.timestamps.empty()) {
       for (size_t i = 0; i < n; ++i) {
         if (fn_(in.values[i])) out.values.push_back(in.values[i]);
       }
