@@ -1,9 +1,10 @@
 # The two commands: `make demo` and `make test`. Both install missing Debian packages first.
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
+TSAN_DIR ?= build-tsan
 CMAKE_FLAGS ?=
 
-.PHONY: setup build demo test test-asan bench format clean
+.PHONY: setup build demo test test-asan test-tsan bench format clean
 
 setup:
 	@bash scripts/setup
@@ -23,9 +24,15 @@ test: build
 
 # Address + undefined-behaviour sanitizers over the core and runtime tests.
 test-asan: setup
-	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON -DSLUICE_BUILD_BENCH=OFF
+	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=address -DSLUICE_BUILD_BENCH=OFF
 	cmake --build $(ASAN_DIR) --target core_test runtime_test connectors_test
 	cd $(ASAN_DIR) && ctest --output-on-failure --timeout 900 -j 2
+
+# ThreadSanitizer over the runtime tests (the scheduler, channels and task hand-offs).
+test-tsan: setup
+	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=thread -DSLUICE_BUILD_BENCH=OFF
+	cmake --build $(TSAN_DIR) --target runtime_test
+	cd $(TSAN_DIR) && ctest --output-on-failure --timeout 900 -j 2 -R '^(JobGraph|Parallelism|Failure|Sources)\.'
 
 bench: build
 	$(BUILD_DIR)/bench/runtime_bench
@@ -34,4 +41,4 @@ format:
 	find include src tests bench examples -name '*.h' -o -name '*.cpp' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR) out
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR) out

@@ -42,6 +42,7 @@ StreamEnvironment::StreamEnvironment(Configuration config) : graph_(std::make_un
   options_.buffer_bytes = static_cast<size_t>(config.get_int("buffer-bytes", 32 * 1024));
   options_.channel_capacity = static_cast<size_t>(config.get_int("channel-capacity", 4));
   options_.print_summary = config.get_bool("print-summary", true);
+  options_.latency_tracking_interval = config.get_duration("latency-tracking-interval", std::chrono::milliseconds(0));
   if (options_.default_parallelism < 1) {
     throw Error(ErrorCategory::kInvalidArgument,
                 fmt::format("--parallelism must be at least 1, got {}", options_.default_parallelism));
@@ -83,6 +84,10 @@ StreamEnvironment& StreamEnvironment::set_buffer_bytes(size_t bytes) {
 }
 StreamEnvironment& StreamEnvironment::set_channel_capacity(size_t buffers) {
   options_.channel_capacity = buffers;
+  return *this;
+}
+StreamEnvironment& StreamEnvironment::set_latency_tracking_interval(std::chrono::milliseconds interval) {
+  options_.latency_tracking_interval = interval;
   return *this;
 }
 StreamEnvironment& StreamEnvironment::set_print_summary(bool print) {

@@ -59,8 +59,12 @@ InputGate::Event InputGate::next() {
         --tried;  // consumed a control element: look again
         break;
       }
+      case StreamElement::Kind::kLatencyMarker:
+        event.kind = Event::Kind::kLatencyMarker;
+        event.marker = LatencyMarker{element->a, element->b};
+        return event;
       default:
-        --tried;  // barriers, latency markers, statuses: not used yet
+        --tried;  // barriers and watermark statuses: not used yet
         break;
     }
   }

@@ -15,12 +15,13 @@ namespace sluice::runtime {
 class InputGate {
  public:
   struct Event {
-    enum class Kind { kNothing, kBuffer, kWatermark, kEndOfInput };
+    enum class Kind { kNothing, kBuffer, kWatermark, kLatencyMarker, kEndOfInput };
     Kind kind = Kind::kNothing;
     std::unique_ptr<Buffer> buffer;
     Channel* channel = nullptr;
     int input = 0;
     Timestamp watermark = kMinWatermark;
+    LatencyMarker marker{};
   };
 
   void add_channel(Channel* channel, int input);

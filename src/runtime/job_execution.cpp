@@ -358,6 +358,12 @@ JobMetrics JobExecution::metrics_locked() const {
       snap.records_out = m.records_out.value();
       snap.bytes_in = m.bytes_in.value();
       snap.bytes_out = m.bytes_out.value();
+      snap.latency_markers = m.latency.markers.value();
+      if (snap.latency_markers > 0) {
+        snap.latency_mean_ms = static_cast<double>(m.latency.total_ns.value()) / 1e6 /
+                               static_cast<double>(snap.latency_markers);
+        snap.latency_max_ms = static_cast<double>(m.latency.max_ns.value()) / 1e6;
+      }
       snap.user_counters = m.user_counter_values();
       result.operators.push_back(std::move(snap));
     }

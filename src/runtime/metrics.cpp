@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 namespace sluice {
@@ -20,18 +21,32 @@ std::map<std::string, uint64_t> OperatorMetrics::user_counter_values() const {
   return values;
 }
 
+namespace {
+
+void accumulate(OperatorMetricsSnapshot& sum, const OperatorMetricsSnapshot& op) {
+  sum.node_id = op.node_id;
+  sum.records_in += op.records_in;
+  sum.records_out += op.records_out;
+  sum.bytes_in += op.bytes_in;
+  sum.bytes_out += op.bytes_out;
+  if (op.latency_markers > 0) {
+    sum.latency_mean_ms = (sum.latency_mean_ms * static_cast<double>(sum.latency_markers) +
+                           op.latency_mean_ms * static_cast<double>(op.latency_markers)) /
+                          static_cast<double>(sum.latency_markers + op.latency_markers);
+    sum.latency_markers += op.latency_markers;
+    sum.latency_max_ms = std::max(sum.latency_max_ms, op.latency_max_ms);
+  }
+  for (const auto& [name, value] : op.user_counters) sum.user_counters[name] += value;
+}
+
+}  // namespace
+
 OperatorMetricsSnapshot JobMetrics::total(const std::string& operator_name) const {
   OperatorMetricsSnapshot sum;
   sum.name = operator_name;
   sum.subtask = -1;
   for (const auto& op : operators) {
-    if (op.name != operator_name) continue;
-    sum.node_id = op.node_id;
-    sum.records_in += op.records_in;
-    sum.records_out += op.records_out;
-    sum.bytes_in += op.bytes_in;
-    sum.bytes_out += op.bytes_out;
-    for (const auto& [name, value] : op.user_counters) sum.user_counters[name] += value;
+    if (op.name == operator_name) accumulate(sum, op);
   }
   return sum;
 }
@@ -43,9 +58,7 @@ std::string JobMetrics::summary() const {
   for (const auto& op : operators) {
     auto& sum = by_node[op.node_id];
     sum.name = op.name;
-    sum.records_in += op.records_in;
-    sum.records_out += op.records_out;
-    for (const auto& [name, value] : op.user_counters) sum.user_counters[name] += value;
+    accumulate(sum, op);
   }
   text += fmt::format("  {:<32} {:>14} {:>14} {:>12}\n", "operator", "records in", "records out",
                       "out/s");
@@ -54,6 +67,10 @@ std::string JobMetrics::summary() const {
                         op.records_out, static_cast<double>(op.records_out) / seconds);
     for (const auto& [name, value] : op.user_counters) {
       text += fmt::format("    {:<30} {:>14}\n", name, value);
+    }
+    if (op.latency_markers > 0) {
+      text += fmt::format("    latency (markers: {}): mean {:.3f} ms, max {:.3f} ms\n", op.latency_markers,
+                          op.latency_mean_ms, op.latency_max_ms);
     }
   }
   struct TaskTotals {

@@ -11,4 +11,8 @@ void ChainedOutput::emit_watermark(Timestamp watermark) {
   attributed_to(next_node_id_, [&] { next_->process_watermark(watermark); });
 }
 
+void ChainedOutput::emit_latency_marker(const LatencyMarker& marker) {
+  attributed_to(next_node_id_, [&] { next_->process_latency_marker(marker); });
+}
+
 }  // namespace sluice::runtime

@@ -38,6 +38,7 @@ class ChainedOutput final : public Output {
       : next_(next), next_node_id_(next_node_id), next_input_(next_input), next_metrics_(next_metrics) {}
   void emit(Buffer& batch) override;
   void emit_watermark(Timestamp watermark) override;
+  void emit_latency_marker(const LatencyMarker& marker) override;
 
  private:
   Operator* next_;
@@ -55,6 +56,9 @@ class FanOutOutput final : public Output {
   void emit_watermark(Timestamp watermark) override {
     for (auto* t : targets_) t->emit_watermark(watermark);
   }
+  void emit_latency_marker(const LatencyMarker& marker) override {
+    for (auto* t : targets_) t->emit_latency_marker(marker);
+  }
 
  private:
   std::vector<Output*> targets_;
@@ -68,6 +72,9 @@ class CountingOutput final : public Output {
     inner_->emit(batch);
   }
   void emit_watermark(Timestamp watermark) override { inner_->emit_watermark(watermark); }
+  void emit_latency_marker(const LatencyMarker& marker) override {
+    inner_->emit_latency_marker(marker);
+  }
 
  private:
   Output* inner_;

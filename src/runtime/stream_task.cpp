@@ -96,6 +96,7 @@ Schedulable::RunResult StreamTask::run_source_slice(std::chrono::steady_clock::t
       end_input();
       return RunResult::kDone;
     }
+    maybe_emit_latency_marker();
     if (status == InputStatus::kNothingAvailable) {
       flush_outputs();
       return wait(WaitReason::kInput);
@@ -119,6 +120,9 @@ Schedulable::RunResult StreamTask::run_input_slice(std::chrono::steady_clock::ti
         return RunResult::kDone;
       case InputGate::Event::Kind::kWatermark:
         attributed_to(head.node_id, [&] { head.op->process_watermark(event.watermark); });
+        break;
+      case InputGate::Event::Kind::kLatencyMarker:
+        attributed_to(head.node_id, [&] { head.op->process_latency_marker(event.marker); });
         break;
       case InputGate::Event::Kind::kBuffer:
         head.metrics->records_in.add(event.buffer->size());
@@ -177,6 +181,16 @@ void StreamTask::close_chain() noexcept {
       job_.fail_task(*this, member.node_id, std::current_exception());
     }
   }
+}
+
+void StreamTask::maybe_emit_latency_marker() {
+  const int64_t interval = job_.latency_marker_interval_ns();
+  if (interval <= 0) return;
+  const int64_t now = monotonic_nanos();
+  if (now < next_latency_marker_ns_) return;
+  next_latency_marker_ns_ = now + interval;
+  attributed_to(members.front().node_id,
+                [&] { head_output->emit_latency_marker(LatencyMarker{now, subtask_}); });
 }
 
 bool StreamTask::outputs_available() const {

@@ -67,6 +67,7 @@ class StreamTask final : public Schedulable {
   void close_chain() noexcept;
   bool outputs_available() const;
   void flush_outputs();
+  void maybe_emit_latency_marker();
   RunResult wait(WaitReason reason);
   void account_wait(int64_t now_ns);
 
@@ -81,6 +82,7 @@ class StreamTask final : public Schedulable {
   WaitReason waiting_for_ = WaitReason::kNone;
   int64_t waiting_since_ns_ = 0;
   int64_t slice_start_ns_ = 0;
+  int64_t next_latency_marker_ns_ = 0;
 };
 
 }  // namespace sluice::runtime

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <set>
+#include <thread>
 
 #include "sluice/core/error.h"
 #include "test_util.h"
@@ -225,6 +226,43 @@ TEST(JobGraph, MetricsCountRecordsPerOperator) {
   EXPECT_EQ(result.metrics.total("copy").records_in, 300u);
   EXPECT_GT(result.metrics.total("small").bytes_out, 0u);
   EXPECT_NE(result.metrics.summary().find("copy"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST(JobGraph, LatencyMarkersCrossChainsAndChannelsToTheSinks) {
+  auto env = testing::quiet_env(2);
+  env.set_latency_tracking_interval(std::chrono::milliseconds(5));
+  env.from_source(datagen<int64_t>([](int64_t i) { return i; }).rows_per_second(20'000))
+      .map([](int64_t x) { return x; })
+      .rebalance()
+      .filter([](int64_t) { return true; })
+      .key_by([](int64_t x) { return x % 10; })
+      .add_sink([](int64_t) {});
+  JobClient client = env.execute_async();
+  // Until each sink subtask has seen markers from the sources, through two network exchanges.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (true) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no latency markers reached the sinks";
+    auto metrics = client.metrics();
+    size_t sinks_with_markers = 0;
+    for (const auto& op : metrics.operators) {
+      if (op.name == "sink" && op.latency_markers >= 3) ++sinks_with_markers;
+    }
+    if (sinks_with_markers == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  client.cancel();
+  client.wait();
+  auto sink = client.metrics().total("sink");
+  EXPECT_GE(sink.latency_markers, 6u);
+  EXPECT_GE(sink.latency_max_ms, sink.latency_mean_ms);
+  EXPECT_GE(sink.latency_mean_ms, 0.0);
+  EXPECT_EQ(client.metrics().total("map").latency_markers, 0u);  // only sinks record latency
 }
 
 }  // namespace

@@ -205,3 +205,74 @@ TEST(Sources, MoreSubtasksThanSplits) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// Emits 0..n-1 with event timestamp 1000 + 10 * value (every third record has none).
+class TimestampedSource final : public Source<int64_t> {
+ public:
+  explicit TimestampedSource(int64_t n) : n_(n) {}
+  Boundedness boundedness() const override { return Boundedness::kBounded; }
+  std::unique_ptr<SplitEnumerator> create_enumerator(SplitEnumeratorContext& context) override {
+    return std::make_unique<StaticSplitEnumerator>(context, split_index_range(n_, context.parallelism()));
+  }
+  std::unique_ptr<SourceReader<int64_t>> create_reader(SourceReaderContext&) override {
+    return std::make_unique<Reader>();
+  }
+  static Timestamp timestamp_of(int64_t v) { return v % 3 == 0 ? kNoTimestamp : 1000 + 10 * v; }
+
+ private:
+  class Reader final : public SourceReader<int64_t> {
+   public:
+    void add_splits(std::vector<std::unique_ptr<SourceSplit>> splits) override {
+      for (auto& s : splits) {
+        auto& r = static_cast<IndexRangeSplit&>(*s);
+        ranges_.emplace_back(r.first, r.end);
+      }
+    }
+    void notify_no_more_splits() override { no_more_ = true; }
+    InputStatus poll_next(ReaderOutput<int64_t>& output) override {
+      if (ranges_.empty()) return no_more_ ? InputStatus::kEndOfInput : InputStatus::kNothingAvailable;
+      auto& [next, end] = ranges_.back();
+      for (int i = 0; i < 100 && next < end; ++i, ++next) output.collect(next, timestamp_of(next));
+      if (next == end) ranges_.pop_back();
+      return InputStatus::kMoreAvailable;
+    }
+
+   private:
+    std::vector<std::pair<int64_t, int64_t>> ranges_;
+    bool no_more_ = false;
+  };
+  int64_t n_;
+};
+
+TEST(Sources, EventTimestampsTravelWithTheirRecords) {
+  for (int p : {1, 3}) {
+    auto env = testing::quiet_env(p);
+    struct Check : ProcessFunction<int64_t, int64_t> {
+      void process_element(const int64_t& v, ProcessContext& ctx, Collector<int64_t>& out) override {
+        if (ctx.timestamp() != TimestampedSource::timestamp_of(v)) throw std::runtime_error("bad timestamp");
+        out.collect(v);
+      }
+    };
+    auto out = env.from_source(TimestampedSource(5000))
+                   .map([](int64_t v) { return v; })
+                   .rebalance()
+                   .filter([](int64_t v) { return v % 5 != 0; })
+                   .flat_map([](int64_t v, Collector<int64_t>& c) { c.collect(v); })
+                   .key_by([](int64_t v) { return v % 7; })
+                   .process(Check{})
+                   .collect();
+    env.execute();
+    auto values = out->values();
+    auto timestamps = out->timestamps();
+    ASSERT_EQ(values.size(), 4000u);
+    for (size_t i = 0; i < values.size(); ++i) {
+      EXPECT_EQ(timestamps[i], TimestampedSource::timestamp_of(values[i])) << "value " << values[i];
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sluice

@@ -8,7 +8,8 @@
 //
 // Flags read from the command line: --parallelism (default: number of cores), --max-parallelism
 // (128), --workers (worker threads, default: number of cores), --buffer-bytes (32768),
-// --channel-capacity (buffers per channel, 4), --print-summary (true). All flags stay available
+// --channel-capacity (buffers per channel, 4), --print-summary (true),
+// --latency-tracking-interval (off; e.g. 1s). All flags stay available
 // to the application through config().
 //
 // Threading: build and execute a job from one thread. execute_async() returns a thread-safe
@@ -54,6 +55,8 @@ class StreamEnvironment {
   StreamEnvironment& set_buffer_bytes(size_t bytes);
   StreamEnvironment& set_channel_capacity(size_t buffers);
   StreamEnvironment& set_print_summary(bool print);
+  // Sources emit latency markers at this interval; sinks report end-to-end latency in metrics.
+  StreamEnvironment& set_latency_tracking_interval(std::chrono::milliseconds interval);
   const Configuration& config() const { return options_.config; }
 
   // Any Source<T> (FLIP-27): a connector's, or datagen<T>(...).

@@ -125,9 +125,13 @@ struct Serializer<std::string> {
 
 template <class E>
 struct Serializer<std::vector<E>> {
+  // Contiguous numbers are copied in bulk; std::vector<bool> is packed bits with no data(), so it
+  // goes element by element.
+  static constexpr bool kBulk = std::is_arithmetic_v<E> && !std::is_same_v<E, bool>;
+
   static void serialize(const std::vector<E>& value, BufferWriter& out) {
     out.write_length(value.size());
-    if constexpr (std::is_arithmetic_v<E>) {
+    if constexpr (kBulk) {
       out.write_bytes(value.data(), value.size() * sizeof(E));
     } else {
       for (const auto& e : value) Serializer<E>::serialize(e, out);
@@ -136,7 +140,7 @@ struct Serializer<std::vector<E>> {
   static std::vector<E> deserialize(BufferReader& in) {
     size_t n = in.read_length();
     std::vector<E> result;
-    if constexpr (std::is_arithmetic_v<E>) {
+    if constexpr (kBulk) {
       if (n > in.remaining() / sizeof(E)) in.read_view(n * sizeof(E));  // throws: truncated
       result.resize(n);
       in.read_bytes(result.data(), n * sizeof(E));
@@ -205,9 +209,16 @@ struct Serializer<std::map<K, V>> {
   }
 };
 
+// std::array is an aggregate too; without this it would match both its own serializer and the
+// aggregate one, and every use would be ambiguous.
+template <class T>
+inline constexpr bool kIsStdArray = false;
+template <class E, size_t N>
+inline constexpr bool kIsStdArray<std::array<E, N>> = true;
+
 template <class T>
 inline constexpr bool kIsReflectableAggregate =
-    std::is_aggregate_v<T> && !std::is_array_v<T> && std::is_class_v<T>;
+    std::is_aggregate_v<T> && !std::is_array_v<T> && std::is_class_v<T> && !kIsStdArray<T>;
 
 // Plain aggregates: every field in declaration order, through Boost.PFR.
 template <class T>

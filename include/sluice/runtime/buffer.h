@@ -63,6 +63,14 @@ class RecordBuffer final : public Buffer {
   }
 };
 
+// Travels in band from a source to the sinks to measure end-to-end latency (Flink's
+// LatencyMarker): created at a source at a fixed interval, forwarded by every operator without
+// touching records, and recorded by the sinks.
+struct LatencyMarker {
+  int64_t created_ns;  // monotonic clock of the process
+  int64_t source_subtask;
+};
+
 // One entry of a channel. A data element owns a buffer; control elements carry two integers whose
 // meaning depends on the kind (see the factory functions).
 struct StreamElement {

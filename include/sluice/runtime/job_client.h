@@ -23,6 +23,8 @@ struct JobOptions {
   size_t buffer_bytes = 32 * 1024;    // target size of a channel buffer
   size_t channel_capacity = 4;        // buffers per channel before backpressure
   bool print_summary = true;          // metrics table on stderr when the job ends
+  // Sources emit a latency marker this often; sinks report the latency. 0: off (Flink's default).
+  std::chrono::milliseconds latency_tracking_interval{0};
   Configuration config;               // passed to user functions
 };
 

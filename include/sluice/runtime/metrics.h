@@ -24,7 +24,21 @@ class Counter {
   std::atomic<uint64_t> value_{0};
 };
 
+// End-to-end latency seen by a sink through latency markers.
+struct LatencyStats {
+  Counter markers;
+  Counter total_ns;
+  Counter max_ns;  // written by one thread: load, compare, store
+  void record(int64_t nanos) {
+    const auto n = static_cast<uint64_t>(nanos < 0 ? 0 : nanos);
+    markers.increment();
+    total_ns.add(n);
+    if (n > max_ns.value()) max_ns.add(n - max_ns.value());
+  }
+};
+
 struct OperatorMetrics {
+  LatencyStats latency;
   Counter records_in;
   Counter records_out;
   Counter bytes_in;
@@ -54,6 +68,9 @@ struct OperatorMetricsSnapshot {
   uint64_t records_out = 0;
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
+  uint64_t latency_markers = 0;
+  double latency_mean_ms = 0;
+  double latency_max_ms = 0;
   std::map<std::string, uint64_t> user_counters;
 };
 

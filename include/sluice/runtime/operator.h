@@ -26,6 +26,7 @@ class Output {
   // The batch stays owned by the caller and is only valid during the call: copy what you keep.
   virtual void emit(Buffer& batch) = 0;
   virtual void emit_watermark(Timestamp watermark) = 0;
+  virtual void emit_latency_marker(const LatencyMarker&) {}
 };
 
 // Discards everything: the output of a side-output tag that no stream consumes.
@@ -77,6 +78,10 @@ class Operator {
   virtual void process_batch(Buffer& batch, int input) = 0;
   // Called when the combined watermark of all inputs advances; the default forwards it.
   virtual void process_watermark(Timestamp watermark) { output_->emit_watermark(watermark); }
+  // Latency markers pass through operators untouched; sinks record them.
+  virtual void process_latency_marker(const LatencyMarker& marker) {
+    output_->emit_latency_marker(marker);
+  }
   virtual void finish() {}
   virtual void close() {}
 

@@ -57,11 +57,20 @@ class NetworkOutput : public Output {
   void emit_watermark(Timestamp watermark) override {
     broadcast_control(StreamElement::watermark(watermark));
   }
+  // To one channel, round robin (Flink sends each marker to one random channel). Flushed first so
+  // the marker does not overtake records emitted before it.
+  void emit_latency_marker(const LatencyMarker& marker) override {
+    flush();
+    next_marker_channel_ = (next_marker_channel_ + 1) % channels_.size();
+    channels_[next_marker_channel_]->push(StreamElement::control(
+        StreamElement::Kind::kLatencyMarker, marker.created_ns, marker.source_subtask));
+  }
   void set_metrics(OperatorMetrics* metrics) { metrics_ = metrics; }
 
  protected:
   std::vector<ChannelWriter*> channels_;
   OperatorMetrics* metrics_ = nullptr;
+  size_t next_marker_channel_ = 0;
 };
 
 // Records per buffer: about `target_bytes` of values, within [16, 4096] records.

@@ -42,6 +42,9 @@ class SinkOperator final : public Operator {
     writer_->write(static_cast<RecordBuffer<T>&>(batch));
   }
   void process_watermark(Timestamp) override {}
+  void process_latency_marker(const LatencyMarker& marker) override {
+    context().metrics->latency.record(monotonic_nanos() - marker.created_ns);
+  }
   void finish() override { writer_->flush(true); }
   void close() override {
     if (writer_) writer_->close();

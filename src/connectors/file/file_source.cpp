@@ -34,6 +34,10 @@ std::vector<std::string> list_input_files(const std::string& path) {
     throw Error(ErrorCategory::kIo, fmt::format("cannot list {}: {}", path, ec.message()),
                 ErrorContext{.file = path});
   }
+  if (files.empty()) {
+    throw Error(ErrorCategory::kIo, fmt::format("no input files in directory: {}", path),
+                ErrorContext{.file = path});
+  }
   std::sort(files.begin(), files.end());
   return files;
 }
