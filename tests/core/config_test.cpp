@@ -136,9 +136,8 @@ TEST(ConfigTest, BadValuesNameTheFlag) {
 }
 
 TEST(ConfigTest, DurationGetter) {
-  auto config = Configuration::from_args(
-      {"--interval=250ms", "--timeout", "10s", "--window", "5m", "--retention=1h", "--bare", "42",
-       "--bad", "10parsecs"});
+  auto config = Configuration::from_args({"--interval=250ms", "--timeout", "10s", "--window", "5m",
+                                          "--retention=1h", "--bare", "42", "--bad", "10parsecs"});
   EXPECT_EQ(config.get_duration("interval", 0ms), 250ms);
   EXPECT_EQ(config.get_duration("timeout", 0ms), 10s);
   EXPECT_EQ(config.get_duration("window", 0ms), 5min);
@@ -159,7 +158,8 @@ TEST(ConfigTest, ParseDurationUnits) {
 }
 
 TEST(ConfigTest, ParseDurationErrors) {
-  for (const char* text : {"", "ms", "-5s", "+5s", "5 s", "5sec", "5S", "1.5s", "5d", "s5", "10ms "}) {
+  for (const char* text :
+       {"", "ms", "-5s", "+5s", "5 s", "5sec", "5S", "1.5s", "5d", "s5", "10ms "}) {
     SCOPED_TRACE(text);
     expect_invalid([&] { sluice::parse_duration(text, "--checkpoint-interval"); },
                    {"--checkpoint-interval", "'" + std::string(text) + "'"});

@@ -20,8 +20,8 @@ using sluice::subtask_for_key_group;
 TEST(KeyGroupsTest, RangesAndOwnersAgreeForEveryKeyGroup) {
   for (int max_parallelism : {1, 7, 128, 1000}) {
     for (int parallelism = 1; parallelism <= 20; ++parallelism) {
-      SCOPED_TRACE(testing::Message() << "parallelism " << parallelism << ", max parallelism "
-                                      << max_parallelism);
+      SCOPED_TRACE(testing::Message()
+                   << "parallelism " << parallelism << ", max parallelism " << max_parallelism);
       std::vector<int> owners(static_cast<size_t>(max_parallelism), 0);
       int next_start = 0;
       int non_empty = 0;
@@ -99,7 +99,8 @@ TEST(KeyGroupsTest, HashesAreStable) {
 TEST(KeyGroupsTest, EquivalentKeyTypesHashAlike) {
   // A string_view key and a string key must land in the same key group, or a job that changes
   // its key selector's return type silently loses its state.
-  for (std::string key : {"", "x", "customer-42", std::string(1000, 'k')}) {
+  for (const std::string& key :
+       std::vector<std::string>{"", "x", "customer-42", std::string(1000, 'k')}) {
     EXPECT_EQ(sluice::KeyHash<std::string>{}(key), sluice::KeyHash<std::string_view>{}(key));
   }
   // Integer widths hash by value, so an int32 key and an int64 key agree for the same number.
@@ -136,8 +137,8 @@ TEST(KeyGroupsTest, KeyGroupIsAlwaysInRange) {
 
 TEST(KeyGroupsTest, FastModMatchesRemainder) {
   std::mt19937 rng(20240601);
-  std::vector<uint32_t> edges{0u,          1u,          2u,          3u,          127u,
-                              128u,        1999u,       2000u,       0x7fffffffu, 0x80000000u,
+  std::vector<uint32_t> edges{0u,          1u,          2u,         3u,          127u,
+                              128u,        1999u,       2000u,      0x7fffffffu, 0x80000000u,
                               0x80000001u, 0xfffffffeu, 0xffffffffu};
   for (uint32_t d = 1; d <= 2000; ++d) {
     const sluice::FastMod32 mod(d);
@@ -147,8 +148,7 @@ TEST(KeyGroupsTest, FastModMatchesRemainder) {
       const uint64_t m = static_cast<uint64_t>(k) * d;
       for (uint64_t x : {m - 1, m, m + 1}) {
         if (x > 0xffffffffu) continue;
-        ASSERT_EQ(mod(static_cast<uint32_t>(x)), static_cast<uint32_t>(x) % d)
-            << x << " mod " << d;
+        ASSERT_EQ(mod(static_cast<uint32_t>(x)), static_cast<uint32_t>(x) % d) << x << " mod " << d;
       }
     }
     for (int i = 0; i < 2'000; ++i) {
@@ -157,7 +157,8 @@ TEST(KeyGroupsTest, FastModMatchesRemainder) {
     }
   }
   // Large divisors, including the largest, which leave only a few distinct quotients.
-  for (uint32_t d : {65535u, 65536u, 1'000'003u, 0x7fffffffu, 0x80000000u, 0xfffffffeu, 0xffffffffu}) {
+  for (uint32_t d :
+       {65535u, 65536u, 1'000'003u, 0x7fffffffu, 0x80000000u, 0xfffffffeu, 0xffffffffu}) {
     const sluice::FastMod32 mod(d);
     for (uint32_t x : edges) ASSERT_EQ(mod(x), x % d) << x << " mod " << d;
     for (int i = 0; i < 20'000; ++i) {

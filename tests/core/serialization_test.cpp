@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <limits>
@@ -70,7 +71,9 @@ struct Empty {
 };
 
 Order sample_order() {
-  return Order{-9'000'000'000'123, 1234.5678, "Zoë \"quoted\", with comma",
+  return Order{-9'000'000'000'123,
+               1234.5678,
+               "Zoë \"quoted\", with comma",
                {Item{1, "apple"}, Item{-2, ""}, Item{std::numeric_limits<int32_t>::max(), "pear"}}};
 }
 
@@ -142,7 +145,9 @@ TEST(SerializationTest, FixedWidthLittleEndianFormat) {
   // written by one build must be readable by another, so pin the exact bytes.
   EXPECT_EQ(to_bytes<int32_t>(0x01020304), std::string("\x04\x03\x02\x01", 4));
   EXPECT_EQ(to_bytes<int64_t>(-1), std::string(8, '\xff'));
-  EXPECT_EQ(to_bytes(std::string("ab")), std::string("\x02\x00\x00\x00" "ab", 6));
+  EXPECT_EQ(to_bytes(std::string("ab")), std::string("\x02\x00\x00\x00"
+                                                     "ab",
+                                                     6));
   EXPECT_EQ(to_bytes(std::vector<uint16_t>{1, 0x0203}),
             std::string("\x02\x00\x00\x00\x01\x00\x03\x02", 8));
   EXPECT_EQ(to_bytes(std::optional<int8_t>{}), std::string("\x00", 1));
@@ -178,6 +183,10 @@ TEST(SerializationTest, NumericVectorRoundTrip) {
   EXPECT_EQ(round_trip(doubles), doubles);
   std::vector<uint8_t> bytes{0, 1, 254, 255};
   EXPECT_EQ(round_trip(bytes), bytes);
+  // std::vector<bool> has no contiguous storage, unlike every other vector of numbers.
+  std::vector<bool> bits{true, false, false, true, true};
+  EXPECT_EQ(round_trip(bits), bits);
+  EXPECT_EQ(to_bytes(bits), std::string("\x05\x00\x00\x00\x01\x00\x00\x01\x01", 9));
 }
 
 TEST(SerializationTest, StringVectorRoundTrip) {
@@ -285,8 +294,20 @@ TEST(SerializationTest, TruncatedStructThrowsAtEveryCut) {
   // body, the vector's length prefix and an element's nested string.
   const size_t customer_length = sample_order().customer.size();
   const size_t items_at = 8 + 8 + 4 + customer_length;
-  std::vector<size_t> cuts{0, 1, 7, 8, 12, 16, 18, 20, 20 + customer_length / 2, items_at,
-                           items_at + 2, items_at + 4, items_at + 4 + 3, items_at + 4 + 4 + 2,
+  std::vector<size_t> cuts{0,
+                           1,
+                           7,
+                           8,
+                           12,
+                           16,
+                           18,
+                           20,
+                           20 + customer_length / 2,
+                           items_at,
+                           items_at + 2,
+                           items_at + 4,
+                           items_at + 4 + 3,
+                           items_at + 4 + 4 + 2,
                            bytes.size() - 1};
   for (size_t cut : cuts) {
     SCOPED_TRACE(testing::Message() << "cut at " << cut << " of " << bytes.size());
@@ -303,7 +324,10 @@ TEST(SerializationTest, TruncatedStructThrowsAtEveryCut) {
 
 TEST(SerializationTest, TruncatedContainersThrow) {
   expect_truncated<int64_t>(std::string(7, '\0'));
-  expect_truncated<std::string>(std::string("\x05\x00\x00\x00" "abcd", 8));
+  expect_truncated<std::string>(
+      std::string("\x05\x00\x00\x00"
+                  "abcd",
+                  8));
   expect_truncated<std::optional<int32_t>>(std::string("\x01\x00", 2));
   expect_truncated<std::pair<int32_t, int32_t>>(std::string(6, '\0'));
   expect_truncated<std::array<int32_t, 2>>(std::string(5, '\0'));
@@ -321,3 +345,17 @@ TEST(SerializationTest, TruncatedContainersThrow) {
 }
 
 }  // namespace
+
+namespace sluice {
+namespace {
+
+TEST(SerializationBool, AnyNonZeroByteDecodesAsTrue) {
+  for (int byte : {1, 2, 127, 255}) {
+    std::string bytes(1, static_cast<char>(byte));
+    EXPECT_TRUE(from_bytes<bool>(bytes)) << byte;
+  }
+  EXPECT_FALSE(from_bytes<bool>(std::string(1, '\0')));
+}
+
+}  // namespace
+}  // namespace sluice

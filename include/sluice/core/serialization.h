@@ -112,6 +112,13 @@ struct Serializer<T, std::enable_if_t<std::is_arithmetic_v<T> || std::is_enum_v<
   static T deserialize(BufferReader& in) { return in.read_fixed<T>(); }
 };
 
+// Any byte other than 0 decodes as true: copying an arbitrary byte into a bool is undefined.
+template <>
+struct Serializer<bool> {
+  static void serialize(bool value, BufferWriter& out) { out.write_fixed<uint8_t>(value ? 1 : 0); }
+  static bool deserialize(BufferReader& in) { return in.read_fixed<uint8_t>() != 0; }
+};
+
 template <>
 struct Serializer<std::string> {
   static void serialize(const std::string& value, BufferWriter& out) {
