@@ -36,7 +36,8 @@ struct Event {
 
 inline Event make_event(int64_t i) {
   // A multiplicative hash spreads consecutive indexes over the 10,000 keys.
-  auto key = static_cast<int64_t>((static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL >> 20) % 10'000);
+  auto key =
+      static_cast<int64_t>((static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL >> 20) % 10'000);
   return Event{key, i & 1023, 0};
 }
 
@@ -52,7 +53,9 @@ inline bool keep(const Event& e) { return (e.value & 7) != 0; }
 double cpu_seconds() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
@@ -66,7 +69,8 @@ Measurement measure(F&& run) {
   const double cpu_before = cpu_seconds();
   const auto start = std::chrono::steady_clock::now();
   run();
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return {elapsed, cpu_seconds() - cpu_before};
 }
 
@@ -92,7 +96,8 @@ StreamEnvironment bench_env(int parallelism) {
 void engine_map_filter(int parallelism, int64_t events) {
   auto env = bench_env(parallelism);
   // Lambdas, as users write them: a plain function pointer would cost an indirect call per record.
-  env.from_source(sluice::datagen<Event>([](int64_t i) { return make_event(i); }).number_of_rows(events))
+  env.from_source(
+         sluice::datagen<Event>([](int64_t i) { return make_event(i); }).number_of_rows(events))
       .map([](const Event& e) { return transform(e); })
       .filter([](const Event& e) { return keep(e); })
       .sink_to(sluice::DiscardingSink<Event>());
@@ -125,7 +130,9 @@ struct MakeTimedEvent {
   Event operator()(int64_t i) const { return make_timed_event(i); }
 };
 struct SumKeepingLatest {
-  Event operator()(const Event& acc, const Event& next) const { return sum_keeping_latest(acc, next); }
+  Event operator()(const Event& acc, const Event& next) const {
+    return sum_keeping_latest(acc, next);
+  }
 };
 
 template <class Gen = MakeEvent>
@@ -165,7 +172,8 @@ void report_throughput(const std::string& name, int parallelism, int64_t events,
   const double ceiling = median(baseline_rates);
   fmt::print(
       "{{\"bench\":\"{}\",\"parallelism\":{},\"events\":{},\"runs\":{},\"events_per_s\":{:.0f},"
-      "\"cores_used\":{:.2f},\"events_per_s_per_core\":{:.0f},\"baseline_events_per_s_per_core\":{:.0f},"
+      "\"cores_used\":{:.2f},\"events_per_s_per_core\":{:.0f},\"baseline_events_per_s_per_core\":{:"
+      ".0f},"
       "\"fraction_of_baseline\":{:.3f}}}\n",
       name, parallelism, events, runs, median(rates), median(cores), engine_per_core, ceiling,
       engine_per_core / ceiling);
@@ -238,7 +246,8 @@ void report_latency(int parallelism, double peak_rate, double seconds) {
   auto histogram = std::make_shared<LatencyHistogram>();
   auto env = bench_env(parallelism);
   const auto events = static_cast<int64_t>(rate * seconds);
-  env.from_source(sluice::datagen<Event>(MakeTimedEvent{}).rows_per_second(rate).number_of_rows(events))
+  env.from_source(
+         sluice::datagen<Event>(MakeTimedEvent{}).rows_per_second(rate).number_of_rows(events))
       .key_by(&Event::key)
       .reduce(SumKeepingLatest{})
       .sink_to(LatencySink(histogram));
@@ -247,9 +256,9 @@ void report_latency(int parallelism, double peak_rate, double seconds) {
       "{{\"bench\":\"keyed_latency\",\"parallelism\":{},\"rate_per_s\":{:.0f},\"events\":{},"
       "\"achieved_per_s\":{:.0f},\"cores_used\":{:.2f},\"p50_ms\":{:.3f},\"p99_ms\":{:.3f},"
       "\"p999_ms\":{:.3f},\"max_ms\":{:.3f}}}\n",
-      parallelism, rate, histogram->count(), static_cast<double>(events) / m.elapsed_s, m.cpu_s / m.elapsed_s,
-      histogram->percentile_ms(0.5), histogram->percentile_ms(0.99), histogram->percentile_ms(0.999),
-      histogram->percentile_ms(1.0));
+      parallelism, rate, histogram->count(), static_cast<double>(events) / m.elapsed_s,
+      m.cpu_s / m.elapsed_s, histogram->percentile_ms(0.5), histogram->percentile_ms(0.99),
+      histogram->percentile_ms(0.999), histogram->percentile_ms(1.0));
   std::fflush(stdout);
 }
 
@@ -274,16 +283,18 @@ int main(int argc, char** argv) {
     if (only.empty() || only == "map_filter") {
       const int64_t events = config.get_int("events", 100'000'000);
       for (int p : parallelisms) {
-        report_throughput("map_filter", p, events, runs, [&] { engine_map_filter(p, events); },
-                          [&] { baseline_map_filter(events); });
+        report_throughput(
+            "map_filter", p, events, runs, [&] { engine_map_filter(p, events); },
+            [&] { baseline_map_filter(events); });
       }
     }
     if (only.empty() || only == "keyed_sum" || only == "keyed_latency") {
       const int64_t events = config.get_int("events", 20'000'000);
       for (int p : parallelisms) {
         if (only != "keyed_latency") {
-          report_throughput("keyed_sum", p, events, runs, [&] { engine_keyed_sum(p, events); },
-                            [&] { baseline_keyed_sum(events); });
+          report_throughput(
+              "keyed_sum", p, events, runs, [&] { engine_keyed_sum(p, events); },
+              [&] { baseline_keyed_sum(events); });
         }
         // Peak for the latency run: the median wall-clock rate of a few unthrottled runs of the
         // same job with the same clock-reading generator.

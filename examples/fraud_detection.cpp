@@ -47,8 +47,8 @@ Transaction make_transaction(int64_t i) {
   uint64_t h = sluice::mix64(static_cast<uint64_t>(i) + 0x9e3779b97f4a7c15ULL);
   double amount = 5.0 + static_cast<double>(h % 19500) / 100.0;
   if ((h >> 20) % 500 == 0) amount *= 40;  // a spike: 0.2% of transactions
-  return Transaction{static_cast<int64_t>((h >> 32) % 10'000), static_cast<int64_t>((h >> 12) % 2'000),
-                     amount, 1'767'225'600'000 + i};
+  return Transaction{static_cast<int64_t>((h >> 32) % 10'000),
+                     static_cast<int64_t>((h >> 12) % 2'000), amount, 1'767'225'600'000 + i};
 }
 
 // Flags a payment far above the customer's running average, once the customer has history.
@@ -60,9 +60,11 @@ class SpikeDetector : public sluice::ProcessFunction<CustomerTotals, Alert> {
 
   void process_element(const CustomerTotals& t, sluice::ProcessContext& ctx,
                        sluice::Collector<Alert>& out) override {
-    const double average_before =
-        t.transactions > 1 ? (t.total_amount - t.last_amount) / static_cast<double>(t.transactions - 1) : 0;
-    Alert alert{t.customer_id, t.last_merchant_id, t.last_amount, average_before, t.transactions, t.last_ts};
+    const double average_before = t.transactions > 1 ? (t.total_amount - t.last_amount) /
+                                                           static_cast<double>(t.transactions - 1)
+                                                     : 0;
+    Alert alert{t.customer_id,  t.last_merchant_id, t.last_amount,
+                average_before, t.transactions,     t.last_ts};
     if (t.transactions >= 5 && t.last_amount > 8 * average_before) {
       flagged_->increment();
       out.collect(alert);
@@ -93,7 +95,8 @@ int main(int argc, char** argv) {
     auto totals_per_transaction =
         env.from_source(source, "transactions")
             .map([](const Transaction& t) {
-              return CustomerTotals{t.customer_id, 1, t.amount, t.amount, t.amount, t.merchant_id, t.ts};
+              return CustomerTotals{t.customer_id, 1,   t.amount, t.amount, t.amount,
+                                    t.merchant_id, t.ts};
             })
             .name("to_totals");
     auto totals = totals_per_transaction.key_by(&CustomerTotals::customer_id)
@@ -118,7 +121,8 @@ int main(int argc, char** argv) {
     auto detector = result.metrics.total("spike_detector");
     std::printf("processed %llu transactions in %.0f ms; %llu alerts\n",
                 static_cast<unsigned long long>(result.metrics.total("transactions").records_out),
-                result.elapsed_ms, static_cast<unsigned long long>(detector.user_counters["alerts"]));
+                result.elapsed_ms,
+                static_cast<unsigned long long>(detector.user_counters["alerts"]));
     std::printf("alerts:          %s/alerts/part-*.jsonl\n", output.c_str());
     std::printf("large payments:  %s/large-payments/part-*.jsonl\n", output.c_str());
     return 0;

@@ -10,7 +10,9 @@ namespace sluice {
 
 namespace {
 
-int default_parallelism() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+int default_parallelism() {
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 }  // namespace
 
@@ -35,17 +37,22 @@ std::vector<std::unique_ptr<SourceSplit>> split_index_range(int64_t count, int p
 
 StreamEnvironment::StreamEnvironment() : StreamEnvironment(Configuration{}) {}
 
-StreamEnvironment::StreamEnvironment(Configuration config) : graph_(std::make_unique<StreamGraph>()) {
-  options_.default_parallelism = static_cast<int>(config.get_int("parallelism", default_parallelism()));
-  options_.max_parallelism = static_cast<int>(config.get_int("max-parallelism", kDefaultMaxParallelism));
+StreamEnvironment::StreamEnvironment(Configuration config)
+    : graph_(std::make_unique<StreamGraph>()) {
+  options_.default_parallelism =
+      static_cast<int>(config.get_int("parallelism", default_parallelism()));
+  options_.max_parallelism =
+      static_cast<int>(config.get_int("max-parallelism", kDefaultMaxParallelism));
   options_.workers = static_cast<int>(config.get_int("workers", 0));
   options_.buffer_bytes = static_cast<size_t>(config.get_int("buffer-bytes", 32 * 1024));
   options_.channel_capacity = static_cast<size_t>(config.get_int("channel-capacity", 4));
   options_.print_summary = config.get_bool("print-summary", true);
-  options_.latency_tracking_interval = config.get_duration("latency-tracking-interval", std::chrono::milliseconds(0));
+  options_.latency_tracking_interval =
+      config.get_duration("latency-tracking-interval", std::chrono::milliseconds(0));
   if (options_.default_parallelism < 1) {
-    throw Error(ErrorCategory::kInvalidArgument,
-                fmt::format("--parallelism must be at least 1, got {}", options_.default_parallelism));
+    throw Error(
+        ErrorCategory::kInvalidArgument,
+        fmt::format("--parallelism must be at least 1, got {}", options_.default_parallelism));
   }
   if (options_.buffer_bytes < 64 || options_.channel_capacity < 1) {
     throw Error(ErrorCategory::kInvalidArgument,
@@ -86,7 +93,8 @@ StreamEnvironment& StreamEnvironment::set_channel_capacity(size_t buffers) {
   options_.channel_capacity = buffers;
   return *this;
 }
-StreamEnvironment& StreamEnvironment::set_latency_tracking_interval(std::chrono::milliseconds interval) {
+StreamEnvironment& StreamEnvironment::set_latency_tracking_interval(
+    std::chrono::milliseconds interval) {
   options_.latency_tracking_interval = interval;
   return *this;
 }
@@ -100,7 +108,8 @@ DataStream<int64_t> StreamEnvironment::from_sequence(int64_t from, int64_t to) {
     throw Error(ErrorCategory::kInvalidArgument,
                 fmt::format("from_sequence({}, {}): the end is before the start", from, to));
   }
-  auto source = datagen<int64_t>([from](int64_t i) { return from + i; }).number_of_rows(to - from + 1);
+  auto source =
+      datagen<int64_t>([from](int64_t i) { return from + i; }).number_of_rows(to - from + 1);
   return from_source(std::move(source), "sequence");
 }
 
@@ -113,7 +122,8 @@ int StreamEnvironment::add_node(const std::string& name, OperatorFactory factory
   return graph_->nodes.back().id;
 }
 
-int StreamEnvironment::add_source_node(const std::string& name, std::shared_ptr<SourceFactory> factory) {
+int StreamEnvironment::add_source_node(const std::string& name,
+                                       std::shared_ptr<SourceFactory> factory) {
   StreamNode node;
   node.id = static_cast<int>(graph_->nodes.size());
   node.name = name;

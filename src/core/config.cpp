@@ -102,9 +102,9 @@ std::chrono::milliseconds parse_duration(const std::string& text, const std::str
   auto [ptr, ec] = std::from_chars(begin, end, number);
   std::string unit(ptr, end);
   if (ec != std::errc() || number < 0) {
-    throw Error(ErrorCategory::kInvalidArgument,
-                fmt::format("{} expects a duration like 250ms, 10s, 5m or 1h, got '{}'", what,
-                            text));
+    throw Error(
+        ErrorCategory::kInvalidArgument,
+        fmt::format("{} expects a duration like 250ms, 10s, 5m or 1h, got '{}'", what, text));
   }
   int64_t millis_per_unit = 0;
   if (unit.empty() || unit == "ms") {

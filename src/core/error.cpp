@@ -8,14 +8,22 @@ namespace sluice {
 
 const char* to_string(ErrorCategory category) {
   switch (category) {
-    case ErrorCategory::kInvalidArgument: return "invalid argument";
-    case ErrorCategory::kInvalidJob: return "invalid job";
-    case ErrorCategory::kUserFunction: return "user function failed";
-    case ErrorCategory::kIo: return "I/O error";
-    case ErrorCategory::kBadInput: return "bad input";
-    case ErrorCategory::kSerialization: return "serialization error";
-    case ErrorCategory::kCancelled: return "cancelled";
-    case ErrorCategory::kInternal: return "internal error";
+    case ErrorCategory::kInvalidArgument:
+      return "invalid argument";
+    case ErrorCategory::kInvalidJob:
+      return "invalid job";
+    case ErrorCategory::kUserFunction:
+      return "user function failed";
+    case ErrorCategory::kIo:
+      return "I/O error";
+    case ErrorCategory::kBadInput:
+      return "bad input";
+    case ErrorCategory::kSerialization:
+      return "serialization error";
+    case ErrorCategory::kCancelled:
+      return "cancelled";
+    case ErrorCategory::kInternal:
+      return "internal error";
   }
   return "error";
 }

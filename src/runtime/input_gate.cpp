@@ -4,9 +4,7 @@
 
 namespace sluice::runtime {
 
-void InputGate::add_channel(Channel* channel, int input) {
-  channels_.push_back({channel, input});
-}
+void InputGate::add_channel(Channel* channel, int input) { channels_.push_back({channel, input}); }
 
 Timestamp InputGate::combined_watermark() const {
   Timestamp result = kMaxWatermark;

@@ -32,8 +32,8 @@ Error error_from(std::exception_ptr cause, ErrorContext where) {
   } catch (const std::exception& e) {
     return Error(ErrorCategory::kUserFunction, e.what(), std::move(where));
   } catch (...) {
-    return Error(ErrorCategory::kUserFunction, "unknown exception (not derived from std::exception)",
-                 std::move(where));
+    return Error(ErrorCategory::kUserFunction,
+                 "unknown exception (not derived from std::exception)", std::move(where));
   }
 }
 
@@ -63,8 +63,9 @@ void JobExecution::build(const StreamGraph& graph) {
   const size_t node_count = graph.nodes.size();
   if (node_count == 0) throw Error(ErrorCategory::kInvalidJob, "the job has no operators");
   if (options_.max_parallelism < 1 || options_.max_parallelism > 32768) {
-    throw Error(ErrorCategory::kInvalidJob,
-                fmt::format("max parallelism must be in [1, 32768], got {}", options_.max_parallelism));
+    throw Error(
+        ErrorCategory::kInvalidJob,
+        fmt::format("max parallelism must be in [1, 32768], got {}", options_.max_parallelism));
   }
 
   node_parallelism_.resize(node_count);
@@ -72,9 +73,10 @@ void JobExecution::build(const StreamGraph& graph) {
   for (const auto& node : graph.nodes) {
     int p = node.parallelism > 0 ? node.parallelism : options_.default_parallelism;
     if (p < 1 || p > options_.max_parallelism) {
-      throw Error(ErrorCategory::kInvalidJob,
-                  fmt::format("operator '{}' has parallelism {}; it must be in [1, max parallelism {}]",
-                              node.name, p, options_.max_parallelism));
+      throw Error(
+          ErrorCategory::kInvalidJob,
+          fmt::format("operator '{}' has parallelism {}; it must be in [1, max parallelism {}]",
+                      node.name, p, options_.max_parallelism));
     }
     node_parallelism_[static_cast<size_t>(node.id)] = p;
   }
@@ -85,8 +87,7 @@ void JobExecution::build(const StreamGraph& graph) {
       throw Error(ErrorCategory::kInvalidJob, fmt::format("source '{}' has an input", node.name));
     }
     if (!node.source && !has_inputs) {
-      throw Error(ErrorCategory::kInvalidJob,
-                  fmt::format("operator '{}' has no input", node.name));
+      throw Error(ErrorCategory::kInvalidJob, fmt::format("operator '{}' has no input", node.name));
     }
   }
 
@@ -106,7 +107,8 @@ void JobExecution::build(const StreamGraph& graph) {
     const int ps = node_parallelism_[static_cast<size_t>(edge.source)];
     const int pt = node_parallelism_[static_cast<size_t>(edge.target)];
     Partitioning p = edge.partitioning;
-    if (p == Partitioning::kDefault) p = ps == pt ? Partitioning::kForward : Partitioning::kRebalance;
+    if (p == Partitioning::kDefault)
+      p = ps == pt ? Partitioning::kForward : Partitioning::kRebalance;
     if (p == Partitioning::kForward && ps != pt) {
       throw Error(ErrorCategory::kInvalidJob,
                   fmt::format("forward partitioning needs equal parallelism, but '{}' has {} and "
@@ -139,7 +141,8 @@ void JobExecution::build(const StreamGraph& graph) {
     const StreamNode& head_node = graph.node(head_id);
     const int p = node_parallelism_[static_cast<size_t>(head_id)];
     std::string chain_name;
-    for (int id : member_ids) chain_name += (chain_name.empty() ? "" : " -> ") + graph.node(id).name;
+    for (int id : member_ids)
+      chain_name += (chain_name.empty() ? "" : " -> ") + graph.node(id).name;
     if (head_node.source) {
       coordinators_.push_back(std::make_unique<SourceCoordinator>(*head_node.source, p));
     }
@@ -153,7 +156,8 @@ void JobExecution::build(const StreamGraph& graph) {
         const StreamNode& node = graph.node(id);
         ChainMember member;
         member.node_id = id;
-        member.metrics = node_metrics_[static_cast<size_t>(id)].per_subtask[static_cast<size_t>(s)].get();
+        member.metrics =
+            node_metrics_[static_cast<size_t>(id)].per_subtask[static_cast<size_t>(s)].get();
         if (!node.source) member.op = node.make_operator();
         member.context = std::make_unique<OperatorContext>();
         OperatorContext& ctx = *member.context;
@@ -218,8 +222,9 @@ void JobExecution::build(const StreamGraph& graph) {
           const StreamEdge& edge = graph.edges[e];
           if (edge.source != node.id || edge.source_tag != tag) continue;
           if (chained[e]) {
-            auto target_it = std::find_if(task->members.begin(), task->members.end(),
-                                          [&](const ChainMember& m) { return m.node_id == edge.target; });
+            auto target_it =
+                std::find_if(task->members.begin(), task->members.end(),
+                             [&](const ChainMember& m) { return m.node_id == edge.target; });
             auto out = std::make_unique<ChainedOutput>(target_it->op.get(), edge.target,
                                                        edge.target_input, target_it->metrics);
             targets.push_back(out.get());
@@ -370,7 +375,8 @@ JobMetrics JobExecution::metrics_locked() const {
   }
   for (const auto& task : tasks_) {
     TaskMetrics& m = task->metrics();
-    result.tasks.push_back({task->name(), task->subtask(), static_cast<double>(m.busy_ns.value()) / 1e6,
+    result.tasks.push_back({task->name(), task->subtask(),
+                            static_cast<double>(m.busy_ns.value()) / 1e6,
                             static_cast<double>(m.idle_ns.value()) / 1e6,
                             static_cast<double>(m.backpressured_ns.value()) / 1e6});
   }
@@ -383,7 +389,6 @@ namespace sluice {
 
 using runtime::JobExecution;
 
-
 JobClient::JobClient(std::shared_ptr<JobExecution> execution) : execution_(std::move(execution)) {}
 const std::string& JobClient::name() const { return execution_->options().name; }
 JobStatus JobClient::status() const { return execution_->status(); }
@@ -391,7 +396,9 @@ void JobClient::wait() {
   execution_->wait();
   if (auto failure = execution_->failure()) throw *failure;
 }
-bool JobClient::wait_for(std::chrono::milliseconds timeout) { return execution_->wait_for(timeout); }
+bool JobClient::wait_for(std::chrono::milliseconds timeout) {
+  return execution_->wait_for(timeout);
+}
 void JobClient::cancel() { execution_->cancel(); }
 JobMetrics JobClient::metrics() const { return execution_->metrics(); }
 std::optional<std::string> JobClient::failure() const {
@@ -408,21 +415,30 @@ JobClient start_local_job(const StreamGraph& graph, const JobOptions& options) {
 
 const char* to_string(JobStatus status) {
   switch (status) {
-    case JobStatus::kRunning: return "RUNNING";
-    case JobStatus::kFinished: return "FINISHED";
-    case JobStatus::kFailed: return "FAILED";
-    case JobStatus::kCancelled: return "CANCELED";
+    case JobStatus::kRunning:
+      return "RUNNING";
+    case JobStatus::kFinished:
+      return "FINISHED";
+    case JobStatus::kFailed:
+      return "FAILED";
+    case JobStatus::kCancelled:
+      return "CANCELED";
   }
   return "UNKNOWN";
 }
 
 const char* to_string(Partitioning partitioning) {
   switch (partitioning) {
-    case Partitioning::kDefault: return "default";
-    case Partitioning::kForward: return "forward";
-    case Partitioning::kRebalance: return "rebalance";
-    case Partitioning::kHash: return "hash";
-    case Partitioning::kBroadcast: return "broadcast";
+    case Partitioning::kDefault:
+      return "default";
+    case Partitioning::kForward:
+      return "forward";
+    case Partitioning::kRebalance:
+      return "rebalance";
+    case Partitioning::kHash:
+      return "hash";
+    case Partitioning::kBroadcast:
+      return "broadcast";
   }
   return "unknown";
 }

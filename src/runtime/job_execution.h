@@ -49,7 +49,8 @@ class JobExecution {
   Scheduler& scheduler() { return *scheduler_; }
   bool cancelling() const { return cancelling_.load(std::memory_order_relaxed); }
   int64_t latency_marker_interval_ns() const {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(options_.latency_tracking_interval).count();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(options_.latency_tracking_interval)
+        .count();
   }
   void fail_task(StreamTask& task, int node_id, std::exception_ptr cause);
 

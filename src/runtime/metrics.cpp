@@ -69,8 +69,8 @@ std::string JobMetrics::summary() const {
       text += fmt::format("    {:<30} {:>14}\n", name, value);
     }
     if (op.latency_markers > 0) {
-      text += fmt::format("    latency (markers: {}): mean {:.3f} ms, max {:.3f} ms\n", op.latency_markers,
-                          op.latency_mean_ms, op.latency_max_ms);
+      text += fmt::format("    latency (markers: {}): mean {:.3f} ms, max {:.3f} ms\n",
+                          op.latency_markers, op.latency_mean_ms, op.latency_max_ms);
     }
   }
   struct TaskTotals {

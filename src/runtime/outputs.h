@@ -35,7 +35,10 @@ void attributed_to(int node_id, F&& fn) {
 class ChainedOutput final : public Output {
  public:
   ChainedOutput(Operator* next, int next_node_id, int next_input, OperatorMetrics* next_metrics)
-      : next_(next), next_node_id_(next_node_id), next_input_(next_input), next_metrics_(next_metrics) {}
+      : next_(next),
+        next_node_id_(next_node_id),
+        next_input_(next_input),
+        next_metrics_(next_metrics) {}
   void emit(Buffer& batch) override;
   void emit_watermark(Timestamp watermark) override;
   void emit_latency_marker(const LatencyMarker& marker) override;

@@ -42,8 +42,8 @@ SourceCoordinator::SourceCoordinator(SourceFactory& factory, int parallelism)
 SourceCoordinator::Mailbox& SourceCoordinator::mailbox(int subtask) {
   if (subtask < 0 || subtask >= parallelism_) {
     throw Error(ErrorCategory::kInternal,
-                fmt::format("split assigned to subtask {} of a source with parallelism {}",
-                            subtask, parallelism_));
+                fmt::format("split assigned to subtask {} of a source with parallelism {}", subtask,
+                            parallelism_));
   }
   return *mailboxes_[static_cast<size_t>(subtask)];
 }

@@ -83,7 +83,8 @@ Schedulable::RunResult StreamTask::run_slice() {
   return source ? run_source_slice(slice_end) : run_input_slice(slice_end);
 }
 
-Schedulable::RunResult StreamTask::run_source_slice(std::chrono::steady_clock::time_point slice_end) {
+Schedulable::RunResult StreamTask::run_source_slice(
+    std::chrono::steady_clock::time_point slice_end) {
   for (int step = 0; step < kMaxStepsPerSlice; ++step) {
     if (!outputs_available()) return wait(WaitReason::kBackpressure);
     auto assignments = coordinator->take_assignments(subtask_);
@@ -106,7 +107,8 @@ Schedulable::RunResult StreamTask::run_source_slice(std::chrono::steady_clock::t
   return RunResult::kYield;
 }
 
-Schedulable::RunResult StreamTask::run_input_slice(std::chrono::steady_clock::time_point slice_end) {
+Schedulable::RunResult StreamTask::run_input_slice(
+    std::chrono::steady_clock::time_point slice_end) {
   ChainMember& head = members.front();
   for (int step = 0; step < kMaxStepsPerSlice; ++step) {
     if (!outputs_available()) return wait(WaitReason::kBackpressure);
@@ -189,8 +191,9 @@ void StreamTask::maybe_emit_latency_marker() {
   const int64_t now = monotonic_nanos();
   if (now < next_latency_marker_ns_) return;
   next_latency_marker_ns_ = now + interval;
-  attributed_to(members.front().node_id,
-                [&] { head_output->emit_latency_marker(LatencyMarker{now, subtask_}); });
+  attributed_to(members.front().node_id, [&] {
+    head_output->emit_latency_marker(LatencyMarker{now, subtask_});
+  });
 }
 
 bool StreamTask::outputs_available() const {

@@ -29,7 +29,9 @@ struct Payload {
 
 TEST(Backpressure, SlowSinkBoundsMemoryAndThrottlesTheSource) {
   auto env = testing::quiet_env(2);
-  env.from_source(datagen<Payload>([](int64_t i) { return Payload{i, {}}; }))
+  env.from_source(datagen<Payload>([](int64_t i) {
+       return Payload{i, {}};
+     }))
       .rebalance()
       .map([](const Payload& p) { return p; })
       .add_sink([](const Payload&) {

@@ -16,7 +16,8 @@ using testing::quiet_env;
 
 size_t thread_count() {
   size_t n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task"))
+    ++n;
   return n;
 }
 
@@ -63,7 +64,8 @@ TEST(Failure, ThrowingInOpenFailsTheJob) {
   };
   env.from_sequence(1, 1000).map(BadOpen{}).name("bad_open").collect();
   std::string message = failure_of(env);
-  EXPECT_NE(message.find("cannot connect [operator 'bad_open', subtask 1/2]"), std::string::npos) << message;
+  EXPECT_NE(message.find("cannot connect [operator 'bad_open', subtask 1/2]"), std::string::npos)
+      << message;
 }
 
 TEST(Failure, ThrowingSinkFailsTheJob) {

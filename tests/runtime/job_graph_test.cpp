@@ -22,7 +22,10 @@ std::set<std::string> chain_names(const JobResult& result) {
 
 TEST(JobGraph, ForwardEdgesOfEqualParallelismAreChained) {
   auto env = quiet_env(2);
-  env.from_sequence(1, 100).map([](int64_t x) { return x + 1; }).filter([](int64_t x) { return x % 2 == 0; }).collect();
+  env.from_sequence(1, 100)
+      .map([](int64_t x) { return x + 1; })
+      .filter([](int64_t x) { return x % 2 == 0; })
+      .collect();
   auto result = env.execute();
   EXPECT_EQ(chain_names(result), (std::set<std::string>{"sequence -> map -> filter -> collect"}));
 }
@@ -31,7 +34,9 @@ TEST(JobGraph, KeyByAndParallelismChangesBreakChains) {
   auto env = quiet_env(2);
   auto mapped = env.from_sequence(1, 100).map([](int64_t x) { return x; });
   mapped.set_parallelism(3);
-  mapped.key_by([](int64_t x) { return x % 5; }).reduce([](int64_t a, int64_t b) { return a + b; }).collect();
+  mapped.key_by([](int64_t x) { return x % 5; })
+      .reduce([](int64_t a, int64_t b) { return a + b; })
+      .collect();
   auto result = env.execute();
   EXPECT_EQ(chain_names(result), (std::set<std::string>{"sequence", "map", "reduce -> collect"}));
 }
@@ -54,7 +59,8 @@ TEST(JobGraph, ExplicitForwardAcrossDifferentParallelismIsAnError) {
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_EQ(e.category(), ErrorCategory::kInvalidJob);
-    EXPECT_NE(std::string(e.what()).find("forward partitioning needs equal parallelism"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("forward partitioning needs equal parallelism"),
+              std::string::npos)
         << e.what();
   }
 }
@@ -93,7 +99,9 @@ TEST(JobGraph, RebalanceSpreadsRecordsEvenly) {
   struct Tag : ProcessFunction<int64_t, int> {
     int subtask = 0;
     void open(const RuntimeContext& ctx) { subtask = ctx.subtask_index(); }
-    void process_element(const int64_t&, ProcessContext&, Collector<int>& out) override { out.collect(subtask); }
+    void process_element(const int64_t&, ProcessContext&, Collector<int>& out) override {
+      out.collect(subtask);
+    }
   };
   auto source = env.from_sequence(1, 4000);
   source.set_parallelism(1);
@@ -136,7 +144,8 @@ TEST(JobGraph, ConnectCoMapsTwoTypes) {
   auto numbers = env.from_sequence(1, 20);
   auto words = env.from_elements<std::string>("a", "bb", "ccc");
   auto out = numbers.connect(words)
-                 .map([](int64_t x) { return std::to_string(x); }, [](const std::string& s) { return s + "!"; })
+                 .map([](int64_t x) { return std::to_string(x); },
+                      [](const std::string& s) { return s + "!"; })
                  .collect();
   env.execute();
   std::vector<std::string> expected{"a!", "bb!", "ccc!"};
@@ -150,12 +159,16 @@ TEST(JobGraph, CoProcessSeesBothInputs) {
     void process_element1(const int64_t& x, ProcessContext&, Collector<std::string>& out) override {
       out.collect("n" + std::to_string(x));
     }
-    void process_element2(const std::string& s, ProcessContext&, Collector<std::string>& out) override {
+    void process_element2(const std::string& s, ProcessContext&,
+                          Collector<std::string>& out) override {
       out.collect("s" + s);
       out.collect("s" + s);
     }
   };
-  auto out = env.from_sequence(1, 3).connect(env.from_elements<std::string>("x")).process(Join{}).collect();
+  auto out = env.from_sequence(1, 3)
+                 .connect(env.from_elements<std::string>("x"))
+                 .process(Join{})
+                 .collect();
   env.execute();
   EXPECT_EQ(sorted(out->values()), (std::vector<std::string>{"n1", "n2", "n3", "sx", "sx"}));
 }
@@ -218,7 +231,13 @@ TEST(JobGraph, FlatMapDeducesItsOutputTypeAndKeepsOrderWithinASubtask) {
 
 TEST(JobGraph, MetricsCountRecordsPerOperator) {
   auto env = quiet_env(2);
-  env.from_sequence(1, 1000).filter([](int64_t x) { return x <= 300; }).name("small").rebalance().map([](int64_t x) { return x; }).name("copy").collect();
+  env.from_sequence(1, 1000)
+      .filter([](int64_t x) { return x <= 300; })
+      .name("small")
+      .rebalance()
+      .map([](int64_t x) { return x; })
+      .name("copy")
+      .collect();
   auto result = env.execute();
   EXPECT_EQ(result.metrics.total("sequence").records_out, 1000u);
   EXPECT_EQ(result.metrics.total("small").records_in, 1000u);

@@ -16,7 +16,9 @@ struct Event {
   int64_t key;
   int64_t value;
   std::string tag;
-  bool operator<(const Event& o) const { return std::tie(key, value, tag) < std::tie(o.key, o.value, o.tag); }
+  bool operator<(const Event& o) const {
+    return std::tie(key, value, tag) < std::tie(o.key, o.value, o.tag);
+  }
   bool operator==(const Event&) const = default;
 };
 
@@ -35,7 +37,8 @@ TEST(Parallelism, StatelessPipelineMatchesReference) {
     Event e = make_event(i);
     e.value *= 3;
     if (e.value % 2 == 0) continue;
-    for (size_t r = 0; r < e.tag.size(); ++r) expected.push_back(Event{e.key, e.value + static_cast<int64_t>(r), e.tag});
+    for (size_t r = 0; r < e.tag.size(); ++r)
+      expected.push_back(Event{e.key, e.value + static_cast<int64_t>(r), e.tag});
   }
   expected = sorted(expected);
 
@@ -43,11 +46,14 @@ TEST(Parallelism, StatelessPipelineMatchesReference) {
     SCOPED_TRACE("parallelism " + std::to_string(p));
     auto env = quiet_env(p);
     auto out = env.from_source(datagen<Event>(make_event).number_of_rows(kEvents))
-                   .map([](const Event& e) { return Event{e.key, e.value * 3, e.tag}; })
+                   .map([](const Event& e) {
+                     return Event{e.key, e.value * 3, e.tag};
+                   })
                    .filter([](const Event& e) { return e.value % 2 != 0; })
                    .rebalance()
                    .flat_map([](const Event& e, Collector<Event>& out) {
-                     for (size_t r = 0; r < e.tag.size(); ++r) out.collect(Event{e.key, e.value + static_cast<int64_t>(r), e.tag});
+                     for (size_t r = 0; r < e.tag.size(); ++r)
+                       out.collect(Event{e.key, e.value + static_cast<int64_t>(r), e.tag});
                    })
                    .collect();
     env.execute();
@@ -74,9 +80,13 @@ TEST(Parallelism, RollingReduceMatchesReference) {
     SCOPED_TRACE("parallelism " + std::to_string(p));
     auto env = quiet_env(p);
     auto out = env.from_source(datagen<Event>(make_event).number_of_rows(kEvents))
-                   .map([](const Event& e) { return Acc{e.key, 1, e.value}; })
+                   .map([](const Event& e) {
+                     return Acc{e.key, 1, e.value};
+                   })
                    .key_by(&Acc::key)
-                   .reduce([](const Acc& a, const Acc& b) { return Acc{a.key, a.count + b.count, a.sum + b.sum}; })
+                   .reduce([](const Acc& a, const Acc& b) {
+                     return Acc{a.key, a.count + b.count, a.sum + b.sum};
+                   })
                    .collect();
     env.execute();
     auto values = out->values();
@@ -93,7 +103,8 @@ TEST(Parallelism, RollingReduceMatchesReference) {
       EXPECT_EQ(last[key].sum, ec.second) << "key " << key;
       // Each key's updates are serialized: exactly the running counts 1..n.
       auto c = sorted(counts[key]);
-      for (size_t i = 0; i < c.size(); ++i) ASSERT_EQ(c[i], static_cast<int64_t>(i + 1)) << "key " << key;
+      for (size_t i = 0; i < c.size(); ++i)
+        ASSERT_EQ(c[i], static_cast<int64_t>(i + 1)) << "key " << key;
     }
   }
 }
@@ -105,7 +116,8 @@ TEST(Parallelism, FieldAggregationsFollowFlinkSemantics) {
     double value;
   };
   std::vector<Reading> input;
-  for (int64_t i = 0; i < 300; ++i) input.push_back(Reading{i % 3, i, static_cast<double>((i * 37) % 101)});
+  for (int64_t i = 0; i < 300; ++i)
+    input.push_back(Reading{i % 3, i, static_cast<double>((i * 37) % 101)});
   for (int p : {1, 2, 4}) {
     auto env = quiet_env(p);
     auto stream = env.from_collection(input).key_by(&Reading::sensor);
@@ -118,11 +130,13 @@ TEST(Parallelism, FieldAggregationsFollowFlinkSemantics) {
     std::map<int64_t, int64_t> first_seq;
     for (const auto& r : input) {
       total[r.sensor] += r.value;
-      if (!best_record.count(r.sensor) || best_record[r.sensor].value < r.value) best_record[r.sensor] = r;
+      if (!best_record.count(r.sensor) || best_record[r.sensor].value < r.value)
+        best_record[r.sensor] = r;
       if (!first_seq.count(r.sensor)) first_seq[r.sensor] = r.seq;
     }
     std::map<int64_t, Reading> final_sum, final_max, final_max_by;
-    // The source has parallelism 1, so each key's records arrive in order: the last output is final.
+    // The source has parallelism 1, so each key's records arrive in order: the last output is
+    // final.
     for (const auto& r : sums->values()) final_sum[r.sensor] = r;
     for (const auto& r : maxes->values()) final_max[r.sensor] = r;
     for (const auto& r : max_bys->values()) final_max_by[r.sensor] = r;

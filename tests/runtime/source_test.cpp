@@ -31,7 +31,8 @@ class FetcherSource final : public Source<int64_t> {
   Boundedness boundedness() const override { return Boundedness::kBounded; }
   std::unique_ptr<SplitEnumerator> create_enumerator(SplitEnumeratorContext& context) override {
     std::vector<std::unique_ptr<SourceSplit>> splits;
-    for (int i = 0; i < splits_; ++i) splits.push_back(std::make_unique<RangeSplit>(i * per_split_, (i + 1) * per_split_));
+    for (int i = 0; i < splits_; ++i)
+      splits.push_back(std::make_unique<RangeSplit>(i * per_split_, (i + 1) * per_split_));
     return std::make_unique<SplitQueueEnumerator>(context, std::move(splits));
   }
   std::unique_ptr<SourceReader<int64_t>> create_reader(SourceReaderContext& context) override {
@@ -130,7 +131,9 @@ TEST(Sources, ReadersFedByFetcherThreadsDeliverEverySplitOnce) {
   for (int p : {1, 3, 8}) {
     SCOPED_TRACE("parallelism " + std::to_string(p));
     auto env = quiet_env(p);
-    auto out = env.from_source(FetcherSource(7, 5'000), "fetcher").map([](int64_t x) { return x; }).collect();
+    auto out = env.from_source(FetcherSource(7, 5'000), "fetcher")
+                   .map([](int64_t x) { return x; })
+                   .collect();
     env.execute();
     std::vector<int64_t> expected(35'000);
     for (int64_t i = 0; i < 35'000; ++i) expected[static_cast<size_t>(i)] = i;
@@ -164,7 +167,9 @@ TEST(Sources, SequenceIsSplitAcrossSubtasks) {
 }
 
 TEST(Sources, DatagenIsIndependentOfParallelism) {
-  auto gen = [](int64_t i) { return static_cast<int64_t>(mix64(static_cast<uint64_t>(i)) % 1'000'000); };
+  auto gen = [](int64_t i) {
+    return static_cast<int64_t>(mix64(static_cast<uint64_t>(i)) % 1'000'000);
+  };
   std::vector<int64_t> reference;
   for (int p : {1, 2, 3, 8}) {
     auto env = quiet_env(p);
@@ -180,18 +185,22 @@ TEST(Sources, DatagenIsIndependentOfParallelism) {
 TEST(Sources, RateLimitIsRespected) {
   // 4,000 rows at 10,000 rows/s take at least 0.4 s (a lower bound: the machine may be slower).
   auto env = quiet_env(2);
-  auto out = env.from_source(datagen<int64_t>([](int64_t i) { return i; }).rows_per_second(10'000).number_of_rows(4'000))
+  auto out = env.from_source(datagen<int64_t>([](int64_t i) { return i; })
+                                 .rows_per_second(10'000)
+                                 .number_of_rows(4'000))
                  .collect();
   const auto start = std::chrono::steady_clock::now();
   env.execute();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(out->size(), 4'000u);
   EXPECT_GE(seconds, 0.39);
 }
 
 TEST(Sources, EmptyBoundedSourceEndsTheJob) {
   auto env = quiet_env(3);
-  auto out = env.from_source(datagen<int64_t>([](int64_t i) { return i; }).number_of_rows(0)).collect();
+  auto out =
+      env.from_source(datagen<int64_t>([](int64_t i) { return i; }).number_of_rows(0)).collect();
   env.execute();
   EXPECT_EQ(out->size(), 0u);
 }
@@ -215,7 +224,8 @@ class TimestampedSource final : public Source<int64_t> {
   explicit TimestampedSource(int64_t n) : n_(n) {}
   Boundedness boundedness() const override { return Boundedness::kBounded; }
   std::unique_ptr<SplitEnumerator> create_enumerator(SplitEnumeratorContext& context) override {
-    return std::make_unique<StaticSplitEnumerator>(context, split_index_range(n_, context.parallelism()));
+    return std::make_unique<StaticSplitEnumerator>(context,
+                                                   split_index_range(n_, context.parallelism()));
   }
   std::unique_ptr<SourceReader<int64_t>> create_reader(SourceReaderContext&) override {
     return std::make_unique<Reader>();
@@ -233,7 +243,8 @@ class TimestampedSource final : public Source<int64_t> {
     }
     void notify_no_more_splits() override { no_more_ = true; }
     InputStatus poll_next(ReaderOutput<int64_t>& output) override {
-      if (ranges_.empty()) return no_more_ ? InputStatus::kEndOfInput : InputStatus::kNothingAvailable;
+      if (ranges_.empty())
+        return no_more_ ? InputStatus::kEndOfInput : InputStatus::kNothingAvailable;
       auto& [next, end] = ranges_.back();
       for (int i = 0; i < 100 && next < end; ++i, ++next) output.collect(next, timestamp_of(next));
       if (next == end) ranges_.pop_back();
@@ -251,8 +262,10 @@ TEST(Sources, EventTimestampsTravelWithTheirRecords) {
   for (int p : {1, 3}) {
     auto env = testing::quiet_env(p);
     struct Check : ProcessFunction<int64_t, int64_t> {
-      void process_element(const int64_t& v, ProcessContext& ctx, Collector<int64_t>& out) override {
-        if (ctx.timestamp() != TimestampedSource::timestamp_of(v)) throw std::runtime_error("bad timestamp");
+      void process_element(const int64_t& v, ProcessContext& ctx,
+                           Collector<int64_t>& out) override {
+        if (ctx.timestamp() != TimestampedSource::timestamp_of(v))
+          throw std::runtime_error("bad timestamp");
         out.collect(v);
       }
     };

@@ -70,11 +70,13 @@ class DataStream {
   template <class F>
   auto map(F fn) const {
     using Out = std::decay_t<std::invoke_result_t<F&, const T&>>;
-    return add_operator<Out>("map", [fn] { return std::make_unique<detail::MapOperator<T, Out, F>>(fn); });
+    return add_operator<Out>("map",
+                             [fn] { return std::make_unique<detail::MapOperator<T, Out, F>>(fn); });
   }
   template <class F>
   DataStream<T> filter(F fn) const {
-    return add_operator<T>("filter", [fn] { return std::make_unique<detail::FilterOperator<T, F>>(fn); });
+    return add_operator<T>("filter",
+                           [fn] { return std::make_unique<detail::FilterOperator<T, F>>(fn); });
   }
   // fn(const T&, Collector<Out>&); Out is deduced from the Collector parameter unless given.
   template <class Out = void, class F>
@@ -87,7 +89,8 @@ class DataStream {
   // Collector<Out>&)): may emit any number of records and write to side outputs.
   template <class Out = void, class F>
   auto process(F fn) const {
-    using O = std::conditional_t<std::is_void_v<Out>, typename detail::process_output<F>::type, Out>;
+    using O =
+        std::conditional_t<std::is_void_v<Out>, typename detail::process_output<F>::type, Out>;
     return add_operator<O>("process",
                            [fn] { return std::make_unique<detail::ProcessOperator<T, O, F>>(fn); });
   }
@@ -106,7 +109,8 @@ class DataStream {
   // --- multiple streams ---
   template <class... Others>
   DataStream<T> union_with(const Others&... others) const {
-    int id = env_->add_node("union", [] { return std::make_unique<detail::IdentityOperator<T>>(); });
+    int id =
+        env_->add_node("union", [] { return std::make_unique<detail::IdentityOperator<T>>(); });
     connect_to(id, 0);
     (others.connect_to(id, 0), ...);
     return DataStream<T>(*env_, id);
@@ -214,42 +218,45 @@ class KeyedStream : public DataStream<T> {
   }
   // Flink's field aggregations: the field is aggregated; the other fields are the first record's.
   template <class Field>
-    requires std::is_member_object_pointer_v<Field>
-  DataStream<T> sum(Field field) const {
+  requires std::is_member_object_pointer_v<Field> DataStream<T> sum(Field field)
+  const {
     return reduce([field](const T& acc, const T& v) {
-      T out = acc;
-      out.*field += v.*field;
-      return out;
-    }).name("sum");
+             T out = acc;
+             out.*field += v.*field;
+             return out;
+           })
+        .name("sum");
   }
   template <class Field>
-    requires std::is_member_object_pointer_v<Field>
-  DataStream<T> min(Field field) const {
+  requires std::is_member_object_pointer_v<Field> DataStream<T> min(Field field)
+  const {
     return reduce([field](const T& acc, const T& v) {
-      T out = acc;
-      if (v.*field < out.*field) out.*field = v.*field;
-      return out;
-    }).name("min");
+             T out = acc;
+             if (v.*field < out.*field) out.*field = v.*field;
+             return out;
+           })
+        .name("min");
   }
   template <class Field>
-    requires std::is_member_object_pointer_v<Field>
-  DataStream<T> max(Field field) const {
+  requires std::is_member_object_pointer_v<Field> DataStream<T> max(Field field)
+  const {
     return reduce([field](const T& acc, const T& v) {
-      T out = acc;
-      if (out.*field < v.*field) out.*field = v.*field;
-      return out;
-    }).name("max");
+             T out = acc;
+             if (out.*field < v.*field) out.*field = v.*field;
+             return out;
+           })
+        .name("max");
   }
   // The whole record with the smallest (largest) field; the earlier one on ties.
   template <class Field>
-    requires std::is_member_object_pointer_v<Field>
-  DataStream<T> min_by(Field field) const {
+  requires std::is_member_object_pointer_v<Field> DataStream<T> min_by(Field field)
+  const {
     return reduce([field](const T& acc, const T& v) { return v.*field < acc.*field ? v : acc; })
         .name("min_by");
   }
   template <class Field>
-    requires std::is_member_object_pointer_v<Field>
-  DataStream<T> max_by(Field field) const {
+  requires std::is_member_object_pointer_v<Field> DataStream<T> max_by(Field field)
+  const {
     return reduce([field](const T& acc, const T& v) { return acc.*field < v.*field ? v : acc; })
         .name("max_by");
   }
@@ -316,13 +323,15 @@ class ConnectedStreams {
 // --- StreamEnvironment templates ---
 
 template <class S>
-DataStream<typename S::value_type> StreamEnvironment::from_source(S source, const std::string& name) {
+DataStream<typename S::value_type> StreamEnvironment::from_source(S source,
+                                                                  const std::string& name) {
   using T = typename S::value_type;
   return from_source<T>(std::shared_ptr<Source<T>>(std::make_shared<S>(std::move(source))), name);
 }
 
 template <class T>
-DataStream<T> StreamEnvironment::from_source(std::shared_ptr<Source<T>> source, const std::string& name) {
+DataStream<T> StreamEnvironment::from_source(std::shared_ptr<Source<T>> source,
+                                             const std::string& name) {
   int id = add_source_node(name, std::make_shared<TypedSourceFactory<T>>(std::move(source)));
   return DataStream<T>(*this, id);
 }
@@ -331,8 +340,9 @@ template <class T>
 DataStream<T> StreamEnvironment::from_collection(std::vector<T> values, const std::string& name) {
   auto shared = std::make_shared<const std::vector<T>>(std::move(values));
   auto size = static_cast<int64_t>(shared->size());
-  auto source = datagen<T>([shared](int64_t i) { return (*shared)[static_cast<size_t>(i)]; })
-                    .number_of_rows(size);
+  auto source = datagen<T>([shared](int64_t i) {
+                  return (*shared)[static_cast<size_t>(i)];
+                }).number_of_rows(size);
   DataStream<T> stream = from_source(std::move(source), name);
   stream.set_parallelism(1);
   return stream;

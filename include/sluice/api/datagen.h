@@ -3,8 +3,8 @@
 // from_collection / from_elements / from_sequence.
 //
 //   auto source = sluice::datagen<Txn>([](int64_t i) { return Txn{...}; })
-//                     .rows_per_second(100'000)      // total over all subtasks; default unthrottled
-//                     .number_of_rows(10'000'000);   // bounded; default unbounded
+//                     .rows_per_second(100'000)      // total over all subtasks; default
+//                     unthrottled .number_of_rows(10'000'000);   // bounded; default unbounded
 //
 // Indexes [0, rows) are split into one contiguous range per subtask, so the parallel subtasks
 // generate disjoint parts of the same sequence and the union is independent of the parallelism.
@@ -53,8 +53,8 @@ class DatagenSource final : public Source<T> {
     return rows_ == kUnbounded ? Boundedness::kUnbounded : Boundedness::kBounded;
   }
   std::unique_ptr<SplitEnumerator> create_enumerator(SplitEnumeratorContext& context) override {
-    return std::make_unique<StaticSplitEnumerator>(
-        context, split_index_range(rows_, context.parallelism()));
+    return std::make_unique<StaticSplitEnumerator>(context,
+                                                   split_index_range(rows_, context.parallelism()));
   }
   std::unique_ptr<SourceReader<T>> create_reader(SourceReaderContext& context) override {
     return std::make_unique<Reader>(gen_, rows_per_second_ / context.parallelism(), context);
@@ -84,7 +84,8 @@ class DatagenSource final : public Source<T> {
         return no_more_splits_ ? InputStatus::kEndOfInput : InputStatus::kNothingAvailable;
       }
       Range& range = ranges_[current_];
-      int64_t n = std::min<int64_t>(static_cast<int64_t>(output.remaining()), range.end - range.next);
+      int64_t n =
+          std::min<int64_t>(static_cast<int64_t>(output.remaining()), range.end - range.next);
       if (rate_ > 0) {
         n = std::min(n, allowed_now());
         if (n <= 0) return InputStatus::kNothingAvailable;  // allowed_now() scheduled a wake-up

@@ -177,8 +177,8 @@ struct collector_value<Collector<T>> {
 
 // The Out of a flat_map function (const In&, Collector<Out>&).
 template <class F>
-using flat_map_output_t = typename collector_value<std::decay_t<
-    std::tuple_element_t<1, typename callable_traits<F>::args>>>::type;
+using flat_map_output_t = typename collector_value<
+    std::decay_t<std::tuple_element_t<1, typename callable_traits<F>::args>>>::type;
 
 // The Out of a process function: its output_type, or the Collector<Out>& parameter of
 // process_element.
@@ -194,14 +194,14 @@ struct process_output<F, std::void_t<typename F::output_type>> {
 
 template <class F>
 void open_function(F& fn, const OperatorContext& context) {
-  if constexpr (requires(F& f, const RuntimeContext& c) { f.open(c); }) {
+  if constexpr (requires(F & f, const RuntimeContext& c) { f.open(c); }) {
     RuntimeContext runtime(context);
     fn.open(runtime);
   }
 }
 template <class F>
 void close_function(F& fn) {
-  if constexpr (requires(F& f) { f.close(); }) fn.close();
+  if constexpr (requires(F & f) { f.close(); }) fn.close();
 }
 
 }  // namespace detail

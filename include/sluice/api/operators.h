@@ -68,7 +68,8 @@ class FilterOperator final : public TypedOperator<T> {
     auto& in = static_cast<RecordBuffer<T>&>(batch);
     auto& out = this->out_;
     const size_t n = in.values.size();
-    if (in.timestamps.empty() && std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T>) {
+    if (in.timestamps.empty() && std::is_trivially_copyable_v<T> &&
+        std::is_default_constructible_v<T>) {
       // Branch-free compaction: always copy, advance only when kept. The predicate's outcome is
       // often unpredictable; a mispredicted branch per record costs more than the copy.
       out.values.resize(n);
@@ -158,7 +159,8 @@ template <class T, class KeySelector, class F>
 class KeyedReduceOperator final : public TypedOperator<T> {
  public:
   using Key = std::decay_t<std::invoke_result_t<KeySelector&, const T&>>;
-  KeyedReduceOperator(KeySelector selector, F fn) : selector_(std::move(selector)), fn_(std::move(fn)) {}
+  KeyedReduceOperator(KeySelector selector, F fn)
+      : selector_(std::move(selector)), fn_(std::move(fn)) {}
   void open() override { open_function(fn_, this->context()); }
   void close() override { close_function(fn_); }
   void process_batch(Buffer& batch, int) override {

@@ -22,7 +22,7 @@ template <class T>
 std::string to_display_string(const T& value) {
   if constexpr (fmt::is_formattable<T>::value) {
     return fmt::format("{}", value);
-  } else if constexpr (requires(std::ostream& os, const T& v) { os << v; }) {
+  } else if constexpr (requires(std::ostream & os, const T& v) { os << v; }) {
     std::ostringstream os;
     os << value;
     return os.str();
@@ -62,7 +62,8 @@ class CollectedRecords {
 template <class T>
 class CollectSink final : public Sink<T> {
  public:
-  explicit CollectSink(std::shared_ptr<CollectedRecords<T>> results) : results_(std::move(results)) {}
+  explicit CollectSink(std::shared_ptr<CollectedRecords<T>> results)
+      : results_(std::move(results)) {}
   std::unique_ptr<SinkWriter<T>> create_writer(const RuntimeContext&) override {
     return std::make_unique<Writer>(results_);
   }
@@ -87,7 +88,8 @@ class PrintSink final : public Sink<T> {
   explicit PrintSink(std::string prefix = "") : prefix_(std::move(prefix)) {}
   std::unique_ptr<SinkWriter<T>> create_writer(const RuntimeContext& context) override {
     std::string label = prefix_;
-    if (context.parallelism() > 1) label += (label.empty() ? "" : " ") + std::to_string(context.subtask_index() + 1);
+    if (context.parallelism() > 1)
+      label += (label.empty() ? "" : " ") + std::to_string(context.subtask_index() + 1);
     return std::make_unique<Writer>(label.empty() ? "" : label + "> ");
   }
 

@@ -70,15 +70,20 @@ class FileSink final : public Sink<T> {
  public:
   enum class Format { kJsonLines, kCsv };
 
-  static FileSink json_lines(std::string directory) { return FileSink(std::move(directory), Format::kJsonLines); }
-  static FileSink csv(std::string directory) { return FileSink(std::move(directory), Format::kCsv); }
+  static FileSink json_lines(std::string directory) {
+    return FileSink(std::move(directory), Format::kJsonLines);
+  }
+  static FileSink csv(std::string directory) {
+    return FileSink(std::move(directory), Format::kCsv);
+  }
 
   std::unique_ptr<SinkWriter<T>> create_writer(const RuntimeContext& context) override {
     return std::make_unique<Writer>(directory_, context.subtask_index(), format_);
   }
 
  private:
-  FileSink(std::string directory, Format format) : directory_(std::move(directory)), format_(format) {}
+  FileSink(std::string directory, Format format)
+      : directory_(std::move(directory)), format_(format) {}
 
   class Writer final : public SinkWriter<T> {
    public:
@@ -109,13 +114,14 @@ class FileSink final : public Sink<T> {
       pending_.clear();
     }
     void append_json(const T& value) {
-      if constexpr (requires(nlohmann::json& j, const T& v) { to_json(j, v); } ||
+      if constexpr (requires(nlohmann::json & j, const T& v) { to_json(j, v); } ||
                     std::is_arithmetic_v<T> || std::is_same_v<T, std::string>) {
         pending_ += nlohmann::json(value).dump();
       } else {
-        throw Error(ErrorCategory::kInvalidJob,
-                    "FileSink::json_lines needs a to_json(nlohmann::json&, const T&) for the record "
-                    "type (e.g. NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE)");
+        throw Error(
+            ErrorCategory::kInvalidJob,
+            "FileSink::json_lines needs a to_json(nlohmann::json&, const T&) for the record "
+            "type (e.g. NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE)");
       }
     }
     void append_csv(const T& value) {

@@ -1,6 +1,6 @@
-// The one error type of Sluice. Every failure a user can see is a sluice::Error (or derived) carrying
-// a category and the context it happened in: operator, subtask, file and line, record. Normal
-// outcomes (end of input, not found) are return values, never exceptions.
+// The one error type of Sluice. Every failure a user can see is a sluice::Error (or derived)
+// carrying a category and the context it happened in: operator, subtask, file and line, record.
+// Normal outcomes (end of input, not found) are return values, never exceptions.
 //
 // Threading: immutable after construction; safe to copy and read from any thread.
 #pragma once

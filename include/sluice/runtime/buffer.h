@@ -38,12 +38,16 @@ class RecordBuffer final : public Buffer {
   std::vector<Timestamp> timestamps;
 
   size_t size() const override { return values.size(); }
-  size_t byte_size() const override { return values.size() * (sizeof(T) + (timestamps.empty() ? 0 : sizeof(Timestamp))); }
+  size_t byte_size() const override {
+    return values.size() * (sizeof(T) + (timestamps.empty() ? 0 : sizeof(Timestamp)));
+  }
   void clear() override {
     values.clear();
     timestamps.clear();
   }
-  std::unique_ptr<Buffer> clone() const override { return std::make_unique<RecordBuffer<T>>(*this); }
+  std::unique_ptr<Buffer> clone() const override {
+    return std::make_unique<RecordBuffer<T>>(*this);
+  }
 
   bool has_timestamps() const { return !timestamps.empty(); }
   Timestamp timestamp(size_t i) const { return timestamps.empty() ? kNoTimestamp : timestamps[i]; }

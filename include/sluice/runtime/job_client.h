@@ -19,13 +19,13 @@ struct JobOptions {
   std::string name = "sluice-job";
   int default_parallelism = 1;
   int max_parallelism = kDefaultMaxParallelism;
-  int workers = 0;                    // worker threads; 0: the number of cores
-  size_t buffer_bytes = 32 * 1024;    // target size of a channel buffer
-  size_t channel_capacity = 4;        // buffers per channel before backpressure
-  bool print_summary = true;          // metrics table on stderr when the job ends
+  int workers = 0;                  // worker threads; 0: the number of cores
+  size_t buffer_bytes = 32 * 1024;  // target size of a channel buffer
+  size_t channel_capacity = 4;      // buffers per channel before backpressure
+  bool print_summary = true;        // metrics table on stderr when the job ends
   // Sources emit a latency marker this often; sinks report the latency. 0: off (Flink's default).
   std::chrono::milliseconds latency_tracking_interval{0};
-  Configuration config;               // passed to user functions
+  Configuration config;  // passed to user functions
 };
 
 enum class JobStatus { kRunning, kFinished, kFailed, kCancelled };

@@ -16,7 +16,9 @@ namespace sluice {
 // A monotonically increasing counter, written by one thread, read by any.
 class Counter {
  public:
-  void add(uint64_t n) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void add(uint64_t n) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   void increment() { add(1); }
   uint64_t value() const { return value_.load(std::memory_order_relaxed); }
 

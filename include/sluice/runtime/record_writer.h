@@ -102,7 +102,8 @@ class TypedNetworkOutput : public NetworkOutput {
     if (buffer.values.size() >= capacity_) send(channel);
   }
   void append_all(size_t channel, const RecordBuffer<T>& batch) {
-    for (size_t i = 0; i < batch.values.size(); ++i) append(channel, batch.values[i], batch.timestamp(i));
+    for (size_t i = 0; i < batch.values.size(); ++i)
+      append(channel, batch.values[i], batch.timestamp(i));
   }
   // Records are counted by the operator's output; the writer adds what crosses channels.
   void count_bytes(const RecordBuffer<T>& batch, size_t copies) {

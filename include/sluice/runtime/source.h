@@ -80,7 +80,9 @@ class ReaderOutput {
   void collect(T&& value, Timestamp ts) { after_push((batch_.push(std::move(value), ts), 0)); }
 
   // Room left in the current batch; readers that generate in bulk fill exactly this much.
-  size_t remaining() const { return batch_limit_ > batch_.size() ? batch_limit_ - batch_.size() : 0; }
+  size_t remaining() const {
+    return batch_limit_ > batch_.size() ? batch_limit_ - batch_.size() : 0;
+  }
   // Direct access for bulk generation; call flush_if_full() after appending.
   RecordBuffer<T>& batch() { return batch_; }
   void flush() {

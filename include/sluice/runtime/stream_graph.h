@@ -22,7 +22,7 @@ namespace sluice {
 using OperatorFactory = std::function<std::unique_ptr<Operator>()>;
 
 struct WriterSpec {
-  Partitioning partitioning;  // resolved: never kDefault
+  Partitioning partitioning;             // resolved: never kDefault
   std::vector<ChannelWriter*> channels;  // indexed by target subtask (one for forward)
   int producer_subtask;
   int max_parallelism;
@@ -80,7 +80,7 @@ WriterFactory hash_writer_factory(KeySelector selector) {
       return std::make_unique<ForwardWriter<T>>(spec.channels, spec.buffer_bytes);
     }
     return std::make_unique<HashWriter<T, KeySelector>>(spec.channels, spec.buffer_bytes,
-                                                         spec.max_parallelism, selector);
+                                                        spec.max_parallelism, selector);
   };
 }
 

@@ -11,7 +11,8 @@ namespace sluice {
 
 namespace fs = std::filesystem;
 
-PartFileWriter::PartFileWriter(const std::string& directory, int subtask, const std::string& extension) {
+PartFileWriter::PartFileWriter(const std::string& directory, int subtask,
+                               const std::string& extension) {
   std::error_code ec;
   fs::create_directories(directory, ec);
   if (ec) {
@@ -46,7 +47,8 @@ void PartFileWriter::commit() {
   ok = std::fclose(file_) == 0 && ok;
   file_ = nullptr;
   if (!ok || std::rename(in_progress_path_.c_str(), final_path_.c_str()) != 0) {
-    throw Error(ErrorCategory::kIo, fmt::format("cannot commit part file: {}", std::strerror(errno)),
+    throw Error(ErrorCategory::kIo,
+                fmt::format("cannot commit part file: {}", std::strerror(errno)),
                 ErrorContext{.file = final_path_});
   }
 }
