@@ -25,10 +25,11 @@ InputGate::Event InputGate::next() {
       cursor_ = cursor_ + 1 == n ? 0 : cursor_ + 1;
       continue;
     }
-    // Stay on this channel while it has data: fewer lock round trips, same fairness over time
-    // because the task yields after its slice.
     switch (element->kind) {
       case StreamElement::Kind::kBuffer:
+        // Move on after every buffer: a channel whose producer is always ahead must not starve
+        // the others (their producers would stay backpressured and their watermarks stuck).
+        cursor_ = cursor_ + 1 == n ? 0 : cursor_ + 1;
         event.kind = Event::Kind::kBuffer;
         event.buffer = std::move(element->buffer);
         event.channel = state.channel;

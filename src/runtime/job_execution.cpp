@@ -169,6 +169,7 @@ void JobExecution::build(const StreamGraph& graph) {
         ctx.key_group_range = key_group_range_for_subtask(s, p, options_.max_parallelism);
         ctx.metrics = member.metrics;
         ctx.config = &options_.config;
+        ctx.buffer_bytes = options_.buffer_bytes;
         StreamTask* raw = task.get();
         NullOutput* null_output = null_output_.get();
         ctx.side_output = [raw, id, null_output](int tag) -> Output* {

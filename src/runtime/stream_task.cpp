@@ -40,7 +40,6 @@ StreamTask::~StreamTask() = default;
 Schedulable::RunResult StreamTask::run() {
   const int64_t start = monotonic_nanos();
   account_wait(start);
-  slice_start_ns_ = start;
   RunResult result;
   if (job_.cancelling()) {
     close_chain();

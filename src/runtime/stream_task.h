@@ -81,7 +81,6 @@ class StreamTask final : public Schedulable {
   bool closed_ = false;
   WaitReason waiting_for_ = WaitReason::kNone;
   int64_t waiting_since_ns_ = 0;
-  int64_t slice_start_ns_ = 0;
   int64_t next_latency_marker_ns_ = 0;
 };
 

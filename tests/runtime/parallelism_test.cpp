@@ -2,7 +2,10 @@
 // computes (order-insensitive where the order is not defined).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include "test_util.h"
 
@@ -164,6 +167,40 @@ TEST(Parallelism, ManySubtasksOnTwoWorkers) {
   int64_t expected = 0;
   for (int64_t i = 1; i <= 200'000; ++i) expected += i % 3 == 0;
   EXPECT_EQ(static_cast<int64_t>(out->size()), expected);
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST(Fairness, AFastInputDoesNotStarveASlowOne) {
+  // An unthrottled unbounded source and a small bounded one feed the same operator. Every record
+  // of the small one must get through while the fast one keeps its channel full.
+  auto env = testing::quiet_env(1);
+  auto fast = env.from_source(datagen<int64_t>([](int64_t) { return int64_t{-1}; }), "fast");
+  // Rate-limited, so its buffers keep arriving while the fast channel is full.
+  auto small = env.from_source(
+      datagen<int64_t>([](int64_t i) { return i + 1; }).rows_per_second(4000).number_of_rows(2000),
+      "small");
+  auto seen = std::make_shared<std::atomic<int64_t>>(0);
+  // The sink is slower than the fast source, so the fast channel is never empty: only fair
+  // polling of the union's input channels lets the small source's records through.
+  fast.union_with(small).add_sink([seen](int64_t x) {
+    if (x > 0) seen->fetch_add(1);
+    auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(1);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  });
+  JobClient client = env.execute_async();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (seen->load() < 2000 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  client.cancel();
+  client.wait();
+  EXPECT_EQ(seen->load(), 2000);
 }
 
 }  // namespace

@@ -25,7 +25,7 @@ class TypedOperator : public Operator {
     output().emit(out_);
     out_.clear();
   }
-  size_t batch_limit() const { return records_per_buffer<Out>(32 * 1024); }
+  size_t batch_limit() { return records_per_buffer<Out>(this->context().buffer_bytes); }
 
   RecordBuffer<Out> out_;
 };
@@ -119,37 +119,54 @@ class FlatMapOperator final : public TypedOperator<Out> {
   F fn_;
 };
 
-template <class In, class Out, class F>
-class ProcessOperator final : public TypedOperator<Out> {
+// Plumbing shared by the process-function operators: the user function, its ProcessContext and
+// side outputs, and the loop that feeds one input batch to a per-record callback.
+template <class Out, class F>
+class ProcessOperatorBase : public TypedOperator<Out> {
  public:
-  explicit ProcessOperator(F fn) : fn_(std::move(fn)) {}
+  explicit ProcessOperatorBase(F fn) : fn_(std::move(fn)) {}
   void open() override {
     side_outputs_.bind(&this->context());
     context_ = std::make_unique<ProcessContext>(side_outputs_, this->context());
     open_function(fn_, this->context());
   }
   void close() override { close_function(fn_); }
-  void process_batch(Buffer& batch, int) override {
-    auto& in = static_cast<RecordBuffer<In>&>(batch);
+  void process_watermark(Timestamp watermark) override {
+    context_->set_watermark(watermark);
+    this->output().emit_watermark(watermark);
+  }
+
+ protected:
+  // Calls element(fn, value, context, collector) for every record of `in`, then flushes.
+  template <class In, class Element>
+  void for_each_record(RecordBuffer<In>& in, Element&& element) {
     Collector<Out> collector(this->out_, this->output(), this->batch_limit());
     for (size_t i = 0; i < in.values.size(); ++i) {
       const Timestamp ts = in.timestamp(i);
       collector.set_timestamp(ts);
       context_->set_timestamp(ts);
-      fn_.process_element(in.values[i], *context_, collector);
+      element(fn_, in.values[i], *context_, collector);
     }
     collector.flush();
     side_outputs_.flush();
-  }
-  void process_watermark(Timestamp watermark) override {
-    context_->set_watermark(watermark);
-    this->output().emit_watermark(watermark);
   }
 
  private:
   F fn_;
   SideOutputs side_outputs_;
   std::unique_ptr<ProcessContext> context_;
+};
+
+template <class In, class Out, class F>
+class ProcessOperator final : public ProcessOperatorBase<Out, F> {
+ public:
+  using ProcessOperatorBase<Out, F>::ProcessOperatorBase;
+  void process_batch(Buffer& batch, int) override {
+    this->for_each_record(static_cast<RecordBuffer<In>&>(batch),
+                          [](F& fn, const In& value, ProcessContext& ctx, Collector<Out>& out) {
+                            fn.process_element(value, ctx, out);
+                          });
+  }
 };
 
 // Rolling reduce on a keyed stream: one accumulated value per key, emitted after every update
@@ -240,46 +257,22 @@ class CoFlatMapOperator final : public TypedOperator<Out> {
 };
 
 template <class In1, class In2, class Out, class F>
-class CoProcessOperator final : public TypedOperator<Out> {
+class CoProcessOperator final : public ProcessOperatorBase<Out, F> {
  public:
-  explicit CoProcessOperator(F fn) : fn_(std::move(fn)) {}
-  void open() override {
-    side_outputs_.bind(&this->context());
-    context_ = std::make_unique<ProcessContext>(side_outputs_, this->context());
-    open_function(fn_, this->context());
-  }
-  void close() override { close_function(fn_); }
+  using ProcessOperatorBase<Out, F>::ProcessOperatorBase;
   void process_batch(Buffer& batch, int input) override {
-    Collector<Out> collector(this->out_, this->output(), this->batch_limit());
     if (input == 0) {
-      auto& in = static_cast<RecordBuffer<In1>&>(batch);
-      for (size_t i = 0; i < in.values.size(); ++i) {
-        prepare(collector, in.timestamp(i));
-        fn_.process_element1(in.values[i], *context_, collector);
-      }
+      this->for_each_record(static_cast<RecordBuffer<In1>&>(batch),
+                            [](F& fn, const In1& value, ProcessContext& ctx, Collector<Out>& out) {
+                              fn.process_element1(value, ctx, out);
+                            });
     } else {
-      auto& in = static_cast<RecordBuffer<In2>&>(batch);
-      for (size_t i = 0; i < in.values.size(); ++i) {
-        prepare(collector, in.timestamp(i));
-        fn_.process_element2(in.values[i], *context_, collector);
-      }
+      this->for_each_record(static_cast<RecordBuffer<In2>&>(batch),
+                            [](F& fn, const In2& value, ProcessContext& ctx, Collector<Out>& out) {
+                              fn.process_element2(value, ctx, out);
+                            });
     }
-    collector.flush();
-    side_outputs_.flush();
   }
-  void process_watermark(Timestamp watermark) override {
-    context_->set_watermark(watermark);
-    this->output().emit_watermark(watermark);
-  }
-
- private:
-  void prepare(Collector<Out>& collector, Timestamp ts) {
-    collector.set_timestamp(ts);
-    context_->set_timestamp(ts);
-  }
-  F fn_;
-  SideOutputs side_outputs_;
-  std::unique_ptr<ProcessContext> context_;
 };
 
 }  // namespace sluice::detail

@@ -31,7 +31,7 @@ class BufferWriter {
  public:
   explicit BufferWriter(std::string& out) : out_(out) {}
   void write_bytes(const void* data, size_t size) {
-    out_.append(static_cast<const char*>(data), size);
+    if (size > 0) out_.append(static_cast<const char*>(data), size);  // data may be null if 0
   }
   template <class T>
   void write_fixed(T value) {
@@ -53,6 +53,7 @@ class BufferReader {
 
   void read_bytes(void* out, size_t size) {
     require(size);
+    if (size == 0) return;  // `out` may be null (an empty vector's data()); memcpy forbids it
     std::memcpy(out, pos_, size);
     pos_ += size;
   }

@@ -45,6 +45,7 @@ struct OperatorContext {
   KeyGroupRange key_group_range;
   OperatorMetrics* metrics = nullptr;
   const Configuration* config = nullptr;
+  size_t buffer_bytes = 32 * 1024;  // target size of output batches
   // Output for side-output tag `tag_id`; a NullOutput when no stream consumes the tag.
   std::function<Output*(int tag_id)> side_output;
 };
