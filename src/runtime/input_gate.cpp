@@ -6,25 +6,93 @@ namespace sluice::runtime {
 
 void InputGate::add_channel(Channel* channel, int input) { channels_.push_back({channel, input}); }
 
-Timestamp InputGate::combined_watermark() const {
-  Timestamp result = kMaxWatermark;
+void InputGate::push_watermark(Timestamp watermark) {
+  last_watermark_ = watermark;
+  Event event;
+  event.kind = Event::Kind::kWatermark;
+  event.watermark = watermark;
+  pending_.push_back(std::move(event));
+}
+
+void InputGate::push_status(bool idle) {
+  output_idle_ = idle;
+  Event event;
+  event.kind = Event::Kind::kWatermarkStatus;
+  event.idle = idle;
+  pending_.push_back(std::move(event));
+}
+
+void InputGate::advance_watermark() {
+  bool any = false;
+  Timestamp min = kMaxWatermark;
   for (const auto& c : channels_) {
-    if (!c.ended) result = std::min(result, c.watermark);
+    if (c.aligned && !c.idle && !c.ended) {
+      any = true;
+      min = std::min(min, c.watermark);
+    }
   }
-  return result;
+  if (any && min > last_watermark_) push_watermark(min);
+}
+
+void InputGate::all_idle_check() {
+  bool any_open = false;
+  Timestamp max = kMinWatermark;
+  for (const auto& c : channels_) {
+    if (c.ended) continue;
+    if (!c.idle) return advance_watermark();
+    any_open = true;
+    max = std::max(max, c.watermark);
+  }
+  if (!any_open || output_idle_) return;
+  // Every open input is idle: what they reached is final until one of them resumes.
+  if (max > last_watermark_) push_watermark(max);
+  push_status(true);
+}
+
+void InputGate::on_watermark(ChannelState& channel, Timestamp watermark) {
+  if (channel.idle) return;  // as Flink: an idle channel's watermarks are ignored
+  if (watermark <= channel.watermark) return;
+  channel.watermark = watermark;
+  if (!channel.aligned && watermark >= last_watermark_) channel.aligned = true;
+  advance_watermark();
+}
+
+void InputGate::on_status(ChannelState& channel, bool idle) {
+  if (idle == channel.idle) return;
+  channel.idle = idle;
+  if (idle) {
+    channel.aligned = false;
+    all_idle_check();
+  } else {
+    channel.aligned = channel.watermark >= last_watermark_;
+    if (output_idle_) push_status(false);
+  }
+}
+
+void InputGate::on_end(ChannelState& channel) {
+  channel.ended = true;
+  ++ended_;
+  if (ended_ == channels_.size()) {
+    end_reported_ = true;
+    Event event;
+    event.kind = Event::Kind::kEndOfInput;
+    pending_.push_back(std::move(event));
+    return;
+  }
+  all_idle_check();
 }
 
 InputGate::Event InputGate::next() {
-  Event event;
-  if (end_reported_) return event;
   const size_t n = channels_.size();
-  for (size_t tried = 0; tried < n; ++tried) {
+  for (size_t tried = 0; tried < n && pending_.empty();) {
     ChannelState& state = channels_[cursor_];
     auto element = state.ended ? std::nullopt : state.channel->pop();
     if (!element) {
       cursor_ = cursor_ + 1 == n ? 0 : cursor_ + 1;
+      ++tried;
       continue;
     }
+    Event event;
     switch (element->kind) {
       case StreamElement::Kind::kBuffer:
         // Move on after every buffer: a channel whose producer is always ahead must not starve
@@ -36,37 +104,25 @@ InputGate::Event InputGate::next() {
         event.input = state.input;
         return event;
       case StreamElement::Kind::kWatermark:
-      case StreamElement::Kind::kEndOfInput: {
-        if (element->kind == StreamElement::Kind::kWatermark) {
-          state.watermark = std::max(state.watermark, element->a);
-        } else {
-          state.ended = true;
-          ++ended_;
-        }
-        Timestamp combined = combined_watermark();
-        if (combined > last_watermark_ && ended_ < n) {
-          last_watermark_ = combined;
-          event.kind = Event::Kind::kWatermark;
-          event.watermark = combined;
-          return event;
-        }
-        if (ended_ == n) {
-          end_reported_ = true;
-          event.kind = Event::Kind::kEndOfInput;
-          return event;
-        }
-        --tried;  // consumed a control element: look again
+        on_watermark(state, element->a);
         break;
-      }
+      case StreamElement::Kind::kWatermarkStatus:
+        on_status(state, element->a != 0);
+        break;
+      case StreamElement::Kind::kEndOfInput:
+        on_end(state);
+        break;
       case StreamElement::Kind::kLatencyMarker:
         event.kind = Event::Kind::kLatencyMarker;
         event.marker = LatencyMarker{element->a, element->b};
         return event;
-      default:
-        --tried;  // barriers and watermark statuses: not used yet
-        break;
+      case StreamElement::Kind::kBarrier:
+        break;  // checkpoints are not implemented yet
     }
   }
+  if (pending_.empty()) return Event{};
+  Event event = std::move(pending_.front());
+  pending_.pop_front();
   return event;
 }
 

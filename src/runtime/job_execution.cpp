@@ -170,6 +170,8 @@ void JobExecution::build(const StreamGraph& graph) {
         ctx.metrics = member.metrics;
         ctx.config = &options_.config;
         ctx.buffer_bytes = options_.buffer_bytes;
+        member.timers = std::make_unique<MemberTimerService>(*task, id);
+        ctx.processing_time = member.timers.get();
         StreamTask* raw = task.get();
         NullOutput* null_output = null_output_.get();
         ctx.side_output = [raw, id, null_output](int tag) -> Output* {

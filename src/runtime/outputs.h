@@ -42,6 +42,7 @@ class ChainedOutput final : public Output {
   void emit(Buffer& batch) override;
   void emit_watermark(Timestamp watermark) override;
   void emit_latency_marker(const LatencyMarker& marker) override;
+  void emit_watermark_status(bool idle) override;
 
  private:
   Operator* next_;
@@ -62,6 +63,9 @@ class FanOutOutput final : public Output {
   void emit_latency_marker(const LatencyMarker& marker) override {
     for (auto* t : targets_) t->emit_latency_marker(marker);
   }
+  void emit_watermark_status(bool idle) override {
+    for (auto* t : targets_) t->emit_watermark_status(idle);
+  }
 
  private:
   std::vector<Output*> targets_;
@@ -78,6 +82,7 @@ class CountingOutput final : public Output {
   void emit_latency_marker(const LatencyMarker& marker) override {
     inner_->emit_latency_marker(marker);
   }
+  void emit_watermark_status(bool idle) override { inner_->emit_watermark_status(idle); }
 
  private:
   Output* inner_;

@@ -76,8 +76,40 @@ Schedulable::RunResult StreamTask::wait(WaitReason reason) {
   return RunResult::kWait;
 }
 
+void MemberTimerService::register_timer(Timestamp time, TimerTarget* target) {
+  task_.register_timer(time, target, node_id_);
+}
+
+void StreamTask::register_timer(Timestamp time, TimerTarget* target, int node_id) {
+  timers_.push({time, target, node_id});
+  request_timer_wakeup(wall_clock_millis());
+}
+
+// One scheduler wake-up at a time, for the earliest timer: a task that runs often must not post a
+// wake-up per run.
+void StreamTask::request_timer_wakeup(Timestamp now) {
+  if (timers_.empty()) return;
+  const Timestamp earliest = timers_.top().time;
+  if (wakeup_requested_for_ > now && wakeup_requested_for_ <= earliest) return;
+  wakeup_requested_for_ = earliest;
+  const auto delay = std::chrono::milliseconds(std::max<Timestamp>(0, earliest - now));
+  job_.scheduler().wake_at(this, std::chrono::steady_clock::now() + delay);
+}
+
+void StreamTask::fire_due_timers() {
+  if (timers_.empty()) return;
+  const Timestamp now = wall_clock_millis();
+  while (!timers_.empty() && timers_.top().time <= now && !closed_) {
+    Timer timer = timers_.top();
+    timers_.pop();
+    attributed_to(timer.node_id, [&] { timer.target->on_processing_time(timer.time); });
+  }
+  request_timer_wakeup(now);
+}
+
 Schedulable::RunResult StreamTask::run_slice() {
   if (!opened_) open_chain();
+  fire_due_timers();
   const auto slice_end = std::chrono::steady_clock::now() + kTimeSlice;
   return source ? run_source_slice(slice_end) : run_input_slice(slice_end);
 }
@@ -121,6 +153,9 @@ Schedulable::RunResult StreamTask::run_input_slice(
         return RunResult::kDone;
       case InputGate::Event::Kind::kWatermark:
         attributed_to(head.node_id, [&] { head.op->process_watermark(event.watermark); });
+        break;
+      case InputGate::Event::Kind::kWatermarkStatus:
+        attributed_to(head.node_id, [&] { head.op->process_watermark_status(event.idle); });
         break;
       case InputGate::Event::Kind::kLatencyMarker:
         attributed_to(head.node_id, [&] { head.op->process_latency_marker(event.marker); });

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <memory>
+#include <queue>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -27,8 +28,22 @@ namespace sluice::runtime {
 
 class JobExecution;
 
+class StreamTask;
+
+// The processing-time service a chain member sees: the task's timers, attributed to the member.
+class MemberTimerService final : public ProcessingTimeService {
+ public:
+  MemberTimerService(StreamTask& task, int node_id) : task_(task), node_id_(node_id) {}
+  void register_timer(Timestamp time, TimerTarget* target) override;
+
+ private:
+  StreamTask& task_;
+  int node_id_;
+};
+
 struct ChainMember {
   int node_id = 0;
+  std::unique_ptr<MemberTimerService> timers;
   std::unique_ptr<Operator> op;  // null for the source node at the head of a source task
   std::unique_ptr<OperatorContext> context;
   OperatorMetrics* metrics = nullptr;
@@ -44,6 +59,8 @@ class StreamTask final : public Schedulable {
   const std::string& name() const { return name_; }
   int subtask() const { return subtask_; }
   TaskMetrics& metrics() { return metrics_; }
+  // Thread: the task's own (operators register timers while processing).
+  void register_timer(Timestamp time, TimerTarget* target, int node_id);
 
   // Wiring, done by JobExecution before the task first runs.
   std::vector<ChainMember> members;  // topological order, head first
@@ -68,6 +85,8 @@ class StreamTask final : public Schedulable {
   bool outputs_available() const;
   void flush_outputs();
   void maybe_emit_latency_marker();
+  void fire_due_timers();
+  void request_timer_wakeup(Timestamp now);
   RunResult wait(WaitReason reason);
   void account_wait(int64_t now_ns);
 
@@ -82,6 +101,15 @@ class StreamTask final : public Schedulable {
   WaitReason waiting_for_ = WaitReason::kNone;
   int64_t waiting_since_ns_ = 0;
   int64_t next_latency_marker_ns_ = 0;
+
+  struct Timer {
+    Timestamp time;
+    TimerTarget* target;
+    int node_id;
+    bool operator>(const Timer& other) const { return time > other.time; }
+  };
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+  Timestamp wakeup_requested_for_ = kMinWatermark;  // wall-clock ms of the pending wake-up
 };
 
 }  // namespace sluice::runtime

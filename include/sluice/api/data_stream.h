@@ -27,6 +27,7 @@
 #include "sluice/api/operators.h"
 #include "sluice/api/sinks.h"
 #include "sluice/runtime/sink.h"
+#include "sluice/time/watermarks.h"
 
 namespace sluice {
 
@@ -93,6 +94,14 @@ class DataStream {
         std::conditional_t<std::is_void_v<Out>, typename detail::process_output<F>::type, Out>;
     return add_operator<O>("process",
                            [fn] { return std::make_unique<detail::ProcessOperator<T, O, F>>(fn); });
+  }
+  // Assigns event timestamps and generates watermarks (see watermarks.h). Chained to the
+  // operator before it.
+  template <class Assigner>
+  DataStream<T> assign_timestamps_and_watermarks(WatermarkStrategy<T, Assigner> strategy) const {
+    return add_operator<T>("timestamps/watermarks", [strategy] {
+      return std::make_unique<detail::TimestampsAndWatermarksOperator<T, Assigner>>(strategy);
+    });
   }
   template <class X>
   DataStream<X> get_side_output(const OutputTag<X>& tag) const {
@@ -321,6 +330,14 @@ class ConnectedStreams {
 };
 
 // --- StreamEnvironment templates ---
+
+template <class S, class Assigner>
+DataStream<typename S::value_type> StreamEnvironment::from_source(
+    S source, WatermarkStrategy<typename S::value_type, Assigner> strategy,
+    const std::string& name) {
+  DataStream<typename S::value_type> stream = from_source(std::move(source), name);
+  return stream.assign_timestamps_and_watermarks(std::move(strategy)).name(name + ": watermarks");
+}
 
 template <class S>
 DataStream<typename S::value_type> StreamEnvironment::from_source(S source,

@@ -9,8 +9,8 @@
 // Flags read from the command line: --parallelism (default: number of cores), --max-parallelism
 // (128), --workers (worker threads, default: number of cores), --buffer-bytes (32768),
 // --channel-capacity (buffers per channel, 4), --print-summary (true),
-// --latency-tracking-interval (off; e.g. 1s). All flags stay available
-// to the application through config().
+// --latency-tracking-interval (off; e.g. 1s), --auto-watermark-interval (200ms). All flags stay
+// available to the application through config().
 //
 // Threading: build and execute a job from one thread. execute_async() returns a thread-safe
 // JobClient.
@@ -28,6 +28,8 @@ namespace sluice {
 
 template <class T>
 class DataStream;
+template <class T, class Assigner>
+class WatermarkStrategy;
 
 struct JobResult {
   std::string name;
@@ -64,6 +66,11 @@ class StreamEnvironment {
   DataStream<typename S::value_type> from_source(S source, const std::string& name = "source");
   template <class T>
   DataStream<T> from_source(std::shared_ptr<Source<T>> source, const std::string& name = "source");
+  // With event time: timestamps and watermarks generated right after the source, per subtask.
+  template <class S, class Assigner>
+  DataStream<typename S::value_type> from_source(
+      S source, WatermarkStrategy<typename S::value_type, Assigner> strategy,
+      const std::string& name);
   // A fixed collection, emitted in order by a single subtask (as Flink's fromElements).
   template <class T>
   DataStream<T> from_collection(std::vector<T> values, const std::string& name = "collection");

@@ -27,6 +27,8 @@ class Output {
   virtual void emit(Buffer& batch) = 0;
   virtual void emit_watermark(Timestamp watermark) = 0;
   virtual void emit_latency_marker(const LatencyMarker&) {}
+  // Idle: this output will send no records or watermarks for a while (see docs/SEMANTICS.md).
+  virtual void emit_watermark_status(bool /*idle*/) {}
 };
 
 // Discards everything: the output of a side-output tag that no stream consumes.
@@ -34,6 +36,22 @@ class NullOutput final : public Output {
  public:
   void emit(Buffer&) override {}
   void emit_watermark(Timestamp) override {}
+};
+
+// Something that receives processing-time timer callbacks: an operator or a source driver.
+class TimerTarget {
+ public:
+  virtual ~TimerTarget() = default;
+  virtual void on_processing_time(Timestamp /*time*/) {}
+};
+
+// Processing-time timers of one task. Callbacks run on the task's thread, between batches, at or
+// after the requested wall-clock time.
+class ProcessingTimeService {
+ public:
+  virtual ~ProcessingTimeService() = default;
+  virtual Timestamp now() const { return wall_clock_millis(); }
+  virtual void register_timer(Timestamp time, TimerTarget* target) = 0;
 };
 
 struct OperatorContext {
@@ -46,6 +64,7 @@ struct OperatorContext {
   OperatorMetrics* metrics = nullptr;
   const Configuration* config = nullptr;
   size_t buffer_bytes = 32 * 1024;  // target size of output batches
+  ProcessingTimeService* processing_time = nullptr;
   // Output for side-output tag `tag_id`; a NullOutput when no stream consumes the tag.
   std::function<Output*(int tag_id)> side_output;
 };
@@ -66,7 +85,7 @@ class RuntimeContext {
   const OperatorContext& context_;
 };
 
-class Operator {
+class Operator : public TimerTarget {
  public:
   virtual ~Operator() = default;
 
@@ -83,6 +102,8 @@ class Operator {
   virtual void process_latency_marker(const LatencyMarker& marker) {
     output_->emit_latency_marker(marker);
   }
+  // All inputs became idle (true) or one became active again (false). The default forwards it.
+  virtual void process_watermark_status(bool idle) { output_->emit_watermark_status(idle); }
   virtual void finish() {}
   virtual void close() {}
 

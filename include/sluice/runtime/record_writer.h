@@ -57,6 +57,9 @@ class NetworkOutput : public Output {
   void emit_watermark(Timestamp watermark) override {
     broadcast_control(StreamElement::watermark(watermark));
   }
+  void emit_watermark_status(bool idle) override {
+    broadcast_control(StreamElement::control(StreamElement::Kind::kWatermarkStatus, idle ? 1 : 0));
+  }
   // To one channel, round robin (Flink sends each marker to one random channel). Flushed first so
   // the marker does not overtake records emitted before it.
   void emit_latency_marker(const LatencyMarker& marker) override {

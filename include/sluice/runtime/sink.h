@@ -42,6 +42,7 @@ class SinkOperator final : public Operator {
     writer_->write(static_cast<RecordBuffer<T>&>(batch));
   }
   void process_watermark(Timestamp) override {}
+  void process_watermark_status(bool) override {}
   void process_latency_marker(const LatencyMarker& marker) override {
     context().metrics->latency.record(monotonic_nanos() - marker.created_ns);
   }
