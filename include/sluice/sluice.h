@@ -12,3 +12,5 @@
 #include "sluice/core/config.h"
 #include "sluice/core/error.h"
 #include "sluice/core/serialization.h"
+#include "sluice/time/watermarks.h"
+#include "sluice/window/windowed_stream.h"

@@ -22,6 +22,8 @@ class InputGateTest : public ::testing::Test {
       gate_.add_channel(channels_.back().get(), 0);
     }
   }
+  void TearDown() override { scheduler_.shutdown(); }
+
   void watermark(int channel, Timestamp ts) {
     channels_[channel]->push(StreamElement::watermark(ts));
   }
@@ -55,8 +57,9 @@ class InputGateTest : public ::testing::Test {
     }
   }
 
-  Scheduler scheduler_{1, [](Schedulable*) {}};
+  // The tasks outlive the scheduler: its workers may still be running a notified task.
   NoTask producer_, consumer_;
+  Scheduler scheduler_{1, [](Schedulable*) {}};
   std::vector<std::unique_ptr<Channel>> channels_;
   InputGate gate_;
 };

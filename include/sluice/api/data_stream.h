@@ -28,6 +28,7 @@
 #include "sluice/api/sinks.h"
 #include "sluice/runtime/sink.h"
 #include "sluice/time/watermarks.h"
+#include "sluice/window/windows.h"
 
 namespace sluice {
 
@@ -269,6 +270,9 @@ class KeyedStream : public DataStream<T> {
     return reduce([field](const T& acc, const T& v) { return acc.*field < v.*field ? v : acc; })
         .name("max_by");
   }
+  // Event-time windows per key (see sluice/window/windowed_stream.h, included by sluice.h).
+  auto window(const TimeWindowSpec& spec) const;
+
   // For streams of plain numbers.
   DataStream<T> sum() const {
     static_assert(std::is_arithmetic_v<T>, "sum() without a field needs a numeric stream");

@@ -1,0 +1,326 @@
+// Keyed event-time windows (tumbling and sliding): window functions and the window operator.
+//
+// State is incremental. Time is cut into panes of gcd(size, slide); every record updates exactly
+// one pane accumulator of its key, and a window is the merge of its size / pane panes when it
+// fires. A tumbling sum keeps one accumulator per key and window; a 10 s / 1 s sliding sum keeps
+// ten per key, not ten copies of every record. ProcessWindowFunction windows keep the records.
+//
+// Semantics follow Flink's WindowOperator with the default EventTimeTrigger:
+// - a window fires when the watermark reaches its max_timestamp() (end - 1); the result carries
+//   that timestamp;
+// - with allowed lateness L, a record whose window already fired but whose max_timestamp() + L
+//   is still above the watermark updates the window and fires it again at once (a late firing);
+// - a record all of whose windows are past max_timestamp() + L is late: it goes to the late-data
+//   side output if one is set, else it is dropped (and counted as "late_records_dropped");
+// - a window's state is removed when the watermark passes max_timestamp() + L.
+//
+// Threading: as every operator, one task thread.
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
+
+#include <map>
+#include <numeric>
+#include <optional>
+#include <vector>
+
+#include "sluice/api/functions.h"
+#include "sluice/api/operators.h"
+#include "sluice/window/windows.h"
+
+namespace sluice {
+
+// Incremental aggregation (Flink's AggregateFunction). Implementations are called without virtual
+// dispatch: the operator stores the concrete type.
+template <class In, class Acc, class Out>
+class AggregateFunction {
+ public:
+  using input_type = In;
+  using accumulator_type = Acc;
+  using output_type = Out;
+  virtual ~AggregateFunction() = default;
+  virtual Acc create_accumulator() const = 0;
+  virtual void add(const In& value, Acc& accumulator) const = 0;
+  virtual Out get_result(const Acc& accumulator) const = 0;
+  virtual void merge(const Acc& from, Acc& into) const = 0;
+};
+
+// What a ProcessWindowFunction sees besides the key and the records.
+class WindowContext {
+ public:
+  WindowContext(TimeWindow window, Timestamp watermark, SideOutputs& side_outputs)
+      : window_(window), watermark_(watermark), side_outputs_(side_outputs) {}
+  const TimeWindow& window() const { return window_; }
+  Timestamp current_watermark() const { return watermark_; }
+  template <class X>
+  void output(const OutputTag<X>& tag, const X& value) const {
+    side_outputs_.emit(tag, value, window_.max_timestamp());
+  }
+
+ private:
+  TimeWindow window_;
+  Timestamp watermark_;
+  SideOutputs& side_outputs_;
+};
+
+template <class In, class Out, class Key>
+class ProcessWindowFunction {
+ public:
+  using output_type = Out;
+  virtual ~ProcessWindowFunction() = default;
+  virtual void process(const Key& key, const WindowContext& context,
+                       const std::vector<In>& elements, Collector<Out>& out) = 0;
+};
+
+namespace detail {
+
+// Adapters give the operator one interface over the kinds of window function: an accumulator
+// type, add, merge, and emit.
+template <class T, class Agg>
+struct AggregateAdapter {
+  using Acc = typename Agg::accumulator_type;
+  using Out = typename Agg::output_type;
+  Agg agg;
+  Acc create() const { return agg.create_accumulator(); }
+  void add(Acc& acc, const T& value) const { agg.add(value, acc); }
+  void merge(const Acc& from, Acc& into) const { agg.merge(from, into); }
+  template <class K>
+  void emit(const K&, const WindowContext&, const Acc& acc, Collector<Out>& out) {
+    out.collect(agg.get_result(acc));
+  }
+};
+
+template <class T, class F>
+struct ReduceAdapter {
+  using Acc = std::optional<T>;
+  using Out = T;
+  F fn;
+  Acc create() const { return std::nullopt; }
+  void add(Acc& acc, const T& value) { acc = acc ? fn(*acc, value) : value; }
+  void merge(const Acc& from, Acc& into) {
+    if (from) add(into, *from);
+  }
+  template <class K>
+  void emit(const K&, const WindowContext&, const Acc& acc, Collector<Out>& out) {
+    if (acc) out.collect(*acc);
+  }
+};
+
+template <class T, class F, class K>
+struct ProcessAdapter {
+  using Acc = std::vector<T>;
+  using Out = typename F::output_type;
+  F fn;
+  Acc create() const { return {}; }
+  void add(Acc& acc, const T& value) const { acc.push_back(value); }
+  void merge(const Acc& from, Acc& into) const {
+    into.insert(into.end(), from.begin(), from.end());
+  }
+  void emit(const K& key, const WindowContext& context, const Acc& acc, Collector<Out>& out) {
+    fn.process(key, context, acc, out);
+  }
+};
+
+template <class T, class Agg, class F, class K>
+struct AggregateProcessAdapter {
+  using Acc = typename Agg::accumulator_type;
+  using Out = typename F::output_type;
+  Agg agg;
+  F fn;
+  Acc create() const { return agg.create_accumulator(); }
+  void add(Acc& acc, const T& value) const { agg.add(value, acc); }
+  void merge(const Acc& from, Acc& into) const { agg.merge(from, into); }
+  void emit(const K& key, const WindowContext& context, const Acc& acc, Collector<Out>& out) {
+    std::vector<typename Agg::output_type> result{agg.get_result(acc)};
+    fn.process(key, context, result, out);
+  }
+};
+
+template <class T, class KeySelector, class Adapter>
+class WindowOperator final : public TypedOperator<typename Adapter::Out> {
+ public:
+  using Key = std::decay_t<std::invoke_result_t<KeySelector&, const T&>>;
+  using Acc = typename Adapter::Acc;
+  using Out = typename Adapter::Out;
+
+  WindowOperator(KeySelector selector, Adapter adapter, TimeWindowSpec spec,
+                 Timestamp allowed_lateness, std::optional<OutputTag<T>> late_tag)
+      : selector_(std::move(selector)),
+        adapter_(std::move(adapter)),
+        spec_(spec),
+        pane_size_(std::gcd(spec.size, spec.slide)),
+        lateness_(allowed_lateness),
+        late_tag_(std::move(late_tag)) {}
+
+  void open() override {
+    side_outputs_.bind(&this->context());
+    dropped_ = &this->context().metrics->user_counter("late_records_dropped");
+    if constexpr (requires(Adapter & a, const RuntimeContext& c) { a.fn.open(c); }) {
+      open_function(adapter_.fn, this->context());
+    }
+  }
+
+  void process_batch(Buffer& batch, int) override {
+    auto& in = static_cast<RecordBuffer<T>&>(batch);
+    Collector<Out> out(this->out_, this->output(), this->batch_limit());
+    for (size_t i = 0; i < in.values.size(); ++i) {
+      const Timestamp ts = in.timestamp(i);
+      if (ts == kNoTimestamp) throw_no_timestamp();
+      const T& value = in.values[i];
+      // The latest window containing ts is the last to expire: if it is late, all are.
+      const Timestamp latest_end = window_start(ts, spec_.offset, spec_.slide) + spec_.size;
+      if (latest_end - 1 + lateness_ <= watermark_) {
+        on_late_record(value, ts);
+        continue;
+      }
+      const Key key = std::invoke(selector_, value);
+      const Timestamp pane = window_start(ts, spec_.offset, pane_size_);
+      auto it = panes_.find(PaneKey{key, pane});
+      if (it == panes_.end()) {
+        it = panes_.emplace(PaneKey{key, pane}, adapter_.create()).first;
+        pane_index_[pane].push_back(key);
+      }
+      adapter_.add(it->second, value);
+      if (ts <= watermark_) {
+        // Some windows of this record already fired: fire those still within the lateness again.
+        spec_.for_each_window(ts, [&](const TimeWindow& w) {
+          if (w.max_timestamp() <= watermark_ && w.max_timestamp() + lateness_ > watermark_) {
+            fire(key, w, out);
+          }
+        });
+      }
+    }
+    out.flush();
+    side_outputs_.flush();
+  }
+
+  void process_watermark(Timestamp watermark) override {
+    if (watermark <= watermark_) return;
+    const Timestamp previous = watermark_;
+    watermark_ = watermark;
+    fire_windows_between(previous, watermark);
+    cleanup_up_to(watermark);
+    this->output().emit_watermark(watermark);
+  }
+
+  void close() override {
+    if constexpr (requires(Adapter & a) { a.fn.close(); }) close_function(adapter_.fn);
+  }
+
+ private:
+  struct PaneKey {
+    Key key;
+    Timestamp pane;
+    bool operator==(const PaneKey&) const = default;
+    template <class H>
+    friend H AbslHashValue(H h, const PaneKey& k) {
+      return H::combine(std::move(h), k.key, k.pane);
+    }
+  };
+
+  [[noreturn]] static void throw_no_timestamp() {
+    throw Error(
+        ErrorCategory::kInvalidJob,
+        "an event-time window received a record without a timestamp: assign timestamps with a "
+        "WatermarkStrategy (from_source(source, strategy, name) or "
+        "assign_timestamps_and_watermarks)");
+  }
+
+  void on_late_record(const T& value, Timestamp ts) {
+    if (late_tag_) {
+      side_outputs_.emit(*late_tag_, value, ts);
+    } else {
+      dropped_->increment();
+    }
+  }
+
+  // Emits key's result for window w (merging its panes).
+  void fire(const Key& key, const TimeWindow& w, Collector<Out>& out) {
+    out.set_timestamp(w.max_timestamp());
+    WindowContext context(w, watermark_, side_outputs_);
+    if (pane_size_ == spec_.size) {
+      auto it = panes_.find(PaneKey{key, w.start});
+      if (it != panes_.end()) adapter_.emit(key, context, it->second, out);
+      return;
+    }
+    Acc merged = adapter_.create();
+    bool any = false;
+    for (Timestamp p = w.start; p < w.end; p += pane_size_) {
+      auto it = panes_.find(PaneKey{key, p});
+      if (it == panes_.end()) continue;
+      adapter_.merge(it->second, merged);
+      any = true;
+    }
+    if (any) adapter_.emit(key, context, merged, out);
+  }
+
+  // Fires, in order of their end, every window with data whose max_timestamp() is in (from, to].
+  void fire_windows_between(Timestamp from, Timestamp to) {
+    if (pane_index_.empty()) return;
+    Collector<Out> out(this->out_, this->output(), this->batch_limit());
+    const Timestamp first_pane = pane_index_.begin()->first;
+    const Timestamp last_pane = pane_index_.rbegin()->first;
+    // The earliest window holding data starts at most size - slide before the first pane's window.
+    Timestamp start = window_start(first_pane, spec_.offset, spec_.slide);
+    while (start - spec_.slide > first_pane - spec_.size) start -= spec_.slide;
+    if (from != kMinWatermark) {
+      // Skip windows that fired before: the first that can fire ends after `from`.
+      Timestamp after = window_start(from - spec_.size + 1, spec_.offset, spec_.slide);
+      if (after + spec_.size - 1 <= from) after += spec_.slide;
+      start = std::max(start, after);
+    }
+    for (; start <= last_pane; start += spec_.slide) {
+      const TimeWindow w{start, start + spec_.size};
+      if (w.max_timestamp() <= from) continue;
+      if (w.max_timestamp() > to) break;
+      fire_all_keys(w, out);
+    }
+    out.flush();
+    side_outputs_.flush();
+  }
+
+  void fire_all_keys(const TimeWindow& w, Collector<Out>& out) {
+    if (pane_size_ == spec_.size) {
+      auto it = pane_index_.find(w.start);
+      if (it == pane_index_.end()) return;
+      for (const Key& key : it->second) fire(key, w, out);
+      return;
+    }
+    keys_scratch_.clear();
+    for (auto it = pane_index_.lower_bound(w.start); it != pane_index_.end() && it->first < w.end;
+         ++it) {
+      for (const Key& key : it->second) {
+        if (keys_scratch_.insert(key).second) fire(key, w, out);
+      }
+    }
+  }
+
+  // Drops panes whose every window is past max_timestamp() + lateness.
+  void cleanup_up_to(Timestamp watermark) {
+    while (!pane_index_.empty()) {
+      auto first = pane_index_.begin();
+      const Timestamp last_window_end =
+          window_start(first->first, spec_.offset, spec_.slide) + spec_.size;
+      if (last_window_end - 1 + lateness_ > watermark) break;
+      for (const Key& key : first->second) panes_.erase(PaneKey{key, first->first});
+      pane_index_.erase(first);
+    }
+  }
+
+  KeySelector selector_;
+  Adapter adapter_;
+  TimeWindowSpec spec_;
+  Timestamp pane_size_;
+  Timestamp lateness_;
+  std::optional<OutputTag<T>> late_tag_;
+  Timestamp watermark_ = kMinWatermark;
+  absl::flat_hash_map<PaneKey, Acc> panes_;
+  std::map<Timestamp, std::vector<Key>> pane_index_;  // pane start -> keys with state in it
+  absl::flat_hash_set<Key> keys_scratch_;
+  SideOutputs side_outputs_;
+  Counter* dropped_ = nullptr;
+};
+
+}  // namespace detail
+}  // namespace sluice
