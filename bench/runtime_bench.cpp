@@ -22,11 +22,13 @@
 #include <sstream>
 #include <vector>
 
+#include "bench_util.h"
 #include "sluice/api/data_stream.h"
 
 namespace {
 
 using sluice::StreamEnvironment;
+using namespace sluice::bench;
 
 struct Event {
   int64_t key;
@@ -49,47 +51,6 @@ inline Event make_timed_event(int64_t i) {
 
 inline Event transform(const Event& e) { return Event{e.key, e.value * 3 + 1, e.created_ns}; }
 inline bool keep(const Event& e) { return (e.value & 7) != 0; }
-
-double cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-  };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
-
-struct Measurement {
-  double elapsed_s;
-  double cpu_s;
-};
-
-template <class F>
-Measurement measure(F&& run) {
-  const double cpu_before = cpu_seconds();
-  const auto start = std::chrono::steady_clock::now();
-  run();
-  const double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return {elapsed, cpu_seconds() - cpu_before};
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  size_t n = values.size();
-  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-}
-
-template <class T>
-void do_not_optimize(const T& value) {
-  asm volatile("" : : "r,m"(value) : "memory");
-}
-
-StreamEnvironment bench_env(int parallelism) {
-  StreamEnvironment env;
-  env.set_parallelism(parallelism).set_print_summary(false);
-  return env;
-}
 
 // --- the work itself, with and without the engine ---
 
@@ -155,29 +116,6 @@ void baseline_keyed_sum(int64_t events) {
     emitted += it->second.value;
   }
   do_not_optimize(emitted);
-}
-
-void report_throughput(const std::string& name, int parallelism, int64_t events, int runs,
-                       const std::function<void()>& engine, const std::function<void()>& baseline) {
-  std::vector<double> rates, per_core, cores, baseline_rates;
-  for (int r = 0; r < runs; ++r) {
-    Measurement m = measure(engine);
-    rates.push_back(static_cast<double>(events) / m.elapsed_s);
-    per_core.push_back(static_cast<double>(events) / m.cpu_s);
-    cores.push_back(m.cpu_s / m.elapsed_s);
-    Measurement b = measure(baseline);
-    baseline_rates.push_back(static_cast<double>(events) / b.cpu_s);
-  }
-  const double engine_per_core = median(per_core);
-  const double ceiling = median(baseline_rates);
-  fmt::print(
-      "{{\"bench\":\"{}\",\"parallelism\":{},\"events\":{},\"runs\":{},\"events_per_s\":{:.0f},"
-      "\"cores_used\":{:.2f},\"events_per_s_per_core\":{:.0f},\"baseline_events_per_s_per_core\":{:"
-      ".0f},"
-      "\"fraction_of_baseline\":{:.3f}}}\n",
-      name, parallelism, events, runs, median(rates), median(cores), engine_per_core, ceiling,
-      engine_per_core / ceiling);
-  std::fflush(stdout);
 }
 
 // Latency histogram with 1 µs buckets up to 1 s; the tail beyond goes to the last bucket.
@@ -260,14 +198,6 @@ void report_latency(int parallelism, double peak_rate, double seconds) {
       m.cpu_s / m.elapsed_s, histogram->percentile_ms(0.5), histogram->percentile_ms(0.99),
       histogram->percentile_ms(0.999), histogram->percentile_ms(1.0));
   std::fflush(stdout);
-}
-
-std::vector<int> parse_list(const std::string& text) {
-  std::vector<int> values;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) values.push_back(std::stoi(item));
-  return values;
 }
 
 }  // namespace

@@ -18,7 +18,6 @@
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
-#include <absl/container/flat_hash_set.h>
 
 #include <map>
 #include <numeric>
@@ -175,12 +174,9 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
         continue;
       }
       const Key key = std::invoke(selector_, value);
-      const Timestamp pane = window_start(ts, spec_.offset, pane_size_);
-      auto it = panes_.find(PaneKey{key, pane});
-      if (it == panes_.end()) {
-        it = panes_.emplace(PaneKey{key, pane}, adapter_.create()).first;
-        pane_index_[pane].push_back(key);
-      }
+      PaneMap& pane = pane_map(window_start(ts, spec_.offset, pane_size_));
+      auto it = pane.find(key);
+      if (it == pane.end()) it = pane.emplace(key, adapter_.create()).first;
       adapter_.add(it->second, value);
       if (ts <= watermark_) {
         // Some windows of this record already fired: fire those still within the lateness again.
@@ -209,15 +205,17 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   }
 
  private:
-  struct PaneKey {
-    Key key;
-    Timestamp pane;
-    bool operator==(const PaneKey&) const = default;
-    template <class H>
-    friend H AbslHashValue(H h, const PaneKey& k) {
-      return H::combine(std::move(h), k.key, k.pane);
+  using PaneMap = absl::flat_hash_map<Key, Acc>;
+
+  // Records mostly arrive in time order, so consecutive records hit the same pane: remembering
+  // it saves the ordered-map lookup.
+  PaneMap& pane_map(Timestamp pane) {
+    if (cached_map_ == nullptr || pane != cached_pane_) {
+      cached_map_ = &panes_[pane];
+      cached_pane_ = pane;
     }
-  };
+    return *cached_map_;
+  }
 
   [[noreturn]] static void throw_no_timestamp() {
     throw Error(
@@ -235,20 +233,16 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
     }
   }
 
-  // Emits key's result for window w (merging its panes).
+  // Emits key's result for window w, merging its panes: a late firing.
   void fire(const Key& key, const TimeWindow& w, Collector<Out>& out) {
     out.set_timestamp(w.max_timestamp());
     WindowContext context(w, watermark_, side_outputs_);
-    if (pane_size_ == spec_.size) {
-      auto it = panes_.find(PaneKey{key, w.start});
-      if (it != panes_.end()) adapter_.emit(key, context, it->second, out);
-      return;
-    }
     Acc merged = adapter_.create();
     bool any = false;
-    for (Timestamp p = w.start; p < w.end; p += pane_size_) {
-      auto it = panes_.find(PaneKey{key, p});
-      if (it == panes_.end()) continue;
+    for (auto pane = panes_.lower_bound(w.start); pane != panes_.end() && pane->first < w.end;
+         ++pane) {
+      auto it = pane->second.find(key);
+      if (it == pane->second.end()) continue;
       adapter_.merge(it->second, merged);
       any = true;
     }
@@ -257,10 +251,10 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
 
   // Fires, in order of their end, every window with data whose max_timestamp() is in (from, to].
   void fire_windows_between(Timestamp from, Timestamp to) {
-    if (pane_index_.empty()) return;
+    if (panes_.empty()) return;
     Collector<Out> out(this->out_, this->output(), this->batch_limit());
-    const Timestamp first_pane = pane_index_.begin()->first;
-    const Timestamp last_pane = pane_index_.rbegin()->first;
+    const Timestamp first_pane = panes_.begin()->first;
+    const Timestamp last_pane = panes_.rbegin()->first;
     // The earliest window holding data starts at most size - slide before the first pane's window.
     Timestamp start = window_start(first_pane, spec_.offset, spec_.slide);
     while (start - spec_.slide > first_pane - spec_.size) start -= spec_.slide;
@@ -281,30 +275,35 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   }
 
   void fire_all_keys(const TimeWindow& w, Collector<Out>& out) {
-    if (pane_size_ == spec_.size) {
-      auto it = pane_index_.find(w.start);
-      if (it == pane_index_.end()) return;
-      for (const Key& key : it->second) fire(key, w, out);
+    out.set_timestamp(w.max_timestamp());
+    WindowContext context(w, watermark_, side_outputs_);
+    if (pane_size_ == spec_.size) {  // one pane per window: emit straight from it
+      auto pane = panes_.find(w.start);
+      if (pane == panes_.end()) return;
+      for (const auto& [key, acc] : pane->second) adapter_.emit(key, context, acc, out);
       return;
     }
-    keys_scratch_.clear();
-    for (auto it = pane_index_.lower_bound(w.start); it != pane_index_.end() && it->first < w.end;
-         ++it) {
-      for (const Key& key : it->second) {
-        if (keys_scratch_.insert(key).second) fire(key, w, out);
+    merged_.clear();
+    for (auto pane = panes_.lower_bound(w.start); pane != panes_.end() && pane->first < w.end;
+         ++pane) {
+      for (const auto& [key, acc] : pane->second) {
+        auto it = merged_.find(key);
+        if (it == merged_.end()) it = merged_.emplace(key, adapter_.create()).first;
+        adapter_.merge(acc, it->second);
       }
     }
+    for (const auto& [key, acc] : merged_) adapter_.emit(key, context, acc, out);
   }
 
   // Drops panes whose every window is past max_timestamp() + lateness.
   void cleanup_up_to(Timestamp watermark) {
-    while (!pane_index_.empty()) {
-      auto first = pane_index_.begin();
+    while (!panes_.empty()) {
+      auto first = panes_.begin();
       const Timestamp last_window_end =
           window_start(first->first, spec_.offset, spec_.slide) + spec_.size;
       if (last_window_end - 1 + lateness_ > watermark) break;
-      for (const Key& key : first->second) panes_.erase(PaneKey{key, first->first});
-      pane_index_.erase(first);
+      if (&first->second == cached_map_) cached_map_ = nullptr;
+      panes_.erase(first);
     }
   }
 
@@ -315,9 +314,10 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   Timestamp lateness_;
   std::optional<OutputTag<T>> late_tag_;
   Timestamp watermark_ = kMinWatermark;
-  absl::flat_hash_map<PaneKey, Acc> panes_;
-  std::map<Timestamp, std::vector<Key>> pane_index_;  // pane start -> keys with state in it
-  absl::flat_hash_set<Key> keys_scratch_;
+  std::map<Timestamp, PaneMap> panes_;  // pane start -> accumulator per key
+  PaneMap* cached_map_ = nullptr;
+  Timestamp cached_pane_ = kMinWatermark;
+  PaneMap merged_;  // scratch for merging a sliding window's panes
   SideOutputs side_outputs_;
   Counter* dropped_ = nullptr;
 };

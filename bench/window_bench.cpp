@@ -1,0 +1,135 @@
+// Window benchmarks, one JSON line per result (see docs/BENCHMARKS.md):
+//
+//   tumbling_sum   datagen (in-order event time, 1,000 events per ms) -> key_by -> 1 s tumbling
+//                  event-time window sum -> discarding sink
+//   sliding_sum    the same with 10 s windows sliding by 1 s
+//
+// Each figure is the median of --runs runs, per core, next to a hand-written loop doing the same
+// windowed aggregation with no engine (a hash map per pane, windows merged from panes).
+//
+// Flags: --events N (20M), --runs N (3), --parallelism 1,2, --keys 10000,
+//        --key-sweep 1000,100000,1000000 (tumbling at parallelism 1), --only tumbling|sliding|sweep
+#include <absl/container/flat_hash_map.h>
+
+#include <chrono>
+#include <deque>
+
+#include "bench_util.h"
+#include "sluice/window/windowed_stream.h"
+
+namespace {
+
+using namespace sluice::bench;
+using namespace std::chrono_literals;
+
+struct Tick {
+  int64_t key;
+  int64_t value;
+  int64_t ts;
+};
+
+struct MakeTick {
+  int64_t keys;
+  Tick operator()(int64_t i) const {
+    auto key = static_cast<int64_t>((static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL >> 16) %
+                                    static_cast<uint64_t>(keys));
+    return Tick{key, i & 1023, i / 1000};
+  }
+};
+
+struct SumValues : sluice::AggregateFunction<Tick, int64_t, int64_t> {
+  int64_t create_accumulator() const override { return 0; }
+  void add(const Tick& t, int64_t& acc) const override { acc += t.value; }
+  int64_t get_result(const int64_t& acc) const override { return acc; }
+  void merge(const int64_t& from, int64_t& into) const override { into += from; }
+};
+
+void engine_windows(int parallelism, int64_t events, int64_t keys,
+                    const sluice::TimeWindowSpec& spec) {
+  auto env = bench_env(parallelism);
+  auto strategy =
+      sluice::WatermarkStrategy<Tick>::for_monotonous_timestamps().with_timestamp_assigner(
+          [](const Tick& t) { return t.ts; });
+  env.from_source(sluice::datagen<Tick>(MakeTick{keys}).number_of_rows(events), strategy, "ticks")
+      .key_by(&Tick::key)
+      .window(spec)
+      .aggregate(SumValues{})
+      .sink_to(sluice::DiscardingSink<int64_t>());
+  env.execute("windows");
+}
+
+// The same aggregation by hand: one hash map per pane; when a pane closes, every window ending
+// there is merged from its panes and "emitted" into a checksum.
+void baseline_windows(int64_t events, int64_t keys, int64_t size_ms, int64_t slide_ms) {
+  const int64_t panes_per_window = size_ms / slide_ms;
+  MakeTick gen{keys};
+  std::deque<absl::flat_hash_map<int64_t, int64_t>> panes;
+  absl::flat_hash_map<int64_t, int64_t> merged;
+  int64_t current_pane = gen(0).ts / slide_ms;
+  panes.emplace_back();
+  int64_t checksum = 0;
+  auto close_pane = [&] {
+    if (panes_per_window == 1) {
+      for (const auto& [key, sum] : panes.back()) checksum += sum ^ key;
+    } else {
+      merged.clear();
+      for (const auto& pane : panes) {
+        for (const auto& [key, sum] : pane) merged[key] += sum;
+      }
+      for (const auto& [key, sum] : merged) checksum += sum ^ key;
+    }
+    panes.emplace_back();
+    if (static_cast<int64_t>(panes.size()) > panes_per_window) panes.pop_front();
+  };
+  for (int64_t i = 0; i < events; ++i) {
+    Tick t = gen(i);
+    int64_t pane = t.ts / slide_ms;
+    if (pane != current_pane) {
+      close_pane();
+      current_pane = pane;
+    }
+    panes.back()[t.key] += t.value;
+  }
+  close_pane();
+  do_not_optimize(checksum);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    auto config = sluice::Configuration::from_args(argc, argv);
+    const int runs = static_cast<int>(config.get_int("runs", 3));
+    const int64_t events = config.get_int("events", 20'000'000);
+    const int64_t keys = config.get_int("keys", 10'000);
+    const auto parallelisms = parse_list(config.get_string("parallelism", "1,2"));
+    const std::string only = config.get_string("only", "");
+    const auto tumbling = sluice::TumblingEventTimeWindows::of(1s);
+    const auto sliding = sluice::SlidingEventTimeWindows::of(10s, 1s);
+
+    for (int p : parallelisms) {
+      if (only.empty() || only == "tumbling") {
+        report_throughput(
+            "tumbling_sum", p, events, runs, [&] { engine_windows(p, events, keys, tumbling); },
+            [&] { baseline_windows(events, keys, 1000, 1000); });
+      }
+      if (only.empty() || only == "sliding") {
+        report_throughput(
+            "sliding_sum", p, events, runs, [&] { engine_windows(p, events, keys, sliding); },
+            [&] { baseline_windows(events, keys, 10'000, 1000); });
+      }
+    }
+    if (only.empty() || only == "sweep") {
+      for (int k : parse_list(config.get_string("key-sweep", "1000,100000,1000000"))) {
+        report_throughput(
+            "tumbling_sum_keys_" + std::to_string(k), 1, events, runs,
+            [&] { engine_windows(1, events, k, tumbling); },
+            [&] { baseline_windows(events, k, 1000, 1000); });
+      }
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "window_bench: %s\n", e.what());
+    return 1;
+  }
+}
