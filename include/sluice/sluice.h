@@ -12,5 +12,6 @@
 #include "sluice/core/config.h"
 #include "sluice/core/error.h"
 #include "sluice/core/serialization.h"
+#include "sluice/state/keyed_state.h"
 #include "sluice/time/watermarks.h"
 #include "sluice/window/windowed_stream.h"

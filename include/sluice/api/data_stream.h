@@ -24,6 +24,7 @@
 #include "sluice/api/datagen.h"
 #include "sluice/api/environment.h"
 #include "sluice/api/functions.h"
+#include "sluice/api/keyed_process.h"
 #include "sluice/api/operators.h"
 #include "sluice/api/sinks.h"
 #include "sluice/runtime/sink.h"
@@ -270,6 +271,19 @@ class KeyedStream : public DataStream<T> {
     return reduce([field](const T& acc, const T& v) { return acc.*field < v.*field ? v : acc; })
         .name("max_by");
   }
+  // A KeyedProcessFunction (keyed state and timers; see keyed_process.h), or any process function.
+  template <class Out = void, class F>
+  auto process(F fn) const {
+    if constexpr (requires { typename F::key_type; }) {
+      auto selector = selector_;
+      return this->template add_operator<typename F::output_type>("keyed_process", [selector, fn] {
+        return std::make_unique<detail::KeyedProcessOperator<T, KeySelector, F>>(selector, fn);
+      });
+    } else {
+      return DataStream<T>::template process<Out>(std::move(fn));
+    }
+  }
+
   // Event-time windows per key (see sluice/window/windowed_stream.h, included by sluice.h).
   auto window(const TimeWindowSpec& spec) const;
 

@@ -1,0 +1,248 @@
+// KeyedProcessFunction: per-record processing on a keyed stream with keyed state and timers
+// (Flink's KeyedProcessFunction and its TimerService).
+//
+//   struct Watchdog : sluice::KeyedProcessFunction<int64_t, Reading, Alert> {
+//     sluice::ValueState<int64_t>* last = nullptr;
+//     void open(sluice::KeyedRuntimeContext<int64_t>& ctx) {
+//       last = &ctx.get_state(sluice::ValueStateDescriptor<int64_t>{"last"});
+//     }
+//     void process_element(const Reading& r, Context& ctx, sluice::Collector<Alert>& out) override
+//     {
+//       last->update(r.ts);
+//       ctx.timer_service().register_event_time_timer(r.ts + 60'000);
+//     }
+//     void on_timer(sluice::Timestamp t, OnTimerContext& ctx, sluice::Collector<Alert>& out)
+//     override {...}
+//   };
+//   keyed.process(Watchdog{});
+//
+// Timers are per key and timestamp: registering the same (key, time) twice gives one timer;
+// deleting removes it. Event-time timers fire, in time order, when the watermark reaches them
+// (all remaining ones at the end of a bounded input); processing-time timers when the wall
+// clock does. In on_timer the current key is the timer's key and outputs carry the timer's time.
+//
+// Threading: one operator instance per subtask, one task thread.
+#pragma once
+
+#include <set>
+
+#include "sluice/api/functions.h"
+#include "sluice/api/operators.h"
+#include "sluice/state/keyed_state.h"
+
+namespace sluice {
+
+enum class TimeDomain { kEventTime, kProcessingTime };
+
+class TimerService {
+ public:
+  virtual ~TimerService() = default;
+  virtual Timestamp current_watermark() const = 0;
+  virtual Timestamp current_processing_time() const = 0;
+  virtual void register_event_time_timer(Timestamp time) = 0;
+  virtual void register_processing_time_timer(Timestamp time) = 0;
+  virtual void delete_event_time_timer(Timestamp time) = 0;
+  virtual void delete_processing_time_timer(Timestamp time) = 0;
+};
+
+// What a keyed function's open() receives: the runtime context plus keyed state.
+template <class K>
+class KeyedRuntimeContext : public RuntimeContext {
+ public:
+  KeyedRuntimeContext(const OperatorContext& context, HeapKeyedStateBackend<K>& backend)
+      : RuntimeContext(context), backend_(backend) {}
+  template <class V>
+  ValueState<V>& get_state(const ValueStateDescriptor<V>& d) {
+    return backend_.get_state(d);
+  }
+  template <class V>
+  ListState<V>& get_list_state(const ListStateDescriptor<V>& d) {
+    return backend_.get_list_state(d);
+  }
+  template <class UK, class UV>
+  MapState<UK, UV>& get_map_state(const MapStateDescriptor<UK, UV>& d) {
+    return backend_.get_map_state(d);
+  }
+  template <class V>
+  ReducingState<V>& get_reducing_state(const ReducingStateDescriptor<V>& d) {
+    return backend_.get_reducing_state(d);
+  }
+  template <class In, class Acc, class Out>
+  AggregatingState<In, Out>& get_aggregating_state(
+      const AggregatingStateDescriptor<In, Acc, Out>& d) {
+    return backend_.get_aggregating_state(d);
+  }
+
+ private:
+  HeapKeyedStateBackend<K>& backend_;
+};
+
+template <class K>
+class KeyedContext {
+ public:
+  KeyedContext(SideOutputs& side_outputs, TimerService& timers, const K& key)
+      : side_outputs_(side_outputs), timers_(timers), key_(key) {}
+  Timestamp timestamp() const { return timestamp_; }
+  const K& current_key() const { return key_; }
+  TimerService& timer_service() { return timers_; }
+  template <class X>
+  void output(const OutputTag<X>& tag, const X& value) {
+    side_outputs_.emit(tag, value, timestamp_);
+  }
+  void set_timestamp(Timestamp ts) { timestamp_ = ts; }
+
+ private:
+  SideOutputs& side_outputs_;
+  TimerService& timers_;
+  const K& key_;
+  Timestamp timestamp_ = kNoTimestamp;
+};
+
+template <class K>
+class OnTimerContext : public KeyedContext<K> {
+ public:
+  using KeyedContext<K>::KeyedContext;
+  TimeDomain time_domain() const { return domain_; }
+  void set_domain(TimeDomain domain) { domain_ = domain; }
+
+ private:
+  TimeDomain domain_ = TimeDomain::kEventTime;
+};
+
+template <class K, class In, class Out>
+class KeyedProcessFunction {
+ public:
+  using key_type = K;
+  using input_type = In;
+  using output_type = Out;
+  using Context = KeyedContext<K>;
+  using OnTimerContext = sluice::OnTimerContext<K>;
+  virtual ~KeyedProcessFunction() = default;
+  virtual void process_element(const In& value, Context& ctx, Collector<Out>& out) = 0;
+  virtual void on_timer(Timestamp /*time*/, OnTimerContext& /*ctx*/, Collector<Out>& /*out*/) {}
+};
+
+namespace detail {
+
+template <class T, class KeySelector, class F>
+class KeyedProcessOperator final : public TypedOperator<typename F::output_type>,
+                                   private TimerService {
+ public:
+  using Key = std::decay_t<std::invoke_result_t<KeySelector&, const T&>>;
+  using Out = typename F::output_type;
+
+  KeyedProcessOperator(KeySelector selector, F fn)
+      : selector_(std::move(selector)), fn_(std::move(fn)) {}
+
+  void open() override {
+    OperatorContext& c = this->context();
+    backend_ = std::make_unique<HeapKeyedStateBackend<Key>>(c.key_group_range, c.max_parallelism);
+    side_outputs_.bind(&c);
+    TimerService& timers = *this;  // a private base: convert here, where it is accessible
+    context_ =
+        std::make_unique<OnTimerContext<Key>>(side_outputs_, timers, backend_->current_key());
+    if constexpr (requires(F & f, KeyedRuntimeContext<Key> & r) { f.open(r); }) {
+      KeyedRuntimeContext<Key> runtime(c, *backend_);
+      fn_.open(runtime);
+    } else {
+      open_function(fn_, c);
+    }
+    // A background sweep of expired TTL state, every few seconds of processing time.
+    if (backend_->has_ttl())
+      c.processing_time->register_timer(c.processing_time->now() + kTtlSweepMs, &ttl_sweeper_);
+  }
+  void close() override { close_function(fn_); }
+
+  void process_batch(Buffer& batch, int) override {
+    auto& in = static_cast<RecordBuffer<T>&>(batch);
+    Collector<Out> out(this->out_, this->output(), this->batch_limit());
+    for (size_t i = 0; i < in.values.size(); ++i) {
+      const Timestamp ts = in.timestamp(i);
+      backend_->set_current_key(std::invoke(selector_, in.values[i]));
+      context_->set_timestamp(ts);
+      out.set_timestamp(ts);
+      fn_.process_element(in.values[i], *context_, out);
+    }
+    out.flush();
+    side_outputs_.flush();
+  }
+
+  void process_watermark(Timestamp watermark) override {
+    watermark_ = watermark;
+    fire(event_timers_, watermark, TimeDomain::kEventTime);
+    this->output().emit_watermark(watermark);
+  }
+
+  void on_processing_time(Timestamp) override {
+    fire(processing_timers_, wall_clock_millis(), TimeDomain::kProcessingTime);
+    schedule_processing_wakeup();
+  }
+
+ private:
+  static constexpr Timestamp kTtlSweepMs = 5'000;
+  using Timers = std::set<std::pair<Timestamp, Key>>;
+
+  // TimerService, for the current key.
+  Timestamp current_watermark() const override { return watermark_; }
+  Timestamp current_processing_time() const override { return wall_clock_millis(); }
+  void register_event_time_timer(Timestamp time) override {
+    event_timers_.emplace(time, backend_->current_key());
+  }
+  void delete_event_time_timer(Timestamp time) override {
+    event_timers_.erase({time, backend_->current_key()});
+  }
+  void register_processing_time_timer(Timestamp time) override {
+    processing_timers_.emplace(time, backend_->current_key());
+    schedule_processing_wakeup();
+  }
+  void delete_processing_time_timer(Timestamp time) override {
+    processing_timers_.erase({time, backend_->current_key()});
+  }
+
+  void schedule_processing_wakeup() {
+    if (processing_timers_.empty()) return;
+    const Timestamp earliest = processing_timers_.begin()->first;
+    if (earliest >= wakeup_at_ && wakeup_at_ > wall_clock_millis()) return;  // one already pending
+    wakeup_at_ = earliest;
+    this->context().processing_time->register_timer(earliest, this);
+  }
+
+  // Fires timers due at `now` in time order; a timer registered while firing fires too if due.
+  void fire(Timers& timers, Timestamp now, TimeDomain domain) {
+    Collector<Out> out(this->out_, this->output(), this->batch_limit());
+    context_->set_domain(domain);
+    while (!timers.empty() && timers.begin()->first <= now) {
+      auto [time, key] = *timers.begin();
+      timers.erase(timers.begin());
+      backend_->set_current_key(key);
+      context_->set_timestamp(domain == TimeDomain::kEventTime ? time : kNoTimestamp);
+      out.set_timestamp(domain == TimeDomain::kEventTime ? time : kNoTimestamp);
+      fn_.on_timer(time, *context_, out);
+    }
+    out.flush();
+    side_outputs_.flush();
+  }
+
+  struct TtlSweeper final : TimerTarget {
+    KeyedProcessOperator* op;
+    explicit TtlSweeper(KeyedProcessOperator* o) : op(o) {}
+    void on_processing_time(Timestamp time) override {
+      op->backend_->remove_expired(wall_clock_millis());
+      op->context().processing_time->register_timer(time + kTtlSweepMs, this);
+    }
+  };
+
+  KeySelector selector_;
+  F fn_;
+  std::unique_ptr<HeapKeyedStateBackend<Key>> backend_;
+  SideOutputs side_outputs_;
+  std::unique_ptr<OnTimerContext<Key>> context_;
+  Timers event_timers_;
+  Timers processing_timers_;
+  Timestamp watermark_ = kMinWatermark;
+  Timestamp wakeup_at_ = kMinWatermark;
+  TtlSweeper ttl_sweeper_{this};
+};
+
+}  // namespace detail
+}  // namespace sluice

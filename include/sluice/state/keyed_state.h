@@ -1,0 +1,383 @@
+// Keyed state: values scoped to the key of the record being processed (Flink's ValueState,
+// ListState, MapState, ReducingState, AggregatingState), with optional time-to-live, and the heap
+// backend that stores them.
+//
+//   ValueState<double>& average = ctx.get_state(ValueStateDescriptor<double>("average"));
+//   double a = average.value().value_or(0);      // the current key's value, if any
+//   average.update(a * 0.9 + amount * 0.1);
+//
+// The heap backend keeps each state as one hash map per key group of the subtask's range (see
+// key_groups.h), so a subtask's state is the union of its key groups and can be redistributed when
+// the parallelism changes; snapshots come with the checkpoint work.
+//
+// TTL (StateTtlConfig): an entry expires `ttl` after it was written (or also read, with
+// kOnReadAndWrite). Expired values are never returned; they are removed when accessed and by a
+// periodic background sweep of the operator.
+//
+// Threading: a backend and its handles belong to one operator instance (one task thread).
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sluice/core/error.h"
+#include "sluice/core/key_groups.h"
+#include "sluice/core/time.h"
+
+namespace sluice {
+
+struct StateTtlConfig {
+  enum class Update { kOnCreateAndWrite, kOnReadAndWrite };
+  Duration ttl{0};  // 0: no TTL
+  Update update = Update::kOnCreateAndWrite;
+};
+
+template <class V>
+struct ValueStateDescriptor {
+  std::string name;
+  StateTtlConfig ttl{};
+};
+template <class V>
+struct ListStateDescriptor {
+  std::string name;
+  StateTtlConfig ttl{};
+};
+template <class UK, class UV>
+struct MapStateDescriptor {
+  std::string name;
+  StateTtlConfig ttl{};
+};
+template <class V>
+struct ReducingStateDescriptor {
+  std::string name;
+  std::function<V(const V&, const V&)> reduce;
+  StateTtlConfig ttl{};
+};
+template <class In, class Acc, class Out>
+struct AggregatingStateDescriptor {
+  std::string name;
+  std::function<Acc()> create;
+  std::function<void(const In&, Acc&)> add;
+  std::function<Out(const Acc&)> result;
+  StateTtlConfig ttl{};
+};
+
+template <class V>
+class ValueState {
+ public:
+  virtual ~ValueState() = default;
+  virtual std::optional<V> value() = 0;
+  virtual void update(const V& value) = 0;
+  virtual void clear() = 0;
+};
+
+template <class V>
+class ListState {
+ public:
+  virtual ~ListState() = default;
+  // Empty when the key has no list.
+  virtual const std::vector<V>& get() = 0;
+  virtual void add(const V& value) = 0;
+  virtual void update(std::vector<V> values) = 0;
+  virtual void clear() = 0;
+};
+
+template <class UK, class UV>
+class MapState {
+ public:
+  virtual ~MapState() = default;
+  virtual std::optional<UV> get(const UK& key) = 0;
+  virtual void put(const UK& key, const UV& value) = 0;
+  virtual void remove(const UK& key) = 0;
+  virtual bool contains(const UK& key) = 0;
+  // The current key's whole map (empty when none).
+  virtual const absl::flat_hash_map<UK, UV>& entries() = 0;
+  virtual void clear() = 0;
+};
+
+template <class V>
+class ReducingState {
+ public:
+  virtual ~ReducingState() = default;
+  virtual std::optional<V> get() = 0;
+  virtual void add(const V& value) = 0;
+  virtual void clear() = 0;
+};
+
+template <class In, class Out>
+class AggregatingState {
+ public:
+  virtual ~AggregatingState() = default;
+  virtual std::optional<Out> get() = 0;
+  virtual void add(const In& value) = 0;
+  virtual void clear() = 0;
+};
+
+namespace detail {
+
+// Per-key storage of one state, one hash map per key group, with TTL bookkeeping.
+template <class K, class S>
+class KeyedTable {
+ public:
+  struct Slot {
+    S value;
+    Timestamp touched;
+  };
+
+  KeyedTable(KeyGroupRange range, StateTtlConfig ttl)
+      : range_(range), ttl_(ttl.ttl.count()), ttl_config_(ttl) {
+    maps_.resize(static_cast<size_t>(range.size()));
+  }
+
+  // The current key's slot, or null (expired entries are removed and count as absent).
+  Slot* find(const K& key, int key_group, bool is_read) {
+    auto& map = maps_[local(key_group)];
+    auto it = map.find(key);
+    if (it == map.end()) return nullptr;
+    if (ttl_ > 0) {
+      const Timestamp now = wall_clock_millis();
+      if (now - it->second.touched >= ttl_) {
+        map.erase(it);
+        return nullptr;
+      }
+      if (is_read && ttl_config_.update == StateTtlConfig::Update::kOnReadAndWrite)
+        it->second.touched = now;
+    }
+    return &it->second;
+  }
+  Slot& find_or_create(const K& key, int key_group, const std::function<S()>& make) {
+    if (Slot* slot = find(key, key_group, false)) {
+      touch(*slot);
+      return *slot;
+    }
+    auto& slot = maps_[local(key_group)][key];
+    slot.value = make();
+    touch(slot);
+    return slot;
+  }
+  void touch(Slot& slot) {
+    if (ttl_ > 0) slot.touched = wall_clock_millis();
+  }
+  void erase(const K& key, int key_group) { maps_[local(key_group)].erase(key); }
+  // Background TTL sweep over every key group.
+  size_t remove_expired(Timestamp now) {
+    if (ttl_ <= 0) return 0;
+    size_t removed = 0;
+    for (auto& map : maps_) {
+      removed += absl::erase_if(
+          map, [&](const auto& entry) { return now - entry.second.touched >= ttl_; });
+    }
+    return removed;
+  }
+  size_t size() const {
+    size_t n = 0;
+    for (const auto& map : maps_) n += map.size();
+    return n;
+  }
+
+ private:
+  size_t local(int key_group) const {
+    if (!range_.contains(key_group)) {
+      throw Error(ErrorCategory::kInternal,
+                  "keyed state accessed for a key group outside the subtask's range");
+    }
+    return static_cast<size_t>(key_group - range_.start);
+  }
+
+  KeyGroupRange range_;
+  int64_t ttl_;
+  StateTtlConfig ttl_config_;
+  std::vector<absl::flat_hash_map<K, Slot>> maps_;
+};
+
+}  // namespace detail
+
+// The heap keyed state backend of one operator instance.
+template <class K>
+class HeapKeyedStateBackend {
+ public:
+  explicit HeapKeyedStateBackend(KeyGroupRange range, int max_parallelism)
+      : range_(range), max_parallelism_(max_parallelism) {}
+
+  void set_current_key(const K& key) {
+    current_key_ = key;
+    current_group_ = key_group_for_key(key, max_parallelism_);
+  }
+  const K& current_key() const { return current_key_; }
+  int current_key_group() const { return current_group_; }
+
+  template <class V>
+  ValueState<V>& get_state(const ValueStateDescriptor<V>& d) {
+    return handle<ValueHandle<V>>(d.name, d.ttl);
+  }
+  template <class V>
+  ListState<V>& get_list_state(const ListStateDescriptor<V>& d) {
+    return handle<ListHandle<V>>(d.name, d.ttl);
+  }
+  template <class UK, class UV>
+  MapState<UK, UV>& get_map_state(const MapStateDescriptor<UK, UV>& d) {
+    return handle<MapHandle<UK, UV>>(d.name, d.ttl);
+  }
+  template <class V>
+  ReducingState<V>& get_reducing_state(const ReducingStateDescriptor<V>& d) {
+    auto& h = handle<ReducingHandle<V>>(d.name, d.ttl);
+    h.reduce = d.reduce;
+    return h;
+  }
+  template <class In, class Acc, class Out>
+  AggregatingState<In, Out>& get_aggregating_state(
+      const AggregatingStateDescriptor<In, Acc, Out>& d) {
+    auto& h = handle<AggregatingHandle<In, Acc, Out>>(d.name, d.ttl);
+    h.descriptor = d;
+    return h;
+  }
+
+  // Background TTL cleanup of every state.
+  size_t remove_expired(Timestamp now) {
+    size_t removed = 0;
+    for (auto& [name, state] : states_) removed += state->remove_expired(now);
+    return removed;
+  }
+  bool has_ttl() const { return has_ttl_; }
+
+ private:
+  struct HandleBase {
+    virtual ~HandleBase() = default;
+    virtual size_t remove_expired(Timestamp now) = 0;
+  };
+
+  template <class S>
+  struct TableHandle : HandleBase {
+    HeapKeyedStateBackend* backend = nullptr;
+    std::unique_ptr<detail::KeyedTable<K, S>> table;
+    size_t remove_expired(Timestamp now) override { return table->remove_expired(now); }
+    S* read() {
+      auto* slot = table->find(backend->current_key_, backend->current_group_, true);
+      return slot ? &slot->value : nullptr;
+    }
+    S& write(const std::function<S()>& make) {
+      return table->find_or_create(backend->current_key_, backend->current_group_, make).value;
+    }
+    void erase() { table->erase(backend->current_key_, backend->current_group_); }
+  };
+
+  template <class V>
+  struct ValueHandle final : TableHandle<V>, ValueState<V> {
+    std::optional<V> value() override {
+      V* v = this->read();
+      return v ? std::optional<V>(*v) : std::nullopt;
+    }
+    void update(const V& value) override {
+      this->write([] { return V{}; }) = value;
+    }
+    void clear() override { this->erase(); }
+  };
+
+  template <class V>
+  struct ListHandle final : TableHandle<std::vector<V>>, ListState<V> {
+    const std::vector<V>& get() override {
+      auto* v = this->read();
+      return v ? *v : empty;
+    }
+    void add(const V& value) override {
+      this->write([] { return std::vector<V>{}; }).push_back(value);
+    }
+    void update(std::vector<V> values) override {
+      this->write([] { return std::vector<V>{}; }) = std::move(values);
+    }
+    void clear() override { this->erase(); }
+    std::vector<V> empty;
+  };
+
+  template <class UK, class UV>
+  struct MapHandle final : TableHandle<absl::flat_hash_map<UK, UV>>, MapState<UK, UV> {
+    using Map = absl::flat_hash_map<UK, UV>;
+    std::optional<UV> get(const UK& key) override {
+      auto* m = this->read();
+      if (!m) return std::nullopt;
+      auto it = m->find(key);
+      return it == m->end() ? std::nullopt : std::optional<UV>(it->second);
+    }
+    void put(const UK& key, const UV& value) override {
+      this->write([] { return Map{}; })[key] = value;
+    }
+    void remove(const UK& key) override {
+      if (auto* m = this->read()) {
+        m->erase(key);
+        if (m->empty()) this->erase();
+      }
+    }
+    bool contains(const UK& key) override {
+      auto* m = this->read();
+      return m && m->contains(key);
+    }
+    const Map& entries() override {
+      auto* m = this->read();
+      return m ? *m : empty;
+    }
+    void clear() override { this->erase(); }
+    Map empty;
+  };
+
+  template <class V>
+  struct ReducingHandle final : TableHandle<V>, ReducingState<V> {
+    std::optional<V> get() override {
+      V* v = this->read();
+      return v ? std::optional<V>(*v) : std::nullopt;
+    }
+    void add(const V& value) override {
+      if (V* v = this->read()) {
+        V reduced = reduce(*v, value);
+        this->write([] { return V{}; }) = std::move(reduced);  // write() refreshes the TTL
+      } else {
+        this->write([&] { return value; });
+      }
+    }
+    void clear() override { this->erase(); }
+    std::function<V(const V&, const V&)> reduce;
+  };
+
+  template <class In, class Acc, class Out>
+  struct AggregatingHandle final : TableHandle<Acc>, AggregatingState<In, Out> {
+    std::optional<Out> get() override {
+      Acc* acc = this->read();
+      return acc ? std::optional<Out>(descriptor.result(*acc)) : std::nullopt;
+    }
+    void add(const In& value) override { descriptor.add(value, this->write(descriptor.create)); }
+    void clear() override { this->erase(); }
+    AggregatingStateDescriptor<In, Acc, Out> descriptor;
+  };
+
+  template <class H>
+  H& handle(const std::string& name, const StateTtlConfig& ttl) {
+    auto& slot = states_[name];
+    if (!slot) {
+      auto h = std::make_unique<H>();
+      h->backend = this;
+      h->table = std::make_unique<typename decltype(h->table)::element_type>(range_, ttl);
+      if (ttl.ttl.count() > 0) has_ttl_ = true;
+      slot = std::move(h);
+    }
+    H* typed = dynamic_cast<H*>(slot.get());
+    if (typed == nullptr) {
+      throw Error(ErrorCategory::kInvalidJob,
+                  "state '" + name + "' was registered with another type");
+    }
+    return *typed;
+  }
+
+  KeyGroupRange range_;
+  int max_parallelism_;
+  K current_key_{};
+  int current_group_ = 0;
+  bool has_ttl_ = false;
+  std::map<std::string, std::unique_ptr<HandleBase>> states_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,206 @@
+// Keyed state and timers: isolation between keys against a plain-loop reference at several
+// parallelisms, every state kind, timer order / de-duplication / deletion / end of input,
+// processing-time timers, and TTL.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "sluice/state/keyed_state.h"
+#include "test_util.h"
+
+namespace sluice {
+namespace {
+
+using testing::quiet_env;
+using testing::sorted;
+
+struct Event {
+  int64_t key;
+  int64_t value;
+};
+
+Event make_event(int64_t i) {
+  uint64_t h = mix64(static_cast<uint64_t>(i));
+  return Event{static_cast<int64_t>(h % 101), static_cast<int64_t>((h >> 16) % 50)};
+}
+
+struct Totals {
+  int64_t key, count, sum, max, distinct_values, list_size;
+  auto operator<=>(const Totals&) const = default;
+};
+
+// Uses every state kind; emits the key's totals after each record.
+struct EveryState : KeyedProcessFunction<int64_t, Event, Totals> {
+  ValueState<int64_t>* count = nullptr;
+  ReducingState<int64_t>* max = nullptr;
+  AggregatingState<Event, int64_t>* sum = nullptr;
+  MapState<int64_t, int64_t>* seen = nullptr;
+  ListState<int64_t>* list = nullptr;
+
+  void open(KeyedRuntimeContext<int64_t>& ctx) {
+    count = &ctx.get_state(ValueStateDescriptor<int64_t>{"count"});
+    max = &ctx.get_reducing_state(ReducingStateDescriptor<int64_t>{
+        "max", [](const int64_t& a, const int64_t& b) { return std::max(a, b); }});
+    sum = &ctx.get_aggregating_state(AggregatingStateDescriptor<Event, int64_t, int64_t>{
+        "sum", [] { return int64_t{0}; }, [](const Event& e, int64_t& acc) { acc += e.value; },
+        [](const int64_t& acc) { return acc; }});
+    seen = &ctx.get_map_state(MapStateDescriptor<int64_t, int64_t>{"seen"});
+    list = &ctx.get_list_state(ListStateDescriptor<int64_t>{"list"});
+  }
+  void process_element(const Event& e, Context& ctx, Collector<Totals>& out) override {
+    if (ctx.current_key() != e.key) throw std::logic_error("current key mismatch");
+    count->update(count->value().value_or(0) + 1);
+    max->add(e.value);
+    sum->add(e);
+    seen->put(e.value, seen->get(e.value).value_or(0) + 1);
+    list->add(e.value);
+    if (list->get().size() > 5) list->update({list->get().end() - 5, list->get().end()});
+    out.collect(Totals{e.key, *count->value(), *sum->get(), *max->get(),
+                       static_cast<int64_t>(seen->entries().size()),
+                       static_cast<int64_t>(list->get().size())});
+  }
+};
+
+TEST(KeyedState, EveryStateKindIsIsolatedPerKey) {
+  constexpr int64_t kEvents = 20'000;
+  // Reference: the final totals per key.
+  std::map<int64_t, Totals> expected;
+  std::map<int64_t, std::set<int64_t>> distinct;
+  for (int64_t i = 0; i < kEvents; ++i) {
+    Event e = make_event(i);
+    Totals& t = expected[e.key];
+    t.key = e.key;
+    t.count += 1;
+    t.sum += e.value;
+    t.max = std::max(t.max, e.value);
+    distinct[e.key].insert(e.value);
+    t.distinct_values = static_cast<int64_t>(distinct[e.key].size());
+    t.list_size = std::min<int64_t>(t.count, 5);
+  }
+  for (int p : {1, 2, 4}) {
+    SCOPED_TRACE("parallelism " + std::to_string(p));
+    auto env = quiet_env(p);
+    auto out = env.from_source(datagen<Event>(make_event).number_of_rows(kEvents))
+                   .key_by(&Event::key)
+                   .process(EveryState{})
+                   .collect();
+    env.execute();
+    std::map<int64_t, Totals> last;
+    for (const auto& t : out->values()) {
+      if (!last.count(t.key) || last[t.key].count < t.count) last[t.key] = t;
+    }
+    ASSERT_EQ(last.size(), expected.size());
+    for (const auto& [key, t] : expected) EXPECT_EQ(last[key], t) << "key " << key;
+  }
+}
+
+struct Fired {
+  int64_t key;
+  Timestamp time;
+  bool operator<(const Fired& o) const { return std::tie(time, key) < std::tie(o.time, o.key); }
+  bool operator==(const Fired&) const = default;
+};
+
+// For each record (key, value): timers at value and value + 100 (twice: de-duplicated), and the
+// one at value + 100 deleted when value is odd.
+struct TimerUser : KeyedProcessFunction<int64_t, Event, Fired> {
+  void process_element(const Event& e, Context& ctx, Collector<Fired>&) override {
+    auto& timers = ctx.timer_service();
+    timers.register_event_time_timer(e.value);
+    timers.register_event_time_timer(e.value + 100);
+    timers.register_event_time_timer(e.value + 100);
+    if (e.value % 2 != 0) timers.delete_event_time_timer(e.value + 100);
+  }
+  void on_timer(Timestamp time, OnTimerContext& ctx, Collector<Fired>& out) override {
+    if (ctx.time_domain() != TimeDomain::kEventTime || ctx.timestamp() != time)
+      throw std::logic_error("bad context");
+    out.collect(Fired{ctx.current_key(), time});
+  }
+};
+
+TEST(Timers, EventTimeTimersAreDeduplicatedDeletableOrderedAndFireAtEndOfInput) {
+  std::vector<Event> input{{1, 10}, {1, 10}, {2, 15}, {1, 5}, {3, 7}, {2, 40}};
+  std::set<Fired> expected;
+  for (const auto& e : input) {
+    expected.insert({e.key, e.value});
+    if (e.value % 2 == 0) expected.insert({e.key, e.value + 100});
+  }
+  for (int p : {1, 3}) {
+    auto env = quiet_env(p);
+    // No watermark before the end of input: every timer fires from the final maximum watermark.
+    auto out = env.from_collection(input)
+                   .assign_timestamps_and_watermarks(
+                       WatermarkStrategy<Event>::no_watermarks().with_timestamp_assigner(
+                           [](const Event& e) { return e.value; }))
+                   .key_by(&Event::key)
+                   .process(TimerUser{})
+                   .collect();
+    env.execute();
+    auto fired = out->values();
+    EXPECT_EQ(sorted(fired), std::vector<Fired>(expected.begin(), expected.end()));
+    if (p == 1) {
+      EXPECT_EQ(fired, sorted(fired)) << "one subtask fires its timers in time order";
+    }
+    auto timestamps = out->timestamps();
+    for (size_t i = 0; i < fired.size(); ++i) EXPECT_EQ(timestamps[i], fired[i].time);
+  }
+}
+
+TEST(Timers, ProcessingTimeTimersFire) {
+  auto env = quiet_env(2);
+  struct Later : KeyedProcessFunction<int64_t, int64_t, int64_t> {
+    void process_element(const int64_t&, Context& ctx, Collector<int64_t>&) override {
+      ctx.timer_service().register_processing_time_timer(
+          ctx.timer_service().current_processing_time() + 20);
+    }
+    void on_timer(Timestamp, OnTimerContext& ctx, Collector<int64_t>& out) override {
+      if (ctx.time_domain() == TimeDomain::kProcessingTime) out.collect(ctx.current_key());
+    }
+  };
+  auto fired = std::make_shared<std::atomic<int>>(0);
+  env.from_source(datagen<int64_t>([](int64_t i) { return i % 10; }).rows_per_second(1000))
+      .key_by([](int64_t k) { return k; })
+      .process(Later{})
+      .add_sink([fired](int64_t) { fired->fetch_add(1); });
+  JobClient client = env.execute_async();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (fired->load() < 50 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  client.cancel();
+  client.wait();
+  EXPECT_GE(fired->load(), 50);
+}
+
+TEST(KeyedState, TtlExpiresValuesAndTheSweepRemovesThem) {
+  HeapKeyedStateBackend<int64_t> backend(KeyGroupRange{0, 127}, 128);
+  auto& value = backend.get_state(ValueStateDescriptor<int64_t>{"v", StateTtlConfig{Duration(2)}});
+  auto& plain = backend.get_state(ValueStateDescriptor<int64_t>{"plain"});
+  for (int64_t k = 0; k < 100; ++k) {
+    backend.set_current_key(k);
+    value.update(k);
+    plain.update(k);
+  }
+  backend.set_current_key(7);
+  EXPECT_EQ(value.value(), std::optional<int64_t>(7));
+  const Timestamp written = wall_clock_millis();
+  while (wall_clock_millis() < written + 5) {
+  }
+  EXPECT_EQ(value.value(), std::nullopt) << "an expired value is never returned";
+  EXPECT_EQ(plain.value(), std::optional<int64_t>(7)) << "state without TTL is kept";
+  EXPECT_EQ(backend.remove_expired(wall_clock_millis()), 99u)
+      << "key 7 was already removed on access";
+  backend.set_current_key(8);
+  value.update(80);
+  EXPECT_EQ(value.value(), std::optional<int64_t>(80));
+}
+
+TEST(KeyedState, StateNamesAreTyped) {
+  HeapKeyedStateBackend<int64_t> backend(KeyGroupRange{0, 127}, 128);
+  backend.get_state(ValueStateDescriptor<int64_t>{"x"});
+  EXPECT_THROW(backend.get_list_state(ListStateDescriptor<int64_t>{"x"}), Error);
+}
+
+}  // namespace
+}  // namespace sluice
