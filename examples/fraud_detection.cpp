@@ -3,6 +3,7 @@
 //   transactions (generated, or --input file.csv) with event time and disorder
 //     -> key by customer -> one-minute tumbling event-time windows
 //     -> score each customer's window (count, sum, max amount, distinct merchants)
+//     -> adjust by the customer's own history (keyed ValueState)
 //     -> one JSON line per fired window;  late transactions -> their own file
 //
 // Flags: --input FILE.csv (columns customer_id,merchant_id,amount,ts with ts in epoch ms; a header
@@ -126,16 +127,10 @@ struct Accumulate : sluice::AggregateFunction<Transaction, WindowStats, WindowSt
   }
 };
 
-// Score in [0, 1]: one payment far above the window's average, many transactions, and many
-// distinct merchants in one minute each raise it.
+// Score in [0, 1] from the window alone: one payment far above the window's average, many
+// transactions, and many distinct merchants in one minute each raise it.
 class Score : public sluice::ProcessWindowFunction<WindowStats, WindowScore, int64_t> {
  public:
-  static constexpr double kFlagged = 0.6;
-
-  void open(const sluice::RuntimeContext& context) {
-    flagged_ = &context.counter("flagged_windows");
-  }
-
   void process(const int64_t& customer, const sluice::WindowContext& ctx,
                const std::vector<WindowStats>& stats,
                sluice::Collector<WindowScore>& out) override {
@@ -148,12 +143,46 @@ class Score : public sluice::ProcessWindowFunction<WindowStats, WindowScore, int
     const double score = 0.2 * std::min(1.0, static_cast<double>(s.count) / 60.0) +
                          0.6 * std::min(1.0, (spike - 1.0) / 9.0) +
                          0.2 * std::min(1.0, static_cast<double>(distinct) / 40.0);
-    if (score >= kFlagged) flagged_->increment();
     out.collect(WindowScore{customer, ctx.window().start, ctx.window().end, s.count, s.sum, s.max,
                             distinct, score});
   }
+};
+
+// Per-customer history in keyed state: an exponential moving average of the customer's window
+// sums. A window spending several times the customer's own baseline raises the score.
+class CustomerBaseline : public sluice::KeyedProcessFunction<int64_t, WindowScore, WindowScore> {
+ public:
+  static constexpr double kFlagged = 0.6;
+
+  struct History {
+    int64_t windows = 0;
+    double average_sum = 0;
+  };
+
+  void open(sluice::KeyedRuntimeContext<int64_t>& ctx) {
+    history_ = &ctx.get_state(sluice::ValueStateDescriptor<History>{"history"});
+    flagged_ = &ctx.counter("flagged_windows");
+  }
+
+  void process_element(const WindowScore& window, Context&,
+                       sluice::Collector<WindowScore>& out) override {
+    History h = history_->value().value_or(History{});
+    WindowScore scored = window;
+    if (h.windows >= 3 && h.average_sum > 0) {
+      const double ratio = window.sum_amount / h.average_sum;
+      scored.score =
+          std::min(1.0, scored.score + 0.3 * std::min(1.0, std::max(0.0, (ratio - 2.0) / 3.0)));
+    }
+    h.average_sum =
+        h.windows == 0 ? window.sum_amount : 0.8 * h.average_sum + 0.2 * window.sum_amount;
+    h.windows += 1;
+    history_->update(h);
+    if (scored.score >= kFlagged) flagged_->increment();
+    out.collect(scored);
+  }
 
  private:
+  sluice::ValueState<History>* history_ = nullptr;
   sluice::Counter* flagged_ = nullptr;
 };
 
@@ -184,25 +213,27 @@ int main(int argc, char** argv) {
     }();
 
     sluice::OutputTag<Transaction> late("late-transactions");
-    auto scores = transactions.key_by(&Transaction::customer_id)
-                      .window(sluice::TumblingEventTimeWindows::of(1min))
-                      .side_output_late_data(late)
-                      .aggregate(Accumulate{}, Score{})
-                      .name("fraud_scoring");
+    auto windows = transactions.key_by(&Transaction::customer_id)
+                       .window(sluice::TumblingEventTimeWindows::of(1min))
+                       .side_output_late_data(late)
+                       .aggregate(Accumulate{}, Score{})
+                       .name("fraud_scoring");
+    auto scores =
+        windows.key_by(&WindowScore::customer_id).process(CustomerBaseline{}).name("baseline");
     scores.sink_to(sluice::FileSink<WindowScore>::json_lines(output + "/windows"))
         .name("scores_sink");
-    scores.get_side_output(late)
+    windows.get_side_output(late)
         .sink_to(sluice::FileSink<Transaction>::json_lines(output + "/late"))
         .name("late_sink");
 
     auto result = env.execute("fraud-scoring");
     const auto& m = result.metrics;
-    auto scoring = m.total("fraud_scoring");
     std::printf(
         "windows fired: %llu   flagged (score >= %.1f): %llu   late transactions: %llu   "
         "malformed lines: %llu   (%.0f ms)\n",
-        static_cast<unsigned long long>(m.total("scores_sink").records_in), Score::kFlagged,
-        static_cast<unsigned long long>(scoring.user_counters["flagged_windows"]),
+        static_cast<unsigned long long>(m.total("scores_sink").records_in),
+        CustomerBaseline::kFlagged,
+        static_cast<unsigned long long>(m.total("baseline").user_counters["flagged_windows"]),
         static_cast<unsigned long long>(m.total("late_sink").records_in),
         static_cast<unsigned long long>(m.total("parse").user_counters["malformed_lines"]),
         result.elapsed_ms);
