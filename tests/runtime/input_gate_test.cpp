@@ -32,6 +32,13 @@ class InputGateTest : public ::testing::Test {
         StreamElement::control(StreamElement::Kind::kWatermarkStatus, idle ? 1 : 0));
   }
   void end(int channel) { channels_[channel]->push(StreamElement::end_of_input()); }
+  // Channels at watermarks 10, 20 and 30: the combined watermark is 10.
+  void start_at_10_20_30() {
+    watermark(0, 10);
+    watermark(1, 20);
+    watermark(2, 30);
+    EXPECT_EQ(drain(), std::vector<std::string>{"w10"});
+  }
 
   // Everything the gate reports until it has nothing: "w<ts>", "idle", "active", "end".
   std::vector<std::string> drain() {
@@ -81,10 +88,7 @@ TEST_F(InputGateTest, CombinedWatermarkIsTheMinimumAndNeverGoesBack) {
 }
 
 TEST_F(InputGateTest, IdleChannelDoesNotHoldTheWatermarkBack) {
-  watermark(0, 10);
-  watermark(1, 20);
-  watermark(2, 30);
-  EXPECT_EQ(drain(), Events{"w10"});
+  start_at_10_20_30();
   status(0, true);
   EXPECT_EQ(drain(), Events{"w20"});
   watermark(0, 100);  // ignored while idle
@@ -94,10 +98,7 @@ TEST_F(InputGateTest, IdleChannelDoesNotHoldTheWatermarkBack) {
 
 // The gate polls channels round robin, so the tests drain between steps whose order matters.
 TEST_F(InputGateTest, ResumedChannelCountsOnceItCatchesUp) {
-  watermark(0, 10);
-  watermark(1, 20);
-  watermark(2, 30);
-  EXPECT_EQ(drain(), Events{"w10"});
+  start_at_10_20_30();
   status(0, true);
   EXPECT_EQ(drain(), Events{"w20"});
   status(0, false);  // resumes behind the combined watermark (10 < 20): not aligned
@@ -112,10 +113,7 @@ TEST_F(InputGateTest, ResumedChannelCountsOnceItCatchesUp) {
 }
 
 TEST_F(InputGateTest, AllIdleEmitsTheMaximumThenIdleAndActiveAgain) {
-  watermark(0, 10);
-  watermark(1, 20);
-  watermark(2, 30);
-  EXPECT_EQ(drain(), Events{"w10"});
+  start_at_10_20_30();
   status(0, true);
   EXPECT_EQ(drain(), Events{"w20"});
   status(1, true);
@@ -129,10 +127,7 @@ TEST_F(InputGateTest, AllIdleEmitsTheMaximumThenIdleAndActiveAgain) {
 }
 
 TEST_F(InputGateTest, EndedChannelsAreIgnoredAndTheLastEndIsReportedOnce) {
-  watermark(0, 10);
-  watermark(1, 20);
-  watermark(2, 30);
-  EXPECT_EQ(drain(), Events{"w10"});
+  start_at_10_20_30();
   end(0);
   EXPECT_EQ(drain(), Events{"w20"});
   status(1, true);  // channel 2 is still active: not idle as a whole
