@@ -5,6 +5,7 @@
 
 #include <map>
 #include <random>
+#include <set>
 #include <tuple>
 
 #include "sluice/window/windowed_stream.h"
@@ -261,6 +262,77 @@ TEST(EventTimeWindows, AssignersMatchFlinkAlignment) {
   EXPECT_EQ(window_start(-1, 0, 1000), -1000);  // floor, not truncation, for negative timestamps
   EXPECT_EQ(window_start(1999, 7, 1000), 1007);
   EXPECT_THROW(TumblingEventTimeWindows::of(std::chrono::seconds(0)), Error);
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST(EventTimeWindows, WindowAllAggregatesTheWholeStreamInOneSubtask) {
+  const auto events = random_events(11, 2000);
+  auto env = testing::quiet_env(3);
+  env.set_buffer_bytes(64);
+  auto strategy = WatermarkStrategy<Ev>::for_generator([] {
+                    return std::make_unique<AfterEachBatch>(kBound);
+                  }).with_timestamp_assigner([](const Ev& e) { return e.ts; });
+  auto timestamped =
+      env.from_collection(events).assign_timestamps_and_watermarks(strategy).set_parallelism(1);
+  auto sums = timestamped.window_all(TumblingEventTimeWindows::of(std::chrono::milliseconds(100)))
+                  .reduce([](const Ev& a, const Ev& b) {
+                    return Ev{0, a.value + b.value, 0};
+                  })
+                  .collect();
+  auto result = env.execute();
+  // The reference, with every record under one key.
+  std::vector<Ev> one_key = events;
+  for (auto& e : one_key) e.key = 0;
+  const Expected expected =
+      reference(one_key, TumblingEventTimeWindows::of(std::chrono::milliseconds(100)), 0);
+  std::vector<int64_t> got, want;
+  for (const auto& e : sums->values()) got.push_back(e.value);
+  for (const auto& r : expected.results) want.push_back(r.sum);
+  EXPECT_EQ(testing::sorted(got), testing::sorted(want));
+  int subtasks = 0;
+  for (const auto& op : result.metrics.operators) subtasks += op.name == "window_reduce_all";
+  EXPECT_EQ(subtasks, 1);
+}
+
+TEST(ProcessingTimeWindows, EveryRecordIsCountedOnceInAlignedWindows) {
+  auto env = testing::quiet_env(2);
+  struct Count : AggregateFunction<int64_t, int64_t, int64_t> {
+    int64_t create_accumulator() const override { return 0; }
+    void add(const int64_t&, int64_t& acc) const override { ++acc; }
+    int64_t get_result(const int64_t& acc) const override { return acc; }
+    void merge(const int64_t& from, int64_t& into) const override { into += from; }
+  };
+  struct Label : ProcessWindowFunction<int64_t, Result, int64_t> {
+    void process(const int64_t& key, const WindowContext& ctx, const std::vector<int64_t>& r,
+                 Collector<Result>& out) override {
+      out.collect(Result{key, ctx.window().start, ctx.window().end, r[0], 0});
+    }
+  };
+  // 3,000 records over about 0.3 s into 50 ms windows: several windows fire while the input runs,
+  // the last ones when it ends.
+  auto out = env.from_source(datagen<int64_t>([](int64_t i) { return i % 4; })
+                                 .rows_per_second(10'000)
+                                 .number_of_rows(3'000))
+                 .key_by([](int64_t k) { return k; })
+                 .window(TumblingProcessingTimeWindows::of(std::chrono::milliseconds(50)))
+                 .aggregate(Count{}, Label{})
+                 .collect();
+  env.execute();
+  int64_t total = 0;
+  std::set<Timestamp> starts;
+  for (const auto& r : out->values()) {
+    EXPECT_EQ(r.start % 50, 0);
+    EXPECT_EQ(r.end - r.start, 50);
+    total += r.count;
+    starts.insert(r.start);
+  }
+  EXPECT_EQ(total, 3'000);
+  EXPECT_GE(starts.size(), 3u);
 }
 
 }  // namespace

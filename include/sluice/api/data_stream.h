@@ -110,6 +110,9 @@ class DataStream {
     return DataStream<X>(*env_, node_, tag.tag());
   }
 
+  // Windows over the whole stream, computed by one subtask (see windowed_stream.h).
+  auto window_all(const TimeWindowSpec& spec) const;
+
   // --- partitioning ---
   template <class KeySelector>
   KeyedStream<T, KeySelector> key_by(KeySelector selector) const;

@@ -163,8 +163,14 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   void process_batch(Buffer& batch, int) override {
     auto& in = static_cast<RecordBuffer<T>&>(batch);
     Collector<Out> out(this->out_, this->output(), this->batch_limit());
+    // Processing-time windows: every record of the batch belongs to "now"; nothing is ever late.
+    // "Now" is never before time already handled: a timer may have read a later clock than ours,
+    // and a record must not land in a window that already fired.
+    const Timestamp now =
+        spec_.event_time ? kNoTimestamp
+                         : std::max(this->context().processing_time->now(), watermark_ + 1);
     for (size_t i = 0; i < in.values.size(); ++i) {
-      const Timestamp ts = in.timestamp(i);
+      const Timestamp ts = spec_.event_time ? in.timestamp(i) : now;
       if (ts == kNoTimestamp) throw_no_timestamp();
       const T& value = in.values[i];
       // The latest window containing ts is the last to expire: if it is late, all are.
@@ -178,7 +184,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
       auto it = pane.find(key);
       if (it == pane.end()) it = pane.emplace(key, adapter_.create()).first;
       adapter_.add(it->second, value);
-      if (ts <= watermark_) {
+      if (spec_.event_time && ts <= watermark_) {
         // Some windows of this record already fired: fire those still within the lateness again.
         spec_.for_each_window(ts, [&](const TimeWindow& w) {
           if (w.max_timestamp() <= watermark_ && w.max_timestamp() + lateness_ > watermark_) {
@@ -189,15 +195,25 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
     }
     out.flush();
     side_outputs_.flush();
+    if (!spec_.event_time) schedule_processing_timer();
   }
 
   void process_watermark(Timestamp watermark) override {
-    if (watermark <= watermark_) return;
-    const Timestamp previous = watermark_;
-    watermark_ = watermark;
-    fire_windows_between(previous, watermark);
-    cleanup_up_to(watermark);
+    if (spec_.event_time) advance_to(watermark);
     this->output().emit_watermark(watermark);
+  }
+
+  // Processing-time windows: the wall clock reached a window's end.
+  void on_processing_time(Timestamp) override {
+    timer_pending_ = false;
+    advance_to(this->context().processing_time->now());
+    schedule_processing_timer();
+  }
+
+  // A bounded input ends: processing-time windows still open fire now rather than being lost
+  // (event-time ones already fired on the final maximum watermark). See docs/SEMANTICS.md.
+  void finish() override {
+    if (!spec_.event_time) advance_to(kMaxWatermark);
   }
 
   void close() override {
@@ -206,6 +222,27 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
 
  private:
   using PaneMap = absl::flat_hash_map<Key, Acc>;
+
+  // Event time (the watermark) or processing time (the wall clock) moved to `time`.
+  void advance_to(Timestamp time) {
+    if (time <= watermark_) return;
+    const Timestamp previous = watermark_;
+    watermark_ = time;
+    fire_windows_between(previous, time);
+    cleanup_up_to(time);
+  }
+
+  // One pending processing-time timer, for the first window end still to come.
+  void schedule_processing_timer() {
+    if (timer_pending_ || panes_.empty()) return;
+    const Timestamp first_pane = panes_.begin()->first;
+    Timestamp start = window_start(first_pane, spec_.offset, spec_.slide);
+    while (start - spec_.slide > first_pane - spec_.size) start -= spec_.slide;
+    Timestamp due = start + spec_.size - 1;
+    while (due <= watermark_) due += spec_.slide;
+    timer_pending_ = true;
+    this->context().processing_time->register_timer(due, this);
+  }
 
   // Records mostly arrive in time order, so consecutive records hit the same pane: remembering
   // it saves the ordered-map lookup.
@@ -313,7 +350,8 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   Timestamp pane_size_;
   Timestamp lateness_;
   std::optional<OutputTag<T>> late_tag_;
-  Timestamp watermark_ = kMinWatermark;
+  Timestamp watermark_ = kMinWatermark;  // event time, or processing time already handled
+  bool timer_pending_ = false;
   std::map<Timestamp, PaneMap> panes_;  // pane start -> accumulator per key
   PaneMap* cached_map_ = nullptr;
   Timestamp cached_pane_ = kMinWatermark;

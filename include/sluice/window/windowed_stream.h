@@ -20,8 +20,9 @@ class WindowedStream {
  public:
   using Key = typename KeyedStream<T, KeySelector>::key_type;
 
-  WindowedStream(KeyedStream<T, KeySelector> input, TimeWindowSpec spec)
-      : input_(std::move(input)), spec_(spec) {}
+  // `all`: a window over the whole (non-keyed) stream, computed by one subtask.
+  WindowedStream(KeyedStream<T, KeySelector> input, TimeWindowSpec spec, bool all = false)
+      : input_(std::move(input)), spec_(spec), all_(all) {}
 
   template <class Rep, class Period>
   WindowedStream& allowed_lateness(std::chrono::duration<Rep, Period> lateness) {
@@ -64,21 +65,38 @@ class WindowedStream {
     auto spec = spec_;
     auto lateness = lateness_;
     auto late_tag = late_tag_;
-    return input_.template add_operator<typename Adapter::Out>(name, [=] {
-      return std::make_unique<detail::WindowOperator<T, KeySelector, Adapter>>(
-          selector, adapter, spec, lateness, late_tag);
-    });
+    auto stream =
+        input_.template add_operator<typename Adapter::Out>(all_ ? name + "_all" : name, [=] {
+          return std::make_unique<detail::WindowOperator<T, KeySelector, Adapter>>(
+              selector, adapter, spec, lateness, late_tag);
+        });
+    if (all_) stream.set_parallelism(1);
+    return stream;
   }
 
   KeyedStream<T, KeySelector> input_;
   TimeWindowSpec spec_;
   Timestamp lateness_ = 0;
   std::optional<OutputTag<T>> late_tag_;
+  bool all_ = false;
+};
+
+// The key of window_all: every record in one group.
+struct ConstantKey {
+  template <class T>
+  int operator()(const T&) const {
+    return 0;
+  }
 };
 
 template <class T, class KeySelector>
 auto KeyedStream<T, KeySelector>::window(const TimeWindowSpec& spec) const {
   return WindowedStream<T, KeySelector>(*this, spec);
+}
+
+template <class T>
+auto DataStream<T>::window_all(const TimeWindowSpec& spec) const {
+  return WindowedStream<T, ConstantKey>(key_by(ConstantKey{}), spec, true);
 }
 
 }  // namespace sluice

@@ -76,12 +76,35 @@ struct TumblingEventTimeWindows {
   }
 };
 
+// Processing-time windows: a record belongs to the windows containing the wall-clock time at which
+// the operator receives it; windows fire when the wall clock passes their end.
+struct TumblingProcessingTimeWindows {
+  template <class Rep, class Period>
+  static TimeWindowSpec of(std::chrono::duration<Rep, Period> size,
+                           std::chrono::milliseconds offset = std::chrono::milliseconds(0)) {
+    TimeWindowSpec spec = TumblingEventTimeWindows::of(size, offset);
+    spec.event_time = false;
+    return spec;
+  }
+};
+
 struct SlidingEventTimeWindows {
   template <class Rep1, class Period1, class Rep2, class Period2>
   static TimeWindowSpec of(std::chrono::duration<Rep1, Period1> size,
                            std::chrono::duration<Rep2, Period2> slide,
                            std::chrono::milliseconds offset = std::chrono::milliseconds(0)) {
     return detail::checked_spec(detail::millis(size), detail::millis(slide), offset.count());
+  }
+};
+
+struct SlidingProcessingTimeWindows {
+  template <class Rep1, class Period1, class Rep2, class Period2>
+  static TimeWindowSpec of(std::chrono::duration<Rep1, Period1> size,
+                           std::chrono::duration<Rep2, Period2> slide,
+                           std::chrono::milliseconds offset = std::chrono::milliseconds(0)) {
+    TimeWindowSpec spec = SlidingEventTimeWindows::of(size, slide, offset);
+    spec.event_time = false;
+    return spec;
   }
 };
 
