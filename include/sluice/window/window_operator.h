@@ -166,9 +166,9 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
     // Processing-time windows: every record of the batch belongs to "now"; nothing is ever late.
     // "Now" is never before time already handled: a timer may have read a later clock than ours,
     // and a record must not land in a window that already fired.
-    const Timestamp now =
-        spec_.event_time ? kNoTimestamp
-                         : std::max(this->context().processing_time->now(), watermark_ + 1);
+    const Timestamp now = spec_.event_time
+                              ? kNoTimestamp
+                              : std::max(this->context().processing_time->now(), watermark_ + 1);
     for (size_t i = 0; i < in.values.size(); ++i) {
       const Timestamp ts = spec_.event_time ? in.timestamp(i) : now;
       if (ts == kNoTimestamp) throw_no_timestamp();
