@@ -20,6 +20,10 @@ class Counter {
     value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
   void increment() { add(1); }
+  // For counters that track a maximum (still single-writer).
+  void raise_to(uint64_t n) {
+    if (n > value()) value_.store(n, std::memory_order_relaxed);
+  }
   uint64_t value() const { return value_.load(std::memory_order_relaxed); }
 
  private:
@@ -30,12 +34,12 @@ class Counter {
 struct LatencyStats {
   Counter markers;
   Counter total_ns;
-  Counter max_ns;  // written by one thread: load, compare, store
+  Counter max_ns;
   void record(int64_t nanos) {
     const auto n = static_cast<uint64_t>(nanos < 0 ? 0 : nanos);
     markers.increment();
     total_ns.add(n);
-    if (n > max_ns.value()) max_ns.add(n - max_ns.value());
+    max_ns.raise_to(n);
   }
 };
 

@@ -232,13 +232,19 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
     cleanup_up_to(time);
   }
 
-  // One pending processing-time timer, for the first window end still to come.
-  void schedule_processing_timer() {
-    if (timer_pending_ || panes_.empty()) return;
+  // The start of the earliest window containing the first pane: at most size - slide before the
+  // latest window starting at or before that pane. Requires panes_ not empty.
+  Timestamp first_window_with_data() const {
     const Timestamp first_pane = panes_.begin()->first;
     Timestamp start = window_start(first_pane, spec_.offset, spec_.slide);
     while (start - spec_.slide > first_pane - spec_.size) start -= spec_.slide;
-    Timestamp due = start + spec_.size - 1;
+    return start;
+  }
+
+  // One pending processing-time timer, for the first window end still to come.
+  void schedule_processing_timer() {
+    if (timer_pending_ || panes_.empty()) return;
+    Timestamp due = first_window_with_data() + spec_.size - 1;
     while (due <= watermark_) due += spec_.slide;
     timer_pending_ = true;
     this->context().processing_time->register_timer(due, this);
@@ -290,11 +296,8 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   void fire_windows_between(Timestamp from, Timestamp to) {
     if (panes_.empty()) return;
     Collector<Out> out(this->out_, this->output(), this->batch_limit());
-    const Timestamp first_pane = panes_.begin()->first;
     const Timestamp last_pane = panes_.rbegin()->first;
-    // The earliest window holding data starts at most size - slide before the first pane's window.
-    Timestamp start = window_start(first_pane, spec_.offset, spec_.slide);
-    while (start - spec_.slide > first_pane - spec_.size) start -= spec_.slide;
+    Timestamp start = first_window_with_data();
     if (from != kMinWatermark) {
       // Skip windows that fired before: the first that can fire ends after `from`.
       Timestamp after = window_start(from - spec_.size + 1, spec_.offset, spec_.slide);
