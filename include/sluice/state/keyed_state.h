@@ -119,6 +119,10 @@ class AggregatingState {
   virtual void clear() = 0;
 };
 
+// The clock TTL is measured against: wall-clock milliseconds unless a test or a replay injects
+// its own (Flink's TtlTimeProvider).
+using TtlTimeProvider = std::function<Timestamp()>;
+
 namespace detail {
 
 // Per-key storage of one state, one hash map per key group, with TTL bookkeeping.
@@ -130,8 +134,8 @@ class KeyedTable {
     Timestamp touched;
   };
 
-  KeyedTable(KeyGroupRange range, StateTtlConfig ttl)
-      : range_(range), ttl_(ttl.ttl.count()), ttl_config_(ttl) {
+  KeyedTable(KeyGroupRange range, StateTtlConfig ttl, const TtlTimeProvider* clock)
+      : range_(range), ttl_(ttl.ttl.count()), ttl_config_(ttl), clock_(clock) {
     maps_.resize(static_cast<size_t>(range.size()));
   }
 
@@ -141,7 +145,7 @@ class KeyedTable {
     auto it = map.find(key);
     if (it == map.end()) return nullptr;
     if (ttl_ > 0) {
-      const Timestamp now = wall_clock_millis();
+      const Timestamp now = (*clock_)();
       if (now - it->second.touched >= ttl_) {
         map.erase(it);
         return nullptr;
@@ -162,7 +166,7 @@ class KeyedTable {
     return slot;
   }
   void touch(Slot& slot) {
-    if (ttl_ > 0) slot.touched = wall_clock_millis();
+    if (ttl_ > 0) slot.touched = (*clock_)();
   }
   void erase(const K& key, int key_group) { maps_[local(key_group)].erase(key); }
   // Background TTL sweep over every key group.
@@ -193,6 +197,7 @@ class KeyedTable {
   KeyGroupRange range_;
   int64_t ttl_;
   StateTtlConfig ttl_config_;
+  const TtlTimeProvider* clock_;
   std::vector<absl::flat_hash_map<K, Slot>> maps_;
 };
 
@@ -210,6 +215,8 @@ class HeapKeyedStateBackend {
     current_group_ = key_group_for_key(key, max_parallelism_);
   }
   const K& current_key() const { return current_key_; }
+  // Replaces the TTL clock; call before any state is registered.
+  void set_ttl_time_provider(TtlTimeProvider clock) { ttl_clock_ = std::move(clock); }
   int current_key_group() const { return current_group_; }
 
   template <class V>
@@ -360,7 +367,8 @@ class HeapKeyedStateBackend {
     if (!slot) {
       auto h = std::make_unique<H>();
       h->backend = this;
-      h->table = std::make_unique<typename decltype(h->table)::element_type>(range_, ttl);
+      h->table =
+          std::make_unique<typename decltype(h->table)::element_type>(range_, ttl, &ttl_clock_);
       if (ttl.ttl.count() > 0) has_ttl_ = true;
       slot = std::move(h);
     }
@@ -377,6 +385,7 @@ class HeapKeyedStateBackend {
   K current_key_{};
   int current_group_ = 0;
   bool has_ttl_ = false;
+  TtlTimeProvider ttl_clock_ = [] { return wall_clock_millis(); };
   std::map<std::string, std::unique_ptr<HandleBase>> states_;
 };
 
