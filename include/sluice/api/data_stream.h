@@ -111,7 +111,9 @@ class DataStream {
   }
 
   // Windows over the whole stream, computed by one subtask (see windowed_stream.h).
-  auto window_all(const TimeWindowSpec& spec) const;
+  // `assigner`: a TimeWindowSpec, SessionWindowSpec or GlobalWindowSpec (see windows.h).
+  template <class Assigner>
+  auto window_all(const Assigner& assigner) const;
 
   // --- partitioning ---
   template <class KeySelector>
@@ -287,8 +289,14 @@ class KeyedStream : public DataStream<T> {
     }
   }
 
-  // Event-time windows per key (see sluice/window/windowed_stream.h, included by sluice.h).
-  auto window(const TimeWindowSpec& spec) const;
+  // Windows per key (see sluice/window/windowed_stream.h, included by sluice.h). `assigner`: a
+  // TimeWindowSpec, SessionWindowSpec or GlobalWindowSpec (see windows.h).
+  template <class Assigner>
+  auto window(const Assigner& assigner) const;
+  // Windows of `size` elements per key (Flink's countWindow): each fires once it is full. With a
+  // slide: every `slide` elements, the last `size` ones.
+  auto count_window(int64_t size) const;
+  auto count_window(int64_t size, int64_t slide) const;
 
   // For streams of plain numbers.
   DataStream<T> sum() const {

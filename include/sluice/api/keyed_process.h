@@ -47,34 +47,10 @@ class TimerService {
 
 // What a keyed function's open() receives: the runtime context plus keyed state.
 template <class K>
-class KeyedRuntimeContext : public RuntimeContext {
+class KeyedRuntimeContext : public RuntimeContext, public KeyedStateStore<K> {
  public:
   KeyedRuntimeContext(const OperatorContext& context, HeapKeyedStateBackend<K>& backend)
-      : RuntimeContext(context), backend_(backend) {}
-  template <class V>
-  ValueState<V>& get_state(const ValueStateDescriptor<V>& d) {
-    return backend_.get_state(d);
-  }
-  template <class V>
-  ListState<V>& get_list_state(const ListStateDescriptor<V>& d) {
-    return backend_.get_list_state(d);
-  }
-  template <class UK, class UV>
-  MapState<UK, UV>& get_map_state(const MapStateDescriptor<UK, UV>& d) {
-    return backend_.get_map_state(d);
-  }
-  template <class V>
-  ReducingState<V>& get_reducing_state(const ReducingStateDescriptor<V>& d) {
-    return backend_.get_reducing_state(d);
-  }
-  template <class In, class Acc, class Out>
-  AggregatingState<In, Out>& get_aggregating_state(
-      const AggregatingStateDescriptor<In, Acc, Out>& d) {
-    return backend_.get_aggregating_state(d);
-  }
-
- private:
-  HeapKeyedStateBackend<K>& backend_;
+      : RuntimeContext(context), KeyedStateStore<K>(backend) {}
 };
 
 template <class K>

@@ -179,6 +179,15 @@ class KeyedTable {
     }
     return removed;
   }
+  // Removes every key matching pred (whatever its TTL), e.g. the keys of windows that are gone.
+  template <class Pred>
+  size_t remove_keys_if(Pred&& pred) {
+    size_t removed = 0;
+    for (auto& map : maps_) {
+      removed += absl::erase_if(map, [&](const auto& entry) { return pred(entry.first); });
+    }
+    return removed;
+  }
   size_t size() const {
     size_t n = 0;
     for (const auto& map : maps_) n += map.size();
@@ -213,6 +222,11 @@ class HeapKeyedStateBackend {
   void set_current_key(const K& key) {
     current_key_ = key;
     current_group_ = key_group_for_key(key, max_parallelism_);
+  }
+  // For composite keys (a key and its window) that live in the key group of their key part.
+  void set_current_key(const K& key, int key_group) {
+    current_key_ = key;
+    current_group_ = key_group;
   }
   const K& current_key() const { return current_key_; }
   // Replaces the TTL clock; call before any state is registered.
@@ -252,11 +266,25 @@ class HeapKeyedStateBackend {
     return removed;
   }
   bool has_ttl() const { return has_ttl_; }
+  bool empty() const { return states_.empty(); }
+
+  // Removes the current key from every state.
+  void clear_current_key() {
+    for (auto& [name, state] : states_) state->erase_current();
+  }
+  // Removes, from every state, the keys matching pred.
+  size_t remove_keys_if(const std::function<bool(const K&)>& pred) {
+    size_t removed = 0;
+    for (auto& [name, state] : states_) removed += state->remove_keys_if(pred);
+    return removed;
+  }
 
  private:
   struct HandleBase {
     virtual ~HandleBase() = default;
     virtual size_t remove_expired(Timestamp now) = 0;
+    virtual void erase_current() = 0;
+    virtual size_t remove_keys_if(const std::function<bool(const K&)>& pred) = 0;
   };
 
   template <class S>
@@ -264,6 +292,10 @@ class HeapKeyedStateBackend {
     HeapKeyedStateBackend* backend = nullptr;
     std::unique_ptr<detail::KeyedTable<K, S>> table;
     size_t remove_expired(Timestamp now) override { return table->remove_expired(now); }
+    void erase_current() override { erase(); }
+    size_t remove_keys_if(const std::function<bool(const K&)>& pred) override {
+      return table->remove_keys_if(pred);
+    }
     S* read() {
       auto* slot = table->find(backend->current_key_, backend->current_group_, true);
       return slot ? &slot->value : nullptr;
@@ -387,6 +419,38 @@ class HeapKeyedStateBackend {
   bool has_ttl_ = false;
   TtlTimeProvider ttl_clock_ = [] { return wall_clock_millis(); };
   std::map<std::string, std::unique_ptr<HandleBase>> states_;
+};
+
+// The state-getting half of a keyed context: what user functions call to obtain state handles.
+// Handles always refer to the backend's current key.
+template <class K>
+class KeyedStateStore {
+ public:
+  explicit KeyedStateStore(HeapKeyedStateBackend<K>& backend) : backend_(&backend) {}
+  template <class V>
+  ValueState<V>& get_state(const ValueStateDescriptor<V>& d) const {
+    return backend_->get_state(d);
+  }
+  template <class V>
+  ListState<V>& get_list_state(const ListStateDescriptor<V>& d) const {
+    return backend_->get_list_state(d);
+  }
+  template <class UK, class UV>
+  MapState<UK, UV>& get_map_state(const MapStateDescriptor<UK, UV>& d) const {
+    return backend_->get_map_state(d);
+  }
+  template <class V>
+  ReducingState<V>& get_reducing_state(const ReducingStateDescriptor<V>& d) const {
+    return backend_->get_reducing_state(d);
+  }
+  template <class In, class Acc, class Out>
+  AggregatingState<In, Out>& get_aggregating_state(
+      const AggregatingStateDescriptor<In, Acc, Out>& d) const {
+    return backend_->get_aggregating_state(d);
+  }
+
+ private:
+  HeapKeyedStateBackend<K>* backend_;
 };
 
 }  // namespace sluice

@@ -26,6 +26,7 @@
 
 #include "sluice/api/functions.h"
 #include "sluice/api/operators.h"
+#include "sluice/state/keyed_state.h"
 #include "sluice/window/windows.h"
 
 namespace sluice {
@@ -45,34 +46,87 @@ class AggregateFunction {
   virtual void merge(const Acc& from, Acc& into) const = 0;
 };
 
+// The keyed state a window function may use: global (per key, shared by all its windows) and
+// per window (per key and window, removed with the window).
+template <class K>
+struct WindowStateBackends {
+  WindowStateBackends(KeyGroupRange range, int max_parallelism)
+      : global(range, max_parallelism), window(range, max_parallelism) {}
+  HeapKeyedStateBackend<K> global;
+  HeapKeyedStateBackend<WindowedKey<K>> window;
+};
+
 // What a ProcessWindowFunction sees besides the key and the records.
+template <class K>
 class WindowContext {
  public:
-  WindowContext(TimeWindow window, Timestamp watermark, SideOutputs& side_outputs)
-      : window_(window), watermark_(watermark), side_outputs_(side_outputs) {}
+  WindowContext(SideOutputs& side_outputs, WindowStateBackends<K>& states, int max_parallelism,
+                bool merging)
+      : side_outputs_(side_outputs),
+        states_(states),
+        max_parallelism_(max_parallelism),
+        merging_(merging) {}
   const TimeWindow& window() const { return window_; }
   Timestamp current_watermark() const { return watermark_; }
+  Timestamp current_processing_time() const { return wall_clock_millis(); }
   template <class X>
   void output(const OutputTag<X>& tag, const X& value) const {
     side_outputs_.emit(tag, value, window_.max_timestamp());
   }
+  // State of the key, shared by all its windows (Flink's globalState()). Handles refer to the
+  // key of the current call: get them inside process().
+  KeyedStateStore<K> global_state() const {
+    states_.global.set_current_key(*key_);
+    return KeyedStateStore<K>(states_.global);
+  }
+  // State of the key and this window, removed when the window is (Flink's windowState()).
+  KeyedStateStore<WindowedKey<K>> window_state() const {
+    if (merging_) {
+      throw Error(ErrorCategory::kInvalidJob,
+                  "per-window state is not available with merging (session) windows: a merged "
+                  "window has no single state to keep");
+    }
+    states_.window.set_current_key(WindowedKey<K>{*key_, window_},
+                                   key_group_for_key(*key_, max_parallelism_));
+    return KeyedStateStore<WindowedKey<K>>(states_.window);
+  }
+
+  // Internal: the key and window of the next call.
+  void set(const K& key, const TimeWindow& window, Timestamp watermark) {
+    key_ = &key;
+    window_ = window;
+    watermark_ = watermark;
+  }
 
  private:
-  TimeWindow window_;
-  Timestamp watermark_;
   SideOutputs& side_outputs_;
+  WindowStateBackends<K>& states_;
+  int max_parallelism_;
+  bool merging_;
+  const K* key_ = nullptr;
+  TimeWindow window_;
+  Timestamp watermark_ = kMinWatermark;
 };
 
 template <class In, class Out, class Key>
 class ProcessWindowFunction {
  public:
   using output_type = Out;
+  using Context = WindowContext<Key>;
   virtual ~ProcessWindowFunction() = default;
-  virtual void process(const Key& key, const WindowContext& context,
-                       const std::vector<In>& elements, Collector<Out>& out) = 0;
+  virtual void process(const Key& key, const Context& context, const std::vector<In>& elements,
+                       Collector<Out>& out) = 0;
 };
 
 namespace detail {
+
+[[noreturn]] inline void throw_window_record_without_timestamp() {
+  throw Error(
+      ErrorCategory::kInvalidJob,
+      "an event-time window received a record without a timestamp: assign timestamps with a "
+      "WatermarkStrategy (from_source(source, strategy, name) or "
+      "assign_timestamps_and_watermarks)");
+}
 
 // Adapters give the operator one interface over the kinds of window function: an accumulator
 // type, add, merge, and emit.
@@ -85,7 +139,7 @@ struct AggregateAdapter {
   void add(Acc& acc, const T& value) const { agg.add(value, acc); }
   void merge(const Acc& from, Acc& into) const { agg.merge(from, into); }
   template <class K>
-  void emit(const K&, const WindowContext&, const Acc& acc, Collector<Out>& out) {
+  void emit(const K&, const WindowContext<K>&, const Acc& acc, Collector<Out>& out) {
     out.collect(agg.get_result(acc));
   }
 };
@@ -101,7 +155,7 @@ struct ReduceAdapter {
     if (from) add(into, *from);
   }
   template <class K>
-  void emit(const K&, const WindowContext&, const Acc& acc, Collector<Out>& out) {
+  void emit(const K&, const WindowContext<K>&, const Acc& acc, Collector<Out>& out) {
     if (acc) out.collect(*acc);
   }
 };
@@ -116,7 +170,7 @@ struct ProcessAdapter {
   void merge(const Acc& from, Acc& into) const {
     into.insert(into.end(), from.begin(), from.end());
   }
-  void emit(const K& key, const WindowContext& context, const Acc& acc, Collector<Out>& out) {
+  void emit(const K& key, const WindowContext<K>& context, const Acc& acc, Collector<Out>& out) {
     fn.process(key, context, acc, out);
   }
 };
@@ -130,7 +184,7 @@ struct AggregateProcessAdapter {
   Acc create() const { return agg.create_accumulator(); }
   void add(Acc& acc, const T& value) const { agg.add(value, acc); }
   void merge(const Acc& from, Acc& into) const { agg.merge(from, into); }
-  void emit(const K& key, const WindowContext& context, const Acc& acc, Collector<Out>& out) {
+  void emit(const K& key, const WindowContext<K>& context, const Acc& acc, Collector<Out>& out) {
     std::vector<typename Agg::output_type> result{agg.get_result(acc)};
     fn.process(key, context, result, out);
   }
@@ -153,8 +207,12 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
         late_tag_(std::move(late_tag)) {}
 
   void open() override {
-    side_outputs_.bind(&this->context());
-    dropped_ = &this->context().metrics->user_counter("late_records_dropped");
+    OperatorContext& c = this->context();
+    side_outputs_.bind(&c);
+    states_ = std::make_unique<WindowStateBackends<Key>>(c.key_group_range, c.max_parallelism);
+    context_ =
+        std::make_unique<WindowContext<Key>>(side_outputs_, *states_, c.max_parallelism, false);
+    dropped_ = &c.metrics->user_counter("late_records_dropped");
     if constexpr (requires(Adapter & a, const RuntimeContext& c) { a.fn.open(c); }) {
       open_function(adapter_.fn, this->context());
     }
@@ -171,7 +229,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
                               : std::max(this->context().processing_time->now(), watermark_ + 1);
     for (size_t i = 0; i < in.values.size(); ++i) {
       const Timestamp ts = spec_.event_time ? in.timestamp(i) : now;
-      if (ts == kNoTimestamp) throw_no_timestamp();
+      if (ts == kNoTimestamp) throw_window_record_without_timestamp();
       const T& value = in.values[i];
       // The latest window containing ts is the last to expire: if it is late, all are.
       const Timestamp latest_end = window_start(ts, spec_.offset, spec_.slide) + spec_.size;
@@ -260,14 +318,6 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
     return *cached_map_;
   }
 
-  [[noreturn]] static void throw_no_timestamp() {
-    throw Error(
-        ErrorCategory::kInvalidJob,
-        "an event-time window received a record without a timestamp: assign timestamps with a "
-        "WatermarkStrategy (from_source(source, strategy, name) or "
-        "assign_timestamps_and_watermarks)");
-  }
-
   void on_late_record(const T& value, Timestamp ts) {
     if (late_tag_) {
       side_outputs_.emit(*late_tag_, value, ts);
@@ -279,7 +329,6 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   // Emits key's result for window w, merging its panes: a late firing.
   void fire(const Key& key, const TimeWindow& w, Collector<Out>& out) {
     out.set_timestamp(w.max_timestamp());
-    WindowContext context(w, watermark_, side_outputs_);
     Acc merged = adapter_.create();
     bool any = false;
     for (auto pane = panes_.lower_bound(w.start); pane != panes_.end() && pane->first < w.end;
@@ -289,7 +338,9 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
       adapter_.merge(it->second, merged);
       any = true;
     }
-    if (any) adapter_.emit(key, context, merged, out);
+    if (!any) return;
+    context_->set(key, w, watermark_);
+    adapter_.emit(key, *context_, merged, out);
   }
 
   // Fires, in order of their end, every window with data whose max_timestamp() is in (from, to].
@@ -316,11 +367,10 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
 
   void fire_all_keys(const TimeWindow& w, Collector<Out>& out) {
     out.set_timestamp(w.max_timestamp());
-    WindowContext context(w, watermark_, side_outputs_);
     if (pane_size_ == spec_.size) {  // one pane per window: emit straight from it
       auto pane = panes_.find(w.start);
       if (pane == panes_.end()) return;
-      for (const auto& [key, acc] : pane->second) adapter_.emit(key, context, acc, out);
+      for (const auto& [key, acc] : pane->second) emit(key, w, acc, out);
       return;
     }
     merged_.clear();
@@ -332,7 +382,12 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
         adapter_.merge(acc, it->second);
       }
     }
-    for (const auto& [key, acc] : merged_) adapter_.emit(key, context, acc, out);
+    for (const auto& [key, acc] : merged_) emit(key, w, acc, out);
+  }
+
+  void emit(const Key& key, const TimeWindow& w, const Acc& acc, Collector<Out>& out) {
+    context_->set(key, w, watermark_);
+    adapter_.emit(key, *context_, acc, out);
   }
 
   // Drops panes whose every window is past max_timestamp() + lateness.
@@ -344,6 +399,12 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
       if (last_window_end - 1 + lateness_ > watermark) break;
       if (&first->second == cached_map_) cached_map_ = nullptr;
       panes_.erase(first);
+    }
+    // Per-window state of windows past their lateness goes with them.
+    if (!states_->window.empty()) {
+      states_->window.remove_keys_if([&](const WindowedKey<Key>& k) {
+        return k.window.max_timestamp() + lateness_ <= watermark;
+      });
     }
   }
 
@@ -360,6 +421,8 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   Timestamp cached_pane_ = kMinWatermark;
   PaneMap merged_;  // scratch for merging a sliding window's panes
   SideOutputs side_outputs_;
+  std::unique_ptr<WindowStateBackends<Key>> states_;
+  std::unique_ptr<WindowContext<Key>> context_;
   Counter* dropped_ = nullptr;
 };
 
