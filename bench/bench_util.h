@@ -54,8 +54,11 @@ inline void do_not_optimize(const T& value) {
   asm volatile("" : : "r,m"(value) : "memory");
 }
 
-inline sluice::StreamEnvironment bench_env(int parallelism) {
-  sluice::StreamEnvironment env;
+// `config`: the command line, so engine flags (--buffer-bytes, --auto-watermark-interval, ...)
+// reach the job.
+inline sluice::StreamEnvironment bench_env(int parallelism,
+                                           const sluice::Configuration& config = {}) {
+  sluice::StreamEnvironment env(config);
   env.set_parallelism(parallelism).set_print_summary(false);
   return env;
 }

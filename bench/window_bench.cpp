@@ -3,12 +3,15 @@
 //   tumbling_sum   datagen (in-order event time, 1,000 events per ms) -> key_by -> 1 s tumbling
 //                  event-time window sum -> discarding sink
 //   sliding_sum    the same with 10 s windows sliding by 1 s
+//   session_sum    the same with event-time session windows of a 20 ms gap (a key sees an event
+//                  every 10 ms on average, so sessions of a few events open and close all the time)
 //
 // Each figure is the median of --runs runs, per core, next to a hand-written loop doing the same
 // windowed aggregation with no engine (a hash map per pane, windows merged from panes).
 //
 // Flags: --events N (20M), --runs N (3), --parallelism 1,2, --keys 10000,
-//        --key-sweep 1000,100000,1000000 (tumbling at parallelism 1), --only tumbling|sliding|sweep
+//        --key-sweep 1000,100000,1000000 (tumbling at parallelism 1),
+//        --only tumbling|sliding|session|sweep
 #include <absl/container/flat_hash_map.h>
 
 #include <chrono>
@@ -44,9 +47,10 @@ struct SumValues : sluice::AggregateFunction<Tick, int64_t, int64_t> {
   void merge(const int64_t& from, int64_t& into) const override { into += from; }
 };
 
-void engine_windows(int parallelism, int64_t events, int64_t keys,
-                    const sluice::TimeWindowSpec& spec) {
-  auto env = bench_env(parallelism);
+template <class Assigner>
+void engine_windows(int parallelism, int64_t events, int64_t keys, const Assigner& spec,
+                    const sluice::Configuration& config) {
+  auto env = bench_env(parallelism, config);
   auto strategy =
       sluice::WatermarkStrategy<Tick>::for_monotonous_timestamps().with_timestamp_assigner(
           [](const Tick& t) { return t.ts; });
@@ -94,6 +98,32 @@ void baseline_windows(int64_t events, int64_t keys, int64_t size_ms, int64_t sli
   do_not_optimize(checksum);
 }
 
+// Sessions by hand: per key the open session; an event past the gap closes it into the checksum.
+void baseline_sessions(int64_t events, int64_t keys, int64_t gap_ms) {
+  struct Session {
+    int64_t end;
+    int64_t sum;
+  };
+  MakeTick gen{keys};
+  absl::flat_hash_map<int64_t, Session> open;
+  int64_t checksum = 0;
+  for (int64_t i = 0; i < events; ++i) {
+    Tick t = gen(i);
+    auto [it, inserted] = open.try_emplace(t.key, Session{t.ts + gap_ms, t.value});
+    if (inserted) continue;
+    Session& s = it->second;
+    if (t.ts <= s.end) {
+      s.end = std::max(s.end, t.ts + gap_ms);
+      s.sum += t.value;
+    } else {
+      checksum += s.sum ^ t.key;
+      s = Session{t.ts + gap_ms, t.value};
+    }
+  }
+  for (const auto& [key, s] : open) checksum += s.sum ^ key;
+  do_not_optimize(checksum);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -106,24 +136,33 @@ int main(int argc, char** argv) {
     const std::string only = config.get_string("only", "");
     const auto tumbling = sluice::TumblingEventTimeWindows::of(1s);
     const auto sliding = sluice::SlidingEventTimeWindows::of(10s, 1s);
+    const auto sessions = sluice::EventTimeSessionWindows::with_gap(20ms);
 
     for (int p : parallelisms) {
       if (only.empty() || only == "tumbling") {
         report_throughput(
-            "tumbling_sum", p, events, runs, [&] { engine_windows(p, events, keys, tumbling); },
+            "tumbling_sum", p, events, runs,
+            [&] { engine_windows(p, events, keys, tumbling, config); },
             [&] { baseline_windows(events, keys, 1000, 1000); });
       }
       if (only.empty() || only == "sliding") {
         report_throughput(
-            "sliding_sum", p, events, runs, [&] { engine_windows(p, events, keys, sliding); },
+            "sliding_sum", p, events, runs,
+            [&] { engine_windows(p, events, keys, sliding, config); },
             [&] { baseline_windows(events, keys, 10'000, 1000); });
+      }
+      if (only.empty() || only == "session") {
+        report_throughput(
+            "session_sum", p, events, runs,
+            [&] { engine_windows(p, events, keys, sessions, config); },
+            [&] { baseline_sessions(events, keys, 20); });
       }
     }
     if (only.empty() || only == "sweep") {
       for (int k : parse_list(config.get_string("key-sweep", "1000,100000,1000000"))) {
         report_throughput(
             "tumbling_sum_keys_" + std::to_string(k), 1, events, runs,
-            [&] { engine_windows(1, events, k, tumbling); },
+            [&] { engine_windows(1, events, k, tumbling, config); },
             [&] { baseline_windows(events, k, 1000, 1000); });
       }
     }

@@ -12,15 +12,21 @@
 //   end (processing time); GlobalWindows are never cleaned up.
 //
 // Contents are incremental (one accumulator per key and window) unless an evictor needs the
-// elements. Timers live in ordered sets of (time, key, window), so firing order is time order.
+// elements. Each window lists its pending timers; a queue per time domain orders them. A deleted
+// or merged-away timer is not searched for in the queue: it is skipped when it comes due, as its
+// window no longer lists it. (An ordered set with real deletion cost 4x more per record for
+// sessions, whose timers move with every record.)
 // The pane-based WindowOperator (window_operator.h) is the fast path for the common case of
 // tumbling and sliding windows with their default trigger and no evictor.
 //
 // Threading: as every operator, one task thread.
 #pragma once
 
-#include <absl/container/btree_set.h>
+#include <absl/container/btree_map.h>
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/inlined_vector.h>
+
+#include <algorithm>
 
 #include <tuple>
 #include <type_traits>
@@ -99,6 +105,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
         if (entry == nullptr) return;  // late
         accepted = true;
         add(*entry, value, ts);
+        entry_ = entry;
         window_ = entry->window;
         const TriggerResult result =
             trigger_.on_element(value, ts, entry->window, entry->trigger_state, *this);
@@ -139,59 +146,102 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
 
  private:
   using Contents = std::conditional_t<kEvicting, std::vector<TimestampedValue<T>>, Acc>;
+  using TimerTimes = absl::InlinedVector<Timestamp, 2>;
   struct Entry {
     TimeWindow window;
     int64_t count = 0;  // elements since the last purge: nothing to emit when 0
     Contents contents;
     typename Trigger::State trigger_state{};
+    TimerTimes event_timers;  // the live timers of this key and window
+    TimerTimes processing_timers;
   };
-  using Windows = std::vector<Entry>;  // of one key; few (sessions) to size / slide (sliding)
+  // The windows of one key: usually one (tumbling, sessions), stored inline in the key map.
+  using Windows = absl::InlinedVector<Entry, 1>;
   struct Timer {
     Timestamp time;
     Key key;
     TimeWindow window;
-    bool operator<(const Timer& o) const {
-      return std::tie(time, key, window) < std::tie(o.time, o.key, o.window);
-    }
-    bool operator==(const Timer& o) const {
-      return time == o.time && key == o.key && window == o.window;
-    }
   };
-  using Timers = absl::btree_set<Timer>;
+  // Timers by time, possibly holding stale ones. Event-time timers cluster on few timestamps
+  // (window ends), so they are bucketed per timestamp: registering is a search among the few
+  // pending timestamps and an append, with no allocation once the bucket vectors are recycled.
+  class TimerQueue {
+   public:
+    bool empty() const { return buckets_.empty(); }
+    Timestamp earliest() const { return buckets_.begin()->first; }
+    void push(Timer timer) {
+      auto [it, inserted] = buckets_.try_emplace(timer.time);
+      if (inserted && !spare_.empty()) {
+        it->second = std::move(spare_.back());
+        spare_.pop_back();
+      }
+      it->second.push_back(std::move(timer));
+    }
+    // Removes and returns the earliest timestamp's timers; give the vector back with recycle().
+    std::vector<Timer> take_earliest() {
+      auto it = buckets_.begin();
+      std::vector<Timer> timers = std::move(it->second);
+      buckets_.erase(it);
+      return timers;
+    }
+    void recycle(std::vector<Timer> timers) {
+      timers.clear();
+      spare_.push_back(std::move(timers));
+    }
+
+   private:
+    absl::btree_map<Timestamp, std::vector<Timer>> buckets_;
+    std::vector<std::vector<Timer>> spare_;
+  };
 
   Timestamp processing_time() const { return clock_->now(); }
 
-  // ---- TriggerContext, for key_ and window_ ----
+  // ---- TriggerContext, for key_, window_ and its entry_ ----
   Timestamp current_watermark() const override { return watermark_; }
   Timestamp current_processing_time() const override { return processing_time(); }
   void register_event_time_timer(Timestamp time) override {
-    event_timers_.insert(Timer{time, key_, window_});
+    if (list_timer(entry_->event_timers, time)) event_timers_.push(Timer{time, key_, window_});
   }
   void delete_event_time_timer(Timestamp time) override {
-    event_timers_.erase(Timer{time, key_, window_});
+    unlist_timer(entry_->event_timers, time);
   }
   void register_processing_time_timer(Timestamp time) override {
-    if (draining_) return;
-    processing_timers_.insert(Timer{time, key_, window_});
+    if (draining_ || !list_timer(entry_->processing_timers, time)) return;
+    processing_timers_.push(Timer{time, key_, window_});
     if (time < wakeup_at_) schedule_wakeup();
   }
   void delete_processing_time_timer(Timestamp time) override {
-    processing_timers_.erase(Timer{time, key_, window_});
+    unlist_timer(entry_->processing_timers, time);
+  }
+
+  // False if the window already has a timer at `time` (timers are de-duplicated).
+  static bool list_timer(TimerTimes& times, Timestamp time) {
+    if (std::find(times.begin(), times.end(), time) != times.end()) return false;
+    times.push_back(time);
+    return true;
+  }
+  static bool unlist_timer(TimerTimes& times, Timestamp time) {
+    auto it = std::find(times.begin(), times.end(), time);
+    if (it == times.end()) return false;
+    *it = times.back();
+    times.pop_back();
+    return true;
   }
 
   // One pending runtime timer, for the earliest processing-time timer.
   void schedule_wakeup() {
     if (processing_timers_.empty()) return;
-    const Timestamp earliest = processing_timers_.begin()->time;
+    const Timestamp earliest = processing_timers_.earliest();
     if (earliest >= wakeup_at_) return;
     wakeup_at_ = earliest;
     this->context().processing_time->register_timer(earliest, this);
   }
 
   // ---- windows of one key ----
+  // Newest windows last: in-order input finds its window at the back.
   static Entry* find(Windows& windows, const TimeWindow& w) {
-    for (auto& e : windows) {
-      if (e.window == w) return &e;
+    for (size_t i = windows.size(); i-- > 0;) {
+      if (windows[i].window == w) return &windows[i];
     }
     return nullptr;
   }
@@ -204,59 +254,54 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   }
 
   Entry new_entry(const TimeWindow& w) {
-    Entry e{w, 0, Contents{}, typename Trigger::State{}};
+    Entry e{w, 0, Contents{}, typename Trigger::State{}, {}, {}};
     if constexpr (!kEvicting) e.contents = adapter_.create();
     return e;
   }
 
-  // Flink's MergingWindowSet: the new window and every window it intersects become one (the
-  // key's windows never intersect each other). Returns null if the merged window is late.
+  // Flink's MergingWindowSet: the new window and every window it intersects become one. A key's
+  // session windows are kept sorted by start and never intersect each other, so the ones `w`
+  // intersects are a contiguous run, found from the back (in-order input touches the newest).
+  // Returns null if the merged window is late.
   Entry* merge(Windows& windows, const TimeWindow& w) {
+    size_t last = windows.size();  // one past the run
+    while (last > 0 && windows[last - 1].window.start > w.end) --last;
+    size_t first = last;
+    while (first > 0 && windows[first - 1].window.end >= w.start) --first;
     TimeWindow merged = w;
-    size_t overlapping = 0;
-    Entry* target = nullptr;
-    for (auto& e : windows) {
-      if (!e.window.intersects(w)) continue;
-      merged = merged.cover(e.window);
-      if (target == nullptr) target = &e;
-      ++overlapping;
-    }
+    for (size_t i = first; i < last; ++i) merged = merged.cover(windows[i].window);
     if (is_late(merged)) return nullptr;
-    if (target == nullptr) {
-      windows.push_back(new_entry(merged));
-      return &windows.back();
-    }
-    if (overlapping == 1 && target->window == merged) return target;  // inside an existing window
+    const auto at = [&](size_t i) { return windows.begin() + static_cast<std::ptrdiff_t>(i); };
+    if (first == last) return &*windows.insert(at(last), new_entry(merged));
+    Entry& target = windows[first];
+    if (last - first == 1 && target.window == merged) return &target;  // inside an existing window
     // The merged window's contents and trigger state are the union of the old windows'; the old
     // windows' timers go (each cleared with its own trigger state, as Flink clears namespaces).
     typename Trigger::State merged_state{};
-    for (auto& e : windows) {
-      if (!e.window.intersects(w)) continue;
+    for (size_t i = first; i < last; ++i) {
+      Entry& e = windows[i];
       trigger_.merge_state(e.trigger_state, merged_state);
+      entry_ = &e;
       window_ = e.window;
       trigger_.clear(e.window, e.trigger_state, *this);
-      delete_cleanup_timer(e.window);
-      if (&e == target) continue;
+      // Timers the trigger left behind (cleanup ones too) belong to a window that is gone.
+      e.event_timers.clear();
+      e.processing_timers.clear();
+      if (i == first) continue;
       if constexpr (kEvicting) {
-        target->contents.insert(target->contents.end(), e.contents.begin(), e.contents.end());
+        target.contents.insert(target.contents.end(), e.contents.begin(), e.contents.end());
       } else {
-        adapter_.merge(e.contents, target->contents);
+        adapter_.merge(e.contents, target.contents);
       }
-      target->count += e.count;
+      target.count += e.count;
     }
-    target->window = merged;
-    target->trigger_state = merged_state;
-    const size_t target_index = static_cast<size_t>(target - windows.data());
-    for (size_t i = windows.size(); i-- > 0;) {
-      if (i != target_index && windows[i].window.intersects(w)) {
-        windows.erase(windows.begin() + static_cast<std::ptrdiff_t>(i));
-      }
-    }
-    // Erasing before the target shifted it: find it again by its (now unique) window.
-    target = find(windows, merged);
+    target.window = merged;
+    target.trigger_state = merged_state;
+    windows.erase(at(first + 1), at(last));
+    entry_ = &windows[first];
     window_ = merged;
-    trigger_.on_merge(merged, target->trigger_state, *this);
-    return target;
+    trigger_.on_merge(merged, entry_->trigger_state, *this);
+    return entry_;
   }
 
   void add(Entry& e, const T& value, Timestamp ts) {
@@ -305,19 +350,14 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   bool is_late(const TimeWindow& w) const {
     return assigner_.event_time && cleanup_time(w) <= watermark_;
   }
+  // For entry_.
   void register_cleanup_timer(const TimeWindow& w) {
     if (w == kGlobalWindow) return;
     if (assigner_.event_time) {
-      event_timers_.insert(Timer{cleanup_time(w), key_, w});
+      register_event_time_timer(cleanup_time(w));
     } else {
-      window_ = w;
       register_processing_time_timer(cleanup_time(w));
     }
-  }
-  void delete_cleanup_timer(const TimeWindow& w) {
-    if (w == kGlobalWindow) return;
-    auto& timers = assigner_.event_time ? event_timers_ : processing_timers_;
-    timers.erase(Timer{cleanup_time(w), key_, w});
   }
 
   void on_late_record(const T& value, Timestamp ts) {
@@ -329,12 +369,12 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   }
 
   // Fires, in time order, the timers due at `now`, including ones set while firing.
-  void fire_timers(Timers& timers, Timestamp now, TimeDomain domain) {
+  void fire_timers(TimerQueue& timers, Timestamp now, TimeDomain domain) {
     Collector<Out> out(this->out_, this->output(), this->batch_limit());
-    while (!timers.empty() && timers.begin()->time <= now) {
-      Timer timer = *timers.begin();
-      timers.erase(timers.begin());
-      on_timer(timer, domain, out);
+    while (!timers.empty() && timers.earliest() <= now) {
+      std::vector<Timer> due = timers.take_earliest();
+      for (const Timer& timer : due) on_timer(timer, domain, out);
+      timers.recycle(std::move(due));
     }
     out.flush();
     side_outputs_.flush();
@@ -344,17 +384,19 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
     auto key_it = keys_.find(timer.key);
     if (key_it == keys_.end()) return;
     Entry* e = find(key_it->second, timer.window);
-    if (e == nullptr) return;  // merged away or already cleaned up
+    if (e == nullptr) return;  // merged away or cleaned up
+    const bool event_time = domain == TimeDomain::kEventTime;
+    if (!unlist_timer(event_time ? e->event_timers : e->processing_timers, timer.time)) return;
     key_ = timer.key;
     window_ = timer.window;
+    entry_ = e;
     const TriggerResult result =
-        domain == TimeDomain::kEventTime
-            ? trigger_.on_event_time(timer.time, e->window, e->trigger_state, *this)
-            : trigger_.on_processing_time(timer.time, e->window, e->trigger_state, *this);
+        event_time ? trigger_.on_event_time(timer.time, e->window, e->trigger_state, *this)
+                   : trigger_.on_processing_time(timer.time, e->window, e->trigger_state, *this);
     if (fires(result)) emit(*e, out);
     if (purges(result)) purge(*e);
-    const bool cleanup_domain = (domain == TimeDomain::kEventTime) == assigner_.event_time;
-    if (cleanup_domain && e->window != kGlobalWindow && timer.time == cleanup_time(e->window)) {
+    if (event_time == assigner_.event_time && e->window != kGlobalWindow &&
+        timer.time == cleanup_time(e->window)) {
       trigger_.clear(e->window, e->trigger_state, *this);
       if (!states_->window.empty()) {
         states_->window.set_current_key(WindowedKey<Key>{key_, e->window},
@@ -375,10 +417,12 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   Timestamp lateness_;
   std::optional<OutputTag<T>> late_tag_;
   absl::flat_hash_map<Key, Windows> keys_;
-  Timers event_timers_;
-  Timers processing_timers_;
-  Key key_{};            // the key being processed (for the TriggerContext)
-  TimeWindow window_{};  // the window being processed (for the TriggerContext)
+  TimerQueue event_timers_;
+  TimerQueue processing_timers_;
+  // The key, window and window entry being processed: what the TriggerContext acts on.
+  Key key_{};
+  TimeWindow window_{};
+  Entry* entry_ = nullptr;
   Timestamp watermark_ = kMinWatermark;
   Timestamp wakeup_at_ = kMaxWatermark;
   bool draining_ = false;
