@@ -14,4 +14,5 @@
 #include "sluice/core/serialization.h"
 #include "sluice/state/keyed_state.h"
 #include "sluice/time/watermarks.h"
+#include "sluice/window/joins.h"
 #include "sluice/window/windowed_stream.h"

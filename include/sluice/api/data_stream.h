@@ -135,6 +135,11 @@ class DataStream {
   ConnectedStreams<T, U> connect(const DataStream<U>& other) const {
     return ConnectedStreams<T, U>(*this, other);
   }
+  // Window join and co-group with another stream (see sluice/window/joins.h).
+  template <class U>
+  auto join(const DataStream<U>& other) const;
+  template <class U>
+  auto co_group(const DataStream<U>& other) const;
 
   // --- sinks ---
   template <class S>
@@ -298,6 +303,10 @@ class KeyedStream : public DataStream<T> {
   auto count_window(int64_t size) const;
   auto count_window(int64_t size, int64_t slide) const;
 
+  // Interval join with another keyed stream (see sluice/window/joins.h).
+  template <class U, class OtherSelector>
+  auto interval_join(const KeyedStream<U, OtherSelector>& other) const;
+
   // For streams of plain numbers.
   DataStream<T> sum() const {
     static_assert(std::is_arithmetic_v<T>, "sum() without a field needs a numeric stream");
@@ -343,6 +352,14 @@ class ConnectedStreams {
     return add<O>("co_process",
                   [fn] { return std::make_unique<detail::CoProcessOperator<T1, T2, O, F>>(fn); });
   }
+
+  // A custom two-input operator (input 0: first, input 1: second), as Flink's transform().
+  template <class Out>
+  DataStream<Out> transform(const std::string& name, OperatorFactory factory) const {
+    return add<Out>(name, std::move(factory));
+  }
+  const DataStream<T1>& first() const { return first_; }
+  const DataStream<T2>& second() const { return second_; }
 
  private:
   template <class Out>
