@@ -37,6 +37,10 @@ template <class T, class KeySelector>
 class KeyedStream;
 template <class T1, class T2>
 class ConnectedStreams;
+template <class T>
+class BroadcastStream;
+template <class T, class KeySelector, class B>
+class BroadcastConnectedStream;
 
 // Returned by sink_to() and friends: lets the sink's parallelism and name be set.
 class SinkHandle {
@@ -120,6 +124,12 @@ class DataStream {
   KeyedStream<T, KeySelector> key_by(KeySelector selector) const;
   DataStream<T> rebalance() const { return with_partitioning(Partitioning::kRebalance); }
   DataStream<T> broadcast() const { return with_partitioning(Partitioning::kBroadcast); }
+  // For the broadcast state pattern: every record goes to every subtask of the operator it is
+  // connected to, which keeps the broadcast states named by `descriptors` (MapStateDescriptors).
+  template <class D, class... More>
+  BroadcastStream<T> broadcast(const D& descriptor, const More&... more) const {
+    return BroadcastStream<T>(broadcast(), {descriptor.name, more.name...});
+  }
   DataStream<T> forward() const { return with_partitioning(Partitioning::kForward); }
 
   // --- multiple streams ---
@@ -303,6 +313,12 @@ class KeyedStream : public DataStream<T> {
   auto count_window(int64_t size) const;
   auto count_window(int64_t size, int64_t slide) const;
 
+  // The broadcast state pattern: fn is a KeyedBroadcastProcessFunction<Key, T, B, Out>.
+  template <class B>
+  auto connect(const BroadcastStream<B>& rules) const {
+    return BroadcastConnectedStream<T, KeySelector, B>(*this, rules);
+  }
+
   // Interval join with another keyed stream (see sluice/window/joins.h).
   template <class U, class OtherSelector>
   auto interval_join(const KeyedStream<U, OtherSelector>& other) const;
@@ -322,6 +338,42 @@ template <class KeySelector>
 KeyedStream<T, KeySelector> DataStream<T>::key_by(KeySelector selector) const {
   return KeyedStream<T, KeySelector>(*this, std::move(selector));
 }
+
+// A stream whose records reach every subtask of the operator it connects to (see
+// DataStream::broadcast(descriptor)).
+template <class T>
+class BroadcastStream {
+ public:
+  BroadcastStream(DataStream<T> stream, std::vector<std::string> state_names)
+      : stream_(std::move(stream)), state_names_(std::move(state_names)) {}
+  const DataStream<T>& stream() const { return stream_; }
+  const std::vector<std::string>& state_names() const { return state_names_; }
+
+ private:
+  DataStream<T> stream_;
+  std::vector<std::string> state_names_;
+};
+
+template <class T, class KeySelector, class B>
+class BroadcastConnectedStream {
+ public:
+  BroadcastConnectedStream(KeyedStream<T, KeySelector> keyed, BroadcastStream<B> rules)
+      : keyed_(std::move(keyed)), rules_(std::move(rules)) {}
+  // A KeyedBroadcastProcessFunction<Key, T, B, Out> (see keyed_process.h).
+  template <class F>
+  DataStream<typename F::output_type> process(F fn) const {
+    auto selector = keyed_.key_selector();
+    const DataStream<T>& main = keyed_;
+    return main.connect(rules_.stream())
+        .template transform<typename F::output_type>("keyed_broadcast_process", [selector, fn] {
+          return std::make_unique<detail::KeyedProcessOperator<T, KeySelector, F, B>>(selector, fn);
+        });
+  }
+
+ private:
+  KeyedStream<T, KeySelector> keyed_;
+  BroadcastStream<B> rules_;
+};
 
 // Two streams of possibly different types processed by one operator with two inputs.
 template <class T1, class T2>

@@ -28,6 +28,7 @@
 
 #include "sluice/api/functions.h"
 #include "sluice/api/operators.h"
+#include "sluice/state/broadcast_state.h"
 #include "sluice/state/keyed_state.h"
 
 namespace sluice {
@@ -65,13 +66,25 @@ class KeyedContext {
   void output(const OutputTag<X>& tag, const X& value) {
     side_outputs_.emit(tag, value, timestamp_);
   }
+  // With a broadcast input (keyed.connect(rules.broadcast(...))): a read-only view of a
+  // broadcast state.
+  template <class BK, class BV>
+  const BroadcastState<BK, BV>& broadcast_state(const MapStateDescriptor<BK, BV>& d) const {
+    if (broadcast_ == nullptr) {
+      throw Error(ErrorCategory::kInvalidJob,
+                  "broadcast state '" + d.name + "' read by an operator without a broadcast input");
+    }
+    return broadcast_->get(d);
+  }
   void set_timestamp(Timestamp ts) { timestamp_ = ts; }
+  void set_broadcast_states(BroadcastStates* states) { broadcast_ = states; }
 
  private:
   SideOutputs& side_outputs_;
   TimerService& timers_;
   const K& key_;
   Timestamp timestamp_ = kNoTimestamp;
+  BroadcastStates* broadcast_ = nullptr;
 };
 
 template <class K>
@@ -98,9 +111,70 @@ class KeyedProcessFunction {
   virtual void on_timer(Timestamp /*time*/, OnTimerContext& /*ctx*/, Collector<Out>& /*out*/) {}
 };
 
+// What process_broadcast_element sees: read-write broadcast state, and every key's keyed state.
+template <class K>
+class BroadcastContext {
+ public:
+  BroadcastContext(SideOutputs& side_outputs, BroadcastStates& states,
+                   HeapKeyedStateBackend<K>* backend)
+      : side_outputs_(side_outputs), states_(states), backend_(backend) {}
+  Timestamp timestamp() const { return timestamp_; }
+  Timestamp current_watermark() const { return watermark_; }
+  Timestamp current_processing_time() const { return wall_clock_millis(); }
+  template <class BK, class BV>
+  BroadcastState<BK, BV>& broadcast_state(const MapStateDescriptor<BK, BV>& d) {
+    return states_.get(d);
+  }
+  template <class X>
+  void output(const OutputTag<X>& tag, const X& value) {
+    side_outputs_.emit(tag, value, timestamp_);
+  }
+  // fn(const K& key, State& state) for every key of this subtask that has the state `d`
+  // describes (a ValueStateDescriptor, ListStateDescriptor or MapStateDescriptor).
+  template <class D, class F>
+  void apply_to_keyed_state(const D& d, F&& fn) {
+    if (backend_ == nullptr) {
+      throw Error(ErrorCategory::kInvalidJob,
+                  "apply_to_keyed_state needs a keyed main input (keyed.connect(broadcast))");
+    }
+    backend_->apply_to_all_keys(d, std::forward<F>(fn));
+  }
+  void set(Timestamp timestamp, Timestamp watermark) {
+    timestamp_ = timestamp;
+    watermark_ = watermark;
+  }
+
+ private:
+  SideOutputs& side_outputs_;
+  BroadcastStates& states_;
+  HeapKeyedStateBackend<K>* backend_;
+  Timestamp timestamp_ = kNoTimestamp;
+  Timestamp watermark_ = kMinWatermark;
+};
+
+// The keyed side of the broadcast state pattern: process_element and on_timer as in a
+// KeyedProcessFunction (their context offers read-only broadcast_state()), plus
+// process_broadcast_element for every record of the broadcast input.
+template <class K, class In, class B, class Out>
+class KeyedBroadcastProcessFunction {
+ public:
+  using key_type = K;
+  using output_type = Out;
+  using Context = KeyedContext<K>;
+  using OnTimerContext = sluice::OnTimerContext<K>;
+  using BroadcastContext = sluice::BroadcastContext<K>;
+  virtual ~KeyedBroadcastProcessFunction() = default;
+  virtual void process_element(const In& value, Context& ctx, Collector<Out>& out) = 0;
+  virtual void process_broadcast_element(const B& value, BroadcastContext& ctx,
+                                         Collector<Out>& out) = 0;
+  virtual void on_timer(Timestamp /*time*/, OnTimerContext& /*ctx*/, Collector<Out>& /*out*/) {}
+};
+
 namespace detail {
 
-template <class T, class KeySelector, class F>
+// Also the keyed side of the broadcast state pattern when `BroadcastT` is not void: input 1
+// carries the broadcast records.
+template <class T, class KeySelector, class F, class BroadcastT = void>
 class KeyedProcessOperator final : public TypedOperator<typename F::output_type>,
                                    private TimerService {
  public:
@@ -117,6 +191,11 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
     TimerService& timers = *this;  // a private base: convert here, where it is accessible
     context_ =
         std::make_unique<OnTimerContext<Key>>(side_outputs_, timers, backend_->current_key());
+    if constexpr (!std::is_void_v<BroadcastT>) {
+      context_->set_broadcast_states(&broadcast_states_);
+      broadcast_context_ =
+          std::make_unique<BroadcastContext<Key>>(side_outputs_, broadcast_states_, backend_.get());
+    }
     if constexpr (requires(F & f, KeyedRuntimeContext<Key> & r) { f.open(r); }) {
       KeyedRuntimeContext<Key> runtime(c, *backend_);
       fn_.open(runtime);
@@ -129,7 +208,10 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
   }
   void close() override { close_function(fn_); }
 
-  void process_batch(Buffer& batch, int) override {
+  void process_batch(Buffer& batch, int input) override {
+    if constexpr (!std::is_void_v<BroadcastT>) {
+      if (input == 1) return process_broadcast(static_cast<RecordBuffer<BroadcastT>&>(batch));
+    }
     auto& in = static_cast<RecordBuffer<T>&>(batch);
     Collector<Out> out(this->out_, this->output(), this->batch_limit());
     for (size_t i = 0; i < in.values.size(); ++i) {
@@ -157,6 +239,19 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
  private:
   static constexpr Timestamp kTtlSweepMs = 5'000;
   using Timers = std::set<std::pair<Timestamp, Key>>;
+
+  template <class B>
+  void process_broadcast(RecordBuffer<B>& in) {
+    Collector<Out> out(this->out_, this->output(), this->batch_limit());
+    for (size_t i = 0; i < in.values.size(); ++i) {
+      const Timestamp ts = in.timestamp(i);
+      broadcast_context_->set(ts, watermark_);
+      out.set_timestamp(ts);
+      fn_.process_broadcast_element(in.values[i], *broadcast_context_, out);
+    }
+    out.flush();
+    side_outputs_.flush();
+  }
 
   // TimerService, for the current key.
   Timestamp current_watermark() const override { return watermark_; }
@@ -213,6 +308,8 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
   std::unique_ptr<HeapKeyedStateBackend<Key>> backend_;
   SideOutputs side_outputs_;
   std::unique_ptr<OnTimerContext<Key>> context_;
+  BroadcastStates broadcast_states_;
+  std::unique_ptr<BroadcastContext<Key>> broadcast_context_;
   Timers event_timers_;
   Timers processing_timers_;
   Timestamp watermark_ = kMinWatermark;

@@ -188,6 +188,11 @@ class KeyedTable {
     }
     return removed;
   }
+  void append_keys(std::vector<K>& keys) const {
+    for (const auto& map : maps_) {
+      for (const auto& entry : map) keys.push_back(entry.first);
+    }
+  }
   size_t size() const {
     size_t n = 0;
     for (const auto& map : maps_) n += map.size();
@@ -272,6 +277,21 @@ class HeapKeyedStateBackend {
   void clear_current_key() {
     for (auto& [name, state] : states_) state->erase_current();
   }
+  // Calls fn(key, state) for every key with a value in the state `d` describes, with the backend
+  // set to that key (Flink's applyToKeyedState); the current key is restored afterwards.
+  template <class D, class F>
+  void apply_to_all_keys(const D& d, F&& fn) {
+    auto& state = get_any(d);
+    std::vector<K> keys;
+    states_.at(d.name)->append_keys(keys);
+    const K saved_key = current_key_;
+    const int saved_group = current_group_;
+    for (const K& key : keys) {
+      set_current_key(key);
+      fn(key, state);
+    }
+    set_current_key(saved_key, saved_group);
+  }
   // Removes, from every state, the keys matching pred.
   size_t remove_keys_if(const std::function<bool(const K&)>& pred) {
     size_t removed = 0;
@@ -284,6 +304,7 @@ class HeapKeyedStateBackend {
     virtual ~HandleBase() = default;
     virtual size_t remove_expired(Timestamp now) = 0;
     virtual void erase_current() = 0;
+    virtual void append_keys(std::vector<K>& keys) const = 0;
     virtual size_t remove_keys_if(const std::function<bool(const K&)>& pred) = 0;
   };
 
@@ -293,6 +314,7 @@ class HeapKeyedStateBackend {
     std::unique_ptr<detail::KeyedTable<K, S>> table;
     size_t remove_expired(Timestamp now) override { return table->remove_expired(now); }
     void erase_current() override { erase(); }
+    void append_keys(std::vector<K>& keys) const override { table->append_keys(keys); }
     size_t remove_keys_if(const std::function<bool(const K&)>& pred) override {
       return table->remove_keys_if(pred);
     }
@@ -392,6 +414,19 @@ class HeapKeyedStateBackend {
     void clear() override { this->erase(); }
     AggregatingStateDescriptor<In, Acc, Out> descriptor;
   };
+
+  template <class V>
+  ValueState<V>& get_any(const ValueStateDescriptor<V>& d) {
+    return get_state(d);
+  }
+  template <class V>
+  ListState<V>& get_any(const ListStateDescriptor<V>& d) {
+    return get_list_state(d);
+  }
+  template <class UK, class UV>
+  MapState<UK, UV>& get_any(const MapStateDescriptor<UK, UV>& d) {
+    return get_map_state(d);
+  }
 
   template <class H>
   H& handle(const std::string& name, const StateTtlConfig& ttl) {

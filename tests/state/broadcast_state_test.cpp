@@ -1,0 +1,106 @@
+// The broadcast state pattern: rules broadcast to every subtask of a keyed operator, read while
+// processing the keyed stream; and applying a function to every key's state.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "sluice/sluice.h"
+#include "test_util.h"
+
+namespace sluice {
+namespace {
+
+struct Event {
+  int64_t key;
+  int64_t value;
+};
+struct Rule {
+  std::string name;
+  int64_t threshold;
+};
+struct Match {
+  int64_t key;
+  int64_t value;
+  std::string rule;
+  auto operator<=>(const Match&) const = default;
+};
+
+const MapStateDescriptor<std::string, Rule> kRules{"rules"};
+
+// Buffers each key's events and, at the end of the input (when every rule has arrived, whatever
+// the interleaving of the two inputs), matches them against the broadcast rules.
+struct MatchRules : KeyedBroadcastProcessFunction<int64_t, Event, Rule, Match> {
+  ListState<int64_t>* values = nullptr;
+  void open(KeyedRuntimeContext<int64_t>& ctx) {
+    values = &ctx.get_list_state(ListStateDescriptor<int64_t>{"values"});
+  }
+  void process_element(const Event& e, Context& ctx, Collector<Match>&) override {
+    values->add(e.value);
+    ctx.timer_service().register_event_time_timer(kMaxWatermark - 1);
+  }
+  void process_broadcast_element(const Rule& rule, BroadcastContext& ctx,
+                                 Collector<Match>&) override {
+    ctx.broadcast_state(kRules).put(rule.name, rule);
+  }
+  void on_timer(Timestamp, OnTimerContext& ctx, Collector<Match>& out) override {
+    for (int64_t v : values->get()) {
+      for (const auto& [name, rule] : ctx.broadcast_state(kRules).entries()) {
+        if (v > rule.threshold) out.collect(Match{ctx.current_key(), v, name});
+      }
+    }
+  }
+};
+
+TEST(BroadcastState, EverySubtaskSeesEveryRule) {
+  std::vector<Event> events;
+  for (int64_t i = 0; i < 1'000; ++i) events.push_back(Event{i % 37, (i * 7919) % 1'000});
+  const std::vector<Rule> rules{{"low", 100}, {"mid", 500}, {"high", 900}};
+  std::vector<Match> expected;
+  for (const auto& e : events) {
+    for (const auto& r : rules) {
+      if (e.value > r.threshold) expected.push_back(Match{e.key, e.value, r.name});
+    }
+  }
+  for (int p : {1, 2, 4}) {
+    auto env = testing::quiet_env(p);
+    auto strategy = WatermarkStrategy<Event>::for_monotonous_timestamps().with_timestamp_assigner(
+        [](const Event&) -> Timestamp { return 0; });
+    auto matches = env.from_collection(events)
+                       .assign_timestamps_and_watermarks(strategy)
+                       .key_by(&Event::key)
+                       .connect(env.from_collection(rules).broadcast(kRules))
+                       .process(MatchRules{})
+                       .collect();
+    env.execute();
+    EXPECT_EQ(testing::sorted(matches->values()), testing::sorted(expected)) << "parallelism " << p;
+  }
+}
+
+TEST(BroadcastState, ApplyToEveryKeyVisitsEachKeyWithItsState) {
+  HeapKeyedStateBackend<int64_t> backend(KeyGroupRange{0, 127}, 128);
+  auto& count = backend.get_state(ValueStateDescriptor<int64_t>{"count"});
+  for (int64_t k = 0; k < 50; ++k) {
+    backend.set_current_key(k);
+    count.update(k * 10);
+  }
+  backend.set_current_key(7);
+  std::map<int64_t, int64_t> seen;
+  backend.apply_to_all_keys(ValueStateDescriptor<int64_t>{"count"},
+                            [&](const int64_t& key, ValueState<int64_t>& state) {
+                              seen[key] = *state.value();
+                              state.update(0);  // e.g. a rule change resets every key
+                            });
+  EXPECT_EQ(seen.size(), 50u);
+  for (const auto& [k, v] : seen) EXPECT_EQ(v, k * 10);
+  EXPECT_EQ(backend.current_key(), 7) << "the current key is restored";
+  EXPECT_EQ(count.value(), std::optional<int64_t>(0));
+}
+
+TEST(BroadcastState, ATypeMismatchIsAnError) {
+  BroadcastStates states;
+  states.get(MapStateDescriptor<std::string, Rule>{"r"});
+  EXPECT_THROW(states.get(MapStateDescriptor<std::string, int64_t>{"r"}), Error);
+}
+
+}  // namespace
+}  // namespace sluice
