@@ -172,6 +172,8 @@ void JobExecution::build(const StreamGraph& graph) {
         ctx.buffer_bytes = options_.buffer_bytes;
         member.timers = std::make_unique<MemberTimerService>(*task, id);
         ctx.processing_time = member.timers.get();
+        member.operator_state = std::make_unique<OperatorStateStore>();
+        ctx.operator_state = member.operator_state.get();
         StreamTask* raw = task.get();
         NullOutput* null_output = null_output_.get();
         ctx.side_output = [raw, id, null_output](int tag) -> Output* {

@@ -23,6 +23,7 @@
 #include "sluice/runtime/operator.h"
 #include "sluice/runtime/record_writer.h"
 #include "sluice/runtime/source.h"
+#include "sluice/state/operator_state.h"
 
 namespace sluice::runtime {
 
@@ -46,6 +47,7 @@ struct ChainMember {
   std::unique_ptr<MemberTimerService> timers;
   std::unique_ptr<Operator> op;  // null for the source node at the head of a source task
   std::unique_ptr<OperatorContext> context;
+  std::unique_ptr<OperatorStateStore> operator_state;
   OperatorMetrics* metrics = nullptr;
 };
 

@@ -20,6 +20,8 @@
 
 namespace sluice {
 
+class OperatorStateStore;  // sluice/state/operator_state.h
+
 class Output {
  public:
   virtual ~Output() = default;
@@ -65,6 +67,7 @@ struct OperatorContext {
   const Configuration* config = nullptr;
   size_t buffer_bytes = 32 * 1024;  // target size of output batches
   ProcessingTimeService* processing_time = nullptr;
+  OperatorStateStore* operator_state = nullptr;  // this instance's non-keyed state
   // Output for side-output tag `tag_id`; a NullOutput when no stream consumes the tag.
   std::function<Output*(int tag_id)> side_output;
 };
@@ -80,6 +83,8 @@ class RuntimeContext {
   const Configuration& config() const { return *context_.config; }
   // A named counter reported with the operator's metrics. Call in open(), keep the reference.
   Counter& counter(const std::string& name) const { return context_.metrics->user_counter(name); }
+  // Non-keyed list state of this operator instance (see sluice/state/operator_state.h).
+  OperatorStateStore& operator_state() const { return *context_.operator_state; }
 
  private:
   const OperatorContext& context_;

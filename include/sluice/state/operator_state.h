@@ -1,0 +1,156 @@
+// Operator (non-keyed) state: named lists of values held by each parallel instance of an
+// operator, for state that is not tied to keys (a source's offsets, a sink's pending files).
+//
+//   ListState<Offset>& offsets = ctx.operator_state().get_list_state(
+//       ListStateDescriptor<Offset>{"offsets"});
+//
+// When a job is restored with another parallelism the lists are redistributed as in Flink:
+// - list state (get_list_state) is split: the elements of all old instances, concatenated in
+//   subtask order, are cut into contiguous, near-equal shares, one per new instance;
+// - union list state (get_union_list_state) gives every new instance all the elements.
+// snapshot() and restore() carry the state in serialized form (see sluice/core/serialization.h);
+// the checkpoint work drives them.
+//
+// Threading: a store belongs to one operator instance, one task thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sluice/core/error.h"
+#include "sluice/core/serialization.h"
+#include "sluice/state/keyed_state.h"
+
+namespace sluice {
+
+enum class OperatorStateMode { kSplit, kUnion };
+
+// The serialized state of one operator instance.
+struct OperatorStateSnapshot {
+  struct List {
+    std::string name;
+    OperatorStateMode mode = OperatorStateMode::kSplit;
+    std::vector<std::string> elements;  // one serialized value each
+  };
+  std::vector<List> lists;
+};
+
+// The snapshots of `old` instances redistributed over `parallelism` new ones.
+inline std::vector<OperatorStateSnapshot> redistribute_operator_state(
+    const std::vector<OperatorStateSnapshot>& old, int parallelism) {
+  if (parallelism <= 0) throw Error(ErrorCategory::kInvalidArgument, "parallelism must be > 0");
+  // Every list's elements in old subtask order.
+  std::map<std::string, OperatorStateSnapshot::List> all;
+  for (const auto& instance : old) {
+    for (const auto& list : instance.lists) {
+      auto [it, inserted] =
+          all.try_emplace(list.name, OperatorStateSnapshot::List{list.name, list.mode, {}});
+      if (!inserted && it->second.mode != list.mode) {
+        throw Error(ErrorCategory::kInvalidJob,
+                    "operator state '" + list.name + "' has different modes in different subtasks");
+      }
+      it->second.elements.insert(it->second.elements.end(), list.elements.begin(),
+                                 list.elements.end());
+    }
+  }
+  std::vector<OperatorStateSnapshot> result(static_cast<size_t>(parallelism));
+  for (const auto& [name, list] : all) {
+    const size_t n = list.elements.size();
+    const auto p = static_cast<size_t>(parallelism);
+    size_t next = 0;
+    for (size_t i = 0; i < p; ++i) {
+      OperatorStateSnapshot::List share{name, list.mode, {}};
+      if (list.mode == OperatorStateMode::kUnion) {
+        share.elements = list.elements;
+      } else {
+        const size_t count = n / p + (i < n % p ? 1 : 0);
+        share.elements.assign(list.elements.begin() + static_cast<std::ptrdiff_t>(next),
+                              list.elements.begin() + static_cast<std::ptrdiff_t>(next + count));
+        next += count;
+      }
+      result[i].lists.push_back(std::move(share));
+    }
+  }
+  return result;
+}
+
+class OperatorStateStore {
+ public:
+  template <class V>
+  ListState<V>& get_list_state(const ListStateDescriptor<V>& d) {
+    return list<V>(d.name, OperatorStateMode::kSplit);
+  }
+  template <class V>
+  ListState<V>& get_union_list_state(const ListStateDescriptor<V>& d) {
+    return list<V>(d.name, OperatorStateMode::kUnion);
+  }
+
+  OperatorStateSnapshot snapshot() const {
+    OperatorStateSnapshot snapshot;
+    for (const auto& [name, state] : lists_) {
+      snapshot.lists.push_back({name, state->mode, state->serialize()});
+    }
+    for (const auto& [name, pending] : restored_) snapshot.lists.push_back(pending);
+    return snapshot;
+  }
+  // Before the function asks for its states; each list is deserialized when first asked for.
+  void restore(const OperatorStateSnapshot& snapshot) {
+    lists_.clear();
+    restored_.clear();
+    for (const auto& list : snapshot.lists) restored_[list.name] = list;
+  }
+
+ private:
+  struct Base {
+    virtual ~Base() = default;
+    virtual std::vector<std::string> serialize() const = 0;
+    OperatorStateMode mode = OperatorStateMode::kSplit;
+  };
+  template <class V>
+  struct Typed final : Base, ListState<V> {
+    std::vector<V> values;
+    const std::vector<V>& get() override { return values; }
+    void add(const V& value) override { values.push_back(value); }
+    void update(std::vector<V> v) override { values = std::move(v); }
+    void clear() override { values.clear(); }
+    std::vector<std::string> serialize() const override {
+      std::vector<std::string> out;
+      out.reserve(values.size());
+      for (const V& v : values) out.push_back(to_bytes(v));
+      return out;
+    }
+  };
+
+  template <class V>
+  ListState<V>& list(const std::string& name, OperatorStateMode mode) {
+    auto& slot = lists_[name];
+    if (!slot) {
+      auto typed = std::make_unique<Typed<V>>();
+      typed->mode = mode;
+      if (auto it = restored_.find(name); it != restored_.end()) {
+        if (it->second.mode != mode) {
+          throw Error(
+              ErrorCategory::kInvalidJob,
+              "operator state '" + name +
+                  "' was saved as a split list and is read as a union list, or the reverse");
+        }
+        for (const auto& bytes : it->second.elements) typed->values.push_back(from_bytes<V>(bytes));
+        restored_.erase(it);
+      }
+      slot = std::move(typed);
+    }
+    auto* typed = dynamic_cast<Typed<V>*>(slot.get());
+    if (typed == nullptr || typed->mode != mode) {
+      throw Error(ErrorCategory::kInvalidJob,
+                  "operator state '" + name + "' was registered with another type or mode");
+    }
+    return *typed;
+  }
+
+  std::map<std::string, std::unique_ptr<Base>> lists_;
+  std::map<std::string, OperatorStateSnapshot::List> restored_;  // not yet asked for
+};
+
+}  // namespace sluice
