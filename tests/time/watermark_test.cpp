@@ -194,5 +194,136 @@ TEST(Watermarks, IdlenessLetsTheWatermarkAdvanceWithTheActiveSubtask) {
   EXPECT_GT(run_until(true, 60s, [](Timestamp w) { return w > 5'000; }), 5'000);
 }
 
+// One reader with two splits: "fast" (odd timestamps from 1,000,001 up by 100 per poll) and
+// "slow" (even timestamps from 0 up by 2 per poll). What the slow split does after its first
+// five records depends on the mode.
+enum class SlowSplit { kKeepsUp, kGoesQuiet, kIsReleased, kResumes };
+// kResumes: 1 s after the start the slow split's records come again, with timestamps from
+// kResumedBase (even, far behind the fast split).
+constexpr Timestamp kResumedBase = 500'000;
+
+class TwoSplits final : public Source<Reading> {
+ public:
+  explicit TwoSplits(SlowSplit mode) : mode_(mode) {}
+  Boundedness boundedness() const override { return Boundedness::kUnbounded; }
+  std::unique_ptr<SplitEnumerator> create_enumerator(SplitEnumeratorContext& context) override {
+    return std::make_unique<StaticSplitEnumerator>(context,
+                                                   split_index_range(1, context.parallelism()));
+  }
+  std::unique_ptr<SourceReader<Reading>> create_reader(SourceReaderContext& context) override {
+    return std::make_unique<Reader>(context, mode_);
+  }
+
+ private:
+  class Reader final : public SourceReader<Reading> {
+   public:
+    Reader(SourceReaderContext& context, SlowSplit mode) : context_(context), mode_(mode) {}
+    void add_splits(std::vector<std::unique_ptr<SourceSplit>>) override {}
+    void notify_no_more_splits() override {}
+    InputStatus poll_next(ReaderOutput<Reading>& output) override {
+      const Timestamp fast = 1'000'001 + 100 * polls_;
+      output.create_output_for_split("fast").collect(Reading{polls_, fast}, fast);
+      if (polls_ == 0) started_ = std::chrono::steady_clock::now();
+      const bool resumed =
+          mode_ == SlowSplit::kResumes && std::chrono::steady_clock::now() - started_ >= 1s;
+      if (polls_ < 5 || mode_ == SlowSplit::kKeepsUp || resumed) {
+        const Timestamp slow = (resumed ? kResumedBase : 0) + 2 * polls_;
+        output.create_output_for_split("slow").collect(Reading{polls_, slow}, slow);
+      } else if (polls_ == 5 && mode_ == SlowSplit::kIsReleased) {
+        output.release_output_for_split("slow");
+      }
+      ++polls_;
+      context_.wake_at(std::chrono::steady_clock::now() + 1ms);
+      return InputStatus::kNothingAvailable;
+    }
+
+   private:
+    SourceReaderContext& context_;
+    SlowSplit mode_;
+    int64_t polls_ = 0;
+    std::chrono::steady_clock::time_point started_;
+  };
+  SlowSplit mode_;
+};
+
+// Runs the one-reader job until `done(observed)` or `limit`; returns what the next operator saw.
+template <class Done>
+std::shared_ptr<Observed> run_two_splits(SlowSplit mode, bool with_idleness,
+                                         std::chrono::milliseconds limit, Done done) {
+  auto env = env_with_interval(1, "5ms");
+  auto strategy = WatermarkStrategy<Reading>::for_monotonous_timestamps();
+  if (with_idleness) strategy = strategy.with_idleness(50ms);
+  auto observed = record(env.from_source(TwoSplits(mode), strategy, "two splits"));
+  JobClient client = env.execute_async();
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done(*observed) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  client.cancel();
+  client.wait();
+  return observed;
+}
+
+TEST(SplitWatermarks, TheSourceWatermarkIsTheMinimumOverItsSplits) {
+  auto observed = run_two_splits(SlowSplit::kKeepsUp, false, 60s,
+                                 [](Observed& o) { return o.last_watermark() >= 40; });
+  // Every watermark is behind the slow split's records seen before it (monotonous: max - 1).
+  Timestamp slow_max = kMinWatermark;
+  int watermarks = 0;
+  for (const auto& [kind, ts] : observed->snapshot()) {
+    if (kind == 'r' && ts % 2 == 0) slow_max = std::max(slow_max, ts);
+    if (kind == 'w') {
+      ++watermarks;
+      ASSERT_LE(ts, slow_max - 1) << "a watermark ran ahead of the slow split";
+    }
+  }
+  EXPECT_GT(watermarks, 0);
+  EXPECT_GE(observed->last_watermark(), 40);
+}
+
+TEST(SplitWatermarks, AQuietSplitHoldsTheWatermarkBackWithoutIdleness) {
+  auto observed =
+      run_two_splits(SlowSplit::kGoesQuiet, false, 500ms, [](Observed&) { return false; });
+  EXPECT_LE(observed->last_watermark(), 8 - 1);  // the slow split's last record was at 8
+}
+
+TEST(SplitWatermarks, AnIdleSplitNoLongerHoldsTheWatermarkBack) {
+  auto observed = run_two_splits(SlowSplit::kGoesQuiet, true, 60s,
+                                 [](Observed& o) { return o.last_watermark() > 1'000'000; });
+  EXPECT_GT(observed->last_watermark(), 1'000'000);
+}
+
+TEST(SplitWatermarks, AReleasedSplitNoLongerHoldsTheWatermarkBack) {
+  auto observed = run_two_splits(SlowSplit::kIsReleased, false, 60s,
+                                 [](Observed& o) { return o.last_watermark() > 1'000'000; });
+  EXPECT_GT(observed->last_watermark(), 1'000'000);
+}
+
+TEST(SplitWatermarks, AResumedSplitHoldsTheWatermarkBackAgain) {
+  // Idle after its first records, the slow split lets the watermark run ahead with the fast one;
+  // when it resumes (far behind), it is active again and the watermark stops: it never goes
+  // backwards, and may not pass the resumed split's own.
+  auto is_resumed = [](char kind, Timestamp ts) {
+    return kind == 'r' && ts % 2 == 0 && ts >= kResumedBase && ts < 1'000'000;
+  };
+  auto observed = run_two_splits(SlowSplit::kResumes, true, 60s, [&](Observed& o) {
+    int resumed_records = 0;
+    for (const auto& [kind, ts] : o.snapshot()) resumed_records += is_resumed(kind, ts);
+    return resumed_records >= 30;
+  });
+  // From the first resumed record on, watermarks stay where they were when it arrived.
+  Timestamp at_resume = kMinWatermark;
+  bool resumed = false;
+  for (const auto& [kind, ts] : observed->snapshot()) {
+    if (kind == 'w' && !resumed) at_resume = ts;
+    if (is_resumed(kind, ts)) resumed = true;
+    if (kind == 'w' && resumed) {
+      EXPECT_EQ(ts, at_resume);
+    }
+  }
+  ASSERT_TRUE(resumed);
+  EXPECT_GT(at_resume, 1'000'000) << "the fast split carried the watermark while the slow was idle";
+}
+
 }  // namespace
 }  // namespace sluice

@@ -98,16 +98,19 @@ class TextSource final : public Source<T> {
           return InputStatus::kNothingAvailable;
         }
       }
+      // Each file is a split with its own watermark (when the job assigns event time).
+      SplitOutput<T>& split = output.create_output_for_split(file_.path());
       for (size_t n = output.remaining(); n > 0; --n) {
         if (!file_.next(line_)) {
+          output.release_output_for_split(file_.path());
           file_.close();
           request();
           break;
         }
         if constexpr (std::is_same_v<T, TextLine>) {
-          output.collect(TextLine{file_.path(), file_.line_number(), line_});
+          split.collect(TextLine{file_.path(), file_.line_number(), line_});
         } else {
-          output.collect(line_);
+          split.collect(line_);
         }
       }
       return InputStatus::kMoreAvailable;

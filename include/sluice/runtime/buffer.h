@@ -31,11 +31,23 @@ class Buffer {
 // A batch of records of type T. `timestamps` is either empty (no record carries an event
 // timestamp) or exactly as long as `values`; keeping it empty saves a store per record on jobs
 // that do not use event time.
+// Records [previous run's end, end) of a batch came from the reader's split number `split` (a
+// small number the reader output gives each split id). A run with `released` set carries no
+// records: the split is finished and no longer holds back the watermark.
+struct SplitRun {
+  int32_t split = 0;
+  uint32_t end = 0;
+  bool released = false;
+};
+
 template <class T>
 class RecordBuffer final : public Buffer {
  public:
   std::vector<T> values;
   std::vector<Timestamp> timestamps;
+  // Set only by sources whose readers write through per-split outputs: which split each run of
+  // records came from, so that watermarks can be generated per split. Empty otherwise.
+  std::vector<SplitRun> split_runs;
 
   size_t size() const override { return values.size(); }
   size_t byte_size() const override {
@@ -44,6 +56,7 @@ class RecordBuffer final : public Buffer {
   void clear() override {
     values.clear();
     timestamps.clear();
+    split_runs.clear();
   }
   std::unique_ptr<Buffer> clone() const override {
     return std::make_unique<RecordBuffer<T>>(*this);

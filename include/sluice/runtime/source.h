@@ -14,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,6 +67,26 @@ class SourceReaderContext {
   virtual void wake_at(std::chrono::steady_clock::time_point deadline) = 0;
 };
 
+template <class T>
+class ReaderOutput;
+
+// The records of one split (FLIP-27's SourceOutput). With a WatermarkStrategy given to
+// from_source, every split has its own watermark generator and the source's watermark is the
+// minimum over its splits that are not idle; a released split no longer counts.
+template <class T>
+class SplitOutput {
+ public:
+  SplitOutput(ReaderOutput<T>& parent, int32_t number) : parent_(parent), number_(number) {}
+  void collect(const T& value, Timestamp ts = kNoTimestamp) {
+    parent_.collect_from(number_, value, ts);
+  }
+  int32_t number() const { return number_; }
+
+ private:
+  ReaderOutput<T>& parent_;
+  int32_t number_;
+};
+
 // Where a reader puts records. Records go into a batch that the runtime pushes through the
 // operator chain when full and after every poll_next.
 template <class T>
@@ -74,10 +95,40 @@ class ReaderOutput {
   ReaderOutput(RecordBuffer<T>& batch, size_t batch_limit, Output& downstream)
       : batch_(batch), batch_limit_(batch_limit), downstream_(downstream) {}
 
-  void collect(const T& value) { after_push((batch_.push(value), 0)); }
+  // Records written here belong to no split in particular.
+  void collect(const T& value) { collect_from(kNoSplit, value, kNoTimestamp); }
   void collect(T&& value) { after_push((batch_.push(std::move(value)), 0)); }
-  void collect(const T& value, Timestamp ts) { after_push((batch_.push(value, ts), 0)); }
+  void collect(const T& value, Timestamp ts) { collect_from(kNoSplit, value, ts); }
   void collect(T&& value, Timestamp ts) { after_push((batch_.push(std::move(value), ts), 0)); }
+
+  // The output for the split with this id (created on first use, kept until released).
+  SplitOutput<T>& create_output_for_split(const std::string& split_id) {
+    auto& slot = splits_[split_id];
+    if (!slot) slot = std::make_unique<SplitOutput<T>>(*this, next_split_++);
+    return *slot;
+  }
+  // The split is finished: its watermark no longer holds back the source's.
+  void release_output_for_split(const std::string& split_id) {
+    auto it = splits_.find(split_id);
+    if (it == splits_.end()) return;
+    attribute_earlier_records();
+    batch_.split_runs.push_back(
+        SplitRun{it->second->number(), static_cast<uint32_t>(batch_.size()), true});
+    splits_.erase(it);
+  }
+  // Internal: a record of split number `split`.
+  void collect_from(int32_t split, const T& value, Timestamp ts) {
+    if (split != kNoSplit) attribute_earlier_records();
+    batch_.push(value, ts);
+    auto& runs = batch_.split_runs;
+    if (split != kNoSplit || !runs.empty()) {
+      if (runs.empty() || runs.back().split != split || runs.back().released) {
+        runs.push_back(SplitRun{split, 0, false});
+      }
+      runs.back().end = static_cast<uint32_t>(batch_.size());
+    }
+    flush_if_full();
+  }
 
   // Room left in the current batch; readers that generate in bulk fill exactly this much.
   size_t remaining() const {
@@ -86,7 +137,7 @@ class ReaderOutput {
   // Direct access for bulk generation; call flush_if_full() after appending.
   RecordBuffer<T>& batch() { return batch_; }
   void flush() {
-    if (batch_.values.empty()) return;
+    if (batch_.values.empty() && batch_.split_runs.empty()) return;
     downstream_.emit(batch_);
     batch_.clear();
   }
@@ -95,11 +146,27 @@ class ReaderOutput {
   }
 
  private:
-  void after_push(int) { flush_if_full(); }
+  static constexpr int32_t kNoSplit = -1;
+  // Before the batch's first split run: the records already in it belong to no split.
+  void attribute_earlier_records() {
+    if (batch_.split_runs.empty() && batch_.size() > 0) {
+      batch_.split_runs.push_back({kNoSplit, static_cast<uint32_t>(batch_.size())});
+    }
+  }
+  void after_push(int) {
+    if (!batch_.split_runs.empty()) {  // keep the runs covering every record
+      auto& runs = batch_.split_runs;
+      if (runs.back().split != kNoSplit || runs.back().released) runs.push_back({kNoSplit, 0});
+      runs.back().end = static_cast<uint32_t>(batch_.size());
+    }
+    flush_if_full();
+  }
 
   RecordBuffer<T>& batch_;
   size_t batch_limit_;
   Output& downstream_;
+  std::map<std::string, std::unique_ptr<SplitOutput<T>>> splits_;
+  int32_t next_split_ = 0;
 };
 
 template <class T>

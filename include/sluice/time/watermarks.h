@@ -15,12 +15,19 @@
 // Idleness: with_idleness(t) marks the output idle when no record arrived for t, so it no longer
 // holds back the watermark downstream, and active again with the next record.
 //
+// Per split: when the batches come straight from a source whose reader writes through per-split
+// outputs (ReaderOutput::create_output_for_split), every split gets its own generator (and its own
+// idleness); the watermark is the minimum over the splits that are not idle, and the output is
+// idle when all of them are. A released (finished) split no longer counts. Otherwise there is one
+// generator per subtask.
+//
 // Threading: a strategy is copied into every subtask; generators are per subtask.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 
 #include "sluice/api/operators.h"
@@ -196,7 +203,11 @@ class TimestampsAndWatermarksOperator final : public TypedOperator<T>, private W
     out.timestamps.resize(n);
     Assigner& assign = strategy_.assigner();
     for (size_t i = 0; i < n; ++i) out.timestamps[i] = assign(in.values[i], in.timestamp(i));
-    generator_->on_batch(out, *this);
+    if (in.split_runs.empty()) {
+      generator_->on_batch(out, *this);
+    } else {
+      on_split_runs(in.split_runs, out);
+    }
     this->emit_output();
     flush_pending_watermark();
   }
@@ -209,12 +220,71 @@ class TimestampsAndWatermarksOperator final : public TypedOperator<T>, private W
   }
   void process_watermark_status(bool) override {}
   void on_processing_time(Timestamp time) override {
-    generator_->on_periodic_emit(*this);
+    if (per_split_) {
+      for (auto& [number, split] : splits_) split->generator->on_periodic_emit(*split);
+      combine_splits();
+    } else {
+      generator_->on_periodic_emit(*this);
+    }
     flush_pending_watermark();
     schedule_next(time);
   }
 
  private:
+  // The watermark state of one source split.
+  struct SplitWatermarks final : WatermarkOutput {
+    std::unique_ptr<WatermarkGenerator<T>> generator;
+    Timestamp watermark = kMinWatermark;
+    bool idle = false;
+    void emit_watermark(Timestamp w) override { watermark = std::max(watermark, w); }
+    void mark_idle() override { idle = true; }
+    void mark_active() override { idle = false; }
+  };
+
+  void on_split_runs(const std::vector<SplitRun>& runs, const RecordBuffer<T>& out) {
+    per_split_ = true;
+    uint32_t begin = 0;
+    for (const SplitRun& run : runs) {
+      if (run.released) {
+        splits_.erase(run.split);
+        continue;
+      }
+      auto& split = splits_[run.split];
+      if (!split) {
+        split = std::make_unique<SplitWatermarks>();
+        split->generator = strategy_.create_generator();
+      }
+      if (begin == 0 && run.end == out.size()) {
+        split->generator->on_batch(out, *split);
+      } else {
+        scratch_.values.assign(out.values.begin() + begin, out.values.begin() + run.end);
+        scratch_.timestamps.assign(out.timestamps.begin() + begin,
+                                   out.timestamps.begin() + run.end);
+        split->generator->on_batch(scratch_, *split);
+      }
+      begin = run.end;
+    }
+    combine_splits();
+  }
+
+  // The minimum over splits that are not idle; idle when every split is.
+  void combine_splits() {
+    if (splits_.empty()) return;  // between splits: keep the last watermark
+    Timestamp combined = kMaxWatermark;
+    bool any_active = false;
+    for (const auto& [number, split] : splits_) {
+      if (split->idle) continue;
+      any_active = true;
+      combined = std::min(combined, split->watermark);
+    }
+    if (!any_active) {
+      mark_idle();
+      return;
+    }
+    mark_active();
+    emit_watermark(combined);
+  }
+
   // WatermarkOutput. A watermark found while processing a batch goes out after the batch's records.
   void emit_watermark(Timestamp watermark) override {
     if (watermark > emitted_ && watermark > pending_) pending_ = watermark;
@@ -245,6 +315,9 @@ class TimestampsAndWatermarksOperator final : public TypedOperator<T>, private W
   Timestamp emitted_ = kMinWatermark;
   Timestamp pending_ = kMinWatermark;
   bool idle_ = false;
+  bool per_split_ = false;  // the input carries split runs
+  std::map<int32_t, std::unique_ptr<SplitWatermarks>> splits_;
+  RecordBuffer<T> scratch_;
 };
 
 }  // namespace detail
