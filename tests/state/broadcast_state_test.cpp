@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <mutex>
 
 #include "sluice/sluice.h"
 #include "test_util.h"
@@ -100,6 +101,52 @@ TEST(BroadcastState, ATypeMismatchIsAnError) {
   BroadcastStates states;
   states.get(MapStateDescriptor<std::string, Rule>{"r"});
   EXPECT_THROW(states.get(MapStateDescriptor<std::string, int64_t>{"r"}), Error);
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// Without keys: each event reports how many rules its subtask had when it arrived; at the end
+// every subtask holds every rule.
+struct CountRulesSeen : BroadcastProcessFunction<int64_t, Rule, int64_t> {
+  std::shared_ptr<std::vector<size_t>> final_sizes;
+  std::shared_ptr<std::mutex> mutex;
+  const BroadcastState<std::string, Rule>* rules = nullptr;
+  void process_element(const int64_t&, ReadOnlyContext& ctx, Collector<int64_t>& out) override {
+    out.collect(static_cast<int64_t>(ctx.broadcast_state(kRules).size()));
+  }
+  void process_broadcast_element(const Rule& rule, Context& ctx, Collector<int64_t>&) override {
+    ctx.broadcast_state(kRules).put(rule.name, rule);
+    rules = &ctx.broadcast_state(kRules);
+  }
+  void close() {
+    std::lock_guard lock(*mutex);
+    final_sizes->push_back(rules ? rules->size() : 0);
+  }
+};
+
+TEST(BroadcastState, NonKeyedStreamsReadTheRulesTheirSubtaskReceived) {
+  auto env = testing::quiet_env(3);
+  const std::vector<Rule> rules{{"a", 1}, {"b", 2}};
+  auto final_sizes = std::make_shared<std::vector<size_t>>();
+  CountRulesSeen fn;
+  fn.final_sizes = final_sizes;
+  fn.mutex = std::make_shared<std::mutex>();
+  auto seen = env.from_sequence(1, 3'000)
+                  .rebalance()
+                  .connect(env.from_collection(rules).broadcast(kRules))
+                  .process(fn)
+                  .collect();
+  env.execute();
+  ASSERT_EQ(seen->values().size(), 3'000u);
+  for (int64_t n : seen->values()) {
+    EXPECT_GE(n, 0);
+    EXPECT_LE(n, 2);
+  }
+  EXPECT_EQ(*final_sizes, (std::vector<size_t>{2, 2, 2})) << "every subtask got every rule";
 }
 
 }  // namespace

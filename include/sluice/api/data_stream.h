@@ -145,6 +145,11 @@ class DataStream {
   ConnectedStreams<T, U> connect(const DataStream<U>& other) const {
     return ConnectedStreams<T, U>(*this, other);
   }
+  // The broadcast state pattern without keys: fn is a BroadcastProcessFunction<T, B, Out>.
+  template <class B>
+  auto connect(const BroadcastStream<B>& rules) const {
+    return BroadcastConnectedStream<T, void, B>(*this, rules);
+  }
   // Window join and co-group with another stream (see sluice/window/joins.h).
   template <class U>
   auto join(const DataStream<U>& other) const;
@@ -313,6 +318,7 @@ class KeyedStream : public DataStream<T> {
   auto count_window(int64_t size) const;
   auto count_window(int64_t size, int64_t slide) const;
 
+  using DataStream<T>::connect;
   // The broadcast state pattern: fn is a KeyedBroadcastProcessFunction<Key, T, B, Out>.
   template <class B>
   auto connect(const BroadcastStream<B>& rules) const {
@@ -354,24 +360,35 @@ class BroadcastStream {
   std::vector<std::string> state_names_;
 };
 
+// KeySelector void: a non-keyed main stream.
 template <class T, class KeySelector, class B>
 class BroadcastConnectedStream {
  public:
-  BroadcastConnectedStream(KeyedStream<T, KeySelector> keyed, BroadcastStream<B> rules)
-      : keyed_(std::move(keyed)), rules_(std::move(rules)) {}
-  // A KeyedBroadcastProcessFunction<Key, T, B, Out> (see keyed_process.h).
+  using Main =
+      std::conditional_t<std::is_void_v<KeySelector>, DataStream<T>, KeyedStream<T, KeySelector>>;
+  BroadcastConnectedStream(Main main, BroadcastStream<B> rules)
+      : main_(std::move(main)), rules_(std::move(rules)) {}
+  // A KeyedBroadcastProcessFunction<Key, T, B, Out>, or without keys a
+  // BroadcastProcessFunction<T, B, Out> (see keyed_process.h).
   template <class F>
   DataStream<typename F::output_type> process(F fn) const {
-    auto selector = keyed_.key_selector();
-    const DataStream<T>& main = keyed_;
-    return main.connect(rules_.stream())
-        .template transform<typename F::output_type>("keyed_broadcast_process", [selector, fn] {
-          return std::make_unique<detail::KeyedProcessOperator<T, KeySelector, F, B>>(selector, fn);
-        });
+    using Out = typename F::output_type;
+    const DataStream<T>& main = main_;
+    auto connected = main.connect(rules_.stream());
+    if constexpr (std::is_void_v<KeySelector>) {
+      return connected.template transform<Out>("broadcast_process", [fn] {
+        return std::make_unique<detail::BroadcastProcessOperator<T, B, F>>(fn);
+      });
+    } else {
+      auto selector = main_.key_selector();
+      return connected.template transform<Out>("keyed_broadcast_process", [selector, fn] {
+        return std::make_unique<detail::KeyedProcessOperator<T, KeySelector, F, B>>(selector, fn);
+      });
+    }
   }
 
  private:
-  KeyedStream<T, KeySelector> keyed_;
+  Main main_;
   BroadcastStream<B> rules_;
 };
 

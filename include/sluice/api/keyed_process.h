@@ -170,7 +170,95 @@ class KeyedBroadcastProcessFunction {
   virtual void on_timer(Timestamp /*time*/, OnTimerContext& /*ctx*/, Collector<Out>& /*out*/) {}
 };
 
+// The non-keyed broadcast state pattern (Flink's BroadcastProcessFunction): process_element sees a
+// read-only view of the broadcast states, process_broadcast_element may change them.
+class BroadcastProcessContext : public ProcessContext {
+ public:
+  BroadcastProcessContext(SideOutputs& side_outputs, const OperatorContext& operator_context,
+                          BroadcastStates& states)
+      : ProcessContext(side_outputs, operator_context), states_(states) {}
+
+ protected:
+  BroadcastStates& states_;
+};
+class ReadOnlyBroadcastContext : public BroadcastProcessContext {
+ public:
+  using BroadcastProcessContext::BroadcastProcessContext;
+  template <class BK, class BV>
+  const BroadcastState<BK, BV>& broadcast_state(const MapStateDescriptor<BK, BV>& d) const {
+    return states_.get(d);
+  }
+};
+class WritableBroadcastContext : public BroadcastProcessContext {
+ public:
+  using BroadcastProcessContext::BroadcastProcessContext;
+  template <class BK, class BV>
+  BroadcastState<BK, BV>& broadcast_state(const MapStateDescriptor<BK, BV>& d) {
+    return states_.get(d);
+  }
+};
+
+template <class In, class B, class Out>
+class BroadcastProcessFunction {
+ public:
+  using output_type = Out;
+  using ReadOnlyContext = ReadOnlyBroadcastContext;
+  using Context = WritableBroadcastContext;
+  virtual ~BroadcastProcessFunction() = default;
+  virtual void process_element(const In& value, ReadOnlyContext& ctx, Collector<Out>& out) = 0;
+  virtual void process_broadcast_element(const B& value, Context& ctx, Collector<Out>& out) = 0;
+};
+
 namespace detail {
+
+template <class In, class B, class F>
+class BroadcastProcessOperator final : public TypedOperator<typename F::output_type> {
+ public:
+  using Out = typename F::output_type;
+  explicit BroadcastProcessOperator(F fn) : fn_(std::move(fn)) {}
+  void open() override {
+    side_outputs_.bind(&this->context());
+    read_only_ =
+        std::make_unique<ReadOnlyBroadcastContext>(side_outputs_, this->context(), states_);
+    writable_ = std::make_unique<WritableBroadcastContext>(side_outputs_, this->context(), states_);
+    open_function(fn_, this->context());
+  }
+  void close() override { close_function(fn_); }
+  void process_batch(Buffer& batch, int input) override {
+    if (input == 0) {
+      for_each(static_cast<RecordBuffer<In>&>(batch), *read_only_,
+               [this](const In& v, auto& ctx, auto& out) { fn_.process_element(v, ctx, out); });
+    } else {
+      for_each(
+          static_cast<RecordBuffer<B>&>(batch), *writable_,
+          [this](const B& v, auto& ctx, auto& out) { fn_.process_broadcast_element(v, ctx, out); });
+    }
+  }
+  void process_watermark(Timestamp watermark) override {
+    read_only_->set_watermark(watermark);
+    writable_->set_watermark(watermark);
+    this->output().emit_watermark(watermark);
+  }
+
+ private:
+  template <class X, class Context, class Call>
+  void for_each(RecordBuffer<X>& in, Context& ctx, Call&& call) {
+    Collector<Out> out(this->out_, this->output(), this->batch_limit());
+    for (size_t i = 0; i < in.values.size(); ++i) {
+      ctx.set_timestamp(in.timestamp(i));
+      out.set_timestamp(in.timestamp(i));
+      call(in.values[i], ctx, out);
+    }
+    out.flush();
+    side_outputs_.flush();
+  }
+
+  F fn_;
+  BroadcastStates states_;
+  SideOutputs side_outputs_;
+  std::unique_ptr<ReadOnlyBroadcastContext> read_only_;
+  std::unique_ptr<WritableBroadcastContext> writable_;
+};
 
 // Also the keyed side of the broadcast state pattern when `BroadcastT` is not void: input 1
 // carries the broadcast records.
