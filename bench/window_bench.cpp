@@ -31,13 +31,33 @@ struct Tick {
   int64_t ts;
 };
 
+// Record i of the stream: 1,000 events per ms of event time over `keys` keys. The datagen source
+// gives each of its `sources` subtasks a contiguous range of indexes; the range's records are
+// interleaved in event time (subtask k's j-th record is position j * sources + k), so all source
+// subtasks advance through event time together, as the partitions of a real stream do, instead of
+// subtask 1 starting where subtask 0 will end.
 struct MakeTick {
-  int64_t keys;
+  MakeTick(int64_t keys, int64_t events = 1, int64_t sources = 1)
+      : keys(keys),
+        sources(sources),
+        per_source(static_cast<uint64_t>(std::max<int64_t>(1, events / sources))),
+        reciprocal(UINT64_MAX / per_source + 1) {}
   Tick operator()(int64_t i) const {
-    auto key = static_cast<int64_t>((static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL >> 16) %
-                                    static_cast<uint64_t>(keys));
-    return Tick{key, i & 1023, i / 1000};
+    // i / per_source without a division per record (Lemire's method; exact for i < 2^32).
+    __extension__ using Wide = unsigned __int128;
+    const auto index = static_cast<uint64_t>(i);
+    const auto range = static_cast<uint64_t>((static_cast<Wide>(reciprocal) * index) >> 64);
+    const auto position =
+        static_cast<int64_t>((index - range * per_source) * static_cast<uint64_t>(sources) + range);
+    auto key =
+        static_cast<int64_t>((static_cast<uint64_t>(position) * 0x9E3779B97F4A7C15ULL >> 16) %
+                             static_cast<uint64_t>(keys));
+    return Tick{key, position & 1023, position / 1000};
   }
+  int64_t keys;
+  int64_t sources;
+  uint64_t per_source;
+  uint64_t reciprocal;
 };
 
 struct SumValues : sluice::AggregateFunction<Tick, int64_t, int64_t> {
@@ -54,7 +74,8 @@ void engine_windows(int parallelism, int64_t events, int64_t keys, const Assigne
   auto strategy =
       sluice::WatermarkStrategy<Tick>::for_monotonous_timestamps().with_timestamp_assigner(
           [](const Tick& t) { return t.ts; });
-  env.from_source(sluice::datagen<Tick>(MakeTick{keys}).number_of_rows(events), strategy, "ticks")
+  env.from_source(sluice::datagen<Tick>(MakeTick{keys, events, parallelism}).number_of_rows(events),
+                  strategy, "ticks")
       .key_by(&Tick::key)
       .window(spec)
       .aggregate(SumValues{})
