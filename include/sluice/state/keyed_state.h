@@ -28,9 +28,32 @@
 
 #include "sluice/core/error.h"
 #include "sluice/core/key_groups.h"
+#include "sluice/core/serialization.h"
 #include "sluice/core/time.h"
 
 namespace sluice {
+
+// MapState's storage.
+template <class K, class V>
+struct Serializer<absl::flat_hash_map<K, V>> {
+  static void serialize(const absl::flat_hash_map<K, V>& value, BufferWriter& out) {
+    out.write_length(value.size());
+    for (const auto& [k, v] : value) {
+      Serializer<K>::serialize(k, out);
+      Serializer<V>::serialize(v, out);
+    }
+  }
+  static absl::flat_hash_map<K, V> deserialize(BufferReader& in) {
+    const size_t n = in.read_length();
+    absl::flat_hash_map<K, V> result;
+    result.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      K k = Serializer<K>::deserialize(in);
+      result.insert_or_assign(std::move(k), Serializer<V>::deserialize(in));
+    }
+    return result;
+  }
+};
 
 struct StateTtlConfig {
   enum class Update { kOnCreateAndWrite, kOnReadAndWrite };
@@ -131,7 +154,7 @@ class KeyedTable {
  public:
   struct Slot {
     S value;
-    Timestamp touched;
+    Timestamp touched = 0;
   };
 
   KeyedTable(KeyGroupRange range, StateTtlConfig ttl, const TtlTimeProvider* clock)
@@ -198,6 +221,26 @@ class KeyedTable {
     for (const auto& map : maps_) n += map.size();
     return n;
   }
+  // One key group's entries: count, then (key, value, last touched) each.
+  void write_group(int key_group, BufferWriter& out) const {
+    const auto& map = maps_[local(key_group)];
+    out.write_length(map.size());
+    for (const auto& [key, slot] : map) {
+      Serializer<K>::serialize(key, out);
+      Serializer<S>::serialize(slot.value, out);
+      out.write_fixed(slot.touched);
+    }
+  }
+  void read_group(int key_group, BufferReader& in) {
+    auto& map = maps_[local(key_group)];
+    const size_t n = in.read_length();
+    for (size_t i = 0; i < n; ++i) {
+      K key = Serializer<K>::deserialize(in);
+      S value = Serializer<S>::deserialize(in);
+      const auto touched = in.read_fixed<Timestamp>();
+      map.insert_or_assign(std::move(key), Slot{std::move(value), touched});
+    }
+  }
 
  private:
   size_t local(int key_group) const {
@@ -216,6 +259,15 @@ class KeyedTable {
 };
 
 }  // namespace detail
+
+// One key group's keyed state in serialized form: the unit of snapshots and of rescaling (a
+// subtask restored at another parallelism takes the key groups of its new range, from whichever
+// old subtasks held them). Format: u32 number of states, then per state its name and its entries
+// as one length-prefixed blob.
+struct KeyGroupSnapshot {
+  int key_group = 0;
+  std::string bytes;
+};
 
 // The heap keyed state backend of one operator instance.
 template <class K>
@@ -264,6 +316,54 @@ class HeapKeyedStateBackend {
     return h;
   }
 
+  // The state of every key group of the range, serialized now (the caller may write it out
+  // asynchronously: the result shares nothing with the live state).
+  std::vector<KeyGroupSnapshot> snapshot() const {
+    std::vector<KeyGroupSnapshot> groups;
+    for (int g = range_.start; g <= range_.end; ++g) {
+      KeyGroupSnapshot group{g, {}};
+      BufferWriter out(group.bytes);
+      std::vector<std::pair<const std::string*, std::string>> blobs;
+      for (const auto& [name, state] : states_) {
+        std::string blob;
+        BufferWriter blob_out(blob);
+        state->write_group(g, blob_out);
+        blobs.emplace_back(&name, std::move(blob));
+      }
+      for (const auto& [name, pending] : restored_) {  // restored, never registered: kept
+        for (const auto& [pending_group, blob] : pending) {
+          if (pending_group == g) blobs.emplace_back(&name, blob);
+        }
+      }
+      out.write_length(blobs.size());
+      for (const auto& [name, blob] : blobs) {
+        Serializer<std::string>::serialize(*name, out);
+        Serializer<std::string>::serialize(blob, out);
+      }
+      groups.push_back(std::move(group));
+    }
+    return groups;
+  }
+  // Takes the key groups of this backend's range from `groups` (others are ignored). A state is
+  // decoded when it is registered (or now, if it already is).
+  void restore(const std::vector<KeyGroupSnapshot>& groups) {
+    for (const auto& group : groups) {
+      if (!range_.contains(group.key_group)) continue;
+      BufferReader in(group.bytes);
+      const size_t states = in.read_length();
+      for (size_t i = 0; i < states; ++i) {
+        std::string name = Serializer<std::string>::deserialize(in);
+        std::string blob = Serializer<std::string>::deserialize(in);
+        if (auto it = states_.find(name); it != states_.end()) {
+          BufferReader blob_in(blob);
+          it->second->read_group(group.key_group, blob_in);
+        } else {
+          restored_[name].emplace_back(group.key_group, std::move(blob));
+        }
+      }
+    }
+  }
+
   // Background TTL cleanup of every state.
   size_t remove_expired(Timestamp now) {
     size_t removed = 0;
@@ -305,6 +405,8 @@ class HeapKeyedStateBackend {
     virtual size_t remove_expired(Timestamp now) = 0;
     virtual void erase_current() = 0;
     virtual void append_keys(std::vector<K>& keys) const = 0;
+    virtual void write_group(int key_group, BufferWriter& out) const = 0;
+    virtual void read_group(int key_group, BufferReader& in) = 0;
     virtual size_t remove_keys_if(const std::function<bool(const K&)>& pred) = 0;
   };
 
@@ -315,6 +417,10 @@ class HeapKeyedStateBackend {
     size_t remove_expired(Timestamp now) override { return table->remove_expired(now); }
     void erase_current() override { erase(); }
     void append_keys(std::vector<K>& keys) const override { table->append_keys(keys); }
+    void write_group(int key_group, BufferWriter& out) const override {
+      table->write_group(key_group, out);
+    }
+    void read_group(int key_group, BufferReader& in) override { table->read_group(key_group, in); }
     size_t remove_keys_if(const std::function<bool(const K&)>& pred) override {
       return table->remove_keys_if(pred);
     }
@@ -437,6 +543,13 @@ class HeapKeyedStateBackend {
       h->table =
           std::make_unique<typename decltype(h->table)::element_type>(range_, ttl, &ttl_clock_);
       if (ttl.ttl.count() > 0) has_ttl_ = true;
+      if (auto it = restored_.find(name); it != restored_.end()) {
+        for (const auto& [key_group, blob] : it->second) {
+          BufferReader in(blob);
+          h->table->read_group(key_group, in);
+        }
+        restored_.erase(it);
+      }
       slot = std::move(h);
     }
     H* typed = dynamic_cast<H*>(slot.get());
@@ -454,6 +567,8 @@ class HeapKeyedStateBackend {
   bool has_ttl_ = false;
   TtlTimeProvider ttl_clock_ = [] { return wall_clock_millis(); };
   std::map<std::string, std::unique_ptr<HandleBase>> states_;
+  // Restored state not registered yet: name -> (key group, entries blob).
+  std::map<std::string, std::vector<std::pair<int, std::string>>> restored_;
 };
 
 // The state-getting half of a keyed context: what user functions call to obtain state handles.
