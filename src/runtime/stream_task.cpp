@@ -92,7 +92,10 @@ void StreamTask::request_timer_wakeup(Timestamp now) {
   const Timestamp earliest = timers_.top().time;
   if (wakeup_requested_for_ > now && wakeup_requested_for_ <= earliest) return;
   wakeup_requested_for_ = earliest;
-  const auto delay = std::chrono::milliseconds(std::max<Timestamp>(0, earliest - now));
+  // A timer at the end of time (a global window's) must not overflow the clock: a day is as good.
+  constexpr Timestamp kMaxDelayMs = 24 * 3600 * 1000;
+  const auto delay =
+      std::chrono::milliseconds(std::clamp<Timestamp>(earliest - now, 0, kMaxDelayMs));
   job_.scheduler().wake_at(this, std::chrono::steady_clock::now() + delay);
 }
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "sluice/core/config.h"
+#include "sluice/core/error.h"
 #include "sluice/runtime/buffer.h"
 #include "sluice/runtime/operator.h"
 #include "sluice/runtime/record_writer.h"
@@ -102,31 +103,42 @@ class ReaderOutput {
   void collect(T&& value, Timestamp ts) { after_push((batch_.push(std::move(value), ts), 0)); }
 
   // The output for the split with this id (created on first use, kept until released).
+  // A new split counts at once (its watermark starts at the minimum), before its first record.
+  // A reader writes either through split outputs or through collect(), never both.
   SplitOutput<T>& create_output_for_split(const std::string& split_id) {
     auto& slot = splits_[split_id];
-    if (!slot) slot = std::make_unique<SplitOutput<T>>(*this, next_split_++);
+    if (!slot) {
+      if (wrote_plain_) throw_mixed();
+      uses_splits_ = true;
+      slot = std::make_unique<SplitOutput<T>>(*this, next_split_++);
+      batch_.split_runs.push_back(
+          SplitRun{slot->number(), static_cast<uint32_t>(batch_.size()), false});
+    }
     return *slot;
   }
   // The split is finished: its watermark no longer holds back the source's.
   void release_output_for_split(const std::string& split_id) {
     auto it = splits_.find(split_id);
     if (it == splits_.end()) return;
-    attribute_earlier_records();
     batch_.split_runs.push_back(
         SplitRun{it->second->number(), static_cast<uint32_t>(batch_.size()), true});
     splits_.erase(it);
   }
   // Internal: a record of split number `split`.
   void collect_from(int32_t split, const T& value, Timestamp ts) {
-    if (split != kNoSplit) attribute_earlier_records();
+    if (split == kNoSplit) {
+      if (uses_splits_) throw_mixed();
+      wrote_plain_ = true;
+      batch_.push(value, ts);
+      flush_if_full();
+      return;
+    }
     batch_.push(value, ts);
     auto& runs = batch_.split_runs;
-    if (split != kNoSplit || !runs.empty()) {
-      if (runs.empty() || runs.back().split != split || runs.back().released) {
-        runs.push_back(SplitRun{split, 0, false});
-      }
-      runs.back().end = static_cast<uint32_t>(batch_.size());
+    if (runs.empty() || runs.back().split != split || runs.back().released) {
+      runs.push_back(SplitRun{split, 0, false});
     }
+    runs.back().end = static_cast<uint32_t>(batch_.size());
     flush_if_full();
   }
 
@@ -147,19 +159,15 @@ class ReaderOutput {
 
  private:
   static constexpr int32_t kNoSplit = -1;
-  // Before the batch's first split run: the records already in it belong to no split.
-  void attribute_earlier_records() {
-    if (batch_.split_runs.empty() && batch_.size() > 0) {
-      batch_.split_runs.push_back({kNoSplit, static_cast<uint32_t>(batch_.size())});
-    }
-  }
   void after_push(int) {
-    if (!batch_.split_runs.empty()) {  // keep the runs covering every record
-      auto& runs = batch_.split_runs;
-      if (runs.back().split != kNoSplit || runs.back().released) runs.push_back({kNoSplit, 0});
-      runs.back().end = static_cast<uint32_t>(batch_.size());
-    }
+    if (uses_splits_) throw_mixed();
+    wrote_plain_ = true;
     flush_if_full();
+  }
+  [[noreturn]] static void throw_mixed() {
+    throw Error(ErrorCategory::kInvalidJob,
+                "a source reader wrote records both through per-split outputs and through "
+                "collect(): use one or the other");
   }
 
   RecordBuffer<T>& batch_;
@@ -167,6 +175,8 @@ class ReaderOutput {
   Output& downstream_;
   std::map<std::string, std::unique_ptr<SplitOutput<T>>> splits_;
   int32_t next_split_ = 0;
+  bool uses_splits_ = false;
+  bool wrote_plain_ = false;
 };
 
 template <class T>

@@ -125,8 +125,9 @@ class OperatorStateStore {
 
   template <class V>
   ListState<V>& list(const std::string& name, OperatorStateMode mode) {
-    auto& slot = lists_[name];
-    if (!slot) {
+    auto found = lists_.find(name);
+    if (found == lists_.end()) {
+      // Built completely before it is stored: a failure leaves the store as it was.
       auto typed = std::make_unique<Typed<V>>();
       typed->mode = mode;
       if (auto it = restored_.find(name); it != restored_.end()) {
@@ -139,9 +140,9 @@ class OperatorStateStore {
         for (const auto& bytes : it->second.elements) typed->values.push_back(from_bytes<V>(bytes));
         restored_.erase(it);
       }
-      slot = std::move(typed);
+      found = lists_.emplace(name, std::move(typed)).first;
     }
-    auto* typed = dynamic_cast<Typed<V>*>(slot.get());
+    auto* typed = dynamic_cast<Typed<V>*>(found->second.get());
     if (typed == nullptr || typed->mode != mode) {
       throw Error(ErrorCategory::kInvalidJob,
                   "operator state '" + name + "' was registered with another type or mode");

@@ -168,6 +168,22 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   class TimerQueue {
    public:
     bool empty() const { return buckets_.empty(); }
+    size_t size() const { return size_; }
+    // Keeps only the timers for which keep(timer) holds.
+    template <class Keep>
+    void retain(Keep&& keep) {
+      for (auto it = buckets_.begin(); it != buckets_.end();) {
+        std::erase_if(it->second, [&](const Timer& t) { return !keep(t); });
+        if (it->second.empty()) {
+          recycle(std::move(it->second));
+          it = buckets_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      size_ = 0;
+      for (const auto& [time, timers] : buckets_) size_ += timers.size();
+    }
     Timestamp earliest() const { return buckets_.begin()->first; }
     void push(Timer timer) {
       auto [it, inserted] = buckets_.try_emplace(timer.time);
@@ -176,12 +192,14 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
         spare_.pop_back();
       }
       it->second.push_back(std::move(timer));
+      ++size_;
     }
     // Removes and returns the earliest timestamp's timers; give the vector back with recycle().
     std::vector<Timer> take_earliest() {
       auto it = buckets_.begin();
       std::vector<Timer> timers = std::move(it->second);
       buckets_.erase(it);
+      size_ -= timers.size();
       return timers;
     }
     void recycle(std::vector<Timer> timers) {
@@ -192,6 +210,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
    private:
     absl::btree_map<Timestamp, std::vector<Timer>> buckets_;
     std::vector<std::vector<Timer>> spare_;
+    size_t size_ = 0;
   };
 
   Timestamp processing_time() const { return clock_->now(); }
@@ -200,18 +219,44 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   Timestamp current_watermark() const override { return watermark_; }
   Timestamp current_processing_time() const override { return processing_time(); }
   void register_event_time_timer(Timestamp time) override {
-    if (list_timer(entry_->event_timers, time)) event_timers_.push(Timer{time, key_, window_});
+    if (!list_timer(entry_->event_timers, time)) return;
+    ++live_timers_;
+    event_timers_.push(Timer{time, key_, window_});
+    compact_if_mostly_stale(event_timers_, true);
   }
   void delete_event_time_timer(Timestamp time) override {
-    unlist_timer(entry_->event_timers, time);
+    if (unlist_timer(entry_->event_timers, time)) --live_timers_;
   }
   void register_processing_time_timer(Timestamp time) override {
     if (draining_ || !list_timer(entry_->processing_timers, time)) return;
+    ++live_timers_;
     processing_timers_.push(Timer{time, key_, window_});
+    compact_if_mostly_stale(processing_timers_, false);
     if (time < wakeup_at_) schedule_wakeup();
   }
   void delete_processing_time_timer(Timestamp time) override {
-    unlist_timer(entry_->processing_timers, time);
+    if (unlist_timer(entry_->processing_timers, time)) --live_timers_;
+  }
+
+  // Deleted and moved timers stay in the queues until they come due; with long windows or a
+  // large lateness that could be far off, so when stale entries outnumber live timers the queue
+  // is rebuilt with the live ones (amortized O(1) per timer).
+  void compact_if_mostly_stale(TimerQueue& queue, bool event_time) {
+    if (queue.size() < 2 * live_timers_ + 4096) return;
+    queue.retain([&](const Timer& t) {
+      auto key_it = keys_.find(t.key);
+      if (key_it == keys_.end()) return false;
+      const Entry* e = find(key_it->second, t.window);
+      if (e == nullptr) return false;
+      const TimerTimes& times = event_time ? e->event_timers : e->processing_timers;
+      return std::find(times.begin(), times.end(), t.time) != times.end();
+    });
+  }
+  // An entry's timers stop being live (merged away or cleaned up).
+  void forget_timers(Entry& e) {
+    live_timers_ -= e.event_timers.size() + e.processing_timers.size();
+    e.event_timers.clear();
+    e.processing_timers.clear();
   }
 
   // False if the window already has a timer at `time` (timers are de-duplicated).
@@ -285,8 +330,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
       window_ = e.window;
       trigger_.clear(e.window, e.trigger_state, *this);
       // Timers the trigger left behind (cleanup ones too) belong to a window that is gone.
-      e.event_timers.clear();
-      e.processing_timers.clear();
+      forget_timers(e);
       if (i == first) continue;
       if constexpr (kEvicting) {
         target.contents.insert(target.contents.end(), e.contents.begin(), e.contents.end());
@@ -387,6 +431,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
     if (e == nullptr) return;  // merged away or cleaned up
     const bool event_time = domain == TimeDomain::kEventTime;
     if (!unlist_timer(event_time ? e->event_timers : e->processing_timers, timer.time)) return;
+    --live_timers_;
     key_ = timer.key;
     window_ = timer.window;
     entry_ = e;
@@ -404,6 +449,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
         states_->window.clear_current_key();
       }
       Windows& windows = key_it->second;
+      forget_timers(*e);
       windows.erase(windows.begin() + (e - windows.data()));
       if (windows.empty()) keys_.erase(key_it);
     }
@@ -425,6 +471,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   Entry* entry_ = nullptr;
   Timestamp watermark_ = kMinWatermark;
   Timestamp wakeup_at_ = kMaxWatermark;
+  size_t live_timers_ = 0;  // listed by their windows, in both queues
   bool draining_ = false;
   ProcessingTimeService* clock_ = nullptr;
   SideOutputs side_outputs_;

@@ -217,6 +217,11 @@ struct ContinuousEventTimeTrigger {
   template <class T>
   TriggerResult on_element(const T&, Timestamp ts, const TimeWindow& w, State& s,
                            TriggerContext& ctx) {
+    if (ts == kNoTimestamp) {
+      throw Error(ErrorCategory::kInvalidJob,
+                  "ContinuousEventTimeTrigger needs records with timestamps: assign them with a "
+                  "WatermarkStrategy");
+    }
     if (w.max_timestamp() <= ctx.current_watermark()) return TriggerResult::kFire;
     ctx.register_event_time_timer(w.max_timestamp());
     if (s.next_fire == kMinWatermark) arm(ts - floor_mod(ts, interval) + interval, w, s, ctx);
@@ -382,7 +387,8 @@ struct CountEvictor {
   }
 };
 
-// Keeps the elements within `keep` of the newest element's timestamp.
+// Keeps the elements newer than `keep` before the newest element's timestamp (Flink's TimeEvictor:
+// an element at exactly newest - keep goes). Evicts nothing when elements have no timestamps.
 struct TimeEvictor {
   Timestamp keep = 0;
   bool after = false;
@@ -403,10 +409,10 @@ struct TimeEvictor {
  private:
   template <class T>
   void evict(std::vector<TimestampedValue<T>>& elements) const {
-    if (elements.empty()) return;
+    if (elements.empty() || elements.front().timestamp == kNoTimestamp) return;
     Timestamp newest = kMinWatermark;
     for (const auto& e : elements) newest = std::max(newest, e.timestamp);
-    std::erase_if(elements, [&](const auto& e) { return e.timestamp < newest - keep; });
+    std::erase_if(elements, [&](const auto& e) { return e.timestamp <= newest - keep; });
   }
 };
 
