@@ -25,7 +25,8 @@ test: build
 # Address + undefined-behaviour sanitizers over the core and runtime tests.
 test-asan: setup
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=address -DSLUICE_BUILD_BENCH=OFF
-	cmake --build $(ASAN_DIR) --target core_test runtime_test connectors_test time_test window_test state_test fraud_detection
+	cmake --build $(ASAN_DIR) --target core_test runtime_test connectors_test time_test window_test state_test \
+	  checkpoint_test fraud_detection
 	cd $(ASAN_DIR) && ctest --output-on-failure --timeout 900 -j 2
 
 # ThreadSanitizer over the runtime tests (the scheduler, channels and task hand-offs).

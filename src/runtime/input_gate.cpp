@@ -69,9 +69,42 @@ void InputGate::on_status(ChannelState& channel, bool idle) {
   }
 }
 
+void InputGate::start_alignment(int64_t checkpoint_id, Timestamp time) {
+  if (aligning_ != 0) {  // overtaken by a newer checkpoint: the older one cannot complete here
+    ++abandoned_;
+    last_completed_ = aligning_;
+  }
+  for (auto& c : channels_) c.barrier_received = false;
+  aligning_ = checkpoint_id;
+  aligning_time_ = time;
+}
+
+void InputGate::on_barrier(ChannelState& channel, int64_t checkpoint_id, Timestamp time) {
+  if (checkpoint_id <= last_completed_ || checkpoint_id < aligning_) return;  // stale
+  if (checkpoint_id > aligning_) start_alignment(checkpoint_id, time);
+  channel.barrier_received = true;
+  complete_alignment_if_done();
+}
+
+void InputGate::complete_alignment_if_done() {
+  if (aligning_ == 0) return;
+  for (const auto& c : channels_) {
+    if (!c.ended && !c.barrier_received) return;
+  }
+  Event event;
+  event.kind = Event::Kind::kBarrier;
+  event.checkpoint_id = aligning_;
+  event.checkpoint_time = aligning_time_;
+  pending_.push_back(std::move(event));
+  last_completed_ = aligning_;
+  aligning_ = 0;
+  for (auto& c : channels_) c.barrier_received = false;  // unblocks every channel
+}
+
 void InputGate::on_end(ChannelState& channel) {
   channel.ended = true;
   ++ended_;
+  complete_alignment_if_done();  // an ended channel sends no barrier: it counts as delivered
   if (ended_ == channels_.size()) {
     end_reported_ = true;
     Event event;
@@ -86,7 +119,7 @@ InputGate::Event InputGate::next() {
   const size_t n = channels_.size();
   for (size_t tried = 0; tried < n && pending_.empty();) {
     ChannelState& state = channels_[cursor_];
-    auto element = state.ended ? std::nullopt : state.channel->pop();
+    auto element = state.ended || blocked(state) ? std::nullopt : state.channel->pop();
     if (!element) {
       cursor_ = cursor_ + 1 == n ? 0 : cursor_ + 1;
       ++tried;
@@ -117,7 +150,8 @@ InputGate::Event InputGate::next() {
         event.marker = LatencyMarker{element->a, element->b};
         return event;
       case StreamElement::Kind::kBarrier:
-        break;  // checkpoints are not implemented yet
+        on_barrier(state, element->a, element->b);
+        break;
     }
   }
   if (pending_.empty()) return Event{};

@@ -7,6 +7,17 @@
 // - when every open channel is idle the task's output becomes idle (after emitting the largest
 //   channel watermark, if it advances); the first channel to become active makes it active again.
 //
+// Checkpoint barriers (Flink's barrier handlers):
+// - exactly once (aligned): once a channel delivered the barrier of checkpoint n it is blocked —
+//   not read, its data waits in the channel (and backpressures its producer) — until every open
+//   channel delivered barrier n; then the gate reports the barrier once and unblocks them all. So
+//   the task snapshots exactly the records before the barrier on every channel. A barrier of a
+//   newer checkpoint during an alignment abandons the older checkpoint; older barriers are
+//   ignored; a channel that ends counts as having delivered the barrier.
+// - at least once (unaligned delivery): no channel is blocked; the barrier is reported when the
+//   last open channel delivered it, so records after it on faster channels may be in the snapshot
+//   and are replayed after a failure (duplicates, no loss).
+//
 // Threading: used only by the owning task's thread.
 #pragma once
 
@@ -27,6 +38,7 @@ class InputGate {
       kWatermark,
       kWatermarkStatus,
       kLatencyMarker,
+      kBarrier,  // every open channel delivered checkpoint `checkpoint_id`'s barrier
       kEndOfInput
     };
     Kind kind = Kind::kNothing;
@@ -36,9 +48,16 @@ class InputGate {
     Timestamp watermark = kMinWatermark;
     bool idle = false;  // kWatermarkStatus
     LatencyMarker marker{};
+    int64_t checkpoint_id = 0;  // kBarrier
+    Timestamp checkpoint_time = 0;
   };
 
+  enum class BarrierMode { kExactlyOnce, kAtLeastOnce };
+
   void add_channel(Channel* channel, int input);
+  void set_barrier_mode(BarrierMode mode) { barrier_mode_ = mode; }
+  // Checkpoints abandoned because a newer barrier overtook their alignment.
+  int64_t abandoned_checkpoints() const { return abandoned_; }
   bool empty() const { return channels_.empty(); }
   // The next buffer, watermark advance or status change; kNothing when no channel has data right
   // now; kEndOfInput once, after every channel ended.
@@ -52,6 +71,7 @@ class InputGate {
     bool idle = false;
     bool aligned = true;
     bool ended = false;
+    bool barrier_received = false;  // for the checkpoint being aligned
   };
 
   void on_watermark(ChannelState& channel, Timestamp watermark);
@@ -61,6 +81,12 @@ class InputGate {
   void all_idle_check();
   void push_watermark(Timestamp watermark);
   void push_status(bool idle);
+  void on_barrier(ChannelState& channel, int64_t checkpoint_id, Timestamp time);
+  void start_alignment(int64_t checkpoint_id, Timestamp time);
+  void complete_alignment_if_done();
+  bool blocked(const ChannelState& channel) const {
+    return barrier_mode_ == BarrierMode::kExactlyOnce && channel.barrier_received;
+  }
 
   std::vector<ChannelState> channels_;
   std::deque<Event> pending_;  // control events derived from one channel element
@@ -69,6 +95,11 @@ class InputGate {
   bool end_reported_ = false;
   bool output_idle_ = false;
   Timestamp last_watermark_ = kMinWatermark;
+  BarrierMode barrier_mode_ = BarrierMode::kExactlyOnce;
+  int64_t aligning_ = 0;  // the checkpoint whose barriers are arriving, 0 if none
+  Timestamp aligning_time_ = 0;
+  int64_t last_completed_ = 0;  // the last checkpoint reported, or abandoned
+  int64_t abandoned_ = 0;
 };
 
 }  // namespace sluice::runtime

@@ -163,6 +163,10 @@ Schedulable::RunResult StreamTask::run_input_slice(
       case InputGate::Event::Kind::kLatencyMarker:
         attributed_to(head.node_id, [&] { head.op->process_latency_marker(event.marker); });
         break;
+      case InputGate::Event::Kind::kBarrier:
+        // No source injects barriers yet: the checkpoint coordinator (next step of the checkpoint
+        // work) will make the task snapshot its chain here and forward the barrier.
+        break;
       case InputGate::Event::Kind::kBuffer:
         head.metrics->records_in.add(event.buffer->size());
         head.metrics->bytes_in.add(event.buffer->byte_size());

@@ -6,6 +6,8 @@
 #include <memory>
 #include <vector>
 
+#include "test_util.h"
+
 namespace sluice::runtime {
 namespace {
 
@@ -32,6 +34,16 @@ class InputGateTest : public ::testing::Test {
         StreamElement::control(StreamElement::Kind::kWatermarkStatus, idle ? 1 : 0));
   }
   void end(int channel) { channels_[channel]->push(StreamElement::end_of_input()); }
+  void barrier(int channel, int64_t checkpoint) {
+    channels_[channel]->push(
+        StreamElement::control(StreamElement::Kind::kBarrier, checkpoint, 1000 * checkpoint));
+  }
+  // A one-record buffer carrying `value`.
+  void record(int channel, int64_t value) {
+    auto buffer = std::make_unique<RecordBuffer<int64_t>>();
+    buffer->values.push_back(value);
+    channels_[channel]->push(StreamElement::data(std::move(buffer)));
+  }
   // Channels at watermarks 10, 20 and 30: the combined watermark is 10.
   void start_at_10_20_30() {
     watermark(0, 10);
@@ -40,7 +52,8 @@ class InputGateTest : public ::testing::Test {
     EXPECT_EQ(drain(), std::vector<std::string>{"w10"});
   }
 
-  // Everything the gate reports until it has nothing: "w<ts>", "idle", "active", "end".
+  // Everything the gate reports until it has nothing: "w<ts>", "idle", "active", "end",
+  // "r<value>" for a record buffer, "c<id>" for a checkpoint barrier.
   std::vector<std::string> drain() {
     std::vector<std::string> seen;
     while (true) {
@@ -56,6 +69,14 @@ class InputGateTest : public ::testing::Test {
           break;
         case InputGate::Event::Kind::kEndOfInput:
           seen.push_back("end");
+          break;
+        case InputGate::Event::Kind::kBuffer:
+          seen.push_back(
+              "r" + std::to_string(static_cast<RecordBuffer<int64_t>&>(*e.buffer).values.at(0)));
+          break;
+        case InputGate::Event::Kind::kBarrier:
+          EXPECT_EQ(e.checkpoint_time, 1000 * e.checkpoint_id);
+          seen.push_back("c" + std::to_string(e.checkpoint_id));
           break;
         default:
           seen.push_back("other");
@@ -137,6 +158,71 @@ TEST_F(InputGateTest, EndedChannelsAreIgnoredAndTheLastEndIsReportedOnce) {
   end(1);
   EXPECT_EQ(drain(), Events{"end"});
   EXPECT_EQ(drain(), Events{});
+}
+
+// Records before the barrier on every channel come before it; records after it on a channel
+// that delivered it early wait until the alignment completes.
+TEST_F(InputGateTest, AlignedBarrierSplitsEveryChannelAtItsBarrier) {
+  record(0, 1);
+  barrier(0, 1);
+  record(0, 2);
+  record(1, 10);
+  record(2, 20);
+  barrier(2, 1);
+  record(2, 21);
+  EXPECT_EQ(drain(), (Events{"r1", "r10", "r20"})) << "channels 0 and 2 are blocked";
+  barrier(1, 1);
+  record(1, 11);
+  const Events after = drain();
+  ASSERT_FALSE(after.empty());
+  EXPECT_EQ(after[0], "c1");
+  EXPECT_EQ(testing::sorted(Events(after.begin() + 1, after.end())), (Events{"r11", "r2", "r21"}));
+}
+
+TEST_F(InputGateTest, ASkewedChannelHoldsTheOthersBackUntilItsBarrier) {
+  barrier(0, 1);
+  for (int i = 0; i < 3; ++i) record(0, 100 + i);  // a fast channel, filling up
+  barrier(2, 1);
+  for (int i = 0; i < 20; ++i) {
+    record(1, i);  // the slow channel's data before its barrier all goes through
+    EXPECT_EQ(drain(), (Events{"r" + std::to_string(i)}));
+  }
+  barrier(1, 1);
+  EXPECT_EQ(drain(), (Events{"c1", "r100", "r101", "r102"}));
+}
+
+TEST_F(InputGateTest, ANewerBarrierAbandonsTheAlignmentOfAnOlderOne) {
+  barrier(0, 1);
+  barrier(1, 2);  // checkpoint 1 cannot complete on this task any more
+  EXPECT_EQ(drain(), Events{});
+  EXPECT_EQ(gate_.abandoned_checkpoints(), 1);
+  barrier(0, 2);
+  barrier(2, 1);  // stale
+  barrier(2, 2);
+  EXPECT_EQ(drain(), (Events{"c2"}));
+}
+
+TEST_F(InputGateTest, AnEndedChannelCountsAsHavingDeliveredTheBarrier) {
+  barrier(0, 1);
+  barrier(1, 1);
+  EXPECT_EQ(drain(), Events{});
+  end(2);
+  EXPECT_EQ(drain(), (Events{"c1"}));
+  barrier(0, 2);
+  end(0);
+  barrier(1, 2);
+  EXPECT_EQ(drain(), (Events{"c2"}));
+}
+
+TEST_F(InputGateTest, AtLeastOnceNeverBlocksAndReportsTheLastBarrier) {
+  gate_.set_barrier_mode(InputGate::BarrierMode::kAtLeastOnce);
+  barrier(0, 1);
+  record(0, 1);
+  barrier(1, 1);
+  record(1, 2);
+  EXPECT_EQ(drain(), (Events{"r1", "r2"})) << "records after a barrier flow on";
+  barrier(2, 1);
+  EXPECT_EQ(drain(), (Events{"c1"}));
 }
 
 }  // namespace

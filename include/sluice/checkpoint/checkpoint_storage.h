@@ -1,0 +1,107 @@
+// Checkpoint storage: where completed checkpoints live, in a directory that survives the process.
+//
+//   <checkpoint dir>/chk-7/
+//       op-3-subtask-0.keyed        state files, written first (any thread), each fsynced
+//       ...
+//       _metadata                   written last: write _metadata.inprogress, fsync, rename,
+//                                   fsync the folder. Lists every state file with its size and
+//                                   XXH3-64 checksum, and carries a checksum of itself.
+//
+// A folder is a completed checkpoint only if its _metadata parses, its own checksum matches and
+// every file it lists has the listed size and checksum. Restoring takes the newest completed
+// checkpoint and falls back to older ones when a newer one is corrupt or truncated, reporting
+// why. After a checkpoint completes, all but the newest `retained` completed ones are deleted
+// (never the newest), together with folders of checkpoints that never completed.
+//
+// Threading: a PendingCheckpoint's write_state may be called from several threads at once (each
+// file is independent); commit / abort and the CheckpointStorage methods from one thread.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sluice/core/time.h"
+
+namespace sluice {
+
+struct StateFile {
+  std::string file;  // name inside the checkpoint folder
+  uint64_t size = 0;
+  uint64_t checksum = 0;  // XXH3-64 of the contents
+};
+
+struct CompletedCheckpoint {
+  int64_t id = 0;
+  Timestamp timestamp = 0;
+  bool savepoint = false;
+  std::filesystem::path folder;
+  std::map<std::string, StateFile> states;        // logical state name -> file
+  std::map<std::string, std::string> properties;  // small values (e.g. the job's parallelism)
+};
+
+class CheckpointStorage;
+
+// A checkpoint being written. Abandoned (folder removed) unless committed.
+class PendingCheckpoint {
+ public:
+  PendingCheckpoint(PendingCheckpoint&&) noexcept;
+  PendingCheckpoint& operator=(PendingCheckpoint&&) = delete;
+  ~PendingCheckpoint();
+
+  int64_t id() const { return id_; }
+  // Writes one state durably; `name` is the logical name the restore asks for.
+  void write_state(const std::string& name, std::string_view bytes);
+  void set_property(const std::string& key, const std::string& value);
+  // Writes _metadata: from now on the checkpoint exists. Then applies the retention policy.
+  CompletedCheckpoint commit(Timestamp timestamp);
+  void abort();
+
+ private:
+  friend class CheckpointStorage;
+  PendingCheckpoint(CheckpointStorage& storage, int64_t id, bool savepoint,
+                    std::filesystem::path folder);
+
+  CheckpointStorage* storage_;
+  int64_t id_;
+  bool savepoint_;
+  std::filesystem::path folder_;
+  std::mutex mutex_;  // guards states_ and properties_
+  std::map<std::string, StateFile> states_;
+  std::map<std::string, std::string> properties_;
+  bool done_ = false;
+};
+
+class CheckpointStorage {
+ public:
+  // `retained`: completed checkpoints kept (at least 1).
+  explicit CheckpointStorage(std::filesystem::path directory, int retained = 3);
+
+  const std::filesystem::path& directory() const { return directory_; }
+
+  // Starts checkpoint `id` (ids increase); a savepoint goes to savepoint-<id> and is never
+  // deleted by the retention policy.
+  PendingCheckpoint begin(int64_t id, bool savepoint = false);
+
+  // The newest checkpoint that verifies. Every newer one that does not is skipped and described
+  // in `problems` (one line each). Empty when none verifies.
+  std::optional<CompletedCheckpoint> latest(std::vector<std::string>* problems = nullptr) const;
+  // One checkpoint folder (or a savepoint), verified; throws an Error saying what is wrong.
+  static CompletedCheckpoint load(const std::filesystem::path& folder);
+  // A state's bytes, verified against its checksum; throws an Error naming the file.
+  static std::string read_state(const CompletedCheckpoint& checkpoint, const std::string& name);
+
+ private:
+  friend class PendingCheckpoint;
+  void apply_retention(int64_t newest_completed);
+
+  std::filesystem::path directory_;
+  int retained_;
+};
+
+}  // namespace sluice

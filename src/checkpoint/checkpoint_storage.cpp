@@ -1,0 +1,296 @@
+#include "sluice/checkpoint/checkpoint_storage.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "sluice/core/error.h"
+#include "sluice/core/key_groups.h"
+
+namespace sluice {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kMetadata = "_metadata";
+constexpr const char* kCheckpointPrefix = "chk-";
+constexpr const char* kSavepointPrefix = "savepoint-";
+
+[[noreturn]] void throw_io(const std::string& what, const fs::path& path) {
+  throw Error(ErrorCategory::kIo, fmt::format("{}: {}", what, std::strerror(errno)),
+              ErrorContext{.file = path.string()});
+}
+
+void write_all(int fd, std::string_view bytes, const fs::path& path) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_io("cannot write checkpoint file", path);
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+// Writes `bytes` to `path` and fsyncs it; the caller makes it visible (rename) if needed.
+void write_synced(const fs::path& path, std::string_view bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw_io("cannot create checkpoint file", path);
+  try {
+    write_all(fd, bytes, path);
+    if (::fsync(fd) != 0) throw_io("cannot fsync checkpoint file", path);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  if (::close(fd) != 0) throw_io("cannot close checkpoint file", path);
+}
+
+void fsync_directory(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw_io("cannot open checkpoint folder", dir);
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) throw_io("cannot fsync checkpoint folder", dir);
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCategory::kIo, "cannot open", ErrorContext{.file = path.string()});
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return std::move(contents).str();
+}
+
+uint64_t checksum(std::string_view bytes) { return hash_bytes(bytes.data(), bytes.size()); }
+
+// The folder name's checkpoint id, if it is a checkpoint folder.
+std::optional<int64_t> checkpoint_id(const fs::path& folder) {
+  const std::string name = folder.filename().string();
+  const std::string prefix = kCheckpointPrefix;
+  if (name.rfind(prefix, 0) != 0) return std::nullopt;
+  try {
+    size_t used = 0;
+    const int64_t id = std::stoll(name.substr(prefix.size()), &used);
+    if (used != name.size() - prefix.size()) return std::nullopt;
+    return id;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// Checkpoint folders by id, newest first.
+std::vector<std::pair<int64_t, fs::path>> checkpoint_folders(const fs::path& dir) {
+  std::vector<std::pair<int64_t, fs::path>> folders;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return folders;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (!entry.is_directory()) continue;
+    if (auto id = checkpoint_id(entry.path())) folders.emplace_back(*id, entry.path());
+  }
+  std::sort(folders.begin(), folders.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  return folders;
+}
+
+[[noreturn]] void throw_corrupt(const fs::path& folder, const std::string& why) {
+  throw Error(ErrorCategory::kSerialization, "checkpoint is not usable: " + why,
+              ErrorContext{.file = folder.string()});
+}
+
+}  // namespace
+
+// ---- PendingCheckpoint ----
+
+PendingCheckpoint::PendingCheckpoint(CheckpointStorage& storage, int64_t id, bool savepoint,
+                                     fs::path folder)
+    : storage_(&storage), id_(id), savepoint_(savepoint), folder_(std::move(folder)) {}
+
+PendingCheckpoint::PendingCheckpoint(PendingCheckpoint&& other) noexcept
+    : storage_(other.storage_),
+      id_(other.id_),
+      savepoint_(other.savepoint_),
+      folder_(std::move(other.folder_)),
+      states_(std::move(other.states_)),
+      properties_(std::move(other.properties_)),
+      done_(other.done_) {
+  other.done_ = true;
+}
+
+PendingCheckpoint::~PendingCheckpoint() {
+  if (done_) return;
+  try {
+    abort();
+  } catch (...) {  // a destructor must not throw; the folder is cleaned by the next retention
+  }
+}
+
+void PendingCheckpoint::write_state(const std::string& name, std::string_view bytes) {
+  // File names are numbered: logical names may contain anything.
+  std::string file;
+  {
+    std::lock_guard lock(mutex_);
+    if (states_.count(name) != 0) {
+      throw Error(ErrorCategory::kInternal, "state '" + name + "' written twice to a checkpoint");
+    }
+    file = fmt::format("state-{}", states_.size());
+    states_[name] = StateFile{file, 0, 0};
+  }
+  write_synced(folder_ / file, bytes);
+  std::lock_guard lock(mutex_);
+  states_[name] = StateFile{file, bytes.size(), checksum(bytes)};
+}
+
+void PendingCheckpoint::set_property(const std::string& key, const std::string& value) {
+  std::lock_guard lock(mutex_);
+  properties_[key] = value;
+}
+
+CompletedCheckpoint PendingCheckpoint::commit(Timestamp timestamp) {
+  nlohmann::json body;
+  body["checkpoint_id"] = id_;
+  body["timestamp"] = timestamp;
+  body["savepoint"] = savepoint_;
+  body["states"] = nlohmann::json::object();
+  for (const auto& [name, state] : states_) {
+    body["states"][name] = {
+        {"file", state.file}, {"size", state.size}, {"checksum", state.checksum}};
+  }
+  body["properties"] = properties_;
+  const std::string body_text = body.dump();
+  const nlohmann::json metadata = {{"body", body}, {"checksum", checksum(body_text)}};
+  // The folder's files are durable (each fsynced); the folder entry for them too before the
+  // metadata appears, so a crash never leaves metadata that lists missing files.
+  fsync_directory(folder_);
+  const fs::path in_progress = folder_ / (std::string(kMetadata) + ".inprogress");
+  write_synced(in_progress, metadata.dump(2));
+  std::error_code ec;
+  fs::rename(in_progress, folder_ / kMetadata, ec);
+  if (ec)
+    throw Error(ErrorCategory::kIo, "cannot publish checkpoint metadata: " + ec.message(),
+                ErrorContext{.file = folder_.string()});
+  fsync_directory(folder_);
+  fsync_directory(folder_.parent_path());
+  done_ = true;
+  CompletedCheckpoint completed{id_, timestamp, savepoint_, folder_, states_, properties_};
+  if (!savepoint_) storage_->apply_retention(id_);
+  return completed;
+}
+
+void PendingCheckpoint::abort() {
+  done_ = true;
+  std::error_code ec;
+  fs::remove_all(folder_, ec);
+}
+
+// ---- CheckpointStorage ----
+
+CheckpointStorage::CheckpointStorage(fs::path directory, int retained)
+    : directory_(std::move(directory)), retained_(std::max(1, retained)) {}
+
+PendingCheckpoint CheckpointStorage::begin(int64_t id, bool savepoint) {
+  const fs::path folder =
+      directory_ / ((savepoint ? kSavepointPrefix : kCheckpointPrefix) + std::to_string(id));
+  std::error_code ec;
+  fs::remove_all(folder, ec);  // leftovers of an attempt that never completed
+  fs::create_directories(folder, ec);
+  if (ec) {
+    throw Error(ErrorCategory::kIo, "cannot create checkpoint folder: " + ec.message(),
+                ErrorContext{.file = folder.string()});
+  }
+  return PendingCheckpoint(*this, id, savepoint, folder);
+}
+
+CompletedCheckpoint CheckpointStorage::load(const fs::path& folder) {
+  const fs::path metadata_path = folder / kMetadata;
+  std::error_code ec;
+  if (!fs::exists(metadata_path, ec)) throw_corrupt(folder, "no _metadata (it never completed)");
+  nlohmann::json metadata;
+  try {
+    metadata = nlohmann::json::parse(read_file(metadata_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw_corrupt(folder, std::string("_metadata does not parse: ") + e.what());
+  }
+  if (!metadata.contains("body") || !metadata.contains("checksum") ||
+      metadata["checksum"].get<uint64_t>() != checksum(metadata["body"].dump())) {
+    throw_corrupt(folder, "_metadata checksum mismatch");
+  }
+  const auto& body = metadata["body"];
+  CompletedCheckpoint checkpoint;
+  try {
+    checkpoint.id = body.at("checkpoint_id").get<int64_t>();
+    checkpoint.timestamp = body.at("timestamp").get<Timestamp>();
+    checkpoint.savepoint = body.at("savepoint").get<bool>();
+    checkpoint.folder = folder;
+    for (const auto& [name, state] : body.at("states").items()) {
+      checkpoint.states[name] =
+          StateFile{state.at("file").get<std::string>(), state.at("size").get<uint64_t>(),
+                    state.at("checksum").get<uint64_t>()};
+    }
+    checkpoint.properties = body.at("properties").get<std::map<std::string, std::string>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw_corrupt(folder, std::string("_metadata is incomplete: ") + e.what());
+  }
+  for (const auto& [name, state] : checkpoint.states) {
+    const fs::path path = folder / state.file;
+    const auto size = fs::file_size(path, ec);
+    if (ec) throw_corrupt(folder, "state file " + state.file + " is missing");
+    if (size != state.size) {
+      throw_corrupt(folder, fmt::format("state file {} has {} bytes, the metadata says {}",
+                                        state.file, size, state.size));
+    }
+  }
+  return checkpoint;
+}
+
+std::string CheckpointStorage::read_state(const CompletedCheckpoint& checkpoint,
+                                          const std::string& name) {
+  auto it = checkpoint.states.find(name);
+  if (it == checkpoint.states.end()) {
+    throw Error(ErrorCategory::kInvalidJob, "the checkpoint has no state '" + name + "'",
+                ErrorContext{.file = checkpoint.folder.string()});
+  }
+  std::string bytes = read_file(checkpoint.folder / it->second.file);
+  if (bytes.size() != it->second.size || checksum(bytes) != it->second.checksum) {
+    throw_corrupt(checkpoint.folder, "state file " + it->second.file + " checksum mismatch");
+  }
+  return bytes;
+}
+
+std::optional<CompletedCheckpoint> CheckpointStorage::latest(
+    std::vector<std::string>* problems) const {
+  for (const auto& [id, folder] : checkpoint_folders(directory_)) {
+    try {
+      CompletedCheckpoint checkpoint = load(folder);
+      // Verify the contents too: a flipped bit must not be restored.
+      for (const auto& [name, state] : checkpoint.states) read_state(checkpoint, name);
+      return checkpoint;
+    } catch (const Error& e) {
+      if (problems != nullptr) problems->push_back(e.what());
+    }
+  }
+  return std::nullopt;
+}
+
+void CheckpointStorage::apply_retention(int64_t newest_completed) {
+  int kept = 0;
+  for (const auto& [id, folder] : checkpoint_folders(directory_)) {
+    if (id > newest_completed) continue;  // a newer checkpoint in progress: not ours to touch
+    std::error_code ec;
+    const bool completed = fs::exists(folder / kMetadata, ec);
+    if (completed && kept < retained_) {
+      ++kept;
+      continue;
+    }
+    fs::remove_all(folder, ec);
+  }
+}
+
+}  // namespace sluice
