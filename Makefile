@@ -29,11 +29,13 @@ test-asan: setup
 	  checkpoint_test fraud_detection
 	cd $(ASAN_DIR) && ctest --output-on-failure --timeout 900 -j 2
 
-# ThreadSanitizer over the runtime tests (the scheduler, channels and task hand-offs).
+# ThreadSanitizer over the runtime tests (the scheduler, channels and task hand-offs) and the
+# checkpoint coordinator.
 test-tsan: setup
 	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=thread -DSLUICE_BUILD_BENCH=OFF
-	cmake --build $(TSAN_DIR) --target runtime_test
-	cd $(TSAN_DIR) && ctest --output-on-failure --timeout 900 -j 2 -R '^(JobGraph|Parallelism|Fairness|Failure|Sources|InputGateTest)\.'
+	cmake --build $(TSAN_DIR) --target runtime_test checkpoint_test
+	cd $(TSAN_DIR) && ctest --output-on-failure --timeout 900 -j 2 \
+	  -R '^(JobGraph|Parallelism|Fairness|Failure|Sources|InputGateTest|Checkpointing)\.'
 
 bench: build
 	$(BUILD_DIR)/bench/runtime_bench

@@ -7,6 +7,7 @@
 #include "sluice/api/environment.h"
 #include "sluice/api/functions.h"
 #include "sluice/api/sinks.h"
+#include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/connectors/file_sink.h"
 #include "sluice/connectors/file_source.h"
 #include "sluice/core/config.h"

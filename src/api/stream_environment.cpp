@@ -49,6 +49,14 @@ StreamEnvironment::StreamEnvironment(Configuration config)
   options_.print_summary = config.get_bool("print-summary", true);
   options_.latency_tracking_interval =
       config.get_duration("latency-tracking-interval", std::chrono::milliseconds(0));
+  options_.checkpoint_interval =
+      config.get_duration("checkpoint-interval", std::chrono::milliseconds(0));
+  options_.checkpoint_dir = config.get_string("checkpoint-dir", "");
+  options_.checkpoints_retained = static_cast<int>(config.get_int("checkpoints-retained", 3));
+  if (options_.checkpoint_interval.count() > 0 && options_.checkpoint_dir.empty()) {
+    throw Error(ErrorCategory::kInvalidArgument,
+                "--checkpoint-interval needs --checkpoint-dir (where checkpoints are kept)");
+  }
   if (options_.default_parallelism < 1) {
     throw Error(
         ErrorCategory::kInvalidArgument,

@@ -273,10 +273,22 @@ void JobExecution::start() {
     std::lock_guard lock(mutex_);
     remaining_tasks_ = tasks_.size();
   }
+  if (options_.checkpoint_interval.count() > 0) {
+    std::vector<StreamTask*> all, sources;
+    for (auto& task : tasks_) {
+      all.push_back(task.get());
+      if (task->source) sources.push_back(task.get());
+    }
+    checkpoints_ = std::make_unique<CheckpointCoordinator>(
+        CheckpointStorage(options_.checkpoint_dir, options_.checkpoints_retained),
+        options_.checkpoint_interval, std::move(all), std::move(sources));
+    checkpoints_->start();
+  }
   for (auto& task : tasks_) scheduler_->notify(task.get());
 }
 
 void JobExecution::on_task_done(Schedulable*) {
+  if (checkpoints_) checkpoints_->task_finished();
   std::lock_guard lock(mutex_);
   if (--remaining_tasks_ > 0) return;
   final_metrics_.reset();
@@ -323,6 +335,7 @@ void JobExecution::wait() {
     std::unique_lock lock(mutex_);
     done_cv_.wait(lock, [this] { return remaining_tasks_ == 0; });
   }
+  if (checkpoints_) checkpoints_->stop();
   scheduler_->shutdown();
 }
 

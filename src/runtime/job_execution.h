@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "runtime/channel.h"
+#include "runtime/checkpoint_coordinator.h"
 #include "runtime/scheduler.h"
 #include "runtime/source_coordinator.h"
 #include "runtime/stream_task.h"
@@ -53,6 +54,8 @@ class JobExecution {
         .count();
   }
   void fail_task(StreamTask& task, int node_id, std::exception_ptr cause);
+  // Null unless checkpointing is on.
+  CheckpointCoordinator* checkpoints() { return checkpoints_.get(); }
 
  private:
   struct NodeMetrics {
@@ -72,6 +75,7 @@ class JobExecution {
   std::vector<std::unique_ptr<Channel>> channels_;
   std::vector<std::unique_ptr<StreamTask>> tasks_;
   std::unique_ptr<NullOutput> null_output_ = std::make_unique<NullOutput>();
+  std::unique_ptr<CheckpointCoordinator> checkpoints_;
 
   std::atomic<bool> cancelling_{false};
   int64_t start_ns_ = 0;

@@ -1,5 +1,8 @@
 #include "runtime/stream_task.h"
 
+#include <fmt/format.h>
+
+#include "runtime/checkpoint_coordinator.h"
 #include "runtime/job_execution.h"
 #include "runtime/outputs.h"
 #include "sluice/core/time.h"
@@ -110,8 +113,68 @@ void StreamTask::fire_due_timers() {
   request_timer_wakeup(now);
 }
 
+void StreamTask::trigger_checkpoint(int64_t id, Timestamp time) {
+  checkpoint_time_.store(time, std::memory_order_relaxed);
+  checkpoint_to_inject_.store(id, std::memory_order_release);
+  job_.scheduler().notify(this);
+}
+
+void StreamTask::notify_checkpoint_complete(int64_t id) {
+  completed_checkpoint_.store(id, std::memory_order_release);
+  job_.scheduler().notify(this);
+}
+
+void StreamTask::perform_checkpoint(int64_t id, Timestamp time) {
+  CheckpointCoordinator* checkpoints = job_.checkpoints();
+  if (checkpoints == nullptr) return;
+  CheckpointCoordinator::TaskState state;
+  auto state_name = [&](int node_id, const char* kind) {
+    return fmt::format("node-{}/subtask-{}/{}", node_id, subtask_, kind);
+  };
+  if (source) {
+    attributed_to(members.front().node_id, [&] {
+      state.emplace_back(state_name(members.front().node_id, "source"), source->snapshot_state(id));
+    });
+  }
+  for (auto& member : members) {
+    if (member.op) {
+      attributed_to(member.node_id, [&] {
+        std::string bytes = member.op->snapshot_state(id);
+        if (!bytes.empty()) state.emplace_back(state_name(member.node_id, "operator"), bytes);
+      });
+    }
+    OperatorStateSnapshot lists = member.operator_state->snapshot();
+    if (!lists.lists.empty()) {
+      state.emplace_back(state_name(member.node_id, "operator-lists"), to_bytes(lists));
+    }
+  }
+  for (auto* output : network_outputs) {
+    output->broadcast_control(StreamElement::control(StreamElement::Kind::kBarrier, id, time));
+  }
+  checkpoints->acknowledge(id, std::move(state));
+}
+
+void StreamTask::deliver_checkpoint_notifications() {
+  const int64_t completed = completed_checkpoint_.load(std::memory_order_acquire);
+  if (completed <= notified_checkpoint_) return;
+  notified_checkpoint_ = completed;
+  for (auto& member : members) {
+    if (member.op) {
+      attributed_to(member.node_id, [&] { member.op->notify_checkpoint_complete(completed); });
+    }
+  }
+}
+
 Schedulable::RunResult StreamTask::run_slice() {
   if (!opened_) open_chain();
+  deliver_checkpoint_notifications();
+  if (source) {
+    const int64_t id = checkpoint_to_inject_.load(std::memory_order_acquire);
+    if (id > injected_checkpoint_) {
+      injected_checkpoint_ = id;
+      perform_checkpoint(id, checkpoint_time_.load(std::memory_order_relaxed));
+    }
+  }
   fire_due_timers();
   const auto slice_end = std::chrono::steady_clock::now() + kTimeSlice;
   return source ? run_source_slice(slice_end) : run_input_slice(slice_end);
@@ -164,8 +227,7 @@ Schedulable::RunResult StreamTask::run_input_slice(
         attributed_to(head.node_id, [&] { head.op->process_latency_marker(event.marker); });
         break;
       case InputGate::Event::Kind::kBarrier:
-        // No source injects barriers yet: the checkpoint coordinator (next step of the checkpoint
-        // work) will make the task snapshot its chain here and forward the barrier.
+        perform_checkpoint(event.checkpoint_id, event.checkpoint_time);
         break;
       case InputGate::Event::Kind::kBuffer:
         head.metrics->records_in.add(event.buffer->size());

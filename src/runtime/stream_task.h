@@ -10,6 +10,7 @@
 // reader context's wake() may be called from any thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <queue>
@@ -63,6 +64,10 @@ class StreamTask final : public Schedulable {
   TaskMetrics& metrics() { return metrics_; }
   // Thread: the task's own (operators register timers while processing).
   void register_timer(Timestamp time, TimerTarget* target, int node_id);
+  // Thread-safe: a source task injects checkpoint `id`'s barrier at its next run.
+  void trigger_checkpoint(int64_t id, Timestamp time);
+  // Thread-safe: checkpoint `id` completed; the operators hear of it at the task's next run.
+  void notify_checkpoint_complete(int64_t id);
 
   // Wiring, done by JobExecution before the task first runs.
   std::vector<ChainMember> members;  // topological order, head first
@@ -87,6 +92,9 @@ class StreamTask final : public Schedulable {
   bool outputs_available() const;
   void flush_outputs();
   void maybe_emit_latency_marker();
+  // Snapshots the chain and forwards the barrier: every record before it was processed.
+  void perform_checkpoint(int64_t id, Timestamp time);
+  void deliver_checkpoint_notifications();
   void fire_due_timers();
   void request_timer_wakeup(Timestamp now);
   RunResult wait(WaitReason reason);
@@ -112,6 +120,12 @@ class StreamTask final : public Schedulable {
   };
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   Timestamp wakeup_requested_for_ = kMinWatermark;  // wall-clock ms of the pending wake-up
+
+  std::atomic<int64_t> checkpoint_to_inject_{0};  // written by the coordinator
+  std::atomic<Timestamp> checkpoint_time_{0};
+  int64_t injected_checkpoint_ = 0;
+  std::atomic<int64_t> completed_checkpoint_{0};  // written by the coordinator
+  int64_t notified_checkpoint_ = 0;
 };
 
 }  // namespace sluice::runtime

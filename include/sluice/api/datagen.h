@@ -20,6 +20,7 @@
 #include <string>
 #include <type_traits>
 
+#include "sluice/core/serialization.h"
 #include "sluice/runtime/source.h"
 
 namespace sluice {
@@ -75,6 +76,12 @@ class DatagenSource final : public Source<T> {
       }
     }
     void notify_no_more_splits() override { no_more_splits_ = true; }
+    // What is left of each range: (next index, end).
+    std::string snapshot_state(int64_t) override {
+      std::vector<std::pair<int64_t, int64_t>> left;
+      for (const Range& r : ranges_) left.emplace_back(r.next, r.end);
+      return to_bytes(left);
+    }
 
     InputStatus poll_next(ReaderOutput<T>& output) override {
       while (current_ < ranges_.size() && ranges_[current_].next >= ranges_[current_].end) {

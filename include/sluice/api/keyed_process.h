@@ -319,6 +319,9 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
     this->output().emit_watermark(watermark);
   }
 
+  // The keyed state by key group. (Timers are not in the snapshot yet.)
+  std::string snapshot_state(int64_t) override { return to_bytes(backend_->snapshot()); }
+
   void on_processing_time(Timestamp) override {
     fire(processing_timers_, wall_clock_millis(), TimeDomain::kProcessingTime);
     schedule_processing_wakeup();

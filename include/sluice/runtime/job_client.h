@@ -25,6 +25,10 @@ struct JobOptions {
   bool print_summary = true;        // metrics table on stderr when the job ends
   // Sources emit a latency marker this often; sinks report the latency. 0: off (Flink's default).
   std::chrono::milliseconds latency_tracking_interval{0};
+  // Checkpoints every interval into checkpoint_dir (0: off), keeping the newest `retained`.
+  std::chrono::milliseconds checkpoint_interval{0};
+  std::string checkpoint_dir;
+  int checkpoints_retained = 3;
   Configuration config;  // passed to user functions
 };
 

@@ -103,6 +103,11 @@ class Operator : public TimerTarget {
   virtual void process_batch(Buffer& batch, int input) = 0;
   // Called when the combined watermark of all inputs advances; the default forwards it.
   virtual void process_watermark(Timestamp watermark) { output_->emit_watermark(watermark); }
+  // Checkpoints, on the task's thread: the operator's state as of the checkpoint barrier (every
+  // record before it processed, none after), and the news that a checkpoint completed (when
+  // two-phase-commit sinks commit).
+  virtual std::string snapshot_state(int64_t /*checkpoint_id*/) { return {}; }
+  virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
   // Latency markers pass through operators untouched; sinks record them.
   virtual void process_latency_marker(const LatencyMarker& marker) {
     output_->emit_latency_marker(marker);

@@ -188,6 +188,8 @@ class SourceReader {
   virtual InputStatus poll_next(ReaderOutput<T>& output) = 0;
   virtual void add_splits(std::vector<std::unique_ptr<SourceSplit>> splits) = 0;
   virtual void notify_no_more_splits() = 0;
+  // The reader's position in its splits at a checkpoint barrier: what it emitted so far.
+  virtual std::string snapshot_state(int64_t /*checkpoint_id*/) { return {}; }
   virtual void close() {}
 };
 
@@ -241,6 +243,7 @@ class SourceDriver {
   virtual InputStatus poll() = 0;
   virtual void add_splits(std::vector<std::unique_ptr<SourceSplit>> splits) = 0;
   virtual void notify_no_more_splits() = 0;
+  virtual std::string snapshot_state(int64_t checkpoint_id) = 0;
   virtual void close() = 0;
 };
 
@@ -273,6 +276,9 @@ class TypedSourceDriver final : public SourceDriver {
     reader_->add_splits(std::move(splits));
   }
   void notify_no_more_splits() override { reader_->notify_no_more_splits(); }
+  std::string snapshot_state(int64_t checkpoint_id) override {
+    return reader_->snapshot_state(checkpoint_id);
+  }
   void close() override {
     if (reader_) reader_->close();
   }

@@ -1,0 +1,87 @@
+// Checkpoints of a running job: barriers from the sources, aligned at every exchange, give
+// consistent snapshots (Chandy-Lamport): the keyed state of a checkpoint counts exactly the
+// records the sources had emitted at its barriers.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "sluice/checkpoint/checkpoint_storage.h"
+#include "sluice/sluice.h"
+#include "test_util.h"
+
+namespace sluice {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CountPerKey : KeyedProcessFunction<int64_t, int64_t, int64_t> {
+  ValueState<int64_t>* count = nullptr;
+  void open(KeyedRuntimeContext<int64_t>& ctx) {
+    count = &ctx.get_state(ValueStateDescriptor<int64_t>{"count"});
+  }
+  void process_element(const int64_t&, Context&, Collector<int64_t>& out) override {
+    count->update(count->value().value_or(0) + 1);
+    out.collect(*count->value());
+  }
+};
+
+TEST(Checkpointing, EveryCheckpointIsAConsistentCut) {
+  const fs::path dir = fs::temp_directory_path() / ("sluice-ckpt-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  constexpr int64_t kRows = 30'000;
+  const std::string dir_flag = dir.string();
+  const char* args[] = {"test",
+                        "--checkpoint-interval",
+                        "25ms",
+                        "--checkpoint-dir",
+                        dir_flag.c_str(),
+                        "--checkpoints-retained",
+                        "100",
+                        "--print-summary",
+                        "false",
+                        "--workers",
+                        "2"};
+  auto env = StreamEnvironment::from_args(11, args);
+  env.set_parallelism(2);
+  env.from_source(datagen<int64_t>([](int64_t i) { return i; })
+                      .rows_per_second(30'000)
+                      .number_of_rows(kRows))
+      .key_by([](int64_t x) { return x % 13; })
+      .process(CountPerKey{})
+      .add_sink([](int64_t) {});
+  env.execute();
+
+  int checked = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const CompletedCheckpoint checkpoint = CheckpointStorage::load(entry.path());
+    int64_t emitted = 0, counted = 0;
+    for (const auto& [name, file] : checkpoint.states) {
+      const std::string bytes = CheckpointStorage::read_state(checkpoint, name);
+      if (name.ends_with("/source")) {
+        // What is left of each of the subtask's index ranges; each range is half of [0, kRows).
+        for (auto [next, end] : from_bytes<std::vector<std::pair<int64_t, int64_t>>>(bytes)) {
+          emitted += next - (end - kRows / 2);
+        }
+      } else if (name.ends_with("/operator")) {
+        HeapKeyedStateBackend<int64_t> backend(KeyGroupRange{0, 127}, 128);
+        backend.restore(from_bytes<std::vector<KeyGroupSnapshot>>(bytes));
+        backend.apply_to_all_keys(
+            ValueStateDescriptor<int64_t>{"count"},
+            [&](const int64_t&, ValueState<int64_t>& c) { counted += *c.value(); });
+      }
+    }
+    EXPECT_EQ(counted, emitted) << "checkpoint " << checkpoint.id;
+    EXPECT_EQ(checkpoint.properties.at("tasks"), "4");
+    ++checked;
+  }
+  EXPECT_GE(checked, 3) << "checkpoints every 25 ms over a one-second job";
+  fs::remove_all(dir);
+}
+
+TEST(Checkpointing, CheckpointIntervalNeedsADirectory) {
+  const char* args[] = {"test", "--checkpoint-interval", "1s"};
+  EXPECT_THROW(StreamEnvironment::from_args(3, args), Error);
+}
+
+}  // namespace
+}  // namespace sluice
