@@ -40,6 +40,7 @@ test-tsan: setup
 bench: build
 	$(BUILD_DIR)/bench/runtime_bench
 	$(BUILD_DIR)/bench/window_bench
+	$(BUILD_DIR)/bench/checkpoint_bench
 
 format:
 	find include src tests bench examples -name '*.h' -o -name '*.cpp' | xargs clang-format -i
