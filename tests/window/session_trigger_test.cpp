@@ -125,6 +125,24 @@ TEST(SessionWindows, ALongLatenessKeepsResultsAndTimersInCheck) {
   EXPECT_EQ(testing::sorted(out->values()), testing::sorted(expected.results));
 }
 
+TEST(SessionWindows, ACountTriggerCountsAcrossMergedSessions) {
+  // One key, a record every 5 ms with a 10 ms gap: one session that every record extends, so every
+  // record merges the trigger's count into the grown window.
+  std::vector<Ev> events;
+  for (int64_t i = 0; i < 30; ++i) events.push_back(Ev{1, 1, 5 * i});
+  auto env = testing::quiet_env(1);
+  auto out = timestamped_events(env, events)
+                 .key_by(&Ev::key)
+                 .window(EventTimeSessionWindows::with_gap(std::chrono::milliseconds(10)))
+                 .trigger(CountTrigger::of(3))
+                 .aggregate(CountAndSum{}, LabelResult{})
+                 .collect();
+  env.execute();
+  std::vector<Result> expected;
+  for (int64_t n = 3; n <= 30; n += 3) expected.push_back(Result{1, 0, 5 * (n - 1) + 10, n, n});
+  EXPECT_EQ(out->values(), expected);
+}
+
 TEST(SessionWindows, NonPositiveDynamicGapFailsTheJob) {
   auto env = testing::quiet_env(1);
   timestamped_events(env, random_events(3, 10))
@@ -274,6 +292,37 @@ TEST(Triggers, ContinuousEventTimeTriggerGivesEarlyResults) {
   for (size_t i = 1; i < results.size(); ++i) EXPECT_LE(results[i - 1].count, results[i].count);
   EXPECT_GE(results[0].count, 21);  // every element up to ts 20 had arrived when it fired
   EXPECT_EQ(results.back().count, 100);
+}
+
+TEST(Triggers, ContinuousProcessingTimeTriggerGivesEarlyResultsAndAFinalOne) {
+  auto env = testing::quiet_env(2);
+  using Count = std::tuple<int64_t, Timestamp, int64_t>;  // key, window start, count so far
+  struct Label : ProcessWindowFunction<int64_t, Count, int64_t> {
+    void process(const int64_t& key, const Context& ctx, const std::vector<int64_t>& counts,
+                 Collector<Count>& out) override {
+      out.collect(Count{key, ctx.window().start, counts[0]});
+    }
+  };
+  // 3,000 records over about 0.3 s into hour-long windows, fired every 20 ms of processing time.
+  auto out = env.from_source(datagen<int64_t>([](int64_t i) { return i % 2; })
+                                 .rows_per_second(10'000)
+                                 .number_of_rows(3'000))
+                 .key_by([](int64_t k) { return k; })
+                 .window(TumblingProcessingTimeWindows::of(std::chrono::hours(1)))
+                 .trigger(ContinuousProcessingTimeTrigger::of(std::chrono::milliseconds(20)))
+                 .aggregate(CountOf{}, Label{})
+                 .collect();
+  env.execute();
+  std::map<std::pair<int64_t, Timestamp>, int64_t> last;
+  for (const auto& [key, start, count] : out->values()) {
+    auto& previous = last[{key, start}];
+    EXPECT_GE(count, previous) << "firings of a window only grow";
+    previous = count;
+  }
+  int64_t total = 0;
+  for (const auto& [window, count] : last) total += count;
+  EXPECT_EQ(total, 3'000) << "the last firing of every window has all its records";
+  EXPECT_GT(out->values().size(), last.size()) << "early firings while the input ran";
 }
 
 // A user-defined trigger: fires and purges as soon as a large value arrives, and at the end of

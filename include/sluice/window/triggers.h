@@ -200,19 +200,36 @@ struct CountTrigger {
   void on_merge(const TimeWindow&, State&, TriggerContext&) {}
 };
 
+namespace detail {
+// The state of the continuous triggers: the pending periodic firing, if any.
+struct NextFiring {
+  Timestamp at = kMinWatermark;
+  bool pending() const { return at != kMinWatermark; }
+};
+// Merged windows keep the earliest pending firing.
+inline void merge_next_firing(const NextFiring& from, NextFiring& into) {
+  if (from.pending() && (!into.pending() || from.at < into.at)) into.at = from.at;
+}
+// The first multiple of `interval` after `time`, but no later than the window's end.
+inline Timestamp next_multiple(Timestamp time, Timestamp interval, const TimeWindow& w) {
+  return std::min(time - floor_mod(time, interval) + interval, w.max_timestamp());
+}
+template <class Rep, class Period>
+Timestamp positive_interval(std::chrono::duration<Rep, Period> interval) {
+  const Timestamp ms = std::chrono::duration_cast<std::chrono::milliseconds>(interval).count();
+  if (ms <= 0) throw Error(ErrorCategory::kInvalidArgument, "a trigger interval must be positive");
+  return ms;
+}
+}  // namespace detail
+
 // Fires every `interval` of event time while the window is open (aligned to multiples of the
 // interval), and at the window's end: early results for long windows.
 struct ContinuousEventTimeTrigger {
-  struct State {
-    Timestamp next_fire = kMinWatermark;  // the pending timer, or kMinWatermark
-  };
+  using State = detail::NextFiring;
   Timestamp interval = 1;
   template <class Rep, class Period>
   static ContinuousEventTimeTrigger of(std::chrono::duration<Rep, Period> interval) {
-    const Timestamp ms = std::chrono::duration_cast<std::chrono::milliseconds>(interval).count();
-    if (ms <= 0)
-      throw Error(ErrorCategory::kInvalidArgument, "a trigger interval must be positive");
-    return ContinuousEventTimeTrigger{ms};
+    return ContinuousEventTimeTrigger{detail::positive_interval(interval)};
   }
   template <class T>
   TriggerResult on_element(const T&, Timestamp ts, const TimeWindow& w, State& s,
@@ -224,42 +241,37 @@ struct ContinuousEventTimeTrigger {
     }
     if (w.max_timestamp() <= ctx.current_watermark()) return TriggerResult::kFire;
     ctx.register_event_time_timer(w.max_timestamp());
-    if (s.next_fire == kMinWatermark) arm(ts - floor_mod(ts, interval) + interval, w, s, ctx);
+    if (!s.pending()) arm(detail::next_multiple(ts, interval, w), s, ctx);
     return TriggerResult::kContinue;
   }
   TriggerResult on_event_time(Timestamp time, const TimeWindow& w, State& s, TriggerContext& ctx) {
     if (time == w.max_timestamp()) return TriggerResult::kFire;
-    if (time != s.next_fire) return TriggerResult::kContinue;
-    s.next_fire = kMinWatermark;
+    if (time != s.at) return TriggerResult::kContinue;
+    s.at = kMinWatermark;
     // At the end of a bounded input every timer fires at once: stop re-arming, the window's own
     // end fires it a last time.
-    if (ctx.current_watermark() != kMaxWatermark) arm(time + interval, w, s, ctx);
+    if (ctx.current_watermark() != kMaxWatermark)
+      arm(detail::next_multiple(time, interval, w), s, ctx);
     return TriggerResult::kFire;
   }
   TriggerResult on_processing_time(Timestamp, const TimeWindow&, State&, TriggerContext&) {
     return TriggerResult::kContinue;
   }
   void clear(const TimeWindow& w, State& s, TriggerContext& ctx) {
-    if (s.next_fire != kMinWatermark) ctx.delete_event_time_timer(s.next_fire);
+    if (s.pending()) ctx.delete_event_time_timer(s.at);
     ctx.delete_event_time_timer(w.max_timestamp());
-    s.next_fire = kMinWatermark;
+    s.at = kMinWatermark;
   }
-  void merge_state(const State& from, State& into) {
-    if (from.next_fire != kMinWatermark &&
-        (into.next_fire == kMinWatermark || from.next_fire < into.next_fire)) {
-      into.next_fire = from.next_fire;
-    }
-  }
+  void merge_state(const State& from, State& into) { detail::merge_next_firing(from, into); }
   void on_merge(const TimeWindow& w, State& s, TriggerContext& ctx) {
     if (w.max_timestamp() > ctx.current_watermark())
       ctx.register_event_time_timer(w.max_timestamp());
-    if (s.next_fire != kMinWatermark) ctx.register_event_time_timer(s.next_fire);
+    if (s.pending()) ctx.register_event_time_timer(s.at);
   }
 
  private:
-  void arm(Timestamp at, const TimeWindow& w, State& s, TriggerContext& ctx) {
-    at = std::min(at, w.max_timestamp());
-    s.next_fire = at;
+  static void arm(Timestamp at, State& s, TriggerContext& ctx) {
+    s.at = at;
     ctx.register_event_time_timer(at);
   }
 };
@@ -267,24 +279,17 @@ struct ContinuousEventTimeTrigger {
 // Fires every `interval` of processing time while the window has elements, and at its end when
 // the assigner is in processing time.
 struct ContinuousProcessingTimeTrigger {
-  struct State {
-    Timestamp next_fire = kMinWatermark;
-  };
+  using State = detail::NextFiring;
   Timestamp interval = 1;
   template <class Rep, class Period>
   static ContinuousProcessingTimeTrigger of(std::chrono::duration<Rep, Period> interval) {
-    const Timestamp ms = std::chrono::duration_cast<std::chrono::milliseconds>(interval).count();
-    if (ms <= 0)
-      throw Error(ErrorCategory::kInvalidArgument, "a trigger interval must be positive");
-    return ContinuousProcessingTimeTrigger{ms};
+    return ContinuousProcessingTimeTrigger{detail::positive_interval(interval)};
   }
   template <class T>
   TriggerResult on_element(const T&, Timestamp, const TimeWindow& w, State& s,
                            TriggerContext& ctx) {
-    if (s.next_fire == kMinWatermark) {
-      const Timestamp now = ctx.current_processing_time();
-      arm(now - floor_mod(now, interval) + interval, w, s, ctx);
-    }
+    if (!s.pending())
+      arm(detail::next_multiple(ctx.current_processing_time(), interval, w), s, ctx);
     return TriggerResult::kContinue;
   }
   TriggerResult on_event_time(Timestamp, const TimeWindow&, State&, TriggerContext&) {
@@ -292,29 +297,23 @@ struct ContinuousProcessingTimeTrigger {
   }
   TriggerResult on_processing_time(Timestamp time, const TimeWindow& w, State& s,
                                    TriggerContext& ctx) {
-    if (time != s.next_fire) return TriggerResult::kContinue;
-    s.next_fire = kMinWatermark;
-    if (time < w.max_timestamp()) arm(time + interval, w, s, ctx);
+    if (time != s.at) return TriggerResult::kContinue;
+    s.at = kMinWatermark;
+    if (time < w.max_timestamp()) arm(detail::next_multiple(time, interval, w), s, ctx);
     return TriggerResult::kFire;
   }
   void clear(const TimeWindow&, State& s, TriggerContext& ctx) {
-    if (s.next_fire != kMinWatermark) ctx.delete_processing_time_timer(s.next_fire);
-    s.next_fire = kMinWatermark;
+    if (s.pending()) ctx.delete_processing_time_timer(s.at);
+    s.at = kMinWatermark;
   }
-  void merge_state(const State& from, State& into) {
-    if (from.next_fire != kMinWatermark &&
-        (into.next_fire == kMinWatermark || from.next_fire < into.next_fire)) {
-      into.next_fire = from.next_fire;
-    }
-  }
+  void merge_state(const State& from, State& into) { detail::merge_next_firing(from, into); }
   void on_merge(const TimeWindow&, State& s, TriggerContext& ctx) {
-    if (s.next_fire != kMinWatermark) ctx.register_processing_time_timer(s.next_fire);
+    if (s.pending()) ctx.register_processing_time_timer(s.at);
   }
 
  private:
-  void arm(Timestamp at, const TimeWindow& w, State& s, TriggerContext& ctx) {
-    at = std::min(at, w.max_timestamp());
-    s.next_fire = at;
+  static void arm(Timestamp at, State& s, TriggerContext& ctx) {
+    s.at = at;
     ctx.register_processing_time_timer(at);
   }
 };
