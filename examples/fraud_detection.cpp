@@ -131,8 +131,7 @@ struct Accumulate : sluice::AggregateFunction<Transaction, WindowStats, WindowSt
 // transactions, and many distinct merchants in one minute each raise it.
 class Score : public sluice::ProcessWindowFunction<WindowStats, WindowScore, int64_t> {
  public:
-  void process(const int64_t& customer, const Context& ctx,
-               const std::vector<WindowStats>& stats,
+  void process(const int64_t& customer, const Context& ctx, const std::vector<WindowStats>& stats,
                sluice::Collector<WindowScore>& out) override {
     const WindowStats& s = stats.front();
     const double average = s.sum / static_cast<double>(s.count);

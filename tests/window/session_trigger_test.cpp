@@ -68,18 +68,9 @@ void run_session_case(const std::string& name, Assigner assigner, Gap gap, Times
     for (int p : {1, 2, 4}) {
       SCOPED_TRACE(name + " parallelism " + std::to_string(p) +
                    (all_elements ? " process" : " aggregate"));
-      auto env = testing::quiet_env(p);
-      OutputTag<Ev> late_tag("late");
-      auto windowed = timestamped_events(env, events).key_by(&Ev::key).window(assigner);
-      windowed.allowed_lateness(std::chrono::milliseconds(lateness))
-          .side_output_late_data(late_tag);
-      auto results = all_elements ? windowed.process(CountAllElements{})
-                                  : windowed.aggregate(CountAndSum{}, LabelResult{});
-      auto collected = results.collect();
-      auto late = results.get_side_output(late_tag).map([](const Ev& e) { return e.ts; }).collect();
-      env.execute();
-      EXPECT_EQ(testing::sorted(collected->values()), testing::sorted(expected.results));
-      EXPECT_EQ(testing::sorted(late->values()), testing::sorted(expected.late));
+      expect_matches(events, expected, p, all_elements, [&](auto keyed) {
+        return keyed.window(assigner).allowed_lateness(std::chrono::milliseconds(lateness));
+      });
     }
   }
 }

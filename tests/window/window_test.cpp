@@ -20,27 +20,6 @@ struct Case {
   Timestamp lateness;
 };
 
-// Runs one windowed job and compares its results and late records with the reference.
-template <class MakeWindowed>
-void expect_matches(const std::vector<Ev>& events, const Expected& expected, int parallelism,
-                    bool all_elements, MakeWindowed make_windowed) {
-  auto env = testing::quiet_env(parallelism);
-  OutputTag<Ev> late_tag("late");
-  auto windowed = make_windowed(timestamped_events(env, events).key_by(&Ev::key));
-  windowed.side_output_late_data(late_tag);
-  auto results = all_elements ? windowed.process(CountAllElements{})
-                              : windowed.aggregate(CountAndSum{}, LabelResult{});
-  auto collected = results.collect();
-  auto late = results.get_side_output(late_tag).map([](const Ev& e) { return e.ts; }).collect();
-  env.execute();
-  EXPECT_EQ(testing::sorted(collected->values()), testing::sorted(expected.results));
-  EXPECT_EQ(testing::sorted(late->values()), testing::sorted(expected.late));
-  // Every result carries its window's max timestamp.
-  auto values = collected->values();
-  auto timestamps = collected->timestamps();
-  for (size_t i = 0; i < values.size(); ++i) ASSERT_EQ(timestamps[i], values[i].end - 1);
-}
-
 // `general`: force the general trigger-based operator (an explicit default trigger) instead of
 // the pane-based fast path; both must agree with the reference.
 void run_case(const Case& c, bool all_elements, bool general = false) {

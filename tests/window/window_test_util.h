@@ -164,4 +164,25 @@ inline DataStream<Ev> timestamped_events(StreamEnvironment& env, const std::vect
   return env.from_collection(events).assign_timestamps_and_watermarks(strategy).set_parallelism(1);
 }
 
+// Runs one windowed job and compares its results and late records with the reference.
+template <class MakeWindowed>
+inline void expect_matches(const std::vector<Ev>& events, const Expected& expected, int parallelism,
+                           bool all_elements, MakeWindowed make_windowed) {
+  auto env = testing::quiet_env(parallelism);
+  OutputTag<Ev> late_tag("late");
+  auto windowed = make_windowed(timestamped_events(env, events).key_by(&Ev::key));
+  windowed.side_output_late_data(late_tag);
+  auto results = all_elements ? windowed.process(CountAllElements{})
+                              : windowed.aggregate(CountAndSum{}, LabelResult{});
+  auto collected = results.collect();
+  auto late = results.get_side_output(late_tag).map([](const Ev& e) { return e.ts; }).collect();
+  env.execute();
+  EXPECT_EQ(testing::sorted(collected->values()), testing::sorted(expected.results));
+  EXPECT_EQ(testing::sorted(late->values()), testing::sorted(expected.late));
+  // Every result carries its window's max timestamp.
+  auto values = collected->values();
+  auto timestamps = collected->timestamps();
+  for (size_t i = 0; i < values.size(); ++i) ASSERT_EQ(timestamps[i], values[i].end - 1);
+}
+
 }  // namespace sluice::window_testing

@@ -114,44 +114,47 @@ struct ProcessingTimeTrigger {
   static ProcessingTimeTrigger create() { return {}; }
 };
 
-// The default trigger of time and session windows: event or processing time as the assigner's.
+// The default trigger of time and session windows: the event- or processing-time trigger, as the
+// assigner's time domain (chosen at run time, so one operator type serves both).
 struct DefaultTrigger {
   struct State {};
   bool event_time = true;
+
+ private:
+  // Calls fn(trigger, its empty state) with the trigger of the time domain. (Defined first: the
+  // members below deduce their return type from it.)
+  template <class F>
+  decltype(auto) dispatch(F&& fn) const {
+    if (event_time) {
+      EventTimeTrigger::State none;
+      return fn(EventTimeTrigger{}, none);
+    }
+    ProcessingTimeTrigger::State none;
+    return fn(ProcessingTimeTrigger{}, none);
+  }
+
+ public:
   template <class T>
   TriggerResult on_element(const T& v, Timestamp ts, const TimeWindow& w, State&,
                            TriggerContext& ctx) {
-    if (event_time) {
-      EventTimeTrigger::State none;
-      return EventTimeTrigger{}.on_element(v, ts, w, none, ctx);
-    }
-    ProcessingTimeTrigger::State none;
-    return ProcessingTimeTrigger{}.on_element(v, ts, w, none, ctx);
+    return dispatch(
+        [&](auto trigger, auto& none) { return trigger.on_element(v, ts, w, none, ctx); });
   }
-  TriggerResult on_event_time(Timestamp time, const TimeWindow& w, State&, TriggerContext&) {
-    return event_time && time == w.max_timestamp() ? TriggerResult::kFire
-                                                   : TriggerResult::kContinue;
+  TriggerResult on_event_time(Timestamp time, const TimeWindow& w, State&, TriggerContext& ctx) {
+    return dispatch(
+        [&](auto trigger, auto& none) { return trigger.on_event_time(time, w, none, ctx); });
   }
-  TriggerResult on_processing_time(Timestamp time, const TimeWindow& w, State&, TriggerContext&) {
-    return !event_time && time == w.max_timestamp() ? TriggerResult::kFire
-                                                    : TriggerResult::kContinue;
+  TriggerResult on_processing_time(Timestamp time, const TimeWindow& w, State&,
+                                   TriggerContext& ctx) {
+    return dispatch(
+        [&](auto trigger, auto& none) { return trigger.on_processing_time(time, w, none, ctx); });
   }
   void clear(const TimeWindow& w, State&, TriggerContext& ctx) {
-    if (event_time) {
-      ctx.delete_event_time_timer(w.max_timestamp());
-    } else {
-      ctx.delete_processing_time_timer(w.max_timestamp());
-    }
+    dispatch([&](auto trigger, auto& none) { trigger.clear(w, none, ctx); });
   }
   void merge_state(const State&, State&) {}
   void on_merge(const TimeWindow& w, State&, TriggerContext& ctx) {
-    if (event_time) {
-      EventTimeTrigger::State none;
-      EventTimeTrigger{}.on_merge(w, none, ctx);
-    } else {
-      ProcessingTimeTrigger::State none;
-      ProcessingTimeTrigger{}.on_merge(w, none, ctx);
-    }
+    dispatch([&](auto trigger, auto& none) { trigger.on_merge(w, none, ctx); });
   }
 };
 
