@@ -53,6 +53,13 @@ StreamEnvironment::StreamEnvironment(Configuration config)
       config.get_duration("checkpoint-interval", std::chrono::milliseconds(0));
   options_.checkpoint_dir = config.get_string("checkpoint-dir", "");
   options_.checkpoints_retained = static_cast<int>(config.get_int("checkpoints-retained", 3));
+  options_.tolerable_failed_checkpoints =
+      static_cast<int>(config.get_int("tolerable-failed-checkpoints", 3));
+  options_.restore_from = config.get_string("restore-from", "");
+  if (options_.restore_from == "latest" && options_.checkpoint_dir.empty()) {
+    throw Error(ErrorCategory::kInvalidArgument,
+                "--restore-from latest needs --checkpoint-dir (where to look for checkpoints)");
+  }
   if (options_.checkpoint_interval.count() > 0 && options_.checkpoint_dir.empty()) {
     throw Error(ErrorCategory::kInvalidArgument,
                 "--checkpoint-interval needs --checkpoint-dir (where checkpoints are kept)");
@@ -104,6 +111,20 @@ StreamEnvironment& StreamEnvironment::set_channel_capacity(size_t buffers) {
 StreamEnvironment& StreamEnvironment::set_latency_tracking_interval(
     std::chrono::milliseconds interval) {
   options_.latency_tracking_interval = interval;
+  return *this;
+}
+StreamEnvironment& StreamEnvironment::enable_checkpointing(std::chrono::milliseconds interval,
+                                                           std::string directory) {
+  if (interval.count() <= 0 || directory.empty()) {
+    throw Error(ErrorCategory::kInvalidArgument,
+                "checkpoints need a positive interval and a directory");
+  }
+  options_.checkpoint_interval = interval;
+  options_.checkpoint_dir = std::move(directory);
+  return *this;
+}
+StreamEnvironment& StreamEnvironment::restore_from(std::string checkpoint) {
+  options_.restore_from = std::move(checkpoint);
   return *this;
 }
 StreamEnvironment& StreamEnvironment::set_print_summary(bool print) {

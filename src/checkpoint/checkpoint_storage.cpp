@@ -264,6 +264,11 @@ std::string CheckpointStorage::read_state(const CompletedCheckpoint& checkpoint,
   return bytes;
 }
 
+int64_t CheckpointStorage::highest_id() const {
+  auto folders = checkpoint_folders(directory_);
+  return folders.empty() ? 0 : folders.front().first;
+}
+
 std::optional<CompletedCheckpoint> CheckpointStorage::latest(
     std::vector<std::string>* problems) const {
   for (const auto& [id, folder] : checkpoint_folders(directory_)) {

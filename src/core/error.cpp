@@ -61,4 +61,11 @@ void BufferReader::throw_truncated(size_t wanted) const {
                           static_cast<size_t>(end_ - pos_)));
 }
 
+void throw_not_checkpointable(const std::string& what) {
+  throw Error(ErrorCategory::kInvalidJob,
+              fmt::format("the job cannot be checkpointed: {} (turn checkpoints off, or implement "
+                          "it; see docs/SEMANTICS.md)",
+                          what));
+}
+
 }  // namespace sluice

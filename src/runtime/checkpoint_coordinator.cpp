@@ -2,19 +2,25 @@
 
 #include <fmt/format.h>
 
+#include "runtime/source_coordinator.h"
 #include "runtime/stream_task.h"
-#include "sluice/core/error.h"
 
 namespace sluice::runtime {
 
-CheckpointCoordinator::CheckpointCoordinator(CheckpointStorage storage,
-                                             std::chrono::milliseconds interval,
-                                             std::vector<StreamTask*> tasks,
-                                             std::vector<StreamTask*> source_tasks)
+namespace {
+constexpr auto kNever = std::chrono::steady_clock::time_point::max();
+}  // namespace
+
+CheckpointCoordinator::CheckpointCoordinator(CheckpointStorage storage, Settings settings,
+                                             Participants participants,
+                                             std::function<void(Error)> fail_job)
     : storage_(std::move(storage)),
-      interval_(interval),
-      tasks_(std::move(tasks)),
-      source_tasks_(std::move(source_tasks)) {}
+      settings_(std::move(settings)),
+      participants_(std::move(participants)),
+      fail_job_(std::move(fail_job)) {
+  for (StreamTask* task : participants_.tasks) input_ended_[task] = false;
+  last_id_ = storage_.highest_id();
+}
 
 CheckpointCoordinator::~CheckpointCoordinator() { stop(); }
 
@@ -39,6 +45,25 @@ void CheckpointCoordinator::acknowledge(int64_t id, TaskState state) {
   cv_.notify_all();
 }
 
+void CheckpointCoordinator::task_ended_input(StreamTask* task) {
+  int64_t pending = 0;
+  Timestamp time = 0;
+  {
+    std::lock_guard lock(mutex_);
+    bool& ended = input_ended_.at(task);
+    if (!ended) {
+      ended = true;
+      ++tasks_ended_;
+    }
+    pending = pending_id_;
+    time = pending_time_;
+  }
+  // The pending checkpoint's barrier may never reach this task now: it acknowledges directly
+  // (the task ignores a checkpoint it already acknowledged).
+  if (pending != 0) task->trigger_checkpoint(pending, time);
+  cv_.notify_all();
+}
+
 void CheckpointCoordinator::task_finished() {
   {
     std::lock_guard lock(mutex_);
@@ -59,9 +84,22 @@ int64_t CheckpointCoordinator::failed() const {
 
 void CheckpointCoordinator::run() {
   std::unique_lock lock(mutex_);
-  auto next_trigger = std::chrono::steady_clock::now() + interval_;
+  const size_t task_count = participants_.tasks.size();
+  auto next_trigger = std::chrono::steady_clock::now() + settings_.interval;
+  // When every task's input ended, the final checkpoint is due at once.
+  auto final_due = [&] {
+    return tasks_ended_ == task_count && !pending_ && !any_task_finished_ && !final_completed_ &&
+           std::chrono::steady_clock::now() >= retry_final_at_;
+  };
   while (true) {
-    cv_.wait_until(lock, next_trigger, [&] { return stopping_ || !acks_.empty(); });
+    auto woken = [&] {
+      return stopping_ || !acks_.empty() || (any_task_finished_ && pending_) || final_due();
+    };
+    if (next_trigger == kNever) {
+      cv_.wait(lock, woken);  // waiting until time_point::max() overflows inside the library
+    } else {
+      cv_.wait_until(lock, next_trigger, woken);
+    }
     if (stopping_) break;
     while (!acks_.empty()) {
       Ack ack = std::move(acks_.front());
@@ -70,18 +108,22 @@ void CheckpointCoordinator::run() {
       write(ack);  // file writes without the lock: tasks keep acknowledging meanwhile
       lock.lock();
     }
-    if (any_task_finished_ && pending_) {
-      lock.unlock();
-      abandon("a task finished before acknowledging");
-      lock.lock();
-    }
-    if (std::chrono::steady_clock::now() >= next_trigger) {
-      next_trigger = std::chrono::steady_clock::now() + interval_;
-      if (!pending_ && !any_task_finished_) {
+    if (any_task_finished_) {
+      if (pending_) {
         lock.unlock();
-        trigger();
+        abandon("a task stopped before acknowledging");
         lock.lock();
       }
+      next_trigger = kNever;
+      continue;
+    }
+    if (final_completed_) {
+      next_trigger = kNever;  // the tasks are closing
+    } else if (!pending_ && (final_due() || std::chrono::steady_clock::now() >= next_trigger)) {
+      next_trigger = std::chrono::steady_clock::now() + settings_.interval;
+      lock.unlock();
+      trigger();
+      lock.lock();
     }
   }
   lock.unlock();
@@ -93,15 +135,29 @@ void CheckpointCoordinator::trigger() {
   const int64_t id = ++last_id_;
   try {
     pending_.emplace(storage_.begin(id));
+    // The enumerators' unassigned splits, before any reader snapshots: a split assigned from now
+    // on is in its reader's state instead.
+    for (auto [node_id, enumerator] : participants_.enumerators) {
+      pending_->write_state(fmt::format("node-{}/enumerator", node_id),
+                            enumerator->snapshot_enumerator());
+    }
   } catch (const Error& e) {
-    fmt::print(stderr, "checkpoint {} could not start: {}\n", id, e.what());
-    std::lock_guard lock(mutex_);
-    ++failed_;
+    abandon(fmt::format("it could not start: {}", e.what()));
     return;
   }
   acknowledged_ = 0;
   const Timestamp now = wall_clock_millis();
-  for (StreamTask* task : source_tasks_) task->trigger_checkpoint(id, now);
+  std::vector<StreamTask*> to_trigger = participants_.source_tasks;
+  {
+    std::lock_guard lock(mutex_);
+    pending_id_ = id;
+    pending_time_ = now;
+    for (auto [task, ended] : input_ended_) {
+      if (ended) to_trigger.push_back(task);
+    }
+    if (tasks_ended_ == participants_.tasks.size()) final_id_ = id;
+  }
+  for (StreamTask* task : to_trigger) task->trigger_checkpoint(id, now);
 }
 
 void CheckpointCoordinator::write(Ack& ack) {
@@ -112,30 +168,45 @@ void CheckpointCoordinator::write(Ack& ack) {
     abandon(e.what());
     return;
   }
-  if (++acknowledged_ < tasks_.size()) return;
+  if (++acknowledged_ < participants_.tasks.size()) return;
   const int64_t id = pending_->id();
   try {
-    pending_->set_property("tasks", std::to_string(tasks_.size()));
+    pending_->set_property("tasks", std::to_string(participants_.tasks.size()));
+    for (const auto& [key, value] : settings_.properties) pending_->set_property(key, value);
     pending_->commit(wall_clock_millis());
   } catch (const Error& e) {
     abandon(e.what());
     return;
   }
   pending_.reset();
+  consecutive_failures_ = 0;
+  if (id == final_id_) final_completed_ = true;
   {
     std::lock_guard lock(mutex_);
+    pending_id_ = 0;
     ++completed_;
   }
-  for (StreamTask* task : tasks_) task->notify_checkpoint_complete(id);
+  for (StreamTask* task : participants_.tasks) task->notify_checkpoint_complete(id);
 }
 
 void CheckpointCoordinator::abandon(const std::string& why) {
-  if (!pending_) return;
-  fmt::print(stderr, "checkpoint {} abandoned: {}\n", pending_->id(), why);
-  pending_->abort();
+  const int64_t id = pending_ ? pending_->id() : last_id_;
+  fmt::print(stderr, "checkpoint {} failed: {}\n", id, why);
+  if (pending_) pending_->abort();
   pending_.reset();
-  std::lock_guard lock(mutex_);
-  ++failed_;
+  retry_final_at_ = std::chrono::steady_clock::now() + settings_.interval;
+  {
+    std::lock_guard lock(mutex_);
+    pending_id_ = 0;
+    ++failed_;
+    if (any_task_finished_) return;  // the job is ending anyway
+  }
+  if (++consecutive_failures_ > settings_.tolerable_failures) {
+    fail_job_(Error(ErrorCategory::kIo,
+                    fmt::format("{} checkpoints failed in a row (tolerable: {}); the last: {}",
+                                consecutive_failures_, settings_.tolerable_failures, why),
+                    ErrorContext{.file = storage_.directory().string()}));
+  }
 }
 
 }  // namespace sluice::runtime

@@ -1,24 +1,32 @@
 // Triggers checkpoints and completes them (Flink's CheckpointCoordinator, for the embedded
 // executor).
 //
-// Every interval, if no checkpoint is pending, it starts checkpoint n in the CheckpointStorage and
-// asks every source task to inject barrier n. Tasks snapshot their chain when the barrier passes
-// them (sources: at injection; others: once the input gate aligned it) and acknowledge with their
-// state; the coordinator writes the state files on its own thread, so tasks go on processing. When
-// every task acknowledged, it writes the metadata (the checkpoint now exists) and tells every task,
-// which tells its operators (two-phase-commit sinks commit then).
+// Every interval, if no checkpoint is pending, it starts checkpoint n in the CheckpointStorage,
+// stores each source's split enumerator state, and asks every source task to inject barrier n.
+// Tasks snapshot their chain when the barrier passes them (sources: at injection; others: once the
+// input gate aligned it) and acknowledge with their state; the coordinator writes the state files
+// on its own thread, so tasks go on processing. When every task acknowledged, it writes the
+// metadata (the checkpoint now exists) and tells every task, which tells its operators
+// (two-phase-commit sinks commit then).
 //
-// One checkpoint at a time. Once any task finished, no checkpoint can complete (the finished task
-// will not acknowledge): the pending one is abandoned and no new one starts. A checkpoint that
-// fails to write (disk full, unwritable) is abandoned and its folder removed; the job goes on.
+// A task whose input ended receives no barrier any more: it is asked directly and acknowledges
+// with its final state (Flink's checkpoints after tasks finished, FLIP-147). When every task's
+// input ended, one more checkpoint is triggered at once: the final one, which commits the end of
+// the output; tasks close when a checkpoint taken after their input ended completed.
 //
-// Threading: acknowledge(), task_finished() and stop() are thread-safe; one internal thread runs
-// the triggering and writing.
+// One checkpoint at a time. A checkpoint that fails to write (disk full, unwritable) is abandoned
+// and its folder removed; the job goes on unless more than `tolerable_failures` fail in a row.
+// Once a task failed or was cancelled, the pending checkpoint is abandoned and no new one starts.
+//
+// Threading: acknowledge(), task_ended_input(), task_finished() and stop() are thread-safe; one
+// internal thread triggers and writes.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -27,23 +35,39 @@
 #include <vector>
 
 #include "sluice/checkpoint/checkpoint_storage.h"
+#include "sluice/core/error.h"
 
 namespace sluice::runtime {
 
 class StreamTask;
+class SourceCoordinator;
 
 class CheckpointCoordinator {
  public:
   using TaskState = std::vector<std::pair<std::string, std::string>>;  // state name -> bytes
 
-  CheckpointCoordinator(CheckpointStorage storage, std::chrono::milliseconds interval,
-                        std::vector<StreamTask*> tasks, std::vector<StreamTask*> source_tasks);
+  struct Settings {
+    std::chrono::milliseconds interval{0};
+    int tolerable_failures = 3;  // consecutive failed checkpoints before the job fails
+    std::map<std::string, std::string> properties;  // stored with every checkpoint
+  };
+  struct Participants {
+    std::vector<StreamTask*> tasks;
+    std::vector<StreamTask*> source_tasks;
+    std::vector<std::pair<int, SourceCoordinator*>> enumerators;  // node id -> coordinator
+  };
+
+  CheckpointCoordinator(CheckpointStorage storage, Settings settings, Participants participants,
+                        std::function<void(Error)> fail_job);
   ~CheckpointCoordinator();
 
   void start();
   void stop();
   // A task snapshotted its chain for checkpoint `id`.
   void acknowledge(int64_t id, TaskState state);
+  // The task's input ended; it waits for a checkpoint to cover its final state.
+  void task_ended_input(StreamTask* task);
+  // A task closed (done, failed or cancelled).
   void task_finished();
 
   int64_t completed() const;
@@ -60,15 +84,19 @@ class CheckpointCoordinator {
   void abandon(const std::string& why);
 
   CheckpointStorage storage_;
-  std::chrono::milliseconds interval_;
-  std::vector<StreamTask*> tasks_;
-  std::vector<StreamTask*> source_tasks_;
+  Settings settings_;
+  Participants participants_;
+  std::function<void(Error)> fail_job_;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<Ack> acks_;
   bool stopping_ = false;
   bool any_task_finished_ = false;
+  std::map<StreamTask*, bool> input_ended_;
+  size_t tasks_ended_ = 0;
+  int64_t pending_id_ = 0;  // 0: none
+  Timestamp pending_time_ = 0;
   int64_t completed_ = 0;
   int64_t failed_ = 0;
 
@@ -76,6 +104,10 @@ class CheckpointCoordinator {
   std::optional<PendingCheckpoint> pending_;
   size_t acknowledged_ = 0;
   int64_t last_id_ = 0;
+  int consecutive_failures_ = 0;
+  int64_t final_id_ = 0;  // the checkpoint triggered after every task's input ended
+  bool final_completed_ = false;
+  std::chrono::steady_clock::time_point retry_final_at_{};  // after a failed checkpoint
   std::thread thread_;
 };
 

@@ -79,7 +79,12 @@ void JobExecution::build(const StreamGraph& graph) {
                       node.name, p, options_.max_parallelism));
     }
     node_parallelism_[static_cast<size_t>(node.id)] = p;
+    checkpoint_properties_[fmt::format("node-{}.name", node.id)] = node.name;
+    checkpoint_properties_[fmt::format("node-{}.parallelism", node.id)] = std::to_string(p);
   }
+  checkpoint_properties_["nodes"] = std::to_string(node_count);
+  checkpoint_properties_["max-parallelism"] = std::to_string(options_.max_parallelism);
+  load_restore_point(graph);
   for (const auto& edge : graph.edges) ++in_degree[static_cast<size_t>(edge.target)];
   for (const auto& node : graph.nodes) {
     const bool has_inputs = in_degree[static_cast<size_t>(node.id)] > 0;
@@ -134,6 +139,20 @@ void JobExecution::build(const StreamGraph& graph) {
     }
   }
 
+  // Restored operator list state, redistributed over each node's new parallelism.
+  std::map<int, std::vector<OperatorStateSnapshot>> restored_lists;
+  if (restored_) {
+    for (const auto& node : graph.nodes) {
+      std::vector<OperatorStateSnapshot> old;
+      for (int s = 0; s < restored_parallelism(node.id); ++s) {
+        auto bytes = restored_state(fmt::format("node-{}/subtask-{}/operator-lists", node.id, s));
+        if (bytes) old.push_back(from_bytes<OperatorStateSnapshot>(*bytes));
+      }
+      restored_lists[node.id] =
+          redistribute_operator_state(old, node_parallelism_[static_cast<size_t>(node.id)]);
+    }
+  }
+
   // Tasks and chain members.
   std::vector<std::vector<StreamTask*>> task_of(node_count);
   std::vector<std::vector<std::pair<StreamTask*, size_t>>> member_of(node_count);
@@ -144,7 +163,19 @@ void JobExecution::build(const StreamGraph& graph) {
     for (int id : member_ids)
       chain_name += (chain_name.empty() ? "" : " -> ") + graph.node(id).name;
     if (head_node.source) {
-      coordinators_.push_back(std::make_unique<SourceCoordinator>(*head_node.source, p));
+      std::optional<std::string> enumerator_state;
+      if (restored_) {
+        enumerator_state = restored_state(fmt::format("node-{}/enumerator", head_id));
+        if (!enumerator_state) {
+          throw Error(ErrorCategory::kInvalidJob,
+                      fmt::format("the checkpoint has no state for the splits of source '{}'",
+                                  head_node.name),
+                      ErrorContext{.file = restored_->folder.string()});
+        }
+      }
+      coordinators_.push_back(
+          std::make_unique<SourceCoordinator>(*head_node.source, p, enumerator_state));
+      enumerators_.emplace_back(head_id, coordinators_.back().get());
     }
     for (int s = 0; s < p; ++s) {
       auto task = std::make_unique<StreamTask>(*this, chain_name, s, p);
@@ -174,6 +205,21 @@ void JobExecution::build(const StreamGraph& graph) {
         ctx.processing_time = member.timers.get();
         member.operator_state = std::make_unique<OperatorStateStore>();
         ctx.operator_state = member.operator_state.get();
+        ctx.checkpointing = options_.checkpoint_interval.count() > 0;
+        if (restored_) {
+          member.operator_state->restore(restored_lists[id][static_cast<size_t>(s)]);
+          // Keyed state: every old subtask whose key groups overlap this one's.
+          const int old_parallelism = restored_parallelism(id);
+          for (int old = 0; old < old_parallelism; ++old) {
+            const KeyGroupRange range =
+                key_group_range_for_subtask(old, old_parallelism, options_.max_parallelism);
+            if (range.end < ctx.key_group_range.start || range.start > ctx.key_group_range.end) {
+              continue;
+            }
+            auto bytes = restored_state(fmt::format("node-{}/subtask-{}/operator", id, old));
+            if (bytes) ctx.restored_state.push_back(std::move(*bytes));
+          }
+        }
         StreamTask* raw = task.get();
         NullOutput* null_output = null_output_.get();
         ctx.side_output = [raw, id, null_output](int tag) -> Output* {
@@ -279,9 +325,14 @@ void JobExecution::start() {
       all.push_back(task.get());
       if (task->source) sources.push_back(task.get());
     }
+    CheckpointCoordinator::Settings settings{options_.checkpoint_interval,
+                                             options_.tolerable_failed_checkpoints,
+                                             checkpoint_properties_};
     checkpoints_ = std::make_unique<CheckpointCoordinator>(
         CheckpointStorage(options_.checkpoint_dir, options_.checkpoints_retained),
-        options_.checkpoint_interval, std::move(all), std::move(sources));
+        std::move(settings),
+        CheckpointCoordinator::Participants{std::move(all), std::move(sources), enumerators_},
+        [this](Error error) { fail_job(std::move(error)); });
     checkpoints_->start();
   }
   for (auto& task : tasks_) scheduler_->notify(task.get());
@@ -318,6 +369,77 @@ void JobExecution::fail_task(StreamTask& task, int node_id, std::exception_ptr c
   }
   cancelling_.store(true);
   for (auto& t : tasks_) scheduler_->notify(t.get());
+}
+
+void JobExecution::fail_job(Error error) {
+  {
+    std::lock_guard lock(mutex_);
+    if (failure_) return;
+    failure_ = std::move(error);
+  }
+  cancelling_.store(true);
+  for (auto& t : tasks_) scheduler_->notify(t.get());
+}
+
+void JobExecution::load_restore_point(const StreamGraph& graph) {
+  const std::string& from = options_.restore_from;
+  if (from.empty()) return;
+  if (from == "latest") {
+    CheckpointStorage storage(options_.checkpoint_dir, options_.checkpoints_retained);
+    std::vector<std::string> problems;
+    restored_ = storage.latest(&problems);
+    for (const auto& problem : problems) fmt::print(stderr, "skipping checkpoint: {}\n", problem);
+    if (!restored_) {
+      if (!problems.empty()) {
+        throw Error(ErrorCategory::kIo,
+                    fmt::format("--restore-from latest: none of the {} checkpoints in {} is usable "
+                                "(reasons above)",
+                                problems.size(), options_.checkpoint_dir),
+                    ErrorContext{.file = options_.checkpoint_dir});
+      }
+      fmt::print(stderr, "no completed checkpoint in {}: starting from the beginning\n",
+                 options_.checkpoint_dir);
+      return;
+    }
+  } else {
+    restored_ = CheckpointStorage::load(from);
+  }
+  const CompletedCheckpoint& checkpoint = *restored_;
+  auto mismatch = [&](const std::string& what) {
+    throw Error(ErrorCategory::kInvalidJob,
+                "the checkpoint does not fit this job: " + what +
+                    " (a checkpoint restores the job that took it, at any parallelism)",
+                ErrorContext{.file = checkpoint.folder.string()});
+  };
+  auto property = [&](const std::string& key) {
+    auto it = checkpoint.properties.find(key);
+    if (it == checkpoint.properties.end()) mismatch("it does not record '" + key + "'");
+    return it->second;
+  };
+  if (property("max-parallelism") != checkpoint_properties_.at("max-parallelism")) {
+    mismatch(fmt::format("it was taken with max parallelism {}, the job has {}",
+                         property("max-parallelism"), options_.max_parallelism));
+  }
+  if (property("nodes") != checkpoint_properties_.at("nodes")) {
+    mismatch(fmt::format("it has {} operators, the job {}", property("nodes"), graph.nodes.size()));
+  }
+  for (const auto& node : graph.nodes) {
+    const std::string name = property(fmt::format("node-{}.name", node.id));
+    if (name != node.name) {
+      mismatch(fmt::format("operator {} is '{}' there and '{}' here", node.id, name, node.name));
+    }
+  }
+  fmt::print(stderr, "restoring {} {} from {}\n", checkpoint.savepoint ? "savepoint" : "checkpoint",
+             checkpoint.id, checkpoint.folder.string());
+}
+
+std::optional<std::string> JobExecution::restored_state(const std::string& name) const {
+  if (!restored_ || !restored_->states.contains(name)) return std::nullopt;
+  return CheckpointStorage::read_state(*restored_, name);
+}
+
+int JobExecution::restored_parallelism(int node_id) const {
+  return std::stoi(restored_->properties.at(fmt::format("node-{}.parallelism", node_id)));
 }
 
 void JobExecution::cancel() {

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <exception>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -64,6 +65,12 @@ class JobExecution {
   };
 
   void build(const StreamGraph& graph);
+  // The checkpoint to resume from (options_.restore_from), checked against the graph.
+  void load_restore_point(const StreamGraph& graph);
+  // Restored state by name; nullopt when the checkpoint has none of that name (or no restore).
+  std::optional<std::string> restored_state(const std::string& name) const;
+  int restored_parallelism(int node_id) const;
+  void fail_job(Error error);
   void on_task_done(Schedulable* task);
   JobMetrics metrics_locked() const;
 
@@ -76,6 +83,9 @@ class JobExecution {
   std::vector<std::unique_ptr<StreamTask>> tasks_;
   std::unique_ptr<NullOutput> null_output_ = std::make_unique<NullOutput>();
   std::unique_ptr<CheckpointCoordinator> checkpoints_;
+  std::map<std::string, std::string> checkpoint_properties_;  // describe the graph
+  std::vector<std::pair<int, SourceCoordinator*>> enumerators_;
+  std::optional<CompletedCheckpoint> restored_;
 
   std::atomic<bool> cancelling_{false};
   int64_t start_ns_ = 0;

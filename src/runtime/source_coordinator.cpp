@@ -6,6 +6,22 @@
 
 namespace sluice {
 
+std::string SourceSplit::serialize() const {
+  throw_not_checkpointable(fmt::format("split '{}' does not implement serialize", split_id()));
+}
+
+std::string SplitEnumerator::snapshot_state() {
+  throw_not_checkpointable("this source's split enumerator does not implement snapshot_state");
+}
+
+std::string serialize_split_list(const std::vector<std::unique_ptr<SourceSplit>>& splits) {
+  std::vector<std::string> serialized;
+  for (const auto& split : splits) {
+    if (split) serialized.push_back(split->serialize());  // null: assigned already
+  }
+  return to_bytes(serialized);
+}
+
 SplitQueueEnumerator::SplitQueueEnumerator(SplitEnumeratorContext& context,
                                            std::vector<std::unique_ptr<SourceSplit>> splits)
     : context_(context), splits_(std::move(splits)) {}
@@ -22,21 +38,32 @@ StaticSplitEnumerator::StaticSplitEnumerator(SplitEnumeratorContext& context,
                                              std::vector<std::unique_ptr<SourceSplit>> splits)
     : context_(context), splits_(std::move(splits)) {}
 
+std::string SplitQueueEnumerator::snapshot_state() { return serialize_split_list(splits_); }
+
+std::string StaticSplitEnumerator::snapshot_state() { return serialize_split_list(splits_); }
+
 void StaticSplitEnumerator::add_reader(int subtask) {
   const int parallelism = context_.parallelism();
   for (size_t i = static_cast<size_t>(subtask); i < splits_.size();
        i += static_cast<size_t>(parallelism)) {
-    context_.assign_split(subtask, std::move(splits_[i]));
+    if (splits_[i]) context_.assign_split(subtask, std::move(splits_[i]));
   }
   context_.signal_no_more_splits(subtask);
 }
 
 namespace runtime {
 
-SourceCoordinator::SourceCoordinator(SourceFactory& factory, int parallelism)
+SourceCoordinator::SourceCoordinator(SourceFactory& factory, int parallelism,
+                                     const std::optional<std::string>& restored_state)
     : parallelism_(parallelism) {
   for (int i = 0; i < parallelism; ++i) mailboxes_.push_back(std::make_unique<Mailbox>());
-  enumerator_ = factory.create_enumerator(*this);
+  enumerator_ = restored_state ? factory.restore_enumerator(*this, *restored_state)
+                               : factory.create_enumerator(*this);
+}
+
+std::string SourceCoordinator::snapshot_enumerator() {
+  std::lock_guard lock(enumerator_mutex_);
+  return enumerator_->snapshot_state();
 }
 
 SourceCoordinator::Mailbox& SourceCoordinator::mailbox(int subtask) {

@@ -7,6 +7,8 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "runtime/scheduler.h"
@@ -16,7 +18,12 @@ namespace sluice::runtime {
 
 class SourceCoordinator final : public SplitEnumeratorContext {
  public:
-  SourceCoordinator(SourceFactory& factory, int parallelism);
+  // `restored_state`: the enumerator's state in the checkpoint the job restores from.
+  SourceCoordinator(SourceFactory& factory, int parallelism,
+                    const std::optional<std::string>& restored_state = std::nullopt);
+
+  // The enumerator's state, for a checkpoint being triggered (before any barrier is injected).
+  std::string snapshot_enumerator();
 
   // Reader side. `task` is woken when assignments arrive.
   void register_reader(int subtask, Scheduler& scheduler, Schedulable* task);

@@ -11,6 +11,10 @@ namespace sluice::runtime {
 
 namespace {
 
+// The reader's splits, in the source node's operator list state: split among the subtasks of a
+// job restored at another parallelism.
+const ListStateDescriptor<std::string> kSourceSplits{"source-splits"};
+
 // A run returns after this long so that other tasks on the same worker get their turn.
 constexpr auto kTimeSlice = std::chrono::milliseconds(2);
 constexpr int kMaxStepsPerSlice = 256;
@@ -115,8 +119,15 @@ void StreamTask::fire_due_timers() {
 
 void StreamTask::trigger_checkpoint(int64_t id, Timestamp time) {
   checkpoint_time_.store(time, std::memory_order_relaxed);
-  checkpoint_to_inject_.store(id, std::memory_order_release);
+  checkpoint_requested_.store(id, std::memory_order_release);
   job_.scheduler().notify(this);
+}
+
+void StreamTask::perform_requested_checkpoint() {
+  const int64_t id = checkpoint_requested_.load(std::memory_order_acquire);
+  if (id > acknowledged_checkpoint_) {
+    perform_checkpoint(id, checkpoint_time_.load(std::memory_order_relaxed));
+  }
 }
 
 void StreamTask::notify_checkpoint_complete(int64_t id) {
@@ -126,14 +137,21 @@ void StreamTask::notify_checkpoint_complete(int64_t id) {
 
 void StreamTask::perform_checkpoint(int64_t id, Timestamp time) {
   CheckpointCoordinator* checkpoints = job_.checkpoints();
-  if (checkpoints == nullptr) return;
+  if (checkpoints == nullptr || id <= acknowledged_checkpoint_) return;
+  acknowledged_checkpoint_ = id;
+  if (input_ended_ && final_checkpoint_ == 0) final_checkpoint_ = id;
   CheckpointCoordinator::TaskState state;
   auto state_name = [&](int node_id, const char* kind) {
     return fmt::format("node-{}/subtask-{}/{}", node_id, subtask_, kind);
   };
   if (source) {
+    // Splits assigned but not yet handed to the reader are the reader's too: the enumerator's
+    // state, taken when the checkpoint was triggered, no longer has them.
+    take_split_assignments();
     attributed_to(members.front().node_id, [&] {
-      state.emplace_back(state_name(members.front().node_id, "source"), source->snapshot_state(id));
+      members.front()
+          .operator_state->get_list_state(kSourceSplits)
+          .update(source->snapshot_state(id));
     });
   }
   for (auto& member : members) {
@@ -148,8 +166,10 @@ void StreamTask::perform_checkpoint(int64_t id, Timestamp time) {
       state.emplace_back(state_name(member.node_id, "operator-lists"), to_bytes(lists));
     }
   }
-  for (auto* output : network_outputs) {
-    output->broadcast_control(StreamElement::control(StreamElement::Kind::kBarrier, id, time));
+  if (!input_ended_) {
+    for (auto* output : network_outputs) {
+      output->broadcast_control(StreamElement::control(StreamElement::Kind::kBarrier, id, time));
+    }
   }
   checkpoints->acknowledge(id, std::move(state));
 }
@@ -167,14 +187,9 @@ void StreamTask::deliver_checkpoint_notifications() {
 
 Schedulable::RunResult StreamTask::run_slice() {
   if (!opened_) open_chain();
+  if (input_ended_) return run_after_end_of_input();
   deliver_checkpoint_notifications();
-  if (source) {
-    const int64_t id = checkpoint_to_inject_.load(std::memory_order_acquire);
-    if (id > injected_checkpoint_) {
-      injected_checkpoint_ = id;
-      perform_checkpoint(id, checkpoint_time_.load(std::memory_order_relaxed));
-    }
-  }
+  if (source) perform_requested_checkpoint();
   fire_due_timers();
   const auto slice_end = std::chrono::steady_clock::now() + kTimeSlice;
   return source ? run_source_slice(slice_end) : run_input_slice(slice_end);
@@ -184,16 +199,10 @@ Schedulable::RunResult StreamTask::run_source_slice(
     std::chrono::steady_clock::time_point slice_end) {
   for (int step = 0; step < kMaxStepsPerSlice; ++step) {
     if (!outputs_available()) return wait(WaitReason::kBackpressure);
-    auto assignments = coordinator->take_assignments(subtask_);
-    if (!assignments.splits.empty()) source->add_splits(std::move(assignments.splits));
-    if (assignments.no_more_splits) source->notify_no_more_splits();
-
+    take_split_assignments();
     InputStatus status;
     attributed_to(members.front().node_id, [&] { status = source->poll(); });
-    if (status == InputStatus::kEndOfInput) {
-      end_input();
-      return RunResult::kDone;
-    }
+    if (status == InputStatus::kEndOfInput) return end_input();
     maybe_emit_latency_marker();
     if (status == InputStatus::kNothingAvailable) {
       flush_outputs();
@@ -215,8 +224,7 @@ Schedulable::RunResult StreamTask::run_input_slice(
         flush_outputs();
         return wait(WaitReason::kInput);
       case InputGate::Event::Kind::kEndOfInput:
-        end_input();
-        return RunResult::kDone;
+        return end_input();
       case InputGate::Event::Kind::kWatermark:
         attributed_to(head.node_id, [&] { head.op->process_watermark(event.watermark); });
         break;
@@ -251,12 +259,17 @@ void StreamTask::open_chain() {
     reader_context_ = std::make_unique<ReaderContext>(*this, *members.front().metrics);
     attributed_to(members.front().node_id, [&] {
       source->open(*reader_context_, *head_output, job_.options().buffer_bytes);
+      // A restored job: the splits this subtask resumes (redistributed if the parallelism
+      // changed).
+      auto& restored = members.front().operator_state->get_list_state(kSourceSplits);
+      source->restore_splits(restored.get());
+      restored.clear();
     });
     coordinator->register_reader(subtask_, job_.scheduler(), this);
   }
 }
 
-void StreamTask::end_input() {
+Schedulable::RunResult StreamTask::end_input() {
   // A bounded input ends with the maximum watermark so every event-time window and timer fires.
   if (source) {
     attributed_to(members.front().node_id, [&] { head_output->emit_watermark(kMaxWatermark); });
@@ -265,7 +278,32 @@ void StreamTask::end_input() {
     if (member.op) attributed_to(member.node_id, [&] { member.op->finish(); });
   }
   for (auto* output : network_outputs) output->broadcast_control(StreamElement::end_of_input());
-  close_chain();
+  CheckpointCoordinator* checkpoints = job_.checkpoints();
+  if (checkpoints == nullptr) {
+    close_chain();
+    return RunResult::kDone;
+  }
+  input_ended_ = true;
+  checkpoints->task_ended_input(this);
+  return run_after_end_of_input();
+}
+
+// The output after the last completed checkpoint is not committed yet: the task stays until a
+// checkpoint of its final state completed, so that a failure meanwhile still restores it.
+Schedulable::RunResult StreamTask::run_after_end_of_input() {
+  perform_requested_checkpoint();
+  deliver_checkpoint_notifications();
+  if (final_checkpoint_ != 0 && notified_checkpoint_ >= final_checkpoint_) {
+    close_chain();
+    return RunResult::kDone;
+  }
+  return wait(WaitReason::kInput);
+}
+
+void StreamTask::take_split_assignments() {
+  auto assignments = coordinator->take_assignments(subtask_);
+  if (!assignments.splits.empty()) source->add_splits(std::move(assignments.splits));
+  if (assignments.no_more_splits) source->notify_no_more_splits();
 }
 
 void StreamTask::close_chain() noexcept {

@@ -64,7 +64,8 @@ class StreamTask final : public Schedulable {
   TaskMetrics& metrics() { return metrics_; }
   // Thread: the task's own (operators register timers while processing).
   void register_timer(Timestamp time, TimerTarget* target, int node_id);
-  // Thread-safe: a source task injects checkpoint `id`'s barrier at its next run.
+  // Thread-safe: at its next run, a source task snapshots and injects checkpoint `id`'s barrier;
+  // a task whose input ended snapshots its final state. (Other tasks wait for the barrier.)
   void trigger_checkpoint(int64_t id, Timestamp time);
   // Thread-safe: checkpoint `id` completed; the operators hear of it at the task's next run.
   void notify_checkpoint_complete(int64_t id);
@@ -87,13 +88,18 @@ class StreamTask final : public Schedulable {
   RunResult run_source_slice(std::chrono::steady_clock::time_point slice_end);
   RunResult run_input_slice(std::chrono::steady_clock::time_point slice_end);
   void open_chain();
-  void end_input();
+  // The input ended: operators finish and end-of-input goes downstream. Without checkpoints the
+  // task is done; with, it waits for a checkpoint of its final state to complete.
+  RunResult end_input();
+  RunResult run_after_end_of_input();
   void close_chain() noexcept;
   bool outputs_available() const;
   void flush_outputs();
   void maybe_emit_latency_marker();
   // Snapshots the chain and forwards the barrier: every record before it was processed.
   void perform_checkpoint(int64_t id, Timestamp time);
+  void perform_requested_checkpoint();
+  void take_split_assignments();
   void deliver_checkpoint_notifications();
   void fire_due_timers();
   void request_timer_wakeup(Timestamp now);
@@ -121,9 +127,11 @@ class StreamTask final : public Schedulable {
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   Timestamp wakeup_requested_for_ = kMinWatermark;  // wall-clock ms of the pending wake-up
 
-  std::atomic<int64_t> checkpoint_to_inject_{0};  // written by the coordinator
+  std::atomic<int64_t> checkpoint_requested_{0};  // written by the coordinator
   std::atomic<Timestamp> checkpoint_time_{0};
-  int64_t injected_checkpoint_ = 0;
+  int64_t acknowledged_checkpoint_ = 0;
+  bool input_ended_ = false;
+  int64_t final_checkpoint_ = 0;                  // the first acknowledged after the input ended
   std::atomic<int64_t> completed_checkpoint_{0};  // written by the coordinator
   int64_t notified_checkpoint_ = 0;
 };

@@ -54,22 +54,28 @@ TEST(Checkpointing, EveryCheckpointIsAConsistentCut) {
   int checked = 0;
   for (const auto& entry : fs::directory_iterator(dir)) {
     const CompletedCheckpoint checkpoint = CheckpointStorage::load(entry.path());
-    int64_t emitted = 0, counted = 0;
+    int64_t left = 0, counted = 0;  // records the sources had still to emit; records counted
     for (const auto& [name, file] : checkpoint.states) {
       const std::string bytes = CheckpointStorage::read_state(checkpoint, name);
-      if (name.ends_with("/source")) {
-        // What is left of each of the subtask's index ranges; each range is half of [0, kRows).
-        for (auto [next, end] : from_bytes<std::vector<std::pair<int64_t, int64_t>>>(bytes)) {
-          emitted += next - (end - kRows / 2);
+      if (name.starts_with("node-0/") && name.ends_with("/operator-lists")) {
+        // What is left of the subtask's index ranges (exhausted ones are not listed).
+        for (const auto& list : from_bytes<OperatorStateSnapshot>(bytes).lists) {
+          ASSERT_EQ(list.name, "source-splits");
+          for (const auto& element : list.elements) {
+            auto [next, end, index] =
+                from_bytes<std::tuple<int64_t, int64_t, int>>(from_bytes<std::string>(element));
+            left += end - next;
+          }
         }
       } else if (name.ends_with("/operator")) {
         HeapKeyedStateBackend<int64_t> backend(KeyGroupRange{0, 127}, 128);
-        backend.restore(from_bytes<std::vector<KeyGroupSnapshot>>(bytes));
+        backend.restore(from_bytes<KeyedOperatorSnapshot>(bytes).backends.at(0));
         backend.apply_to_all_keys(
             ValueStateDescriptor<int64_t>{"count"},
             [&](const int64_t&, ValueState<int64_t>& c) { counted += *c.value(); });
       }
     }
+    const int64_t emitted = kRows - left;
     EXPECT_EQ(counted, emitted) << "checkpoint " << checkpoint.id;
     EXPECT_EQ(checkpoint.properties.at("tasks"), "4");
     ++checked;

@@ -383,9 +383,9 @@ TEST(FileSinkTest, JsonLinesPartFilesParseBackToTheInput) {
   const std::vector<Row> rows = sample_rows(1'000);
   write_rows(rows, 2, [&] { return sluice::FileSink<Row>::json_lines(out); });
 
-  expect_only_final_parts(out, {"part-0.jsonl", "part-1.jsonl"});
+  expect_only_final_parts(out, {"part-0-0.jsonl", "part-1-0.jsonl"});
   std::vector<Row> read_back;
-  for (const char* part : {"part-0.jsonl", "part-1.jsonl"}) {
+  for (const char* part : {"part-0-0.jsonl", "part-1-0.jsonl"}) {
     std::vector<std::string> lines = split_lines(read_file((fs::path(out) / part).string()));
     // The rebalanced input reaches both subtasks.
     EXPECT_FALSE(lines.empty()) << part;
@@ -407,8 +407,8 @@ TEST(FileSinkTest, JsonLinesExactFormat) {
   const std::string out = dir / "json";
   write_rows({Row{7, "a \"b\", c\nd", 2.5, true}, Row{-1, "", 0, false}}, 1,
              [&] { return sluice::FileSink<Row>::json_lines(out); });
-  expect_only_final_parts(out, {"part-0.jsonl"});
-  EXPECT_EQ(read_file(out + "/part-0.jsonl"),
+  expect_only_final_parts(out, {"part-0-0.jsonl"});
+  EXPECT_EQ(read_file(out + "/part-0-0.jsonl"),
             "{\"active\":true,\"id\":7,\"name\":\"a \\\"b\\\", c\\nd\",\"score\":2.5}\n"
             "{\"active\":false,\"id\":-1,\"name\":\"\",\"score\":0.0}\n");
 }
@@ -420,8 +420,8 @@ TEST(FileSinkTest, CsvQuotesFieldsThatNeedIt) {
       {Row{1, "plain", 2.5, true}, Row{2, "with, comma", -0.125, false},
        Row{3, "say \"hi\"", 1e300, true}, Row{4, "two\nlines", 0.1, false}, Row{5, "", 3, true}},
       1, [&] { return sluice::FileSink<Row>::csv(out); });
-  expect_only_final_parts(out, {"part-0.csv"});
-  EXPECT_EQ(read_file(out + "/part-0.csv"),
+  expect_only_final_parts(out, {"part-0-0.csv"});
+  EXPECT_EQ(read_file(out + "/part-0-0.csv"),
             "1,plain,2.5,true\n"
             "2,\"with, comma\",-0.125,false\n"
             "3,\"say \"\"hi\"\"\",1e+300,true\n"
@@ -435,9 +435,9 @@ TEST(FileSinkTest, CsvPartFilesParseBackToTheInput) {
   const std::vector<Row> rows = sample_rows(999);
   write_rows(rows, 2, [&] { return sluice::FileSink<Row>::csv(out); });
 
-  expect_only_final_parts(out, {"part-0.csv", "part-1.csv"});
+  expect_only_final_parts(out, {"part-0-0.csv", "part-1-0.csv"});
   std::vector<Row> read_back;
-  for (const char* part : {"part-0.csv", "part-1.csv"}) {
+  for (const char* part : {"part-0-0.csv", "part-1-0.csv"}) {
     auto records = parse_csv(read_file((fs::path(out) / part).string()));
     EXPECT_FALSE(records.empty()) << part;
     for (const auto& record : records) read_back.push_back(row_from_csv(record));
@@ -475,12 +475,12 @@ TEST(FileSinkTest, TextLinesThroughSinkAtParallelismTwo) {
     env.execute("copy-lines");
   }
 
-  expect_only_final_parts(json_out, {"part-0.jsonl", "part-1.jsonl"});
-  expect_only_final_parts(csv_out, {"part-0.csv", "part-1.csv"});
+  expect_only_final_parts(json_out, {"part-0-0.jsonl", "part-1-0.jsonl"});
+  expect_only_final_parts(csv_out, {"part-0-0.csv", "part-1-0.csv"});
   std::vector<std::string> json_lines;
   std::vector<std::string> csv_lines;
   for (int subtask = 0; subtask < 2; ++subtask) {
-    const std::string suffix = "/part-" + std::to_string(subtask);
+    const std::string suffix = "/part-" + std::to_string(subtask) + "-0";
     for (const auto& line : split_lines(read_file(json_out + suffix + ".jsonl"))) {
       json_lines.push_back(nlohmann::json::parse(line).get<std::string>());
     }
@@ -500,22 +500,24 @@ TEST(FileSinkTest, EverySubtaskCommitsAPartFileEvenWhenEmpty) {
   TempDir dir;
   const std::string out = dir / "out";
   write_rows({Row{1, "only", 1, true}}, 3, [&] { return sluice::FileSink<Row>::json_lines(out); });
-  expect_only_final_parts(out, {"part-0.jsonl", "part-1.jsonl", "part-2.jsonl"});
+  expect_only_final_parts(out, {"part-0-0.jsonl", "part-1-0.jsonl", "part-2-0.jsonl"});
   std::string all;
   for (int subtask = 0; subtask < 3; ++subtask) {
-    all += read_file(out + "/part-" + std::to_string(subtask) + ".jsonl");
+    all += read_file(out + "/part-" + std::to_string(subtask) + "-0.jsonl");
   }
   EXPECT_EQ(all, "{\"active\":true,\"id\":1,\"name\":\"only\",\"score\":1.0}\n");
 }
 
-TEST(FileSinkTest, RewritingReplacesPreviousOutput) {
+TEST(FileSinkTest, ASecondRunAddsPartsAndNeverOverwritesCommittedOnes) {
+  // As Flink's FileSink: committed output is never touched; a new run numbers its parts after it.
   TempDir dir;
   const std::string out = dir / "out";
   write_rows(sample_rows(10), 1, [&] { return sluice::FileSink<Row>::json_lines(out); });
   write_rows({Row{42, "second run", 0.5, false}}, 1,
              [&] { return sluice::FileSink<Row>::json_lines(out); });
-  expect_only_final_parts(out, {"part-0.jsonl"});
-  EXPECT_EQ(split_lines(read_file(out + "/part-0.jsonl")).size(), 1u);
+  expect_only_final_parts(out, {"part-0-0.jsonl", "part-0-1.jsonl"});
+  EXPECT_EQ(split_lines(read_file(out + "/part-0-0.jsonl")).size(), 10u);
+  EXPECT_EQ(split_lines(read_file(out + "/part-0-1.jsonl")).size(), 1u);
 }
 
 TEST(FileSinkTest, UnwritableDirectoryFailsNamingIt) {

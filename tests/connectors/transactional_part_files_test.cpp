@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "sluice/core/serialization.h"
+#include "sluice/core/error.h"
 
 namespace sluice {
 namespace {
@@ -58,89 +58,82 @@ class TransactionalPartFilesTest : public ::testing::Test {
   std::string dir_;
 };
 
-TEST_F(TransactionalPartFilesTest, RecordsAppearOnlyWhenTheirCheckpointCompletes) {
+TEST_F(TransactionalPartFilesTest, RecordsAppearOnlyWhenCommitted) {
   TransactionalPartFiles files(dir_, 0, "txt");
-  files.recover({});
+  files.discard_uncommitted();
   write(files, 0, 10);
-  files.prepare_commit(1);
+  const auto first = files.prepare_commit();
   write(files, 10, 20);
   EXPECT_TRUE(visible_lines().empty()) << "prepared, not committed";
-  files.notify_checkpoint_complete(1);
+  TransactionalPartFiles::commit(first);
   EXPECT_EQ(visible_lines(), range(0, 10));
-  files.prepare_commit(2);
-  files.notify_checkpoint_complete(2);
+  TransactionalPartFiles::commit(files.prepare_commit());
   EXPECT_EQ(visible_lines(), range(0, 20));
   EXPECT_EQ(hidden_files(), 0u);
-}
-
-TEST_F(TransactionalPartFilesTest, ACompletedCheckpointCoversEarlierOnesThatDidNot) {
-  TransactionalPartFiles files(dir_, 0, "txt");
-  files.recover({});
-  write(files, 0, 5);
-  files.prepare_commit(1);  // checkpoint 1 will never complete
-  write(files, 5, 9);
-  files.prepare_commit(2);
-  EXPECT_EQ(files.snapshot().size(), 2u) << "checkpoint 2's state carries checkpoint 1's file";
-  files.notify_checkpoint_complete(2);
-  EXPECT_EQ(visible_lines(), range(0, 9));
+  EXPECT_TRUE(files.prepare_commit().empty()) << "nothing written since";
 }
 
 TEST_F(TransactionalPartFilesTest, FilesRollBySize) {
   TransactionalPartFiles files(dir_, 3, "txt", 100);
-  files.recover({});
+  files.discard_uncommitted();
   write(files, 0, 50);  // ~500 bytes: five or more files
-  files.prepare_commit(1);
-  files.notify_checkpoint_complete(1);
+  const auto pending = files.prepare_commit();
+  EXPECT_GE(pending.size(), 5u);
+  TransactionalPartFiles::commit(pending);
   EXPECT_EQ(visible_lines(), range(0, 50));
-  size_t visible = 0;
-  for (const auto& e : fs::directory_iterator(dir_))
-    visible += e.path().filename().string()[0] != '.';
-  EXPECT_GE(visible, 5u);
 }
 
 TEST_F(TransactionalPartFilesTest, ACrashedAttemptLeavesOnlyWhatItsLastCheckpointCommits) {
-  std::string state;  // checkpoint 2's sink state, as the checkpoint would store it
+  std::vector<PendingPartFile> checkpoint2;  // as checkpoint 2 stores the sink's committables
   {
     TransactionalPartFiles files(dir_, 0, "txt");
-    files.recover({});
+    files.discard_uncommitted();
     write(files, 0, 10);
-    files.prepare_commit(1);
-    files.notify_checkpoint_complete(1);
+    TransactionalPartFiles::commit(files.prepare_commit());  // checkpoint 1 completed
     write(files, 10, 20);
-    files.prepare_commit(2);
-    state = to_bytes(files.snapshot());
-    write(files, 20, 25);     // after the barrier of checkpoint 2
-    files.prepare_commit(3);  // checkpoint 3 starts, and the process dies before it completes
+    checkpoint2 = files.prepare_commit();
+    write(files, 20, 25);          // after the barrier of checkpoint 2
+    (void)files.prepare_commit();  // checkpoint 3 starts; the process dies before it completes
     write(files, 25, 30);
     // Checkpoint 2 completed, but the process died before the sink heard of it: no commit.
   }
   EXPECT_EQ(visible_lines(), range(0, 10));
   // The restart from checkpoint 2 commits its files, drops the rest, and replays from 20.
+  TransactionalPartFiles::commit(checkpoint2);
   TransactionalPartFiles files(dir_, 0, "txt");
-  files.recover(from_bytes<std::vector<PendingPartFile>>(state));
+  files.discard_uncommitted();
   EXPECT_EQ(visible_lines(), range(0, 20));
   EXPECT_EQ(hidden_files(), 0u) << "files of the crashed attempt are gone";
   write(files, 20, 30);
-  files.prepare_commit(3);
-  files.notify_checkpoint_complete(3);
+  TransactionalPartFiles::commit(files.prepare_commit());
   EXPECT_EQ(visible_lines(), range(0, 30)) << "no duplicate, no loss";
 }
 
 TEST_F(TransactionalPartFilesTest, CommitIsIdempotentAndOtherSubtasksAreLeftAlone) {
   TransactionalPartFiles other(dir_, 1, "txt");
-  other.recover({});
+  other.discard_uncommitted();
   write(other, 100, 101);  // subtask 1's file in progress
   TransactionalPartFiles files(dir_, 0, "txt");
-  files.recover({});
+  files.discard_uncommitted();
   write(files, 0, 3);
-  files.prepare_commit(1);
-  const auto pending = files.snapshot();
-  files.notify_checkpoint_complete(1);
+  const auto pending = files.prepare_commit();
+  TransactionalPartFiles::commit(pending);
   TransactionalPartFiles::commit(pending);  // again: nothing happens
   TransactionalPartFiles again(dir_, 0, "txt");
-  again.recover(pending);  // a restart of subtask 0 does not touch subtask 1's files
+  again.discard_uncommitted();  // a restart of subtask 0 does not touch subtask 1's files
   EXPECT_EQ(visible_lines(), range(0, 3));
   EXPECT_EQ(hidden_files(), 1u);
+  write(again, 3, 4);
+  TransactionalPartFiles::commit(again.prepare_commit());
+  EXPECT_EQ(visible_lines(), range(0, 4)) << "a new part after the committed one, not over it";
+}
+
+TEST_F(TransactionalPartFilesTest, CommittingAFileThatIsNeitherPendingNorCommittedIsAnError) {
+  TransactionalPartFiles files(dir_, 0, "txt");
+  files.discard_uncommitted();
+  EXPECT_THROW(
+      TransactionalPartFiles::commit({{dir_ + "/.part-0-7.txt.pending", dir_ + "/part-0-7.txt"}}),
+      Error);
 }
 
 }  // namespace

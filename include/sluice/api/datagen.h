@@ -28,6 +28,7 @@ namespace sluice {
 struct IndexRangeSplit final : SourceSplit {
   IndexRangeSplit(int64_t first, int64_t end, int index) : first(first), end(end), index(index) {}
   std::string split_id() const override { return "range-" + std::to_string(index); }
+  std::string serialize() const override { return to_bytes(std::tuple(first, end, index)); }
   int64_t first;  // first index to generate
   int64_t end;    // exclusive
   int index;
@@ -60,6 +61,14 @@ class DatagenSource final : public Source<T> {
   std::unique_ptr<SourceReader<T>> create_reader(SourceReaderContext& context) override {
     return std::make_unique<Reader>(gen_, rows_per_second_ / context.parallelism(), context);
   }
+  std::unique_ptr<SourceSplit> deserialize_split(std::string_view bytes) const override {
+    auto [first, end, index] = from_bytes<std::tuple<int64_t, int64_t, int>>(bytes);
+    return std::make_unique<IndexRangeSplit>(first, end, index);
+  }
+  std::unique_ptr<SplitEnumerator> restore_enumerator(SplitEnumeratorContext& context,
+                                                      std::string_view state) override {
+    return std::make_unique<StaticSplitEnumerator>(context, deserialize_split_list(*this, state));
+  }
 
  private:
   static constexpr int64_t kUnbounded = std::numeric_limits<int64_t>::max();
@@ -72,15 +81,18 @@ class DatagenSource final : public Source<T> {
     void add_splits(std::vector<std::unique_ptr<SourceSplit>> splits) override {
       for (auto& s : splits) {
         auto& range = static_cast<IndexRangeSplit&>(*s);
-        ranges_.push_back({range.first, range.end});
+        ranges_.push_back({range.first, range.end, range.index});
       }
     }
     void notify_no_more_splits() override { no_more_splits_ = true; }
-    // What is left of each range: (next index, end).
-    std::string snapshot_state(int64_t) override {
-      std::vector<std::pair<int64_t, int64_t>> left;
-      for (const Range& r : ranges_) left.emplace_back(r.next, r.end);
-      return to_bytes(left);
+    // What is left of each range.
+    std::vector<std::unique_ptr<SourceSplit>> snapshot_state(int64_t) override {
+      std::vector<std::unique_ptr<SourceSplit>> left;
+      for (const Range& r : ranges_) {
+        if (r.next < r.end)
+          left.push_back(std::make_unique<IndexRangeSplit>(r.next, r.end, r.index));
+      }
+      return left;
     }
 
     InputStatus poll_next(ReaderOutput<T>& output) override {
@@ -119,6 +131,7 @@ class DatagenSource final : public Source<T> {
     struct Range {
       int64_t next;
       int64_t end;
+      int index;
     };
 
     // Records the rate allows now; when none, schedules a wake-up for when one is due.

@@ -59,6 +59,12 @@ class StreamEnvironment {
   StreamEnvironment& set_print_summary(bool print);
   // Sources emit latency markers at this interval; sinks report end-to-end latency in metrics.
   StreamEnvironment& set_latency_tracking_interval(std::chrono::milliseconds interval);
+  // Exactly-once checkpoints every `interval` into `directory` (flags: --checkpoint-interval,
+  // --checkpoint-dir), and the checkpoint to resume from ("latest" or a folder; --restore-from).
+  StreamEnvironment& enable_checkpointing(std::chrono::milliseconds interval,
+                                          std::string directory);
+  StreamEnvironment& restore_from(std::string checkpoint);
+  const JobOptions& options() const { return options_; }
   const Configuration& config() const { return options_.config; }
 
   // Any Source<T> (FLIP-27): a connector's, or datagen<T>(...).

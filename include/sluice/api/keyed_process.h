@@ -221,8 +221,13 @@ class BroadcastProcessOperator final : public TypedOperator<typename F::output_t
     read_only_ =
         std::make_unique<ReadOnlyBroadcastContext>(side_outputs_, this->context(), states_);
     writable_ = std::make_unique<WritableBroadcastContext>(side_outputs_, this->context(), states_);
+    // Every instance held the same broadcast state: any one restored copy will do.
+    const auto& restored = this->context().restored_state;
+    if (!restored.empty())
+      states_.restore(from_bytes<std::map<std::string, std::string>>(restored[0]));
     open_function(fn_, this->context());
   }
+  std::string snapshot_state(int64_t) override { return to_bytes(states_.snapshot()); }
   void close() override { close_function(fn_); }
   void process_batch(Buffer& batch, int input) override {
     if (input == 0) {
@@ -275,6 +280,7 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
   void open() override {
     OperatorContext& c = this->context();
     backend_ = std::make_unique<HeapKeyedStateBackend<Key>>(c.key_group_range, c.max_parallelism);
+    restore(c);
     side_outputs_.bind(&c);
     TimerService& timers = *this;  // a private base: convert here, where it is accessible
     context_ =
@@ -293,6 +299,7 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
     // A background sweep of expired TTL state, every few seconds of processing time.
     if (backend_->has_ttl())
       c.processing_time->register_timer(c.processing_time->now() + kTtlSweepMs, &ttl_sweeper_);
+    schedule_processing_wakeup();  // restored processing-time timers
   }
   void close() override { close_function(fn_); }
 
@@ -314,13 +321,33 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
   }
 
   void process_watermark(Timestamp watermark) override {
+    if (watermark <= watermark_) return;  // after a restore, until the input catches up
     watermark_ = watermark;
     fire(event_timers_, watermark, TimeDomain::kEventTime);
     this->output().emit_watermark(watermark);
   }
 
-  // The keyed state by key group. (Timers are not in the snapshot yet.)
-  std::string snapshot_state(int64_t) override { return to_bytes(backend_->snapshot()); }
+  // Keyed state and timers by key group, the watermark, and the broadcast state.
+  std::string snapshot_state(int64_t) override {
+    if constexpr (kSerializable<Key>) {
+      KeyGroupedItems timers;
+      const int max_parallelism = this->context().max_parallelism;
+      for (auto domain : {TimeDomain::kEventTime, TimeDomain::kProcessingTime}) {
+        for (const auto& [time, key] :
+             domain == TimeDomain::kEventTime ? event_timers_ : processing_timers_) {
+          BufferWriter out = timers.add(key_group_for_key(key, max_parallelism));
+          serialize(static_cast<uint8_t>(domain), out);
+          serialize(time, out);
+          serialize(key, out);
+        }
+      }
+      return to_bytes(KeyedOperatorSnapshot{
+          watermark_, {backend_->snapshot()}, timers.finish(), broadcast_states_.snapshot()});
+    } else {
+      throw_not_checkpointable("the key type of '" + this->context().operator_name +
+                               "' has no sluice::Serializer");
+    }
+  }
 
   void on_processing_time(Timestamp) override {
     fire(processing_timers_, wall_clock_millis(), TimeDomain::kProcessingTime);
@@ -330,6 +357,22 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
  private:
   static constexpr Timestamp kTtlSweepMs = 5'000;
   using Timers = std::set<std::pair<Timestamp, Key>>;
+
+  void restore(const OperatorContext& c) {
+    if constexpr (kSerializable<Key>) {
+      for (auto& snapshot : restored_keyed_snapshots(c.restored_state, &watermark_)) {
+        backend_->restore(snapshot.backends.at(0));
+        read_key_grouped_items(snapshot.internal, c.key_group_range, [&](BufferReader& in) {
+          const auto domain = static_cast<TimeDomain>(deserialize<uint8_t>(in));
+          const auto time = deserialize<Timestamp>(in);
+          Key key = deserialize<Key>(in);
+          (domain == TimeDomain::kEventTime ? event_timers_ : processing_timers_)
+              .emplace(time, std::move(key));
+        });
+        if (!snapshot.broadcast.empty()) broadcast_states_.restore(std::move(snapshot.broadcast));
+      }
+    }
+  }
 
   template <class B>
   void process_broadcast(RecordBuffer<B>& in) {

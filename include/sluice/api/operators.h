@@ -13,6 +13,7 @@
 #include "sluice/api/functions.h"
 #include "sluice/runtime/operator.h"
 #include "sluice/runtime/record_writer.h"
+#include "sluice/state/keyed_state.h"
 
 namespace sluice::detail {
 
@@ -178,7 +179,34 @@ class KeyedReduceOperator final : public TypedOperator<T> {
   using Key = std::decay_t<std::invoke_result_t<KeySelector&, const T&>>;
   KeyedReduceOperator(KeySelector selector, F fn)
       : selector_(std::move(selector)), fn_(std::move(fn)) {}
-  void open() override { open_function(fn_, this->context()); }
+  void open() override {
+    if constexpr (kCheckpointable) {
+      const OperatorContext& c = this->context();
+      Timestamp unused;
+      for (auto& snapshot : restored_keyed_snapshots(c.restored_state, &unused)) {
+        read_key_grouped_items(snapshot.internal, c.key_group_range, [&](BufferReader& in) {
+          Key key = deserialize<Key>(in);
+          state_.insert_or_assign(std::move(key), deserialize<T>(in));
+        });
+      }
+    }
+    open_function(fn_, this->context());
+  }
+  // The accumulated value of every key, by key group.
+  std::string snapshot_state(int64_t) override {
+    if constexpr (kCheckpointable) {
+      KeyGroupedItems items;
+      for (const auto& [key, value] : state_) {
+        BufferWriter out = items.add(key_group_for_key(key, this->context().max_parallelism));
+        serialize(key, out);
+        serialize(value, out);
+      }
+      return to_bytes(KeyedOperatorSnapshot{kMinWatermark, {}, items.finish(), {}});
+    } else {
+      throw_not_checkpointable("the key or value type of reduce '" + this->context().operator_name +
+                               "' has no sluice::Serializer");
+    }
+  }
   void close() override { close_function(fn_); }
   void process_batch(Buffer& batch, int) override {
     auto& in = static_cast<RecordBuffer<T>&>(batch);
@@ -194,6 +222,7 @@ class KeyedReduceOperator final : public TypedOperator<T> {
   }
 
  private:
+  static constexpr bool kCheckpointable = kSerializable<Key> && kSerializable<T>;
   KeySelector selector_;
   F fn_;
   absl::flat_hash_map<Key, T> state_;

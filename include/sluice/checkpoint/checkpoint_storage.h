@@ -88,6 +88,10 @@ class CheckpointStorage {
   // deleted by the retention policy.
   PendingCheckpoint begin(int64_t id, bool savepoint = false);
 
+  // The highest id of any checkpoint folder, completed or not (0 if none): a job that resumes in
+  // this directory numbers its checkpoints after it, never over an existing folder.
+  int64_t highest_id() const;
+
   // The newest checkpoint that verifies. Every newer one that does not is skipped and described
   // in `problems` (one line each). Empty when none verifies.
   std::optional<CompletedCheckpoint> latest(std::vector<std::string>* problems = nullptr) const;

@@ -1,15 +1,17 @@
-// File sink: each subtask writes one part file into a directory, as JSON lines or CSV.
+// File sink: each subtask writes part files into a directory, as JSON lines or CSV.
 //
-//   stream.sink_to(sluice::FileSink<Alert>::json_lines("out/alerts"));  // part-0.jsonl, ...
-//   stream.sink_to(sluice::FileSink<Alert>::csv("out/alerts"));         // part-0.csv, ...
+//   stream.sink_to(sluice::FileSink<Alert>::json_lines("out/alerts"));  // part-0-0.jsonl, ...
+//   stream.sink_to(sluice::FileSink<Alert>::csv("out/alerts"));         // part-0-0.csv, ...
 //
 // JSON lines use nlohmann::json's to_json for T (NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE gives it in
 // one line). CSV writes T's fields in declaration order (Boost.PFR; RFC 4180 quoting) or T itself
 // when it is a number or string.
 //
-// A part file is written as ".part-N.<ext>.inprogress" and renamed to "part-N.<ext>" only when
-// the input ended, so a reader never sees a half-written file under the final name. (The
-// checkpointing work makes this exactly-once with pending/committed files per checkpoint.)
+// Part files are "part-<subtask>-<n>.<ext>", written hidden and renamed only when committed (see
+// sluice/connectors/transactional_part_files.h), so a reader never sees a half-written file. With
+// checkpoints on, the sink is exactly-once: a part file rolls at every checkpoint barrier and
+// becomes visible when that checkpoint completes; without, everything is committed when the input
+// ends. A part file also rolls when it reaches `max_part_bytes` (128 MiB by default).
 //
 // Threading: one writer per subtask, called by that subtask's thread.
 #pragma once
@@ -22,29 +24,12 @@
 #include <string_view>
 #include <type_traits>
 
+#include "sluice/connectors/transactional_part_files.h"
 #include "sluice/core/error.h"
+#include "sluice/core/serialization.h"
 #include "sluice/runtime/sink.h"
 
 namespace sluice {
-
-// One part file of one subtask: buffered appends, then an atomic rename on commit.
-class PartFileWriter {
- public:
-  PartFileWriter(const std::string& directory, int subtask, const std::string& extension);
-  ~PartFileWriter();
-  PartFileWriter(const PartFileWriter&) = delete;
-  PartFileWriter& operator=(const PartFileWriter&) = delete;
-
-  void append(std::string_view data);
-  // Flushes, fsyncs and renames the in-progress file to its final name.
-  void commit();
-  const std::string& final_path() const { return final_path_; }
-
- private:
-  std::FILE* file_ = nullptr;
-  std::string in_progress_path_;
-  std::string final_path_;
-};
 
 void append_csv_field(std::string& out, std::string_view text);
 
@@ -77,8 +62,18 @@ class FileSink final : public Sink<T> {
     return FileSink(std::move(directory), Format::kCsv);
   }
 
+  FileSink& max_part_bytes(uint64_t bytes) {
+    max_part_bytes_ = bytes;
+    return *this;
+  }
+
   std::unique_ptr<SinkWriter<T>> create_writer(const RuntimeContext& context) override {
-    return std::make_unique<Writer>(directory_, context.subtask_index(), format_);
+    return std::make_unique<Writer>(directory_, context.subtask_index(), format_, max_part_bytes_);
+  }
+  void commit(const std::vector<std::string>& committables) override {
+    std::vector<PendingPartFile> files;
+    for (const auto& bytes : committables) files.push_back(from_bytes<PendingPartFile>(bytes));
+    TransactionalPartFiles::commit(files);
   }
 
  private:
@@ -87,8 +82,11 @@ class FileSink final : public Sink<T> {
 
   class Writer final : public SinkWriter<T> {
    public:
-    Writer(const std::string& directory, int subtask, Format format)
-        : format_(format), file_(directory, subtask, format == Format::kCsv ? "csv" : "jsonl") {}
+    Writer(const std::string& directory, int subtask, Format format, uint64_t max_part_bytes)
+        : format_(format),
+          files_(directory, subtask, format == Format::kCsv ? "csv" : "jsonl", max_part_bytes) {
+      files_.discard_uncommitted();
+    }
 
     void write(const RecordBuffer<T>& batch) override {
       for (const auto& value : batch.values) {
@@ -103,14 +101,24 @@ class FileSink final : public Sink<T> {
     }
     void flush(bool end_of_input) override {
       drain();
-      if (end_of_input) file_.commit();
+      if (end_of_input) {
+        files_.append("");  // an input without records still leaves its (empty) part file
+        TransactionalPartFiles::commit(files_.prepare_commit());
+      }
+    }
+    std::vector<std::string> prepare_commit(int64_t) override {
+      drain();
+      std::vector<std::string> committables;
+      for (const auto& file : files_.prepare_commit()) committables.push_back(to_bytes(file));
+      return committables;
     }
 
    private:
     static constexpr size_t kFlushBytes = 256 * 1024;
 
     void drain() {
-      file_.append(pending_);
+      if (pending_.empty()) return;
+      files_.append(pending_);
       pending_.clear();
     }
     void append_json(const T& value) {
@@ -138,12 +146,13 @@ class FileSink final : public Sink<T> {
     }
 
     Format format_;
-    PartFileWriter file_;
+    TransactionalPartFiles files_;
     std::string pending_;
   };
 
   std::string directory_;
   Format format_;
+  uint64_t max_part_bytes_ = 128ull << 20;
 };
 
 }  // namespace sluice

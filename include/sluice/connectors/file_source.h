@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sluice/runtime/source.h"
@@ -27,10 +28,16 @@ struct TextLine {
   std::string text;
 };
 
+// A file, from `offset` (the byte after line `line`) to its end.
 struct FileSplit final : SourceSplit {
-  explicit FileSplit(std::string path) : path(std::move(path)) {}
+  explicit FileSplit(std::string path, int64_t offset = 0, int64_t line = 0)
+      : path(std::move(path)), offset(offset), line(line) {}
   std::string split_id() const override { return path; }
+  std::string serialize() const override { return to_bytes(std::tuple(path, offset, line)); }
+  static std::unique_ptr<SourceSplit> deserialize(std::string_view bytes);
   std::string path;
+  int64_t offset;
+  int64_t line;
 };
 
 // The files a path stands for: itself, or the regular files in it. Throws sluice::Error (kIo)
@@ -45,11 +52,13 @@ class LineFileReader {
   LineFileReader(const LineFileReader&) = delete;
   LineFileReader& operator=(const LineFileReader&) = delete;
 
-  void open(const std::string& path);
+  // Reads from byte `offset`, which starts line `line` + 1.
+  void open(const std::string& path, int64_t offset = 0, int64_t line = 0);
   bool is_open() const { return file_ != nullptr; }
   // The next line without its terminator; false at end of file.
   bool next(std::string& line);
   int64_t line_number() const { return line_number_; }
+  int64_t offset() const { return offset_; }  // of the next line
   const std::string& path() const { return path_; }
   void close();
 
@@ -58,6 +67,7 @@ class LineFileReader {
   char* buffer_ = nullptr;
   size_t capacity_ = 0;
   int64_t line_number_ = 0;
+  int64_t offset_ = 0;
   std::string path_;
 };
 
@@ -75,6 +85,13 @@ class TextSource final : public Source<T> {
   std::unique_ptr<SourceReader<T>> create_reader(SourceReaderContext& context) override {
     return std::make_unique<Reader>(context);
   }
+  std::unique_ptr<SourceSplit> deserialize_split(std::string_view bytes) const override {
+    return FileSplit::deserialize(bytes);
+  }
+  std::unique_ptr<SplitEnumerator> restore_enumerator(SplitEnumeratorContext& context,
+                                                      std::string_view state) override {
+    return std::make_unique<SplitQueueEnumerator>(context, deserialize_split_list(*this, state));
+  }
 
  private:
   class Reader final : public SourceReader<T> {
@@ -82,15 +99,28 @@ class TextSource final : public Source<T> {
     explicit Reader(SourceReaderContext& context) : context_(context) {}
     void start() override { request(); }
     void add_splits(std::vector<std::unique_ptr<SourceSplit>> splits) override {
-      for (auto& s : splits) pending_.push_back(static_cast<FileSplit&>(*s).path);
+      for (auto& s : splits) pending_.push_back(static_cast<FileSplit&>(*s));
       requested_ = false;
+    }
+    // The open file from the next line on, then the files not started.
+    std::vector<std::unique_ptr<SourceSplit>> snapshot_state(int64_t) override {
+      std::vector<std::unique_ptr<SourceSplit>> splits;
+      if (file_.is_open()) {
+        splits.push_back(
+            std::make_unique<FileSplit>(file_.path(), file_.offset(), file_.line_number()));
+      }
+      for (size_t i = next_pending_; i < pending_.size(); ++i) {
+        splits.push_back(std::make_unique<FileSplit>(pending_[i]));
+      }
+      return splits;
     }
     void notify_no_more_splits() override { no_more_splits_ = true; }
 
     InputStatus poll_next(ReaderOutput<T>& output) override {
       if (!file_.is_open()) {
         if (next_pending_ < pending_.size()) {
-          file_.open(pending_[next_pending_++]);
+          const FileSplit& split = pending_[next_pending_++];
+          file_.open(split.path, split.offset, split.line);
         } else if (no_more_splits_) {
           return InputStatus::kEndOfInput;
         } else {
@@ -125,7 +155,7 @@ class TextSource final : public Source<T> {
     }
 
     SourceReaderContext& context_;
-    std::vector<std::string> pending_;
+    std::vector<FileSplit> pending_;
     size_t next_pending_ = 0;
     bool requested_ = false;
     bool no_more_splits_ = false;

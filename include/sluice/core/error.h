@@ -48,4 +48,7 @@ class Error : public std::runtime_error {
   ErrorContext context_;
 };
 
+// Throws the kInvalidJob error of a job that cannot be checkpointed because of `what`.
+[[noreturn]] void throw_not_checkpointable(const std::string& what);
+
 }  // namespace sluice

@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -185,6 +186,16 @@ struct Serializer<std::pair<A, B>> {
   }
 };
 
+template <class... E>
+struct Serializer<std::tuple<E...>> {
+  static void serialize(const std::tuple<E...>& value, BufferWriter& out) {
+    std::apply([&](const auto&... e) { (Serializer<E>::serialize(e, out), ...); }, value);
+  }
+  static std::tuple<E...> deserialize(BufferReader& in) {
+    return std::tuple<E...>{Serializer<E>::deserialize(in)...};  // braces: left to right
+  }
+};
+
 template <class E, size_t N>
 struct Serializer<std::array<E, N>> {
   static void serialize(const std::array<E, N>& value, BufferWriter& out) {
@@ -250,5 +261,36 @@ T from_bytes(std::string_view bytes) {
   BufferReader reader(bytes);
   return deserialize<T>(reader);
 }
+
+// Whether T can be serialized all the way down: the fields of aggregates and the elements of
+// containers too. Operators whose state is not serializable still run, but cannot be
+// checkpointed (they say so at the first checkpoint).
+template <class T, class Enable = void>
+    struct IsSerializable : std::bool_constant < requires {
+  sizeof(Serializer<T>);
+} > {};
+template <class T>
+inline constexpr bool kSerializable = IsSerializable<std::remove_cv_t<T>>::value;
+
+template <class T>
+struct IsSerializable<T, std::enable_if_t<kIsReflectableAggregate<T>>> {
+  static constexpr bool value = []<size_t... I>(std::index_sequence<I...>) {
+    return (kSerializable<boost::pfr::tuple_element_t<I, T>> && ...);
+  }
+  (std::make_index_sequence<boost::pfr::tuple_size_v<T>>{});
+};
+template <class E>
+struct IsSerializable<std::vector<E>> : IsSerializable<E> {};
+template <class E>
+struct IsSerializable<std::optional<E>> : IsSerializable<E> {};
+template <class E, size_t N>
+struct IsSerializable<std::array<E, N>> : IsSerializable<E> {};
+template <class A, class B>
+struct IsSerializable<std::pair<A, B>> : std::bool_constant<kSerializable<A> && kSerializable<B>> {
+};
+template <class K, class V>
+struct IsSerializable<std::map<K, V>> : std::bool_constant<kSerializable<K> && kSerializable<V>> {};
+template <class... E>
+struct IsSerializable<std::tuple<E...>> : std::bool_constant<(kSerializable<E> && ...)> {};
 
 }  // namespace sluice

@@ -29,6 +29,11 @@ struct JobOptions {
   std::chrono::milliseconds checkpoint_interval{0};
   std::string checkpoint_dir;
   int checkpoints_retained = 3;
+  // Consecutive failed checkpoints (e.g. disk full) the job survives; one more fails it.
+  int tolerable_failed_checkpoints = 3;
+  // Resume from a checkpoint or savepoint folder, or "latest": the newest usable checkpoint in
+  // checkpoint_dir (a fresh start when there is none). Empty: a fresh start.
+  std::string restore_from;
   Configuration config;  // passed to user functions
 };
 

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "sluice/core/config.h"
 #include "sluice/core/key_groups.h"
@@ -68,6 +69,12 @@ struct OperatorContext {
   size_t buffer_bytes = 32 * 1024;  // target size of output batches
   ProcessingTimeService* processing_time = nullptr;
   OperatorStateStore* operator_state = nullptr;  // this instance's non-keyed state
+  // Checkpoints are on: sinks make output visible only when a checkpoint covering it completed.
+  bool checkpointing = false;
+  // A job restored from a checkpoint: the snapshot_state() bytes this instance resumes from, those
+  // of every old subtask whose key-group range overlaps this one's (a single one unless the
+  // parallelism changed). Empty on a fresh start. Read in open().
+  std::vector<std::string> restored_state;
   // Output for side-output tag `tag_id`; a NullOutput when no stream consumes the tag.
   std::function<Output*(int tag_id)> side_output;
 };
@@ -105,7 +112,10 @@ class Operator : public TimerTarget {
   virtual void process_watermark(Timestamp watermark) { output_->emit_watermark(watermark); }
   // Checkpoints, on the task's thread: the operator's state as of the checkpoint barrier (every
   // record before it processed, none after), and the news that a checkpoint completed (when
-  // two-phase-commit sinks commit).
+  // two-phase-commit sinks commit). Keyed state must be stored by key group (see
+  // KeyedOperatorSnapshot) so a restore at another parallelism can split it; state that is not
+  // keyed belongs in operator list state (context().operator_state), which is redistributed.
+  // Empty: the operator has no state of its own.
   virtual std::string snapshot_state(int64_t /*checkpoint_id*/) { return {}; }
   virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
   // Latency markers pass through operators untouched; sinks record them.

@@ -17,10 +17,12 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sluice/core/config.h"
 #include "sluice/core/error.h"
+#include "sluice/core/serialization.h"
 #include "sluice/runtime/buffer.h"
 #include "sluice/runtime/operator.h"
 #include "sluice/runtime/record_writer.h"
@@ -34,6 +36,9 @@ class SourceSplit {
  public:
   virtual ~SourceSplit() = default;
   virtual std::string split_id() const = 0;
+  // The split with its current position, for checkpoints; the source's deserialize_split reads it
+  // back. A split that cannot be checkpointed says so.
+  virtual std::string serialize() const;
 };
 
 class SplitEnumeratorContext {
@@ -52,6 +57,10 @@ class SplitEnumerator {
   virtual void add_reader(int subtask) = 0;
   // A reader asked for (another) split.
   virtual void handle_split_request(int subtask) = 0;
+  // Checkpoints: the splits not assigned to any reader yet (and whatever else the enumerator
+  // needs to resume), taken when a checkpoint is triggered, before any barrier. Splits already
+  // assigned are in their readers' state.
+  virtual std::string snapshot_state();
 };
 
 class SourceReaderContext {
@@ -188,8 +197,10 @@ class SourceReader {
   virtual InputStatus poll_next(ReaderOutput<T>& output) = 0;
   virtual void add_splits(std::vector<std::unique_ptr<SourceSplit>> splits) = 0;
   virtual void notify_no_more_splits() = 0;
-  // The reader's position in its splits at a checkpoint barrier: what it emitted so far.
-  virtual std::string snapshot_state(int64_t /*checkpoint_id*/) { return {}; }
+  // The reader's splits at a checkpoint barrier, each with its position (what it emitted so far):
+  // a restored reader gets them back through add_splits, possibly at another subtask when the
+  // parallelism changed. The default says the reader cannot be checkpointed.
+  virtual std::vector<std::unique_ptr<SourceSplit>> snapshot_state(int64_t checkpoint_id);
   virtual void close() {}
 };
 
@@ -201,7 +212,42 @@ class Source {
   virtual Boundedness boundedness() const = 0;
   virtual std::unique_ptr<SplitEnumerator> create_enumerator(SplitEnumeratorContext& context) = 0;
   virtual std::unique_ptr<SourceReader<T>> create_reader(SourceReaderContext& context) = 0;
+  // Restoring from a checkpoint: a split from its serialize() form, and the enumerator from its
+  // snapshot_state(). The defaults say the source cannot be restored.
+  virtual std::unique_ptr<SourceSplit> deserialize_split(std::string_view bytes) const;
+  virtual std::unique_ptr<SplitEnumerator> restore_enumerator(SplitEnumeratorContext& context,
+                                                              std::string_view state);
 };
+
+template <class T>
+std::vector<std::unique_ptr<SourceSplit>> SourceReader<T>::snapshot_state(int64_t) {
+  throw_not_checkpointable("this source's reader does not implement snapshot_state");
+}
+template <class T>
+std::unique_ptr<SourceSplit> Source<T>::deserialize_split(std::string_view) const {
+  throw_not_checkpointable("this source does not implement deserialize_split");
+}
+template <class T>
+std::unique_ptr<SplitEnumerator> Source<T>::restore_enumerator(SplitEnumeratorContext&,
+                                                               std::string_view) {
+  throw_not_checkpointable("this source does not implement restore_enumerator");
+}
+
+// The state of the ready-made enumerators below: their splits not yet assigned.
+std::string serialize_split_list(const std::vector<std::unique_ptr<SourceSplit>>& splits);
+template <class T>
+std::vector<std::unique_ptr<SourceSplit>> deserialize_split_list(const Source<T>& source,
+                                                                 std::string_view state);
+
+template <class T>
+std::vector<std::unique_ptr<SourceSplit>> deserialize_split_list(const Source<T>& source,
+                                                                 std::string_view state) {
+  std::vector<std::unique_ptr<SourceSplit>> splits;
+  for (const auto& bytes : from_bytes<std::vector<std::string>>(state)) {
+    splits.push_back(source.deserialize_split(bytes));
+  }
+  return splits;
+}
 
 // Ready-made enumerators.
 //
@@ -213,6 +259,7 @@ class SplitQueueEnumerator : public SplitEnumerator {
                        std::vector<std::unique_ptr<SourceSplit>> splits);
   void add_reader(int) override {}
   void handle_split_request(int subtask) override;
+  std::string snapshot_state() override;
 
  private:
   SplitEnumeratorContext& context_;
@@ -228,6 +275,7 @@ class StaticSplitEnumerator : public SplitEnumerator {
                         std::vector<std::unique_ptr<SourceSplit>> splits);
   void add_reader(int subtask) override;
   void handle_split_request(int) override {}
+  std::string snapshot_state() override;
 
  private:
   SplitEnumeratorContext& context_;
@@ -243,7 +291,9 @@ class SourceDriver {
   virtual InputStatus poll() = 0;
   virtual void add_splits(std::vector<std::unique_ptr<SourceSplit>> splits) = 0;
   virtual void notify_no_more_splits() = 0;
-  virtual std::string snapshot_state(int64_t checkpoint_id) = 0;
+  // The reader's splits, serialized; and, on restore (after open), the splits to resume.
+  virtual std::vector<std::string> snapshot_state(int64_t checkpoint_id) = 0;
+  virtual void restore_splits(const std::vector<std::string>& splits) = 0;
   virtual void close() = 0;
 };
 
@@ -253,6 +303,8 @@ class SourceFactory {
   virtual Boundedness boundedness() const = 0;
   virtual std::unique_ptr<SplitEnumerator> create_enumerator(SplitEnumeratorContext& context) = 0;
   virtual std::unique_ptr<SourceDriver> create_driver() = 0;
+  virtual std::unique_ptr<SplitEnumerator> restore_enumerator(SplitEnumeratorContext& context,
+                                                              std::string_view state) = 0;
 };
 
 template <class T>
@@ -276,8 +328,17 @@ class TypedSourceDriver final : public SourceDriver {
     reader_->add_splits(std::move(splits));
   }
   void notify_no_more_splits() override { reader_->notify_no_more_splits(); }
-  std::string snapshot_state(int64_t checkpoint_id) override {
-    return reader_->snapshot_state(checkpoint_id);
+  std::vector<std::string> snapshot_state(int64_t checkpoint_id) override {
+    std::vector<std::string> result;
+    for (const auto& split : reader_->snapshot_state(checkpoint_id)) {
+      result.push_back(split->serialize());
+    }
+    return result;
+  }
+  void restore_splits(const std::vector<std::string>& splits) override {
+    std::vector<std::unique_ptr<SourceSplit>> restored;
+    for (const auto& bytes : splits) restored.push_back(source_->deserialize_split(bytes));
+    if (!restored.empty()) reader_->add_splits(std::move(restored));
   }
   void close() override {
     if (reader_) reader_->close();
@@ -300,6 +361,10 @@ class TypedSourceFactory final : public SourceFactory {
   }
   std::unique_ptr<SourceDriver> create_driver() override {
     return std::make_unique<TypedSourceDriver<T>>(source_);
+  }
+  std::unique_ptr<SplitEnumerator> restore_enumerator(SplitEnumeratorContext& context,
+                                                      std::string_view state) override {
+    return source_->restore_enumerator(context, state);
   }
 
  private:

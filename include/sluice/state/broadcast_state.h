@@ -42,6 +42,7 @@ class BroadcastState {
   void clear() { map_.clear(); }
 
  private:
+  friend class BroadcastStates;
   Map map_;
 };
 
@@ -51,7 +52,14 @@ class BroadcastStates {
   template <class K, class V>
   BroadcastState<K, V>& get(const MapStateDescriptor<K, V>& d) {
     auto& slot = states_[d.name];
-    if (!slot) slot = std::make_unique<Typed<K, V>>();
+    if (!slot) {
+      auto typed = std::make_unique<Typed<K, V>>(d.name);
+      if (auto it = restored_.find(d.name); it != restored_.end()) {
+        typed->state.map_ = from_bytes<typename BroadcastState<K, V>::Map>(it->second);
+        restored_.erase(it);
+      }
+      slot = std::move(typed);
+    }
     auto* typed = dynamic_cast<Typed<K, V>*>(slot.get());
     if (typed == nullptr) {
       throw Error(ErrorCategory::kInvalidJob,
@@ -60,15 +68,36 @@ class BroadcastStates {
     return typed->state;
   }
 
+  // Every state serialized, for a checkpoint (all instances hold the same).
+  std::map<std::string, std::string> snapshot() const {
+    std::map<std::string, std::string> result = restored_;  // restored, not asked for yet: kept
+    for (const auto& [name, state] : states_) result[name] = state->serialize();
+    return result;
+  }
+  // The states of a restored instance, decoded when first asked for.
+  void restore(std::map<std::string, std::string> states) { restored_ = std::move(states); }
+
  private:
   struct Base {
     virtual ~Base() = default;
+    virtual std::string serialize() const = 0;
   };
   template <class K, class V>
   struct Typed final : Base {
+    explicit Typed(std::string name) : name(std::move(name)) {}
+    std::string serialize() const override {
+      if constexpr (kSerializable<K> && kSerializable<V>) {
+        return to_bytes(state.map_);
+      } else {
+        throw_not_checkpointable("broadcast state '" + name +
+                                 "' holds a type without a sluice::Serializer");
+      }
+    }
+    std::string name;
     BroadcastState<K, V> state;
   };
   std::map<std::string, std::unique_ptr<Base>> states_;
+  std::map<std::string, std::string> restored_;
 };
 
 }  // namespace sluice

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
 
 #include <functional>
 #include <map>
@@ -54,6 +55,27 @@ struct Serializer<absl::flat_hash_map<K, V>> {
     return result;
   }
 };
+
+template <class E>
+struct Serializer<absl::flat_hash_set<E>> {
+  static void serialize(const absl::flat_hash_set<E>& value, BufferWriter& out) {
+    out.write_length(value.size());
+    for (const auto& e : value) Serializer<E>::serialize(e, out);
+  }
+  static absl::flat_hash_set<E> deserialize(BufferReader& in) {
+    const size_t n = in.read_length();
+    absl::flat_hash_set<E> result;
+    result.reserve(n);
+    for (size_t i = 0; i < n; ++i) result.insert(Serializer<E>::deserialize(in));
+    return result;
+  }
+};
+
+template <class K, class V>
+struct IsSerializable<absl::flat_hash_map<K, V>>
+    : std::bool_constant<kSerializable<K> && kSerializable<V>> {};
+template <class E>
+struct IsSerializable<absl::flat_hash_set<E>> : IsSerializable<E> {};
 
 struct StateTtlConfig {
   enum class Update { kOnCreateAndWrite, kOnReadAndWrite };
@@ -602,5 +624,67 @@ class KeyedStateStore {
  private:
   HeapKeyedStateBackend<K>* backend_;
 };
+
+// What a keyed operator checkpoints: the state of its keyed backends and its own per-key data
+// (timers, window contents), all by key group so that a restored instance takes the groups of its
+// range from whichever old instances held them; the watermark it had reached (so that lateness is
+// judged as before the failure); and its broadcast state, equal in every instance.
+struct KeyedOperatorSnapshot {
+  Timestamp watermark = kMinWatermark;
+  std::vector<std::vector<KeyGroupSnapshot>> backends;
+  std::vector<KeyGroupSnapshot> internal;
+  std::map<std::string, std::string> broadcast;
+};
+
+// Collects an operator's per-key items by key group: the `internal` part of a snapshot. Each
+// group's bytes are a u32 item count followed by the items.
+class KeyGroupedItems {
+ public:
+  // Where to write one more item of `key_group`.
+  BufferWriter add(int key_group) {
+    auto& group = groups_[key_group];
+    ++group.first;
+    return BufferWriter(group.second);
+  }
+  std::vector<KeyGroupSnapshot> finish() const {
+    std::vector<KeyGroupSnapshot> result;
+    for (const auto& [key_group, group] : groups_) {
+      KeyGroupSnapshot snapshot{key_group, {}};
+      BufferWriter out(snapshot.bytes);
+      out.write_fixed(group.first);
+      out.write_bytes(group.second.data(), group.second.size());
+      result.push_back(std::move(snapshot));
+    }
+    return result;
+  }
+
+ private:
+  std::map<int, std::pair<uint32_t, std::string>> groups_;
+};
+
+// Calls read(BufferReader&) once per item of every group in `range`.
+template <class Read>
+void read_key_grouped_items(const std::vector<KeyGroupSnapshot>& groups, KeyGroupRange range,
+                            Read&& read) {
+  for (const auto& group : groups) {
+    if (!range.contains(group.key_group)) continue;
+    BufferReader in(group.bytes);
+    for (auto n = in.read_fixed<uint32_t>(); n > 0; --n) read(in);
+  }
+}
+
+// The snapshots a restored keyed operator resumes from, and the watermark it resumes at: the
+// smallest of theirs (they cover the same input, so any is safe; the smallest judges nothing late
+// that an instance had not judged late), or kMinWatermark on a fresh start.
+inline std::vector<KeyedOperatorSnapshot> restored_keyed_snapshots(
+    const std::vector<std::string>& restored, Timestamp* watermark) {
+  std::vector<KeyedOperatorSnapshot> snapshots;
+  for (const auto& bytes : restored) snapshots.push_back(from_bytes<KeyedOperatorSnapshot>(bytes));
+  *watermark = kMinWatermark;
+  for (size_t i = 0; i < snapshots.size(); ++i) {
+    *watermark = i == 0 ? snapshots[i].watermark : std::min(*watermark, snapshots[i].watermark);
+  }
+  return snapshots;
+}
 
 }  // namespace sluice

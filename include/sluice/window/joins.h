@@ -256,9 +256,28 @@ class IntervalJoinOperator final : public TypedOperator<typename F::output_type>
     side_outputs_.bind(&this->context());
     join_context_ = std::make_unique<JoinContext>(side_outputs_);
     dropped_ = &this->context().metrics->user_counter("late_records_dropped");
+    restore(this->context());
     open_function(fn_, this->context());
   }
   void close() override { close_function(fn_); }
+
+  // Both sides' buffers per key, by key group, and the watermark. (The cleanup timers follow from
+  // the buffers.)
+  std::string snapshot_state(int64_t) override {
+    if constexpr (kCheckpointable) {
+      KeyGroupedItems items;
+      for (const auto& [key, buffers] : keys_) {
+        BufferWriter out = items.add(key_group_for_key(key, this->context().max_parallelism));
+        serialize(key, out);
+        serialize(buffers.left, out);
+        serialize(buffers.right, out);
+      }
+      return to_bytes(KeyedOperatorSnapshot{watermark_, {}, items.finish(), {}});
+    } else {
+      throw_not_checkpointable("the key or record types of interval join '" +
+                               this->context().operator_name + "' have no sluice::Serializer");
+    }
+  }
 
   void process_batch(Buffer& batch, int input) override {
     Collector<Out> out(this->out_, this->output(), this->batch_limit());
@@ -279,7 +298,7 @@ class IntervalJoinOperator final : public TypedOperator<typename F::output_type>
              it != buffers.right.end() && it->first <= ts + upper_; ++it) {
           for (const B& b : it->second) emit(a, ts, b, it->first, out);
         }
-        timers_.insert({upper_ > 0 ? ts + upper_ : ts, key, kLeft, ts});
+        timers_.insert(left_timer(key, ts));
       }
     } else {
       auto& in = static_cast<RecordBuffer<B>&>(batch);
@@ -297,7 +316,7 @@ class IntervalJoinOperator final : public TypedOperator<typename F::output_type>
              it != buffers.left.end() && it->first <= ts - lower_; ++it) {
           for (const A& a : it->second) emit(a, it->first, b, ts, out);
         }
-        timers_.insert({-lower_ > 0 ? ts - lower_ : ts, key, kRight, ts});
+        timers_.insert(right_timer(key, ts));
       }
     }
     out.flush();
@@ -305,6 +324,7 @@ class IntervalJoinOperator final : public TypedOperator<typename F::output_type>
   }
 
   void process_watermark(Timestamp watermark) override {
+    if (watermark <= watermark_) return;  // after a restore, until the input catches up
     watermark_ = watermark;
     // Records no later record of the other side can join any more leave their buffer.
     while (!timers_.empty() && std::get<0>(*timers_.begin()) <= watermark) {
@@ -329,6 +349,31 @@ class IntervalJoinOperator final : public TypedOperator<typename F::output_type>
     std::map<Timestamp, std::vector<A>> left;
     std::map<Timestamp, std::vector<B>> right;
   };
+
+  static constexpr bool kCheckpointable =
+      kSerializable<Key> && kSerializable<A> && kSerializable<B>;
+
+  void restore(const OperatorContext& c) {
+    if constexpr (kCheckpointable) {
+      for (auto& snapshot : restored_keyed_snapshots(c.restored_state, &watermark_)) {
+        read_key_grouped_items(snapshot.internal, c.key_group_range, [&](BufferReader& in) {
+          Key key = deserialize<Key>(in);
+          Buffers& buffers = keys_[key];
+          buffers.left = deserialize<std::map<Timestamp, std::vector<A>>>(in);
+          buffers.right = deserialize<std::map<Timestamp, std::vector<B>>>(in);
+          for (const auto& [ts, values] : buffers.left) timers_.insert(left_timer(key, ts));
+          for (const auto& [ts, values] : buffers.right) timers_.insert(right_timer(key, ts));
+        });
+      }
+    }
+  }
+  // When a buffered record can no longer join a later one of the other side.
+  std::tuple<Timestamp, Key, int, Timestamp> left_timer(const Key& key, Timestamp ts) const {
+    return {upper_ > 0 ? ts + upper_ : ts, key, kLeft, ts};
+  }
+  std::tuple<Timestamp, Key, int, Timestamp> right_timer(const Key& key, Timestamp ts) const {
+    return {-lower_ > 0 ? ts - lower_ : ts, key, kRight, ts};
+  }
 
   static Timestamp checked_timestamp(Timestamp ts) {
     if (ts == kNoTimestamp) {

@@ -68,8 +68,40 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
     context_ =
         std::make_unique<WindowContext<Key>>(side_outputs_, *states_, c.max_parallelism, kMerging);
     dropped_ = &c.metrics->user_counter("late_records_dropped");
+    restore(c);
     if constexpr (requires(Adapter & a, const RuntimeContext& r) { a.fn.open(r); }) {
       open_function(adapter_.fn, c);
+    }
+  }
+
+  // Per key group: each key's windows with their contents, trigger state and live timers; the
+  // window function's state; the watermark.
+  std::string snapshot_state(int64_t) override {
+    if constexpr (kCheckpointable) {
+      KeyGroupedItems items;
+      const int max_parallelism = this->context().max_parallelism;
+      for (const auto& [key, windows] : keys_) {
+        BufferWriter out = items.add(key_group_for_key(key, max_parallelism));
+        serialize(key, out);
+        out.write_length(windows.size());
+        for (const Entry& e : windows) {
+          serialize(e.window, out);
+          serialize(e.count, out);
+          serialize(e.contents, out);
+          serialize(e.trigger_state, out);
+          serialize(std::vector<Timestamp>(e.event_timers.begin(), e.event_timers.end()), out);
+          serialize(std::vector<Timestamp>(e.processing_timers.begin(), e.processing_timers.end()),
+                    out);
+        }
+      }
+      return to_bytes(
+          KeyedOperatorSnapshot{watermark_,
+                                {states_->global.snapshot(), states_->window.snapshot()},
+                                items.finish(),
+                                {}});
+    } else {
+      throw_not_checkpointable("the key, contents or trigger state type of window operator '" +
+                               this->context().operator_name + "' has no sluice::Serializer");
     }
   }
 
@@ -146,6 +178,40 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
 
  private:
   using Contents = std::conditional_t<kEvicting, std::vector<TimestampedValue<T>>, Acc>;
+  static constexpr bool kCheckpointable =
+      kSerializable<Key> && kSerializable<Contents> && kSerializable<typename Trigger::State>;
+
+  void restore(const OperatorContext& c) {
+    if constexpr (kCheckpointable) {
+      for (auto& snapshot : restored_keyed_snapshots(c.restored_state, &watermark_)) {
+        states_->global.restore(snapshot.backends.at(0));
+        states_->window.restore(snapshot.backends.at(1));
+        read_key_grouped_items(snapshot.internal, c.key_group_range, [&](BufferReader& in) {
+          key_ = deserialize<Key>(in);
+          Windows& windows = keys_[key_];
+          for (size_t n = in.read_length(); n > 0; --n) {
+            Entry e = new_entry(deserialize<TimeWindow>(in));
+            e.count = deserialize<int64_t>(in);
+            e.contents = deserialize<Contents>(in);
+            e.trigger_state = deserialize<typename Trigger::State>(in);
+            for (Timestamp time : deserialize<std::vector<Timestamp>>(in)) {
+              e.event_timers.push_back(time);
+              event_timers_.push(Timer{time, key_, e.window});
+              ++live_timers_;
+            }
+            for (Timestamp time : deserialize<std::vector<Timestamp>>(in)) {
+              e.processing_timers.push_back(time);
+              processing_timers_.push(Timer{time, key_, e.window});
+              ++live_timers_;
+            }
+            windows.push_back(std::move(e));
+          }
+        });
+      }
+      schedule_wakeup();
+    }
+  }
+
   using TimerTimes = absl::InlinedVector<Timestamp, 2>;
   struct Entry {
     TimeWindow window;

@@ -213,8 +213,35 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
     context_ =
         std::make_unique<WindowContext<Key>>(side_outputs_, *states_, c.max_parallelism, false);
     dropped_ = &c.metrics->user_counter("late_records_dropped");
+    restore(c);
     if constexpr (requires(Adapter & a, const RuntimeContext& c) { a.fn.open(c); }) {
       open_function(adapter_.fn, this->context());
+    }
+    if (!spec_.event_time) schedule_processing_timer();
+  }
+
+  // Window contents (pane, key, accumulator) and window-function state by key group, and the
+  // watermark (processing time, for processing-time windows) already handled.
+  std::string snapshot_state(int64_t) override {
+    if constexpr (kSerializable<Key> && kSerializable<Acc>) {
+      KeyGroupedItems items;
+      const int max_parallelism = this->context().max_parallelism;
+      for (const auto& [pane, accumulators] : panes_) {
+        for (const auto& [key, acc] : accumulators) {
+          BufferWriter out = items.add(key_group_for_key(key, max_parallelism));
+          serialize(pane, out);
+          serialize(key, out);
+          serialize(acc, out);
+        }
+      }
+      return to_bytes(
+          KeyedOperatorSnapshot{watermark_,
+                                {states_->global.snapshot(), states_->window.snapshot()},
+                                items.finish(),
+                                {}});
+    } else {
+      throw_not_checkpointable("the key or accumulator type of window operator '" +
+                               this->context().operator_name + "' has no sluice::Serializer");
     }
   }
 
@@ -280,6 +307,20 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
 
  private:
   using PaneMap = absl::flat_hash_map<Key, Acc>;
+
+  void restore(const OperatorContext& c) {
+    if constexpr (kSerializable<Key> && kSerializable<Acc>) {
+      for (auto& snapshot : restored_keyed_snapshots(c.restored_state, &watermark_)) {
+        states_->global.restore(snapshot.backends.at(0));
+        states_->window.restore(snapshot.backends.at(1));
+        read_key_grouped_items(snapshot.internal, c.key_group_range, [&](BufferReader& in) {
+          const auto pane = deserialize<Timestamp>(in);
+          Key key = deserialize<Key>(in);
+          panes_[pane].insert_or_assign(std::move(key), deserialize<Acc>(in));
+        });
+      }
+    }
+  }
 
   // Event time (the watermark) or processing time (the wall clock) moved to `time`.
   void advance_to(Timestamp time) {

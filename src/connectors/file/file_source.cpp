@@ -47,15 +47,26 @@ LineFileReader::~LineFileReader() {
   std::free(buffer_);
 }
 
-void LineFileReader::open(const std::string& path) {
+void LineFileReader::open(const std::string& path, int64_t offset, int64_t line) {
   close();
   path_ = path;
-  line_number_ = 0;
+  line_number_ = line;
+  offset_ = offset;
   file_ = std::fopen(path.c_str(), "rb");
   if (file_ == nullptr) {
     throw Error(ErrorCategory::kIo, fmt::format("cannot open {}: {}", path, std::strerror(errno)),
                 ErrorContext{.file = path});
   }
+  if (offset > 0 && ::fseeko(file_, offset, SEEK_SET) != 0) {
+    throw Error(ErrorCategory::kIo,
+                fmt::format("cannot resume {} at byte {}: {}", path, offset, std::strerror(errno)),
+                ErrorContext{.file = path, .line = line + 1});
+  }
+}
+
+std::unique_ptr<SourceSplit> FileSplit::deserialize(std::string_view bytes) {
+  auto [path, offset, line] = from_bytes<std::tuple<std::string, int64_t, int64_t>>(bytes);
+  return std::make_unique<FileSplit>(std::move(path), offset, line);
 }
 
 bool LineFileReader::next(std::string& line) {
@@ -68,6 +79,7 @@ bool LineFileReader::next(std::string& line) {
     return false;
   }
   ++line_number_;
+  offset_ += n;
   if (n > 0 && buffer_[n - 1] == '\n') --n;
   if (n > 0 && buffer_[n - 1] == '\r') --n;
   line.assign(buffer_, static_cast<size_t>(n));

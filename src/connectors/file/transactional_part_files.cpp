@@ -1,11 +1,13 @@
 #include "sluice/connectors/transactional_part_files.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include "sluice/core/error.h"
 
@@ -35,6 +37,16 @@ int64_t part_number(const std::string& name, int subtask) {
   }
 }
 
+// A rename is durable once its directory is synced: a checkpoint must not reference a pending
+// file that a power loss could turn back into an in-progress one.
+void sync_directory(const std::string& directory) {
+  const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) throw_io("cannot open directory to sync it", directory);
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) throw_io("cannot sync directory", directory);
+}
+
 }  // namespace
 
 TransactionalPartFiles::TransactionalPartFiles(std::string directory, int subtask,
@@ -55,9 +67,7 @@ TransactionalPartFiles::~TransactionalPartFiles() {
   if (file_ != nullptr) std::fclose(file_);  // stays in progress: never visible
 }
 
-void TransactionalPartFiles::recover(const std::vector<PendingPartFile>& restored) {
-  commit(restored);
-  // Everything else this subtask left hidden belongs to no completed checkpoint.
+void TransactionalPartFiles::discard_uncommitted() {
   for (const auto& entry : fs::directory_iterator(directory_)) {
     const std::string name = entry.path().filename().string();
     const int64_t part = part_number(name, subtask_);
@@ -101,45 +111,26 @@ void TransactionalPartFiles::roll() {
   if (std::rename(in_progress_path_.c_str(), pending.c_str()) != 0) {
     throw_io("cannot mark part file pending", in_progress_path_);
   }
+  sync_directory(directory_);
   rolled_.push_back(PendingPartFile{pending, final_path_});
 }
 
-void TransactionalPartFiles::prepare_commit(int64_t checkpoint_id) {
+std::vector<PendingPartFile> TransactionalPartFiles::prepare_commit() {
   roll();
-  auto& files = uncommitted_[checkpoint_id];
-  files.insert(files.end(), rolled_.begin(), rolled_.end());
-  rolled_.clear();
-}
-
-std::vector<PendingPartFile> TransactionalPartFiles::snapshot() const {
-  std::vector<PendingPartFile> files;
-  for (const auto& [checkpoint, pending] : uncommitted_) {
-    files.insert(files.end(), pending.begin(), pending.end());
-  }
-  return files;
-}
-
-void TransactionalPartFiles::notify_checkpoint_complete(int64_t checkpoint_id) {
-  // A completed checkpoint covers the records of earlier ones that did not complete.
-  for (auto it = uncommitted_.begin(); it != uncommitted_.end() && it->first <= checkpoint_id;) {
-    commit(it->second);
-    it = uncommitted_.erase(it);
-  }
+  return std::exchange(rolled_, {});
 }
 
 void TransactionalPartFiles::commit(const std::vector<PendingPartFile>& files) {
   for (const auto& file : files) {
+    if (std::rename(file.pending_path.c_str(), file.final_path.c_str()) == 0) continue;
+    const int rename_errno = errno;
     std::error_code ec;
-    if (!fs::exists(file.pending_path, ec) && fs::exists(file.final_path, ec)) continue;
-    if (std::rename(file.pending_path.c_str(), file.final_path.c_str()) != 0) {
-      throw_io("cannot commit part file", file.pending_path);
-    }
+    // Committed before (a restored checkpoint's files), or by another subtask just now.
+    if (rename_errno == ENOENT && fs::exists(file.final_path, ec)) continue;
+    errno = rename_errno;
+    throw_io("cannot commit part file", file.pending_path);
   }
-}
-
-void TransactionalPartFiles::commit_all() {
-  prepare_commit(INT64_MAX);
-  notify_checkpoint_complete(INT64_MAX);
+  if (!files.empty()) sync_directory(fs::path(files.front().final_path).parent_path().string());
 }
 
 }  // namespace sluice
