@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "runtime/source_coordinator.h"
 #include "runtime/stream_task.h"
 
@@ -37,9 +39,12 @@ void CheckpointCoordinator::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void CheckpointCoordinator::acknowledge(int64_t id, TaskState state) {
+void CheckpointCoordinator::acknowledge(StreamTask* task, int64_t id, TaskState state,
+                                        bool final) {
   {
     std::lock_guard lock(mutex_);
+    if (final) final_states_[task] = state;
+    last_acknowledged_[task] = id;
     acks_.push_back(Ack{id, std::move(state)});
   }
   cv_.notify_all();
@@ -64,10 +69,19 @@ void CheckpointCoordinator::task_ended_input(StreamTask* task) {
   cv_.notify_all();
 }
 
-void CheckpointCoordinator::task_finished() {
+void CheckpointCoordinator::task_finished(StreamTask* task, bool normally) {
   {
     std::lock_guard lock(mutex_);
-    any_task_finished_ = true;
+    if (normally && final_states_.contains(task)) {
+      closed_.push_back(task);
+      // Triggered before it closed, but it closed without acknowledging: its final state does.
+      if (pending_id_ != 0 && last_acknowledged_[task] < pending_id_) {
+        acks_.push_back(Ack{pending_id_, final_states_.at(task)});
+        last_acknowledged_[task] = pending_id_;
+      }
+    } else {
+      any_task_finished_ = true;
+    }
   }
   cv_.notify_all();
 }
@@ -153,7 +167,13 @@ void CheckpointCoordinator::trigger() {
     pending_id_ = id;
     pending_time_ = now;
     for (auto [task, ended] : input_ended_) {
-      if (ended) to_trigger.push_back(task);
+      const bool closed = std::find(closed_.begin(), closed_.end(), task) != closed_.end();
+      if (closed) {
+        acks_.push_back(Ack{id, final_states_.at(task)});
+        last_acknowledged_[task] = id;
+      } else if (ended) {
+        to_trigger.push_back(task);
+      }
     }
     if (tasks_ended_ == participants_.tasks.size()) final_id_ = id;
   }

@@ -12,7 +12,8 @@
 // A task whose input ended receives no barrier any more: it is asked directly and acknowledges
 // with its final state (Flink's checkpoints after tasks finished, FLIP-147). When every task's
 // input ended, one more checkpoint is triggered at once: the final one, which commits the end of
-// the output; tasks close when a checkpoint taken after their input ended completed.
+// the output; tasks close when a checkpoint taken after their input ended completed, and from
+// then on the coordinator acknowledges for them with that final state.
 //
 // One checkpoint at a time. A checkpoint that fails to write (disk full, unwritable) is abandoned
 // and its folder removed; the job goes on unless more than `tolerable_failures` fail in a row.
@@ -63,12 +64,13 @@ class CheckpointCoordinator {
 
   void start();
   void stop();
-  // A task snapshotted its chain for checkpoint `id`.
-  void acknowledge(int64_t id, TaskState state);
+  // A task snapshotted its chain for checkpoint `id`; `final`: after its input ended.
+  void acknowledge(StreamTask* task, int64_t id, TaskState state, bool final);
   // The task's input ended; it waits for a checkpoint to cover its final state.
   void task_ended_input(StreamTask* task);
-  // A task closed (done, failed or cancelled).
-  void task_finished();
+  // A task closed: after its final checkpoint (its final state stands for it in every later
+  // checkpoint), or because the job failed or was cancelled (no checkpoint can complete now).
+  void task_finished(StreamTask* task, bool normally);
 
   int64_t completed() const;
   int64_t failed() const;
@@ -94,6 +96,9 @@ class CheckpointCoordinator {
   bool stopping_ = false;
   bool any_task_finished_ = false;
   std::map<StreamTask*, bool> input_ended_;
+  std::map<StreamTask*, TaskState> final_states_;  // the last acknowledged after input ended
+  std::vector<StreamTask*> closed_;                // closed normally: acknowledged from the cache
+  std::map<StreamTask*, int64_t> last_acknowledged_;
   size_t tasks_ended_ = 0;
   int64_t pending_id_ = 0;  // 0: none
   Timestamp pending_time_ = 0;

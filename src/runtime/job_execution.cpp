@@ -338,8 +338,10 @@ void JobExecution::start() {
   for (auto& task : tasks_) scheduler_->notify(task.get());
 }
 
-void JobExecution::on_task_done(Schedulable*) {
-  if (checkpoints_) checkpoints_->task_finished();
+void JobExecution::on_task_done(Schedulable* task) {
+  if (checkpoints_) {
+    checkpoints_->task_finished(static_cast<StreamTask*>(task), !cancelling_.load());
+  }
   std::lock_guard lock(mutex_);
   if (--remaining_tasks_ > 0) return;
   final_metrics_.reset();

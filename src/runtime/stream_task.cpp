@@ -171,7 +171,7 @@ void StreamTask::perform_checkpoint(int64_t id, Timestamp time) {
       output->broadcast_control(StreamElement::control(StreamElement::Kind::kBarrier, id, time));
     }
   }
-  checkpoints->acknowledge(id, std::move(state));
+  checkpoints->acknowledge(this, id, std::move(state), input_ended_);
 }
 
 void StreamTask::deliver_checkpoint_notifications() {

@@ -1,0 +1,220 @@
+// Exactly-once, end to end: the chaos job (keyed state, tumbling and session windows, exactly-once
+// file sinks) is killed with SIGKILL at random moments or fails on an injected exception, and is
+// restarted from its checkpoint directory each time, at a random parallelism (so restores rescale
+// too). The committed output must equal that of a run without failures: no line lost, none twice.
+//
+// SLUICE_CHAOS_FAILURES (default 24) sets how many failures to inject, SLUICE_CHAOS_SEED the
+// random seed (printed, to replay a failure); scripts/soak-exactly-once runs hundreds.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace sluice {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr int64_t kEvents = 150'000;
+
+int env_int(const char* name, int fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? std::atoi(value) : fallback;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Starts the chaos job with `args`, its output going to `log`.
+pid_t spawn_job(const std::vector<std::string>& args, const fs::path& log) {
+  std::vector<char*> argv;
+  std::string program = SLUICE_CHAOS_JOB;
+  argv.push_back(program.data());
+  std::vector<std::string> copy = args;
+  for (auto& arg : copy) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("cannot start " + program);
+  return pid;
+}
+
+// Waits for `pid`; kills it first if `kill_at` comes before it exits. The exit code, or -1 if
+// killed.
+int wait_job(pid_t pid, std::optional<Clock::time_point> kill_at) {
+  int status = 0;
+  while (true) {
+    const pid_t done = ::waitpid(pid, &status, kill_at ? WNOHANG : 0);
+    if (done == pid) break;
+    if (kill_at && Clock::now() >= *kill_at) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (WIFSIGNALED(status)) return -1000 - WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+// Every line of the committed (visible) files under `output`, prefixed by the sink, sorted.
+std::vector<std::string> committed_lines(const fs::path& output) {
+  std::vector<std::string> lines;
+  for (const char* sink : {"tumbling", "sessions"}) {
+    if (!fs::exists(output / sink)) continue;
+    for (const auto& entry : fs::directory_iterator(output / sink)) {
+      if (entry.path().filename().string()[0] == '.') continue;  // uncommitted
+      std::ifstream in(entry.path());
+      for (std::string line; std::getline(in, line);)
+        lines.push_back(std::string(sink) + ":" + line);
+    }
+  }
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+std::vector<std::string> job_args(const fs::path& dir, int parallelism) {
+  return {"--output",        (dir / "out").string(),
+          "--events",        std::to_string(kEvents),
+          "--parallelism",   std::to_string(parallelism),
+          "--workers",       "2",
+          "--print-summary", "false"};
+}
+
+// An attempt that restores from (and checkpoints into) `dir`.
+std::vector<std::string> resuming_job_args(const fs::path& dir, int parallelism) {
+  std::vector<std::string> args = job_args(dir, parallelism);
+  for (const char* arg :
+       {"--checkpoint-interval", "30ms", "--restore-from", "latest", "--rate", "100000"}) {
+    args.emplace_back(arg);
+  }
+  args.push_back("--checkpoint-dir");
+  args.push_back((dir / "checkpoints").string());
+  return args;
+}
+
+class ExactlyOnce : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("sluice-chaos-" + std::to_string(::getpid()));
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    // The reference: one run, no checkpoints, no failure.
+    const fs::path reference_dir = root_ / "reference";
+    ASSERT_EQ(
+        wait_job(spawn_job(job_args(reference_dir, 2), root_ / "reference.log"), std::nullopt), 0)
+        << read_file(root_ / "reference.log");
+    expected_ = committed_lines(reference_dir / "out");
+    ASSERT_GT(expected_.size(), 5'000u);
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(root_);
+  }
+
+  fs::path root_;
+  std::vector<std::string> expected_;
+};
+
+TEST_F(ExactlyOnce, RescalingTwoThreeOneWithKeyedAndOperatorState) {
+  // Keyed state (running totals, window contents, timers) moves by key group; operator state
+  // (the source's splits, the sinks' committables) is redistributed.
+  const fs::path dir = root_ / "rescale";
+  const fs::path log = root_ / "rescale.log";
+  for (int parallelism : {2, 3}) {
+    std::vector<std::string> args = resuming_job_args(dir, parallelism);
+    args.push_back("--fail-at");
+    args.push_back("30000");  // 0.3 s in: several checkpoints completed
+    ASSERT_EQ(wait_job(spawn_job(args, log), std::nullopt), 1) << read_file(log);
+  }
+  ASSERT_EQ(wait_job(spawn_job(resuming_job_args(dir, 1), log), std::nullopt), 0) << read_file(log);
+  const std::string attempts = read_file(log);
+  size_t restores = 0;
+  for (size_t at = 0; (at = attempts.find("restoring checkpoint", at)) != std::string::npos; ++at) {
+    ++restores;
+  }
+  EXPECT_EQ(restores, 2u) << "the attempts at 3 and at 1 both resumed:\n" << attempts;
+  EXPECT_TRUE(committed_lines(dir / "out") == expected_) << attempts;
+}
+
+TEST_F(ExactlyOnce, KillsAndExceptionsAtRandomPointsLeaveExactlyTheUninterruptedOutput) {
+  const fs::path& root = root_;
+  const std::vector<std::string>& expected = expected_;
+
+  const int failures_wanted = env_int("SLUICE_CHAOS_FAILURES", 24);
+  const auto seed = static_cast<unsigned>(env_int("SLUICE_CHAOS_SEED", 20261125));
+  std::printf("chaos seed %u, %d failures\n", seed, failures_wanted);
+  std::mt19937 rng(seed);
+  int failures = 0, kills = 0, exceptions = 0;
+  for (int scenario = 0; failures < failures_wanted; ++scenario) {
+    const fs::path dir = root / ("scenario-" + std::to_string(scenario));
+    const fs::path log = dir.string() + ".log";
+    int attempts = 0;
+    for (int scenario_failures = 0;; ++attempts) {
+      ASSERT_LT(attempts, 60) << "scenario " << scenario << " does not finish; see " << log;
+      const int parallelism = std::uniform_int_distribution<int>(1, 3)(rng);
+      std::vector<std::string> args = resuming_job_args(dir, parallelism);
+      std::optional<Clock::time_point> kill_at;
+      bool inject = false;
+      if (scenario_failures < 8 && failures < failures_wanted) {
+        if (std::bernoulli_distribution(0.75)(rng)) {
+          kill_at = Clock::now() +
+                    std::chrono::milliseconds(std::uniform_int_distribution<int>(30, 500)(rng));
+        } else {
+          inject = true;
+          args.push_back("--fail-at");
+          args.push_back(std::to_string(std::uniform_int_distribution<int>(1, 40'000)(rng)));
+        }
+      }
+      {
+        std::ofstream(log, std::ios::app) << "--- attempt " << attempts << " p=" << parallelism
+                                          << (inject ? " (exception)" : "") << "\n";
+      }
+      const int exit_code = wait_job(spawn_job(args, log), kill_at);
+      if (exit_code == 0) break;
+      if (exit_code == -1) {
+        ++kills;
+      } else {
+        ASSERT_TRUE(inject && exit_code == 1 &&
+                    read_file(log).find("injected failure") != std::string::npos)
+            << "attempt " << attempts << " of scenario " << scenario << " exited with " << exit_code
+            << ":\n"
+            << read_file(log);
+        ++exceptions;
+      }
+      ++failures;
+      ++scenario_failures;
+    }
+    const std::vector<std::string> actual = committed_lines(dir / "out");
+    ASSERT_EQ(actual.size(), expected.size())
+        << "scenario " << scenario << " (" << attempts << " attempts): see " << log;
+    ASSERT_TRUE(actual == expected) << "scenario " << scenario << ": same count, other lines";
+  }
+  std::printf("%d failures (%d SIGKILL, %d exceptions): output exactly the reference\n", failures,
+              kills, exceptions);
+}
+
+}  // namespace
+}  // namespace sluice
