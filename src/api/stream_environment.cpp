@@ -56,14 +56,7 @@ StreamEnvironment::StreamEnvironment(Configuration config)
   options_.tolerable_failed_checkpoints =
       static_cast<int>(config.get_int("tolerable-failed-checkpoints", 3));
   options_.restore_from = config.get_string("restore-from", "");
-  if (options_.restore_from == "latest" && options_.checkpoint_dir.empty()) {
-    throw Error(ErrorCategory::kInvalidArgument,
-                "--restore-from latest needs --checkpoint-dir (where to look for checkpoints)");
-  }
-  if (options_.checkpoint_interval.count() > 0 && options_.checkpoint_dir.empty()) {
-    throw Error(ErrorCategory::kInvalidArgument,
-                "--checkpoint-interval needs --checkpoint-dir (where checkpoints are kept)");
-  }
+
   if (options_.default_parallelism < 1) {
     throw Error(
         ErrorCategory::kInvalidArgument,

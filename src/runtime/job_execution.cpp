@@ -62,6 +62,10 @@ JobExecution::~JobExecution() {
 void JobExecution::build(const StreamGraph& graph) {
   const size_t node_count = graph.nodes.size();
   if (node_count == 0) throw Error(ErrorCategory::kInvalidJob, "the job has no operators");
+  if (options_.checkpoint_interval.count() > 0 && options_.checkpoint_dir.empty()) {
+    throw Error(ErrorCategory::kInvalidArgument,
+                "--checkpoint-interval needs --checkpoint-dir (where checkpoints are kept)");
+  }
   if (options_.max_parallelism < 1 || options_.max_parallelism > 32768) {
     throw Error(
         ErrorCategory::kInvalidJob,
@@ -387,6 +391,10 @@ void JobExecution::load_restore_point(const StreamGraph& graph) {
   const std::string& from = options_.restore_from;
   if (from.empty()) return;
   if (from == "latest") {
+    if (options_.checkpoint_dir.empty()) {
+      throw Error(ErrorCategory::kInvalidArgument,
+                  "--restore-from latest needs --checkpoint-dir (where to look for checkpoints)");
+    }
     CheckpointStorage storage(options_.checkpoint_dir, options_.checkpoints_retained);
     std::vector<std::string> problems;
     restored_ = storage.latest(&problems);

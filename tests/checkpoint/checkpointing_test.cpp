@@ -85,8 +85,22 @@ TEST(Checkpointing, EveryCheckpointIsAConsistentCut) {
 }
 
 TEST(Checkpointing, CheckpointIntervalNeedsADirectory) {
-  const char* args[] = {"test", "--checkpoint-interval", "1s"};
-  EXPECT_THROW(StreamEnvironment::from_args(3, args), Error);
+  const char* args[] = {"test", "--checkpoint-interval", "1s", "--print-summary", "false"};
+  auto env = StreamEnvironment::from_args(5, args);
+  env.from_sequence(1, 10).add_sink([](int64_t) {});
+  try {
+    env.execute();
+    FAIL() << "a job with checkpoints but no directory must not start";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--checkpoint-dir"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Checkpointing, RestoreFromLatestNeedsADirectory) {
+  auto env = testing::quiet_env(1);
+  env.restore_from("latest");
+  env.from_sequence(1, 10).add_sink([](int64_t) {});
+  EXPECT_THROW(env.execute(), Error);
 }
 
 }  // namespace

@@ -43,6 +43,6 @@ echo "$windows" | grep -q '"count":4,"customer_id":1,"distinct_merchants":4,"max
 echo "$windows" | grep -q '"customer_id":1,.*"window_end":1767225660000,"window_start":1767225600000'
 echo "$windows" | grep -q '"count":1,"customer_id":2,.*"window_start":1767225660000'
 echo "$windows" | grep -q '"count":10,"customer_id":4,"distinct_merchants":10'
-ls "$dir"/out/late/part-*.jsonl > /dev/null  # committed, empty
-! ls "$dir"/out/windows/.part* 2>/dev/null
+! ls "$dir"/out/windows/.part* "$dir"/out/late/.part* 2>/dev/null  # all committed
+ls "$dir"/out/checkpoints/chk-*/_metadata > /dev/null  # checkpoints are on by default
 echo "fraud_detection end-to-end: ok"
