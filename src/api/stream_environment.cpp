@@ -56,6 +56,30 @@ StreamEnvironment::StreamEnvironment(Configuration config)
   options_.tolerable_failed_checkpoints =
       static_cast<int>(config.get_int("tolerable-failed-checkpoints", 3));
   options_.restore_from = config.get_string("restore-from", "");
+  if (auto strategy = config.get("restart-strategy")) {
+    RestartStrategy restart;
+    using Kind = RestartStrategy::Kind;
+    if (*strategy == "none") {
+      restart.kind = Kind::kNone;
+    } else if (*strategy == "fixed-delay") {
+      restart.kind = Kind::kFixedDelay;
+    } else if (*strategy == "exponential-delay") {
+      restart.kind = Kind::kExponentialDelay;
+    } else if (*strategy == "failure-rate") {
+      restart.kind = Kind::kFailureRate;
+    } else {
+      throw Error(ErrorCategory::kInvalidArgument,
+                  fmt::format("--restart-strategy must be none, fixed-delay, exponential-delay or "
+                              "failure-rate, got '{}'",
+                              *strategy));
+    }
+    restart.max_attempts = static_cast<int>(config.get_int("restart-attempts", 3));
+    restart.delay = config.get_duration("restart-delay", restart.delay);
+    restart.max_delay = config.get_duration("restart-max-delay", restart.max_delay);
+    restart.failure_interval =
+        config.get_duration("restart-failure-interval", restart.failure_interval);
+    options_.restart_strategy = restart;
+  }
 
   if (options_.default_parallelism < 1) {
     throw Error(
@@ -114,6 +138,10 @@ StreamEnvironment& StreamEnvironment::enable_checkpointing(std::chrono::millisec
   }
   options_.checkpoint_interval = interval;
   options_.checkpoint_dir = std::move(directory);
+  return *this;
+}
+StreamEnvironment& StreamEnvironment::set_restart_strategy(RestartStrategy strategy) {
+  options_.restart_strategy = strategy;
   return *this;
 }
 StreamEnvironment& StreamEnvironment::restore_from(std::string checkpoint) {

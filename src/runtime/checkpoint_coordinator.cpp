@@ -39,8 +39,7 @@ void CheckpointCoordinator::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void CheckpointCoordinator::acknowledge(StreamTask* task, int64_t id, TaskState state,
-                                        bool final) {
+void CheckpointCoordinator::acknowledge(StreamTask* task, int64_t id, TaskState state, bool final) {
   {
     std::lock_guard lock(mutex_);
     if (final) final_states_[task] = state;

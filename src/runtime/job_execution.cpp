@@ -537,32 +537,6 @@ JobMetrics JobExecution::metrics_locked() const {
 
 namespace sluice {
 
-using runtime::JobExecution;
-
-JobClient::JobClient(std::shared_ptr<JobExecution> execution) : execution_(std::move(execution)) {}
-const std::string& JobClient::name() const { return execution_->options().name; }
-JobStatus JobClient::status() const { return execution_->status(); }
-void JobClient::wait() {
-  execution_->wait();
-  if (auto failure = execution_->failure()) throw *failure;
-}
-bool JobClient::wait_for(std::chrono::milliseconds timeout) {
-  return execution_->wait_for(timeout);
-}
-void JobClient::cancel() { execution_->cancel(); }
-JobMetrics JobClient::metrics() const { return execution_->metrics(); }
-std::optional<std::string> JobClient::failure() const {
-  auto failure = execution_->failure();
-  if (!failure) return std::nullopt;
-  return std::string(failure->what());
-}
-
-JobClient start_local_job(const StreamGraph& graph, const JobOptions& options) {
-  auto execution = std::make_shared<JobExecution>(graph, options);
-  execution->start();
-  return JobClient(std::move(execution));
-}
-
 const char* to_string(JobStatus status) {
   switch (status) {
     case JobStatus::kRunning:

@@ -1,7 +1,9 @@
 // Exactly-once, end to end: the chaos job (keyed state, tumbling and session windows, exactly-once
 // file sinks) is killed with SIGKILL at random moments or fails on an injected exception, and is
 // restarted from its checkpoint directory each time, at a random parallelism (so restores rescale
-// too). The committed output must equal that of a run without failures: no line lost, none twice.
+// too). An injected exception either ends the process (restarted from the checkpoint directory)
+// or restarts the job inside it (a restart strategy). The committed output must equal that of a
+// run without failures: no line lost, none twice.
 //
 // SLUICE_CHAOS_FAILURES (default 24) sets how many failures to inject, SLUICE_CHAOS_SEED the
 // random seed (printed, to replay a failure); scripts/soak-exactly-once runs hundreds.
@@ -145,8 +147,9 @@ TEST_F(ExactlyOnce, RescalingTwoThreeOneWithKeyedAndOperatorState) {
   const fs::path log = root_ / "rescale.log";
   for (int parallelism : {2, 3}) {
     std::vector<std::string> args = resuming_job_args(dir, parallelism);
-    args.push_back("--fail-at");
-    args.push_back("30000");  // 0.3 s in: several checkpoints completed
+    for (const char* arg : {"--fail-at", "30000", "--restart-strategy", "none"}) {
+      args.emplace_back(arg);  // 0.3 s in (several checkpoints completed), the process ends
+    }
     ASSERT_EQ(wait_job(spawn_job(args, log), std::nullopt), 1) << read_file(log);
   }
   ASSERT_EQ(wait_job(spawn_job(resuming_job_args(dir, 1), log), std::nullopt), 0) << read_file(log);
@@ -177,7 +180,7 @@ TEST_F(ExactlyOnce, KillsAndExceptionsAtRandomPointsLeaveExactlyTheUninterrupted
       const int parallelism = std::uniform_int_distribution<int>(1, 3)(rng);
       std::vector<std::string> args = resuming_job_args(dir, parallelism);
       std::optional<Clock::time_point> kill_at;
-      bool inject = false;
+      bool inject = false, in_process = false;
       if (scenario_failures < 8 && failures < failures_wanted) {
         if (std::bernoulli_distribution(0.75)(rng)) {
           kill_at = Clock::now() +
@@ -186,18 +189,34 @@ TEST_F(ExactlyOnce, KillsAndExceptionsAtRandomPointsLeaveExactlyTheUninterrupted
           inject = true;
           args.push_back("--fail-at");
           args.push_back(std::to_string(std::uniform_int_distribution<int>(1, 40'000)(rng)));
+          // Half the failures end the process, half restart the job inside it.
+          in_process = std::bernoulli_distribution(0.5)(rng);
         }
+      }
+      for (const char* arg :
+           {"--restart-strategy", in_process ? "fixed-delay" : "none", "--restart-delay", "10ms"}) {
+        args.emplace_back(arg);
       }
       {
         std::ofstream(log, std::ios::app) << "--- attempt " << attempts << " p=" << parallelism
                                           << (inject ? " (exception)" : "") << "\n";
       }
+      const size_t log_before = read_file(log).size();
       const int exit_code = wait_job(spawn_job(args, log), kill_at);
-      if (exit_code == 0) break;
+      if (exit_code == 0) {
+        const std::string output = read_file(log).substr(log_before);
+        if (output.find("injected failure") != std::string::npos) {
+          EXPECT_TRUE(in_process) << output;
+          EXPECT_NE(output.find("restarting from the latest checkpoint"), std::string::npos);
+          ++exceptions;
+          ++failures;
+        }
+        break;
+      }
       if (exit_code == -1) {
         ++kills;
       } else {
-        ASSERT_TRUE(inject && exit_code == 1 &&
+        ASSERT_TRUE(inject && !in_process && exit_code == 1 &&
                     read_file(log).find("injected failure") != std::string::npos)
             << "attempt " << attempts << " of scenario " << scenario << " exited with " << exit_code
             << ":\n"

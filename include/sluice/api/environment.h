@@ -64,6 +64,8 @@ class StreamEnvironment {
   StreamEnvironment& enable_checkpointing(std::chrono::milliseconds interval,
                                           std::string directory);
   StreamEnvironment& restore_from(std::string checkpoint);
+  // What happens when a task fails (see RestartStrategy; flag --restart-strategy).
+  StreamEnvironment& set_restart_strategy(RestartStrategy strategy);
   const JobOptions& options() const { return options_; }
   const Configuration& config() const { return options_.config; }
 

@@ -15,6 +15,37 @@
 
 namespace sluice {
 
+// What happens when a task fails (Flink's restart strategies). A restart rebuilds the job from
+// the latest completed checkpoint (or from the beginning without checkpoints): state restored,
+// sources rewound, sinks recovered. Flags: --restart-strategy none|fixed-delay|exponential-delay|
+// failure-rate, --restart-attempts, --restart-delay, --restart-max-delay,
+// --restart-failure-interval.
+struct RestartStrategy {
+  enum class Kind { kNone, kFixedDelay, kExponentialDelay, kFailureRate };
+  Kind kind = Kind::kNone;
+  int max_attempts = 3;                         // fixed delay: restarts in all
+  std::chrono::milliseconds delay{1000};        // between restarts; exponential: the first delay
+  std::chrono::milliseconds max_delay{60'000};  // exponential: the cap
+  double backoff_multiplier = 1.5;              // exponential
+  std::chrono::milliseconds failure_interval{60'000};  // failure rate: at most max_attempts
+                                                       // failures within this
+  static RestartStrategy none() { return {}; }
+  static RestartStrategy fixed_delay(int attempts, std::chrono::milliseconds delay) {
+    return {Kind::kFixedDelay, attempts, delay};
+  }
+  // Unlimited restarts, waiting delay, delay * multiplier, ... up to max_delay.
+  static RestartStrategy exponential_delay(std::chrono::milliseconds initial,
+                                           std::chrono::milliseconds max, double multiplier) {
+    return {Kind::kExponentialDelay, 0, initial, max, multiplier};
+  }
+  static RestartStrategy failure_rate(int failures, std::chrono::milliseconds interval,
+                                      std::chrono::milliseconds delay) {
+    RestartStrategy s{Kind::kFailureRate, failures, delay};
+    s.failure_interval = interval;
+    return s;
+  }
+};
+
 struct JobOptions {
   std::string name = "sluice-job";
   int default_parallelism = 1;
@@ -34,6 +65,8 @@ struct JobOptions {
   // Resume from a checkpoint or savepoint folder, or "latest": the newest usable checkpoint in
   // checkpoint_dir (a fresh start when there is none). Empty: a fresh start.
   std::string restore_from;
+  // Default (unset): exponential delay (1 s to 1 min) with checkpoints, none without, as Flink.
+  std::optional<RestartStrategy> restart_strategy;
   Configuration config;  // passed to user functions
 };
 
@@ -41,12 +74,12 @@ enum class JobStatus { kRunning, kFinished, kFailed, kCancelled };
 const char* to_string(JobStatus status);
 
 namespace runtime {
-class JobExecution;
+class JobRunner;
 }
 
 class JobClient {
  public:
-  explicit JobClient(std::shared_ptr<runtime::JobExecution> execution);
+  explicit JobClient(std::shared_ptr<runtime::JobRunner> runner);
 
   const std::string& name() const;
   JobStatus status() const;
@@ -59,9 +92,11 @@ class JobClient {
   void cancel();
   JobMetrics metrics() const;
   std::optional<std::string> failure() const;
+  // How often the job restarted after a failure so far.
+  int restarts() const;
 
  private:
-  std::shared_ptr<runtime::JobExecution> execution_;
+  std::shared_ptr<runtime::JobRunner> runner_;
 };
 
 // Validates and expands the graph, starts its tasks on a private worker pool, and returns at once.
