@@ -4,7 +4,12 @@
 //   discarding sink, with checkpoints every --interval into a temporary directory, against the
 //   same job without checkpoints, runs interleaved; medians of --runs.
 //
-// Flags: --events N (100M), --keys N (100000), --runs N (3), --parallelism 1,2, --interval 1s
+// Then large state: a job that builds --state-bytes (1 GiB) of keyed ValueState (100-byte values)
+// and ends with its final checkpoint (duration and size measured), and the same job restored from
+// that checkpoint (the time from building the job to every task open again: a restart's cost).
+//
+// Flags: --events N (100M), --keys N (100000), --runs N (3), --parallelism 1,2, --interval 1s,
+//        --state-bytes N (1073741824; 0: skip)
 #include <filesystem>
 
 #include "bench_util.h"
@@ -53,6 +58,52 @@ void run_job(int parallelism, int64_t events, int64_t keys, const std::string& c
   env.execute("checkpointed-count");
 }
 
+struct Remember : sluice::KeyedProcessFunction<int64_t, int64_t, int64_t> {
+  sluice::ValueState<std::string>* value = nullptr;
+  void open(sluice::KeyedRuntimeContext<int64_t>& ctx) {
+    value = &ctx.get_state(sluice::ValueStateDescriptor<std::string>{"value"});
+  }
+  void process_element(const int64_t& key, Context&, sluice::Collector<int64_t>&) override {
+    value->update(std::string(100, static_cast<char>('a' + key % 26)));
+  }
+};
+
+// Builds the state (or restores it from `restore_from`); returns the job's metrics.
+sluice::JobMetrics run_large_state_job(int64_t keys, const std::string& checkpoint_dir,
+                                       const std::string& restore_from) {
+  auto env = bench_env(1, {});
+  env.enable_checkpointing(std::chrono::hours(1), checkpoint_dir);  // only the final one
+  if (!restore_from.empty()) env.restore_from(restore_from);
+  env.from_source(sluice::datagen<int64_t>([](int64_t i) { return i; }).number_of_rows(keys))
+      .key_by([](int64_t k) { return k; })
+      .process(Remember{})
+      .sink_to(sluice::DiscardingSink<int64_t>());
+  return env.execute("large-state").metrics;
+}
+
+void bench_large_state(int64_t state_bytes) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("sluice-large-state-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const int64_t keys = state_bytes / 100;
+  const sluice::JobMetrics built = run_large_state_job(keys, (dir / "build").string(), "");
+  auto checkpoint = sluice::CheckpointStorage(dir / "build").latest();
+  if (!checkpoint) throw std::runtime_error("the final checkpoint is missing");
+  const sluice::JobMetrics restored =
+      run_large_state_job(keys, (dir / "restore").string(), checkpoint->folder.string());
+  fmt::print(
+      "{{\"bench\":\"large_keyed_state\",\"backend\":\"heap\",\"keys\":{},"
+      "\"checkpoint_bytes\":{},\"build_s\":{:.2f},\"full_checkpoint_ms\":{:.0f},"
+      "\"checkpoint_mb_per_s\":{:.0f},\"restore_to_running_ms\":{:.0f},"
+      "\"restore_mb_per_s\":{:.0f}}}\n",
+      keys, built.last_checkpoint_bytes, built.elapsed_ms / 1e3, built.last_checkpoint_ms,
+      static_cast<double>(built.last_checkpoint_bytes) / 1e6 / (built.last_checkpoint_ms / 1e3),
+      restored.startup_ms,
+      static_cast<double>(built.last_checkpoint_bytes) / 1e6 / (restored.startup_ms / 1e3));
+  std::fflush(stdout);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -91,6 +142,9 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
     std::filesystem::remove_all(dir);
+    if (const int64_t bytes = config.get_int("state-bytes", 1ll << 30); bytes > 0) {
+      bench_large_state(bytes);
+    }
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "checkpoint_bench: %s\n", e.what());

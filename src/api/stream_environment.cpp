@@ -55,6 +55,10 @@ StreamEnvironment::StreamEnvironment(Configuration config)
   options_.checkpoints_retained = static_cast<int>(config.get_int("checkpoints-retained", 3));
   options_.tolerable_failed_checkpoints =
       static_cast<int>(config.get_int("tolerable-failed-checkpoints", 3));
+  options_.checkpoint_timeout =
+      config.get_duration("checkpoint-timeout", options_.checkpoint_timeout);
+  options_.min_pause_between_checkpoints =
+      config.get_duration("min-pause-between-checkpoints", std::chrono::milliseconds(0));
   options_.restore_from = config.get_string("restore-from", "");
   if (auto strategy = config.get("restart-strategy")) {
     RestartStrategy restart;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "runtime/source_coordinator.h"
 #include "runtime/stream_task.h"
@@ -85,33 +86,53 @@ void CheckpointCoordinator::task_finished(StreamTask* task, bool normally) {
   cv_.notify_all();
 }
 
-int64_t CheckpointCoordinator::completed() const {
+CheckpointCoordinator::Stats CheckpointCoordinator::stats() const {
   std::lock_guard lock(mutex_);
-  return completed_;
+  return stats_;
 }
 
-int64_t CheckpointCoordinator::failed() const {
-  std::lock_guard lock(mutex_);
-  return failed_;
+std::future<std::string> CheckpointCoordinator::request_savepoint(std::string directory) {
+  SavepointRequest request{std::move(directory), {}};
+  std::future<std::string> result = request.done.get_future();
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || any_task_finished_ || final_completed_) {
+      request.done.set_exception(std::make_exception_ptr(
+          Error(ErrorCategory::kInvalidArgument, "the job is ending: no savepoint can be taken")));
+      return result;
+    }
+    savepoint_requests_.push_back(std::move(request));
+  }
+  cv_.notify_all();
+  return result;
+}
+
+// The next moment something is due: the periodic trigger, or the pending checkpoint's timeout.
+std::chrono::steady_clock::time_point CheckpointCoordinator::wake_time() const {
+  if (pending_) return std::min(next_trigger_, pending_since_ + settings_.timeout);
+  return next_trigger_;
 }
 
 void CheckpointCoordinator::run() {
+  using Clock = std::chrono::steady_clock;
   std::unique_lock lock(mutex_);
   const size_t task_count = participants_.tasks.size();
-  auto next_trigger = std::chrono::steady_clock::now() + settings_.interval;
+  next_trigger_ = Clock::now() + settings_.interval;
   // When every task's input ended, the final checkpoint is due at once.
   auto final_due = [&] {
     return tasks_ended_ == task_count && !pending_ && !any_task_finished_ && !final_completed_ &&
-           std::chrono::steady_clock::now() >= retry_final_at_;
+           Clock::now() >= retry_final_at_;
+  };
+  auto woken = [&] {
+    return stopping_ || !acks_.empty() || (any_task_finished_ && pending_) || final_due() ||
+           (!pending_ && !savepoint_requests_.empty());
   };
   while (true) {
-    auto woken = [&] {
-      return stopping_ || !acks_.empty() || (any_task_finished_ && pending_) || final_due();
-    };
-    if (next_trigger == kNever) {
+    const auto wake = wake_time();
+    if (wake == kNever) {
       cv_.wait(lock, woken);  // waiting until time_point::max() overflows inside the library
     } else {
-      cv_.wait_until(lock, next_trigger, woken);
+      cv_.wait_until(lock, wake, woken);
     }
     if (stopping_) break;
     while (!acks_.empty()) {
@@ -121,33 +142,64 @@ void CheckpointCoordinator::run() {
       write(ack);  // file writes without the lock: tasks keep acknowledging meanwhile
       lock.lock();
     }
-    if (any_task_finished_) {
+    if (any_task_finished_ || final_completed_) {
+      // A task failed or was cancelled, or the final checkpoint completed and the tasks close.
       if (pending_) {
         lock.unlock();
         abandon("a task stopped before acknowledging");
         lock.lock();
       }
-      next_trigger = kNever;
+      for (auto& request : savepoint_requests_) {
+        request.done.set_exception(std::make_exception_ptr(
+            Error(ErrorCategory::kInvalidArgument, "the job ended before the savepoint")));
+      }
+      savepoint_requests_.clear();
+      next_trigger_ = kNever;
       continue;
     }
-    if (final_completed_) {
-      next_trigger = kNever;  // the tasks are closing
-    } else if (!pending_ && (final_due() || std::chrono::steady_clock::now() >= next_trigger)) {
-      next_trigger = std::chrono::steady_clock::now() + settings_.interval;
+    if (pending_ && Clock::now() >= pending_since_ + settings_.timeout) {
       lock.unlock();
-      trigger();
+      abandon(fmt::format("it did not complete within {} ms", settings_.timeout.count()));
       lock.lock();
     }
+    if (pending_) continue;
+    std::optional<SavepointRequest> savepoint;
+    if (!savepoint_requests_.empty()) {
+      savepoint = std::move(savepoint_requests_.front());
+      savepoint_requests_.pop_front();
+    } else if (!final_due() && Clock::now() < next_trigger_) {
+      continue;
+    }
+    lock.unlock();
+    trigger(std::move(savepoint));
+    lock.lock();
+    next_trigger_ = std::max(next_trigger_, Clock::now() + settings_.interval);
   }
   lock.unlock();
   if (pending_) pending_->abort();
   pending_.reset();
+  if (pending_savepoint_) {
+    pending_savepoint_->done.set_exception(std::make_exception_ptr(
+        Error(ErrorCategory::kInvalidArgument, "the job ended before the savepoint completed")));
+  }
+  for (auto& request : savepoint_requests_) {
+    request.done.set_exception(std::make_exception_ptr(
+        Error(ErrorCategory::kInvalidArgument, "the job ended before the savepoint")));
+  }
 }
 
-void CheckpointCoordinator::trigger() {
+void CheckpointCoordinator::trigger(std::optional<SavepointRequest> savepoint) {
   const int64_t id = ++last_id_;
+  pending_savepoint_ = std::move(savepoint);
   try {
-    pending_.emplace(storage_.begin(id));
+    if (pending_savepoint_) {
+      savepoint_storage_.emplace(pending_savepoint_->directory);  // outlives the pending one
+      pending_.emplace(savepoint_storage_->begin(id, true));
+    } else {
+      pending_.emplace(storage_.begin(id));
+    }
+    pending_since_ = std::chrono::steady_clock::now();
+    pending_bytes_ = 0;
     // The enumerators' unassigned splits, before any reader snapshots: a split assigned from now
     // on is in its reader's state instead.
     for (auto [node_id, enumerator] : participants_.enumerators) {
@@ -182,7 +234,10 @@ void CheckpointCoordinator::trigger() {
 void CheckpointCoordinator::write(Ack& ack) {
   if (!pending_ || ack.id != pending_->id()) return;  // of an abandoned checkpoint
   try {
-    for (auto& [name, bytes] : ack.state) pending_->write_state(name, bytes);
+    for (auto& [name, bytes] : ack.state) {
+      pending_->write_state(name, bytes);
+      pending_bytes_ += bytes.size();
+    }
   } catch (const Error& e) {
     abandon(e.what());
     return;
@@ -198,12 +253,23 @@ void CheckpointCoordinator::write(Ack& ack) {
     return;
   }
   pending_.reset();
+  if (pending_savepoint_) {
+    pending_savepoint_->done.set_value(
+        (std::filesystem::path(pending_savepoint_->directory) / fmt::format("savepoint-{}", id))
+            .string());
+    pending_savepoint_.reset();
+  }
+  next_trigger_ = std::max(next_trigger_, std::chrono::steady_clock::now() + settings_.min_pause);
   consecutive_failures_ = 0;
   if (id == final_id_) final_completed_ = true;
   {
     std::lock_guard lock(mutex_);
     pending_id_ = 0;
-    ++completed_;
+    ++stats_.completed;
+    stats_.last_duration_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - pending_since_)
+            .count();
+    stats_.last_bytes = pending_bytes_;
   }
   for (StreamTask* task : participants_.tasks) task->notify_checkpoint_complete(id);
 }
@@ -213,11 +279,18 @@ void CheckpointCoordinator::abandon(const std::string& why) {
   fmt::print(stderr, "checkpoint {} failed: {}\n", id, why);
   if (pending_) pending_->abort();
   pending_.reset();
-  retry_final_at_ = std::chrono::steady_clock::now() + settings_.interval;
+  if (pending_savepoint_) {
+    pending_savepoint_->done.set_exception(std::make_exception_ptr(
+        Error(ErrorCategory::kIo, fmt::format("savepoint {} failed: {}", id, why))));
+    pending_savepoint_.reset();
+  }
+  const auto now = std::chrono::steady_clock::now();
+  retry_final_at_ = now + settings_.interval;
+  next_trigger_ = std::max(next_trigger_, now + settings_.min_pause);
   {
     std::lock_guard lock(mutex_);
     pending_id_ = 0;
-    ++failed_;
+    ++stats_.failed;
     if (any_task_finished_) return;  // the job is ending anyway
   }
   if (++consecutive_failures_ > settings_.tolerable_failures) {

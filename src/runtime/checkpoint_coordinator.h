@@ -15,8 +15,11 @@
 // the output; tasks close when a checkpoint taken after their input ended completed, and from
 // then on the coordinator acknowledges for them with that final state.
 //
-// One checkpoint at a time. A checkpoint that fails to write (disk full, unwritable) is abandoned
-// and its folder removed; the job goes on unless more than `tolerable_failures` fail in a row.
+// One checkpoint at a time, at least `min_pause` after the previous one ended. A checkpoint that
+// fails to write (disk full, unwritable) or does not complete within `timeout` is abandoned and
+// its folder removed; the job goes on unless more than `tolerable_failures` fail in a row.
+// Savepoints are checkpoints the user asks for, into a folder of their own that retention never
+// deletes; they complete (and commit sinks) like checkpoints.
 // Once a task failed or was cancelled, the pending checkpoint is abandoned and no new one starts.
 //
 // Threading: acknowledge(), task_ended_input(), task_finished() and stop() are thread-safe; one
@@ -27,6 +30,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -49,7 +53,9 @@ class CheckpointCoordinator {
 
   struct Settings {
     std::chrono::milliseconds interval{0};
-    int tolerable_failures = 3;  // consecutive failed checkpoints before the job fails
+    std::chrono::milliseconds timeout{10 * 60 * 1000};  // a checkpoint taking longer fails
+    std::chrono::milliseconds min_pause{0};  // from the end of one checkpoint to the next
+    int tolerable_failures = 3;              // consecutive failed checkpoints before the job fails
     std::map<std::string, std::string> properties;  // stored with every checkpoint
   };
   struct Participants {
@@ -72,16 +78,31 @@ class CheckpointCoordinator {
   // checkpoint), or because the job failed or was cancelled (no checkpoint can complete now).
   void task_finished(StreamTask* task, bool normally);
 
-  int64_t completed() const;
-  int64_t failed() const;
+  // A savepoint into `directory` (savepoint-<id>), taken like a checkpoint as soon as none is
+  // pending; the future gives its folder, or the error that made it fail.
+  std::future<std::string> request_savepoint(std::string directory);
+
+  struct Stats {
+    int64_t completed = 0;
+    int64_t failed = 0;
+    double last_duration_ms = 0;  // of the last completed one
+    uint64_t last_bytes = 0;
+  };
+  Stats stats() const;
 
  private:
   struct Ack {
     int64_t id;
     TaskState state;
   };
+  struct SavepointRequest {
+    std::string directory;
+    std::promise<std::string> done;
+  };
   void run();
-  void trigger();
+  // Starts a checkpoint, or the savepoint `savepoint` asks for.
+  void trigger(std::optional<SavepointRequest> savepoint);
+  std::chrono::steady_clock::time_point wake_time() const;
   void write(Ack& ack);
   void abandon(const std::string& why);
 
@@ -93,6 +114,7 @@ class CheckpointCoordinator {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<Ack> acks_;
+  std::deque<SavepointRequest> savepoint_requests_;
   bool stopping_ = false;
   bool any_task_finished_ = false;
   std::map<StreamTask*, bool> input_ended_;
@@ -102,12 +124,16 @@ class CheckpointCoordinator {
   size_t tasks_ended_ = 0;
   int64_t pending_id_ = 0;  // 0: none
   Timestamp pending_time_ = 0;
-  int64_t completed_ = 0;
-  int64_t failed_ = 0;
+  Stats stats_;
 
   // Coordinator thread only.
   std::optional<PendingCheckpoint> pending_;
+  std::optional<SavepointRequest> pending_savepoint_;  // when pending_ is a savepoint
+  std::optional<CheckpointStorage> savepoint_storage_;
+  std::chrono::steady_clock::time_point pending_since_{};
+  std::chrono::steady_clock::time_point next_trigger_{};  // of the next periodic checkpoint
   size_t acknowledged_ = 0;
+  uint64_t pending_bytes_ = 0;
   int64_t last_id_ = 0;
   int consecutive_failures_ = 0;
   int64_t final_id_ = 0;  // the checkpoint triggered after every task's input ended

@@ -40,7 +40,7 @@ Error error_from(std::exception_ptr cause, ErrorContext where) {
 }  // namespace
 
 JobExecution::JobExecution(const StreamGraph& graph, JobOptions options)
-    : options_(std::move(options)) {
+    : options_(std::move(options)), build_start_ns_(monotonic_nanos()) {
   if (options_.workers <= 0) {
     options_.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
@@ -319,6 +319,7 @@ void JobExecution::build(const StreamGraph& graph) {
 
 void JobExecution::start() {
   start_ns_ = monotonic_nanos();
+  tasks_to_open_.store(tasks_.size());
   {
     std::lock_guard lock(mutex_);
     remaining_tasks_ = tasks_.size();
@@ -329,9 +330,10 @@ void JobExecution::start() {
       all.push_back(task.get());
       if (task->source) sources.push_back(task.get());
     }
-    CheckpointCoordinator::Settings settings{options_.checkpoint_interval,
-                                             options_.tolerable_failed_checkpoints,
-                                             checkpoint_properties_};
+    CheckpointCoordinator::Settings settings{
+        options_.checkpoint_interval, options_.checkpoint_timeout,
+        options_.min_pause_between_checkpoints, options_.tolerable_failed_checkpoints,
+        checkpoint_properties_};
     checkpoints_ = std::make_unique<CheckpointCoordinator>(
         CheckpointStorage(options_.checkpoint_dir, options_.checkpoints_retained),
         std::move(settings),
@@ -375,6 +377,10 @@ void JobExecution::fail_task(StreamTask& task, int node_id, std::exception_ptr c
   }
   cancelling_.store(true);
   for (auto& t : tasks_) scheduler_->notify(t.get());
+}
+
+void JobExecution::task_opened() {
+  if (tasks_to_open_.fetch_sub(1) == 1) startup_ns_.store(monotonic_nanos() - build_start_ns_);
 }
 
 void JobExecution::fail_job(Error error) {
@@ -501,6 +507,14 @@ JobMetrics JobExecution::metrics() const {
 JobMetrics JobExecution::metrics_locked() const {
   JobMetrics result;
   result.elapsed_ms = static_cast<double>(monotonic_nanos() - start_ns_) / 1e6;
+  result.startup_ms = static_cast<double>(startup_ns_.load()) / 1e6;
+  if (checkpoints_) {
+    const CheckpointCoordinator::Stats stats = checkpoints_->stats();
+    result.checkpoints_completed = stats.completed;
+    result.checkpoints_failed = stats.failed;
+    result.last_checkpoint_ms = stats.last_duration_ms;
+    result.last_checkpoint_bytes = stats.last_bytes;
+  }
   for (size_t id = 0; id < node_metrics_.size(); ++id) {
     const auto& node = node_metrics_[id];
     for (size_t s = 0; s < node.per_subtask.size(); ++s) {

@@ -55,6 +55,7 @@ class JobExecution {
         .count();
   }
   void fail_task(StreamTask& task, int node_id, std::exception_ptr cause);
+  void task_opened();
   // Null unless checkpointing is on.
   CheckpointCoordinator* checkpoints() { return checkpoints_.get(); }
 
@@ -89,6 +90,9 @@ class JobExecution {
 
   std::atomic<bool> cancelling_{false};
   int64_t start_ns_ = 0;
+  const int64_t build_start_ns_;
+  std::atomic<size_t> tasks_to_open_{0};
+  std::atomic<int64_t> startup_ns_{0};
   mutable std::mutex mutex_;
   std::condition_variable done_cv_;
   size_t remaining_tasks_ = 0;

@@ -28,7 +28,7 @@ JobRunner::JobRunner(StreamGraph graph, JobOptions options)
 
 JobRunner::~JobRunner() {
   cancel();
-  if (supervisor_.joinable()) supervisor_.join();
+  join_supervisor();
 }
 
 void JobRunner::start() {
@@ -131,20 +131,34 @@ void JobRunner::cancel() {
 }
 
 void JobRunner::wait() {
-  std::unique_lock lock(mutex_);
-  cv_.wait(lock, [this] { return done_; });
+  {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [this] { return done_; });
+  }
+  join_supervisor();
 }
 
 bool JobRunner::wait_for(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mutex_);
-  return cv_.wait_for(lock, timeout, [this] { return done_; });
+  {
+    std::unique_lock lock(mutex_);
+    if (!cv_.wait_for(lock, timeout, [this] { return done_; })) return false;
+  }
+  join_supervisor();
+  return true;
+}
+
+// Once the job ended no thread of it may outlive the wait: the supervisor is joined too.
+void JobRunner::join_supervisor() {
+  std::lock_guard lock(join_mutex_);
+  if (supervisor_.joinable()) supervisor_.join();
 }
 
 JobStatus JobRunner::status() const {
   std::lock_guard lock(mutex_);
   if (!done_) return JobStatus::kRunning;
   if (failure_) return JobStatus::kFailed;
-  return cancelled_ ? JobStatus::kCancelled : current_->status();
+  if (cancelled_) return stopped_with_savepoint_ ? JobStatus::kFinished : JobStatus::kCancelled;
+  return current_->status();
 }
 
 std::optional<Error> JobRunner::failure() const {
@@ -159,6 +173,30 @@ JobMetrics JobRunner::metrics() const {
     attempt = current_;
   }
   return attempt->metrics();
+}
+
+std::string JobRunner::trigger_savepoint(const std::string& directory) {
+  std::shared_ptr<JobExecution> attempt;
+  {
+    std::lock_guard lock(mutex_);
+    attempt = current_;
+  }
+  if (attempt->checkpoints() == nullptr) {
+    throw Error(ErrorCategory::kInvalidArgument,
+                "savepoints need checkpoints on (--checkpoint-interval and --checkpoint-dir)");
+  }
+  return attempt->checkpoints()->request_savepoint(directory).get();
+}
+
+std::string JobRunner::stop_with_savepoint(const std::string& directory) {
+  std::string folder = trigger_savepoint(directory);
+  {
+    std::lock_guard lock(mutex_);
+    stopped_with_savepoint_ = true;
+  }
+  cancel();
+  wait();
+  return folder;
 }
 
 int JobRunner::restarts() const {
@@ -188,6 +226,12 @@ std::optional<std::string> JobClient::failure() const {
   return std::string(failure->what());
 }
 int JobClient::restarts() const { return runner_->restarts(); }
+std::string JobClient::trigger_savepoint(const std::string& directory) {
+  return runner_->trigger_savepoint(directory);
+}
+std::string JobClient::stop_with_savepoint(const std::string& directory) {
+  return runner_->stop_with_savepoint(directory);
+}
 
 JobClient start_local_job(const StreamGraph& graph, const JobOptions& options) {
   auto runner = std::make_shared<JobRunner>(graph, options);

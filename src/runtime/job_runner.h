@@ -37,10 +37,13 @@ class JobRunner {
   std::optional<Error> failure() const;
   JobMetrics metrics() const;  // of the current (or last) attempt
   int restarts() const;
+  std::string trigger_savepoint(const std::string& directory);
+  std::string stop_with_savepoint(const std::string& directory);
   const JobOptions& options() const { return options_; }
 
  private:
   void supervise();
+  void join_supervisor();
   // The wait before the next restart, or nullopt when the strategy allows no more.
   std::optional<std::chrono::milliseconds> next_delay();
 
@@ -53,12 +56,14 @@ class JobRunner {
   std::shared_ptr<JobExecution> current_;
   std::optional<Error> failure_;  // set when the job ended failed
   bool cancelled_ = false;
+  bool stopped_with_savepoint_ = false;
   bool done_ = false;
   int restarts_ = 0;
 
   // Supervisor thread only.
   std::deque<std::chrono::steady_clock::time_point> failure_times_;
   std::chrono::milliseconds backoff_{0};
+  std::mutex join_mutex_;
   std::thread supervisor_;
 };
 

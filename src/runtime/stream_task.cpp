@@ -158,7 +158,8 @@ void StreamTask::perform_checkpoint(int64_t id, Timestamp time) {
     if (member.op) {
       attributed_to(member.node_id, [&] {
         std::string bytes = member.op->snapshot_state(id);
-        if (!bytes.empty()) state.emplace_back(state_name(member.node_id, "operator"), bytes);
+        if (!bytes.empty())
+          state.emplace_back(state_name(member.node_id, "operator"), std::move(bytes));
       });
     }
     OperatorStateSnapshot lists = member.operator_state->snapshot();
@@ -186,7 +187,10 @@ void StreamTask::deliver_checkpoint_notifications() {
 }
 
 Schedulable::RunResult StreamTask::run_slice() {
-  if (!opened_) open_chain();
+  if (!opened_) {
+    open_chain();
+    job_.task_opened();
+  }
   if (input_ended_) return run_after_end_of_input();
   deliver_checkpoint_notifications();
   if (source) perform_requested_checkpoint();

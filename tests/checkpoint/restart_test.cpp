@@ -5,7 +5,9 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
+#include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/sluice.h"
 #include "test_util.h"
 
@@ -144,6 +146,50 @@ TEST_F(Restarts, CancellingDuringTheBackoffEndsTheJob) {
   EXPECT_EQ(job.status(), JobStatus::kCancelled);
   EXPECT_EQ(job.restarts(), 0);
   EXPECT_NO_THROW(job.wait());
+}
+
+TEST_F(Restarts, StopWithSavepointThenResumeGivesTheUninterruptedOutput) {
+  JobClient job = start(RestartStrategy::none(), [](int64_t v) { return v; });
+  std::this_thread::sleep_for(150ms);  // about a third of the input
+  const std::string savepoint = job.stop_with_savepoint((dir_ / "savepoints").string());
+  EXPECT_EQ(job.status(), JobStatus::kFinished);
+  EXPECT_EQ(fs::path(savepoint).parent_path(), dir_ / "savepoints");
+  const CompletedCheckpoint loaded = CheckpointStorage::load(savepoint);
+  EXPECT_TRUE(loaded.savepoint);
+  const size_t committed_at_stop = committed().size();
+  EXPECT_LT(committed_at_stop, expected().size()) << "stopped before the end";
+
+  // Resumed from the savepoint, at another parallelism.
+  auto env = testing::quiet_env(3);
+  env.enable_checkpointing(20ms, (dir_ / "checkpoints").string()).restore_from(savepoint);
+  env.from_source(datagen<int64_t>([](int64_t i) { return i; }).number_of_rows(kRows))
+      .map([](int64_t v) { return v; })
+      .key_by([](int64_t v) { return v % 7; })
+      .process(CountPerKey{})
+      .sink_to(FileSink<KeyCount>::csv((dir_ / "out").string()));
+  env.execute("restarts");
+  EXPECT_TRUE(committed() == expected());
+}
+
+TEST_F(Restarts, ASavepointWhileRunningLeavesTheJobRunning) {
+  JobClient job = start(RestartStrategy::none(), [](int64_t v) { return v; });
+  std::this_thread::sleep_for(100ms);
+  const std::string savepoint = job.trigger_savepoint((dir_ / "savepoints").string());
+  EXPECT_NO_THROW(CheckpointStorage::load(savepoint));
+  job.wait();
+  EXPECT_EQ(job.status(), JobStatus::kFinished);
+  EXPECT_TRUE(committed() == expected());
+  EXPECT_THROW(job.trigger_savepoint((dir_ / "savepoints").string()), Error) << "job ended";
+}
+
+TEST_F(Restarts, SavepointsNeedCheckpoints) {
+  auto env = testing::quiet_env(1);
+  env.from_source(datagen<int64_t>([](int64_t i) { return i; }).rows_per_second(1000))
+      .add_sink([](int64_t) {});
+  JobClient job = env.execute_async("no-checkpoints");
+  EXPECT_THROW(job.trigger_savepoint((dir_ / "savepoints").string()), Error);
+  job.cancel();
+  job.wait();
 }
 
 }  // namespace

@@ -62,6 +62,10 @@ struct JobOptions {
   int checkpoints_retained = 3;
   // Consecutive failed checkpoints (e.g. disk full) the job survives; one more fails it.
   int tolerable_failed_checkpoints = 3;
+  // A checkpoint not complete after this fails; the next starts at least min_pause after the
+  // previous one ended.
+  std::chrono::milliseconds checkpoint_timeout{10 * 60 * 1000};
+  std::chrono::milliseconds min_pause_between_checkpoints{0};
   // Resume from a checkpoint or savepoint folder, or "latest": the newest usable checkpoint in
   // checkpoint_dir (a fresh start when there is none). Empty: a fresh start.
   std::string restore_from;
@@ -94,6 +98,13 @@ class JobClient {
   std::optional<std::string> failure() const;
   // How often the job restarted after a failure so far.
   int restarts() const;
+  // Takes a savepoint into `directory` (folder savepoint-<id>) while the job runs, and returns
+  // its folder once complete; --restore-from that folder resumes from it, at any parallelism.
+  // Needs checkpoints on. Throws a sluice::Error if the savepoint fails.
+  std::string trigger_savepoint(const std::string& directory);
+  // A savepoint, then the job stops (status FINISHED). Output after the savepoint is not
+  // committed: a job resumed from the savepoint produces it.
+  std::string stop_with_savepoint(const std::string& directory);
 
  private:
   std::shared_ptr<runtime::JobRunner> runner_;

@@ -92,6 +92,13 @@ struct JobMetrics {
   std::vector<OperatorMetricsSnapshot> operators;
   std::vector<TaskMetricsSnapshot> tasks;
   double elapsed_ms = 0;
+  // From building the job (restoring state included) until every task opened: the time a
+  // restart takes before processing again. 0 until then.
+  double startup_ms = 0;
+  int64_t checkpoints_completed = 0;  // of this attempt (savepoints included)
+  int64_t checkpoints_failed = 0;
+  double last_checkpoint_ms = 0;  // trigger to completion
+  uint64_t last_checkpoint_bytes = 0;
 
   // Sums over subtasks of one operator.
   OperatorMetricsSnapshot total(const std::string& operator_name) const;
