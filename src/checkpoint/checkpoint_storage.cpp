@@ -272,6 +272,10 @@ int64_t CheckpointStorage::highest_id() const {
 std::optional<CompletedCheckpoint> CheckpointStorage::latest(
     std::vector<std::string>* problems) const {
   for (const auto& [id, folder] : checkpoint_folders(directory_)) {
+    std::error_code ec;
+    // Without _metadata it is a checkpoint that never completed (the process died while taking
+    // it): not a checkpoint at all, so not a problem either.
+    if (!fs::exists(folder / kMetadata, ec)) continue;
     try {
       CompletedCheckpoint checkpoint = load(folder);
       // Verify the contents too: a flipped bit must not be restored.

@@ -54,9 +54,17 @@ TEST(CheckpointFailures, UnwritableCheckpointsFailTheJobAfterTheTolerableNumber)
       fs::temp_directory_path() / ("sluice-disk-full-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   const std::string dir_flag = dir.string();
-  const char* args[] = {"test", "--checkpoint-interval", "20ms", "--checkpoint-dir",
-                        dir_flag.c_str(), "--tolerable-failed-checkpoints", "2",
-                        "--restart-strategy", "none", "--print-summary", "false"};
+  const char* args[] = {"test",
+                        "--checkpoint-interval",
+                        "20ms",
+                        "--checkpoint-dir",
+                        dir_flag.c_str(),
+                        "--tolerable-failed-checkpoints",
+                        "2",
+                        "--restart-strategy",
+                        "none",
+                        "--print-summary",
+                        "false"};
   auto env = StreamEnvironment::from_args(11, args);
   env.set_parallelism(1);
   // A new key per record: the state grows by about 25 bytes a record, past the limit in 0.1 s.
@@ -73,8 +81,7 @@ TEST(CheckpointFailures, UnwritableCheckpointsFailTheJobAfterTheTolerableNumber)
       error = e.what();
     }
   }
-  EXPECT_NE(error.find("3 checkpoints failed in a row (tolerable: 2)"), std::string::npos)
-      << error;
+  EXPECT_NE(error.find("3 checkpoints failed in a row (tolerable: 2)"), std::string::npos) << error;
   EXPECT_NE(error.find("File too large"), std::string::npos) << "the cause is named: " << error;
 
   // What completed before is intact and restorable; what failed left nothing behind.
@@ -92,9 +99,17 @@ TEST(CheckpointFailures, ACheckpointThatTakesTooLongFailsAndTheJobGoesOn) {
   const fs::path dir = fs::temp_directory_path() / ("sluice-timeout-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   const std::string dir_flag = dir.string();
-  const char* args[] = {"test", "--checkpoint-interval", "20ms", "--checkpoint-dir",
-                        dir_flag.c_str(), "--checkpoint-timeout", "50ms",
-                        "--tolerable-failed-checkpoints", "100", "--print-summary", "false"};
+  const char* args[] = {"test",
+                        "--checkpoint-interval",
+                        "20ms",
+                        "--checkpoint-dir",
+                        dir_flag.c_str(),
+                        "--checkpoint-timeout",
+                        "50ms",
+                        "--tolerable-failed-checkpoints",
+                        "100",
+                        "--print-summary",
+                        "false"};
   auto env = StreamEnvironment::from_args(11, args);
   env.set_parallelism(1);
   env.from_source(datagen<int64_t>([](int64_t i) { return i; })

@@ -93,7 +93,8 @@ class CheckpointStorage {
   int64_t highest_id() const;
 
   // The newest checkpoint that verifies. Every newer one that does not is skipped and described
-  // in `problems` (one line each). Empty when none verifies.
+  // in `problems` (one line each); folders without _metadata (checkpoints that never completed)
+  // are skipped silently. Empty when none verifies.
   std::optional<CompletedCheckpoint> latest(std::vector<std::string>* problems = nullptr) const;
   // One checkpoint folder (or a savepoint), verified; throws an Error saying what is wrong.
   static CompletedCheckpoint load(const std::filesystem::path& folder);
