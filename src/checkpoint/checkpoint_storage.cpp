@@ -2,14 +2,13 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "sluice/core/error.h"
 #include "sluice/core/key_groups.h"
@@ -61,12 +60,30 @@ void fsync_directory(const fs::path& dir) {
   if (!ok) throw_io("cannot fsync checkpoint folder", dir);
 }
 
+// Sized by fstat and read in large chunks: state files can be gigabytes.
 std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCategory::kIo, "cannot open", ErrorContext{.file = path.string()});
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  return std::move(contents).str();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw_io("cannot open", path);
+  std::string contents;
+  try {
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) throw_io("cannot stat", path);
+    contents.resize(static_cast<size_t>(info.st_size));
+    size_t done = 0;
+    while (done < contents.size()) {
+      const ssize_t n = ::read(fd, contents.data() + done, contents.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw_io("cannot read", path);
+      if (n == 0) break;  // shorter than it was: the size check reports it
+      done += static_cast<size_t>(n);
+    }
+    contents.resize(done);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+  return contents;
 }
 
 uint64_t checksum(std::string_view bytes) { return hash_bytes(bytes.data(), bytes.size()); }

@@ -43,9 +43,10 @@ void CheckpointCoordinator::stop() {
 void CheckpointCoordinator::acknowledge(StreamTask* task, int64_t id, TaskState state, bool final) {
   {
     std::lock_guard lock(mutex_);
-    if (final) final_states_[task] = state;
+    auto shared = std::make_shared<const TaskState>(std::move(state));
+    if (final) final_states_[task] = shared;
     last_acknowledged_[task] = id;
-    acks_.push_back(Ack{id, std::move(state)});
+    acks_.push_back(Ack{id, std::move(shared)});
   }
   cv_.notify_all();
 }
@@ -234,7 +235,7 @@ void CheckpointCoordinator::trigger(std::optional<SavepointRequest> savepoint) {
 void CheckpointCoordinator::write(Ack& ack) {
   if (!pending_ || ack.id != pending_->id()) return;  // of an abandoned checkpoint
   try {
-    for (auto& [name, bytes] : ack.state) {
+    for (const auto& [name, bytes] : *ack.state) {
       pending_->write_state(name, bytes);
       pending_bytes_ += bytes.size();
     }

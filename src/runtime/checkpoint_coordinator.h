@@ -32,6 +32,7 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -93,7 +94,7 @@ class CheckpointCoordinator {
  private:
   struct Ack {
     int64_t id;
-    TaskState state;
+    std::shared_ptr<const TaskState> state;  // shared with final_states_: large, never copied
   };
   struct SavepointRequest {
     std::string directory;
@@ -118,8 +119,9 @@ class CheckpointCoordinator {
   bool stopping_ = false;
   bool any_task_finished_ = false;
   std::map<StreamTask*, bool> input_ended_;
-  std::map<StreamTask*, TaskState> final_states_;  // the last acknowledged after input ended
-  std::vector<StreamTask*> closed_;                // closed normally: acknowledged from the cache
+  std::map<StreamTask*, std::shared_ptr<const TaskState>>
+      final_states_;                 // the last acknowledged after input ended
+  std::vector<StreamTask*> closed_;  // closed normally: acknowledged from the cache
   std::map<StreamTask*, int64_t> last_acknowledged_;
   size_t tasks_ended_ = 0;
   int64_t pending_id_ = 0;  // 0: none

@@ -41,6 +41,8 @@ class BufferWriter {
   }
   void write_length(size_t size) { write_fixed(static_cast<uint32_t>(size)); }
   size_t size() const { return out_.size(); }
+  // Room for `more` bytes: one allocation for a large value instead of a growing copy.
+  void reserve(size_t more) { out_.reserve(out_.size() + more); }
 
  private:
   std::string& out_;

@@ -636,6 +636,31 @@ struct KeyedOperatorSnapshot {
   std::map<std::string, std::string> broadcast;
 };
 
+// Reserves the whole size first: snapshots of large state are written in one allocation.
+template <>
+struct Serializer<KeyedOperatorSnapshot> {
+  static void serialize(const KeyedOperatorSnapshot& value, BufferWriter& out) {
+    size_t size = 64;
+    auto add = [&](const std::vector<KeyGroupSnapshot>& groups) {
+      for (const auto& g : groups) size += g.bytes.size() + 8;
+    };
+    for (const auto& backend : value.backends) add(backend);
+    add(value.internal);
+    for (const auto& [name, bytes] : value.broadcast) size += name.size() + bytes.size() + 8;
+    out.reserve(size);
+    boost::pfr::for_each_field(value, [&](const auto& field) {
+      Serializer<std::decay_t<decltype(field)>>::serialize(field, out);
+    });
+  }
+  static KeyedOperatorSnapshot deserialize(BufferReader& in) {
+    KeyedOperatorSnapshot value;
+    boost::pfr::for_each_field(value, [&](auto& field) {
+      field = Serializer<std::decay_t<decltype(field)>>::deserialize(in);
+    });
+    return value;
+  }
+};
+
 // Collects an operator's per-key items by key group: the `internal` part of a snapshot. Each
 // group's bytes are a u32 item count followed by the items.
 class KeyGroupedItems {
