@@ -51,8 +51,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(WindowScore, customer_id, window_start, windo
 constexpr int64_t kEpoch = 1'767'225'600'000;  // 2026-01-01T00:00:00Z
 
 // Deterministic generated traffic: 5,000 customers, 2,000 merchants, about 1,700 transactions a
-// second of event time with up to ±2 s of disorder (so two transactions are at most 4 s apart, within
-// the watermarks' 5 s out-of-orderness), a rare burst of large payments, and, after the
+// second of event time with up to ±2 s of disorder (so two transactions are at most 4 s apart,
+// within the watermarks' 5 s out-of-orderness), a rare burst of large payments, and, after the
 // first minute, one transaction in a thousand arriving 90 s late. (Within the first minute, before
 // the first periodic watermark, a straggler may or may not count as late depending on timing.)
 Transaction make_transaction(int64_t i) {

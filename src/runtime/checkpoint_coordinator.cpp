@@ -11,7 +11,13 @@
 namespace sluice::runtime {
 
 namespace {
+
 constexpr auto kNever = std::chrono::steady_clock::time_point::max();
+
+void reject(std::promise<std::string>& savepoint, ErrorCategory category, std::string why) {
+  savepoint.set_exception(std::make_exception_ptr(Error(category, std::move(why))));
+}
+
 }  // namespace
 
 CheckpointCoordinator::CheckpointCoordinator(CheckpointStorage storage, Settings settings,
@@ -98,8 +104,8 @@ std::future<std::string> CheckpointCoordinator::request_savepoint(std::string di
   {
     std::lock_guard lock(mutex_);
     if (stopping_ || any_task_finished_ || final_completed_) {
-      request.done.set_exception(std::make_exception_ptr(
-          Error(ErrorCategory::kInvalidArgument, "the job is ending: no savepoint can be taken")));
+      reject(request.done, ErrorCategory::kInvalidArgument,
+             "the job is ending: no savepoint can be taken");
       return result;
     }
     savepoint_requests_.push_back(std::move(request));
@@ -150,11 +156,7 @@ void CheckpointCoordinator::run() {
         abandon("a task stopped before acknowledging");
         lock.lock();
       }
-      for (auto& request : savepoint_requests_) {
-        request.done.set_exception(std::make_exception_ptr(
-            Error(ErrorCategory::kInvalidArgument, "the job ended before the savepoint")));
-      }
-      savepoint_requests_.clear();
+      reject_queued_savepoints();
       next_trigger_ = kNever;
       continue;
     }
@@ -176,17 +178,21 @@ void CheckpointCoordinator::run() {
     lock.lock();
     next_trigger_ = std::max(next_trigger_, Clock::now() + settings_.interval);
   }
+  reject_queued_savepoints();
   lock.unlock();
   if (pending_) pending_->abort();
   pending_.reset();
   if (pending_savepoint_) {
-    pending_savepoint_->done.set_exception(std::make_exception_ptr(
-        Error(ErrorCategory::kInvalidArgument, "the job ended before the savepoint completed")));
+    reject(pending_savepoint_->done, ErrorCategory::kInvalidArgument,
+           "the job ended before the savepoint completed");
   }
+}
+
+void CheckpointCoordinator::reject_queued_savepoints() {
   for (auto& request : savepoint_requests_) {
-    request.done.set_exception(std::make_exception_ptr(
-        Error(ErrorCategory::kInvalidArgument, "the job ended before the savepoint")));
+    reject(request.done, ErrorCategory::kInvalidArgument, "the job ended before the savepoint");
   }
+  savepoint_requests_.clear();
 }
 
 void CheckpointCoordinator::trigger(std::optional<SavepointRequest> savepoint) {
@@ -281,8 +287,8 @@ void CheckpointCoordinator::abandon(const std::string& why) {
   if (pending_) pending_->abort();
   pending_.reset();
   if (pending_savepoint_) {
-    pending_savepoint_->done.set_exception(std::make_exception_ptr(
-        Error(ErrorCategory::kIo, fmt::format("savepoint {} failed: {}", id, why))));
+    reject(pending_savepoint_->done, ErrorCategory::kIo,
+           fmt::format("savepoint {} failed: {}", id, why));
     pending_savepoint_.reset();
   }
   const auto now = std::chrono::steady_clock::now();

@@ -104,6 +104,7 @@ class CheckpointCoordinator {
   // Starts a checkpoint, or the savepoint `savepoint` asks for.
   void trigger(std::optional<SavepointRequest> savepoint);
   std::chrono::steady_clock::time_point wake_time() const;
+  void reject_queued_savepoints();  // with mutex_ held
   void write(Ack& ack);
   void abandon(const std::string& why);
 

@@ -7,7 +7,9 @@
 #include <sys/resource.h>
 
 #include <filesystem>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/sluice.h"
@@ -49,24 +51,26 @@ class FileSizeLimit {
   sighandler_t previous_handler_ = nullptr;
 };
 
+// A parallelism-1 environment checkpointing every 20 ms into a fresh `dir`, with `flags`.
+StreamEnvironment checkpointing_env(const fs::path& dir, std::vector<std::string> flags) {
+  fs::remove_all(dir);
+  for (const char* flag : {"--checkpoint-interval", "20ms", "--print-summary", "false"}) {
+    flags.emplace_back(flag);
+  }
+  flags.push_back("--checkpoint-dir");
+  flags.push_back(dir.string());
+  std::vector<const char*> argv{"test"};
+  for (const auto& flag : flags) argv.push_back(flag.c_str());
+  auto env = StreamEnvironment::from_args(static_cast<int>(argv.size()), argv.data());
+  env.set_parallelism(1);
+  return env;
+}
+
 TEST(CheckpointFailures, UnwritableCheckpointsFailTheJobAfterTheTolerableNumber) {
   const fs::path dir =
       fs::temp_directory_path() / ("sluice-disk-full-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  const std::string dir_flag = dir.string();
-  const char* args[] = {"test",
-                        "--checkpoint-interval",
-                        "20ms",
-                        "--checkpoint-dir",
-                        dir_flag.c_str(),
-                        "--tolerable-failed-checkpoints",
-                        "2",
-                        "--restart-strategy",
-                        "none",
-                        "--print-summary",
-                        "false"};
-  auto env = StreamEnvironment::from_args(11, args);
-  env.set_parallelism(1);
+  auto env =
+      checkpointing_env(dir, {"--tolerable-failed-checkpoints", "2", "--restart-strategy", "none"});
   // A new key per record: the state grows by about 25 bytes a record, past the limit in 0.1 s.
   env.from_source(datagen<int64_t>([](int64_t i) { return i; }).rows_per_second(100'000))
       .key_by([](int64_t v) { return v; })
@@ -97,21 +101,8 @@ TEST(CheckpointFailures, UnwritableCheckpointsFailTheJobAfterTheTolerableNumber)
 
 TEST(CheckpointFailures, ACheckpointThatTakesTooLongFailsAndTheJobGoesOn) {
   const fs::path dir = fs::temp_directory_path() / ("sluice-timeout-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  const std::string dir_flag = dir.string();
-  const char* args[] = {"test",
-                        "--checkpoint-interval",
-                        "20ms",
-                        "--checkpoint-dir",
-                        dir_flag.c_str(),
-                        "--checkpoint-timeout",
-                        "50ms",
-                        "--tolerable-failed-checkpoints",
-                        "100",
-                        "--print-summary",
-                        "false"};
-  auto env = StreamEnvironment::from_args(11, args);
-  env.set_parallelism(1);
+  auto env = checkpointing_env(
+      dir, {"--checkpoint-timeout", "50ms", "--tolerable-failed-checkpoints", "100"});
   env.from_source(datagen<int64_t>([](int64_t i) { return i; })
                       .number_of_rows(20'000)
                       .rows_per_second(50'000))

@@ -94,11 +94,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
                     out);
         }
       }
-      return to_bytes(
-          KeyedOperatorSnapshot{watermark_,
-                                {states_->global.snapshot(), states_->window.snapshot()},
-                                items.finish(),
-                                {}});
+      return to_bytes(KeyedOperatorSnapshot{watermark_, states_->snapshot(), items.finish(), {}});
     } else {
       throw_not_checkpointable("the key, contents or trigger state type of window operator '" +
                                this->context().operator_name + "' has no sluice::Serializer");
@@ -184,8 +180,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   void restore(const OperatorContext& c) {
     if constexpr (kCheckpointable) {
       for (auto& snapshot : restored_keyed_snapshots(c.restored_state, &watermark_)) {
-        states_->global.restore(snapshot.backends.at(0));
-        states_->window.restore(snapshot.backends.at(1));
+        states_->restore(snapshot);
         read_key_grouped_items(snapshot.internal, c.key_group_range, [&](BufferReader& in) {
           key_ = deserialize<Key>(in);
           Windows& windows = keys_[key_];

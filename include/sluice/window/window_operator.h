@@ -54,6 +54,15 @@ struct WindowStateBackends {
       : global(range, max_parallelism), window(range, max_parallelism) {}
   HeapKeyedStateBackend<K> global;
   HeapKeyedStateBackend<WindowedKey<K>> window;
+
+  // The `backends` of a window operator's KeyedOperatorSnapshot: global first, then per window.
+  std::vector<std::vector<KeyGroupSnapshot>> snapshot() const {
+    return {global.snapshot(), window.snapshot()};
+  }
+  void restore(const KeyedOperatorSnapshot& snapshot) {
+    global.restore(snapshot.backends.at(0));
+    window.restore(snapshot.backends.at(1));
+  }
 };
 
 // What a ProcessWindowFunction sees besides the key and the records.
@@ -234,11 +243,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
           serialize(acc, out);
         }
       }
-      return to_bytes(
-          KeyedOperatorSnapshot{watermark_,
-                                {states_->global.snapshot(), states_->window.snapshot()},
-                                items.finish(),
-                                {}});
+      return to_bytes(KeyedOperatorSnapshot{watermark_, states_->snapshot(), items.finish(), {}});
     } else {
       throw_not_checkpointable("the key or accumulator type of window operator '" +
                                this->context().operator_name + "' has no sluice::Serializer");
@@ -311,8 +316,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   void restore(const OperatorContext& c) {
     if constexpr (kSerializable<Key> && kSerializable<Acc>) {
       for (auto& snapshot : restored_keyed_snapshots(c.restored_state, &watermark_)) {
-        states_->global.restore(snapshot.backends.at(0));
-        states_->window.restore(snapshot.backends.at(1));
+        states_->restore(snapshot);
         read_key_grouped_items(snapshot.internal, c.key_group_range, [&](BufferReader& in) {
           const auto pane = deserialize<Timestamp>(in);
           Key key = deserialize<Key>(in);
