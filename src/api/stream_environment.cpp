@@ -59,6 +59,16 @@ StreamEnvironment::StreamEnvironment(Configuration config)
       config.get_duration("checkpoint-timeout", options_.checkpoint_timeout);
   options_.min_pause_between_checkpoints =
       config.get_duration("min-pause-between-checkpoints", std::chrono::milliseconds(0));
+  const std::string mode = config.get_string("checkpointing-mode", "exactly-once");
+  if (mode != "exactly-once" && mode != "at-least-once") {
+    throw Error(
+        ErrorCategory::kInvalidArgument,
+        fmt::format("--checkpointing-mode must be exactly-once or at-least-once, got '{}'", mode));
+  }
+  options_.at_least_once = mode == "at-least-once";
+  options_.unaligned_checkpoints = config.get_bool("unaligned-checkpoints", false);
+  options_.aligned_checkpoint_timeout =
+      config.get_duration("aligned-checkpoint-timeout", std::chrono::milliseconds(0));
   options_.restore_from = config.get_string("restore-from", "");
   if (auto strategy = config.get("restart-strategy")) {
     RestartStrategy restart;

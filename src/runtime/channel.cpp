@@ -1,5 +1,7 @@
 #include "runtime/channel.h"
 
+#include <algorithm>
+
 namespace sluice::runtime {
 
 void Channel::push(StreamElement element) {
@@ -9,6 +11,46 @@ void Channel::push(StreamElement element) {
     queue_.push_back(std::move(element));
   }
   scheduler_.notify(consumer_);
+}
+
+void Channel::push_overtaking(StreamElement barrier) {
+  {
+    std::lock_guard lock(mutex_);
+    barrier.overtaken = static_cast<uint32_t>(data_elements_before(queue_.size()));
+    queue_.push_front(std::move(barrier));
+  }
+  scheduler_.notify(consumer_);
+}
+
+size_t Channel::data_elements_before(size_t position) const {
+  size_t data = 0;
+  for (size_t i = 0; i < position; ++i) data += queue_[i].is_data() ? 1 : 0;
+  return data;
+}
+
+bool Channel::promote_barrier(int64_t id) {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = std::find_if(queue_.begin(), queue_.end(), [id](const StreamElement& e) {
+      return e.kind == StreamElement::Kind::kBarrier && e.a == id;
+    });
+    if (it == queue_.end()) return false;
+    const auto position = static_cast<size_t>(it - queue_.begin());
+    StreamElement barrier = std::move(*it);
+    barrier.overtaken += static_cast<uint32_t>(data_elements_before(position));
+    queue_.erase(it);
+    queue_.push_front(std::move(barrier));
+  }
+  scheduler_.notify(consumer_);
+  return true;
+}
+
+std::optional<StreamElement> Channel::pop_barrier() {
+  std::lock_guard lock(mutex_);
+  if (queue_.empty() || queue_.front().kind != StreamElement::Kind::kBarrier) return std::nullopt;
+  StreamElement element = std::move(queue_.front());
+  queue_.pop_front();
+  return element;
 }
 
 std::optional<StreamElement> Channel::pop() {

@@ -34,9 +34,17 @@ class Channel final : public ChannelWriter {
     return buffered_.load(std::memory_order_acquire) < capacity_;
   }
   void push(StreamElement element) override;
+  void push_overtaking(StreamElement barrier) override;
   std::unique_ptr<Buffer> take_recycled() override;
 
   std::optional<StreamElement> pop();
+  // Pops the head element only if it is a checkpoint barrier: what a backpressured task still
+  // takes, so that barriers are not held up by full outputs.
+  std::optional<StreamElement> pop_barrier();
+  // Moves checkpoint `id`'s barrier, if queued, to the head (ahead of the data before it, counted
+  // in its `overtaken`): an aligned checkpoint that timed out and turns unaligned. False if the
+  // barrier is not in the channel.
+  bool promote_barrier(int64_t id) override;
   void recycle(std::unique_ptr<Buffer> buffer);
 
  private:
@@ -46,6 +54,8 @@ class Channel final : public ChannelWriter {
   Schedulable* consumer_ = nullptr;
 
   std::mutex mutex_;
+  size_t data_elements_before(size_t position) const;  // with mutex_ held
+
   std::deque<StreamElement> queue_;
   std::vector<std::unique_ptr<Buffer>> recycled_;
   std::atomic<size_t> buffered_{0};  // data elements in queue_

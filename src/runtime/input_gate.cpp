@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "sluice/core/time.h"
+
 namespace sluice::runtime {
 
 void InputGate::add_channel(Channel* channel, int input) { channels_.push_back({channel, input}); }
@@ -69,42 +71,97 @@ void InputGate::on_status(ChannelState& channel, bool idle) {
   }
 }
 
-void InputGate::start_alignment(int64_t checkpoint_id, Timestamp time) {
-  if (aligning_ != 0) {  // overtaken by a newer checkpoint: the older one cannot complete here
+void InputGate::start_checkpoint(int64_t checkpoint_id, Timestamp time, bool aligned_only) {
+  if (checkpointing_ != 0) {  // overtaken by a newer checkpoint: the older one cannot complete here
     ++abandoned_;
-    last_completed_ = aligning_;
+    last_completed_ = checkpointing_;
   }
-  for (auto& c : channels_) c.barrier_received = false;
-  aligning_ = checkpoint_id;
-  aligning_time_ = time;
+  for (auto& c : channels_) {
+    c.barrier_received = false;
+    c.before_barrier = 0;
+  }
+  checkpointing_ = checkpoint_id;
+  checkpoint_time_ = time;
+  aligned_only_ = aligned_only;
+  snapshot_taken_ = false;
 }
 
-void InputGate::on_barrier(ChannelState& channel, int64_t checkpoint_id, Timestamp time) {
-  if (checkpoint_id <= last_completed_ || checkpoint_id < aligning_) return;  // stale
-  if (checkpoint_id > aligning_) start_alignment(checkpoint_id, time);
+void InputGate::on_barrier(ChannelState& channel, const StreamElement& barrier) {
+  const int64_t checkpoint_id = barrier.a;
+  if (checkpoint_id <= last_completed_ || checkpoint_id < checkpointing_) return;  // stale
+  if (checkpoint_id > checkpointing_)
+    start_checkpoint(checkpoint_id, barrier.b, barrier.aligned_only);
   channel.barrier_received = true;
-  complete_alignment_if_done();
+  channel.before_barrier = barrier.overtaken;
+  if (!snapshot_taken_ && may_go_unaligned() &&
+      (alignment_timeout_ms_ == 0 || wall_clock_millis() >= *alignment_deadline())) {
+    take_unaligned_snapshot();
+  }
+  complete_checkpoint_if_done();
 }
 
-void InputGate::complete_alignment_if_done() {
-  if (aligning_ == 0) return;
-  for (const auto& c : channels_) {
-    if (!c.ended && !c.barrier_received) return;
+// Reports the barrier now; whatever is still before a barrier is recorded from here on.
+void InputGate::take_unaligned_snapshot() {
+  snapshot_taken_ = true;
+  for (auto& c : channels_) {
+    if (!c.ended && !c.barrier_received) c.channel->promote_barrier(checkpointing_);
   }
   Event event;
   event.kind = Event::Kind::kBarrier;
-  event.checkpoint_id = aligning_;
-  event.checkpoint_time = aligning_time_;
+  event.checkpoint_id = checkpointing_;
+  event.checkpoint_time = checkpoint_time_;
+  event.unaligned = true;
   pending_.push_back(std::move(event));
-  last_completed_ = aligning_;
-  aligning_ = 0;
-  for (auto& c : channels_) c.barrier_received = false;  // unblocks every channel
+}
+
+std::optional<Timestamp> InputGate::alignment_deadline() const {
+  if (checkpointing_ == 0 || snapshot_taken_ || !may_go_unaligned()) return std::nullopt;
+  return checkpoint_time_ + alignment_timeout_ms_;
+}
+
+void InputGate::check_alignment_timeout() {
+  const std::optional<Timestamp> deadline = alignment_deadline();
+  if (deadline && wall_clock_millis() >= *deadline) {
+    take_unaligned_snapshot();
+    complete_checkpoint_if_done();
+  }
+}
+
+void InputGate::on_buffer_read(ChannelState& channel, Event& event) {
+  if (checkpointing_ == 0) return;
+  if (channel.barrier_received) {
+    if (channel.before_barrier == 0) return;
+    --channel.before_barrier;
+    event.record = snapshot_taken_;
+    if (channel.before_barrier == 0) complete_checkpoint_if_done();
+  } else {
+    event.record = snapshot_taken_;
+  }
+}
+
+void InputGate::complete_checkpoint_if_done() {
+  if (checkpointing_ == 0) return;
+  for (const auto& c : channels_) {
+    if (!c.barrier_effective()) return;
+  }
+  Event event;
+  event.kind = snapshot_taken_ ? Event::Kind::kChannelStateComplete : Event::Kind::kBarrier;
+  event.checkpoint_id = checkpointing_;
+  event.checkpoint_time = checkpoint_time_;
+  pending_.push_back(std::move(event));
+  last_completed_ = checkpointing_;
+  checkpointing_ = 0;
+  snapshot_taken_ = false;
+  for (auto& c : channels_) {
+    c.barrier_received = false;  // unblocks every channel
+    c.before_barrier = 0;
+  }
 }
 
 void InputGate::on_end(ChannelState& channel) {
   channel.ended = true;
   ++ended_;
-  complete_alignment_if_done();  // an ended channel sends no barrier: it counts as delivered
+  complete_checkpoint_if_done();  // an ended channel sends no barrier: it counts as delivered
   if (ended_ == channels_.size()) {
     end_reported_ = true;
     Event event;
@@ -115,11 +172,16 @@ void InputGate::on_end(ChannelState& channel) {
   all_idle_check();
 }
 
-InputGate::Event InputGate::next() {
+InputGate::Event InputGate::next(bool barriers_only) {
+  if (checkpointing_ != 0) check_alignment_timeout();
   const size_t n = channels_.size();
   for (size_t tried = 0; tried < n && pending_.empty();) {
-    ChannelState& state = channels_[cursor_];
-    auto element = state.ended || blocked(state) ? std::nullopt : state.channel->pop();
+    const size_t index = cursor_;
+    ChannelState& state = channels_[index];
+    std::optional<StreamElement> element;
+    if (!state.ended && !blocked(state)) {
+      element = barriers_only ? state.channel->pop_barrier() : state.channel->pop();
+    }
     if (!element) {
       cursor_ = cursor_ + 1 == n ? 0 : cursor_ + 1;
       ++tried;
@@ -134,8 +196,13 @@ InputGate::Event InputGate::next() {
         event.kind = Event::Kind::kBuffer;
         event.buffer = std::move(element->buffer);
         event.channel = state.channel;
+        event.channel_index = index;
         event.input = state.input;
-        return event;
+        on_buffer_read(state, event);
+        if (pending_.empty()) return event;
+        // The buffer completed a checkpoint's channel state: it goes first, the completion after.
+        pending_.push_front(std::move(event));
+        break;
       case StreamElement::Kind::kWatermark:
         on_watermark(state, element->a);
         break;
@@ -150,9 +217,11 @@ InputGate::Event InputGate::next() {
         event.marker = LatencyMarker{element->a, element->b};
         return event;
       case StreamElement::Kind::kBarrier:
-        on_barrier(state, element->a, element->b);
+        on_barrier(state, *element);
         break;
     }
+    // A control element may have unblocked channels already passed over: poll them all again.
+    tried = 0;
   }
   if (pending_.empty()) return Event{};
   Event event = std::move(pending_.front());

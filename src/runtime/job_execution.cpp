@@ -66,6 +66,11 @@ void JobExecution::build(const StreamGraph& graph) {
     throw Error(ErrorCategory::kInvalidArgument,
                 "--checkpoint-interval needs --checkpoint-dir (where checkpoints are kept)");
   }
+  if (options_.unaligned_checkpoints && options_.at_least_once) {
+    throw Error(ErrorCategory::kInvalidArgument,
+                "unaligned checkpoints are exactly-once checkpoints: they cannot be combined with "
+                "--checkpointing-mode at-least-once");
+  }
   if (options_.max_parallelism < 1 || options_.max_parallelism > 32768) {
     throw Error(
         ErrorCategory::kInvalidJob,
@@ -243,6 +248,12 @@ void JobExecution::build(const StreamGraph& graph) {
   for (size_t e = 0; e < edge_count; ++e) {
     if (chained[e]) continue;
     const StreamEdge& edge = graph.edges[e];
+    if (options_.unaligned_checkpoints && options_.checkpoint_interval.count() > 0 && !edge.codec) {
+      throw Error(ErrorCategory::kInvalidJob,
+                  fmt::format("unaligned checkpoints store the records in flight between '{}' and "
+                              "'{}', but their type has no sluice::Serializer",
+                              graph.node(edge.source).name, graph.node(edge.target).name));
+    }
     const int ps = node_parallelism_[static_cast<size_t>(edge.source)];
     const int pt = node_parallelism_[static_cast<size_t>(edge.target)];
     edge_channels[e].resize(static_cast<size_t>(ps));
@@ -255,11 +266,20 @@ void JobExecution::build(const StreamGraph& graph) {
         StreamTask* consumer = task_of[static_cast<size_t>(edge.target)][static_cast<size_t>(j)];
         channel->connect(producer, consumer);
         consumer->gate.add_channel(channel.get(), edge.target_input);
+        consumer->input_channels.push_back({edge.source, i, edge.target_input, edge.codec.get()});
         edge_channels[e][static_cast<size_t>(i)].push_back(channel.get());
         channels_.push_back(std::move(channel));
       }
     }
   }
+
+  for (auto& task : tasks_) {
+    task->gate.set_barrier_mode(options_.at_least_once ? InputGate::BarrierMode::kAtLeastOnce
+                                                       : InputGate::BarrierMode::kExactlyOnce);
+    task->gate.set_unaligned(options_.unaligned_checkpoints,
+                             options_.aligned_checkpoint_timeout.count());
+  }
+  if (restored_) restore_in_flight_records(graph, partitioning, task_of);
 
   // Outputs of every member: chained calls, network writers, or both.
   for (const auto& node : graph.nodes) {
@@ -447,6 +467,52 @@ void JobExecution::load_restore_point(const StreamGraph& graph) {
   }
   fmt::print(stderr, "restoring {} {} from {}\n", checkpoint.savepoint ? "savepoint" : "checkpoint",
              checkpoint.id, checkpoint.folder.string());
+}
+
+// An unaligned checkpoint's in-flight records go back to the node they were travelling to: to the
+// same subtask at the same parallelism; rescaled, keyed records to the subtask that owns their key
+// group now and others spread over the new subtasks.
+void JobExecution::restore_in_flight_records(const StreamGraph& graph,
+                                             const std::vector<Partitioning>& partitioning,
+                                             const std::vector<std::vector<StreamTask*>>& task_of) {
+  for (const auto& node : graph.nodes) {
+    const int old_parallelism = restored_parallelism(node.id);
+    const int parallelism = node_parallelism_[static_cast<size_t>(node.id)];
+    for (int old = 0; old < old_parallelism; ++old) {
+      auto bytes = restored_state(fmt::format("node-{}/subtask-{}/channel-state", node.id, old));
+      if (!bytes) continue;
+      for (auto& entry : from_bytes<std::vector<ChannelStateEntry>>(*bytes)) {
+        size_t e = 0;
+        while (e < graph.edges.size() &&
+               (graph.edges[e].source != entry.producer_node || graph.edges[e].target != node.id ||
+                graph.edges[e].target_input != entry.input)) {
+          ++e;
+        }
+        if (e == graph.edges.size() || !graph.edges[e].codec) {
+          throw Error(ErrorCategory::kInvalidJob,
+                      fmt::format("the checkpoint holds records in flight to '{}' from an input "
+                                  "this job does not have",
+                                  node.name),
+                      ErrorContext{.file = restored_->folder.string()});
+        }
+        const bool keyed = partitioning[e] == Partitioning::kHash && graph.edges[e].codec->keyed();
+        for (int s = 0; s < parallelism; ++s) {
+          const bool same = parallelism == old_parallelism;
+          if (same ? s != old : (!keyed && old % parallelism != s)) continue;
+          StreamTask::RestoredInFlight in_flight;
+          in_flight.node_id = node.id;
+          in_flight.input = entry.input;
+          in_flight.codec = graph.edges[e].codec;
+          in_flight.buffers = entry.buffers;
+          if (!same && keyed) {
+            in_flight.keep = key_group_range_for_subtask(s, parallelism, options_.max_parallelism);
+          }
+          task_of[static_cast<size_t>(node.id)][static_cast<size_t>(s)]
+              ->restored_in_flight.push_back(std::move(in_flight));
+        }
+      }
+    }
+  }
 }
 
 std::optional<std::string> JobExecution::restored_state(const std::string& name) const {

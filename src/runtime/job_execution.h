@@ -70,6 +70,9 @@ class JobExecution {
   void load_restore_point(const StreamGraph& graph);
   // Restored state by name; nullopt when the checkpoint has none of that name (or no restore).
   std::optional<std::string> restored_state(const std::string& name) const;
+  void restore_in_flight_records(const StreamGraph& graph,
+                                 const std::vector<Partitioning>& partitioning,
+                                 const std::vector<std::vector<StreamTask*>>& task_of);
   int restored_parallelism(int node_id) const;
   void fail_job(Error error);
   void on_task_done(Schedulable* task);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "runtime/checkpoint_coordinator.h"
 #include "runtime/job_execution.h"
 #include "runtime/outputs.h"
@@ -80,7 +82,26 @@ void StreamTask::account_wait(int64_t now_ns) {
 
 Schedulable::RunResult StreamTask::wait(WaitReason reason) {
   waiting_for_ = reason;
+  // An aligned checkpoint that turns unaligned at a deadline needs the task to run then, even if
+  // nothing else wakes it.
+  std::optional<Timestamp> deadline = gate.alignment_deadline();
+  if (queued_barrier_ && (!deadline || queued_barrier_->deadline < *deadline)) {
+    deadline = queued_barrier_->deadline;
+  }
+  if (deadline) {
+    const Timestamp delay = std::max<Timestamp>(0, *deadline - wall_clock_millis());
+    job_.scheduler().wake_at(this,
+                             std::chrono::steady_clock::now() + std::chrono::milliseconds(delay));
+  }
   return RunResult::kWait;
+}
+
+// As Flink's timeoutable barriers: an aligned barrier still queued in an output channel when the
+// alignment timeout passes jumps ahead of the data there.
+void StreamTask::promote_queued_barrier_if_due() {
+  if (!queued_barrier_ || wall_clock_millis() < queued_barrier_->deadline) return;
+  for (auto* output : network_outputs) output->promote_barrier(queued_barrier_->id);
+  queued_barrier_.reset();
 }
 
 void MemberTimerService::register_timer(Timestamp time, TimerTarget* target) {
@@ -117,8 +138,9 @@ void StreamTask::fire_due_timers() {
   request_timer_wakeup(now);
 }
 
-void StreamTask::trigger_checkpoint(int64_t id, Timestamp time) {
+void StreamTask::trigger_checkpoint(int64_t id, Timestamp time, bool aligned_only) {
   checkpoint_time_.store(time, std::memory_order_relaxed);
+  checkpoint_aligned_only_.store(aligned_only, std::memory_order_relaxed);
   checkpoint_requested_.store(id, std::memory_order_release);
   job_.scheduler().notify(this);
 }
@@ -126,7 +148,8 @@ void StreamTask::trigger_checkpoint(int64_t id, Timestamp time) {
 void StreamTask::perform_requested_checkpoint() {
   const int64_t id = checkpoint_requested_.load(std::memory_order_acquire);
   if (id > acknowledged_checkpoint_) {
-    perform_checkpoint(id, checkpoint_time_.load(std::memory_order_relaxed));
+    perform_checkpoint(id, checkpoint_time_.load(std::memory_order_relaxed),
+                       checkpoint_aligned_only_.load(std::memory_order_relaxed), false);
   }
 }
 
@@ -135,10 +158,11 @@ void StreamTask::notify_checkpoint_complete(int64_t id) {
   job_.scheduler().notify(this);
 }
 
-void StreamTask::perform_checkpoint(int64_t id, Timestamp time) {
+void StreamTask::perform_checkpoint(int64_t id, Timestamp time, bool aligned_only, bool unaligned) {
   CheckpointCoordinator* checkpoints = job_.checkpoints();
   if (checkpoints == nullptr || id <= acknowledged_checkpoint_) return;
   acknowledged_checkpoint_ = id;
+  capture_.reset();  // an unaligned checkpoint still collecting its input was abandoned
   if (input_ended_ && final_checkpoint_ == 0) final_checkpoint_ = id;
   CheckpointCoordinator::TaskState state;
   auto state_name = [&](int node_id, const char* kind) {
@@ -168,11 +192,70 @@ void StreamTask::perform_checkpoint(int64_t id, Timestamp time) {
     }
   }
   if (!input_ended_) {
+    const JobOptions& options = job_.options();
+    const bool overtake =
+        options.unaligned_checkpoints && !aligned_only &&
+        (unaligned || wall_clock_millis() - time >= options.aligned_checkpoint_timeout.count());
+    const StreamElement barrier = StreamElement::barrier(id, time, aligned_only);
     for (auto* output : network_outputs) {
-      output->broadcast_control(StreamElement::control(StreamElement::Kind::kBarrier, id, time));
+      if (overtake) {
+        output->broadcast_overtaking(barrier);
+      } else {
+        output->broadcast_control(barrier);
+      }
+    }
+    queued_barrier_.reset();
+    if (!overtake && options.unaligned_checkpoints && !aligned_only && !network_outputs.empty()) {
+      queued_barrier_ = QueuedBarrier{id, time + options.aligned_checkpoint_timeout.count()};
     }
   }
+  if (unaligned) {
+    capture_.emplace();
+    capture_->id = id;
+    capture_->state = std::move(state);
+    capture_->buffers.resize(input_channels.size());
+    return;
+  }
   checkpoints->acknowledge(this, id, std::move(state), input_ended_);
+}
+
+void StreamTask::complete_channel_state(int64_t id) {
+  if (!capture_ || capture_->id != id) return;
+  std::vector<ChannelStateEntry> entries;
+  for (size_t i = 0; i < input_channels.size(); ++i) {
+    if (capture_->buffers[i].empty()) continue;
+    const InputChannel& channel = input_channels[i];
+    entries.push_back(ChannelStateEntry{channel.producer_node, channel.producer_subtask,
+                                        channel.input, std::move(capture_->buffers[i])});
+  }
+  if (!entries.empty()) {
+    capture_->state.emplace_back(
+        fmt::format("node-{}/subtask-{}/channel-state", members.front().node_id, subtask_),
+        to_bytes(entries));
+  }
+  job_.checkpoints()->acknowledge(this, id, std::move(capture_->state), input_ended_);
+  capture_.reset();
+}
+
+void StreamTask::replay_restored_in_flight() {
+  for (auto& in_flight : restored_in_flight) {
+    auto member = std::find_if(members.begin(), members.end(), [&](const ChainMember& m) {
+      return m.node_id == in_flight.node_id;
+    });
+    if (member == members.end() || !member->op) continue;
+    for (const std::string& bytes : in_flight.buffers) {
+      BufferReader in(bytes);
+      std::unique_ptr<Buffer> buffer = in_flight.codec->read(in);
+      if (in_flight.keep) {
+        in_flight.codec->retain_key_groups(*buffer, *in_flight.keep,
+                                           member->context->max_parallelism);
+      }
+      if (buffer->size() == 0) continue;
+      member->metrics->records_in.add(buffer->size());
+      attributed_to(member->node_id, [&] { member->op->process_batch(*buffer, in_flight.input); });
+    }
+  }
+  restored_in_flight.clear();
 }
 
 void StreamTask::deliver_checkpoint_notifications() {
@@ -194,6 +277,7 @@ Schedulable::RunResult StreamTask::run_slice() {
   if (input_ended_) return run_after_end_of_input();
   deliver_checkpoint_notifications();
   if (source) perform_requested_checkpoint();
+  promote_queued_barrier_if_due();
   fire_due_timers();
   const auto slice_end = std::chrono::steady_clock::now() + kTimeSlice;
   return source ? run_source_slice(slice_end) : run_input_slice(slice_end);
@@ -217,37 +301,61 @@ Schedulable::RunResult StreamTask::run_source_slice(
   return RunResult::kYield;
 }
 
+void StreamTask::handle_gate_event(InputGate::Event& event) {
+  ChainMember& head = members.front();
+  switch (event.kind) {
+    case InputGate::Event::Kind::kNothing:
+    case InputGate::Event::Kind::kEndOfInput:
+      break;
+    case InputGate::Event::Kind::kWatermark:
+      attributed_to(head.node_id, [&] { head.op->process_watermark(event.watermark); });
+      break;
+    case InputGate::Event::Kind::kWatermarkStatus:
+      attributed_to(head.node_id, [&] { head.op->process_watermark_status(event.idle); });
+      break;
+    case InputGate::Event::Kind::kLatencyMarker:
+      attributed_to(head.node_id, [&] { head.op->process_latency_marker(event.marker); });
+      break;
+    case InputGate::Event::Kind::kBarrier:
+      perform_checkpoint(event.checkpoint_id, event.checkpoint_time, false, event.unaligned);
+      break;
+    case InputGate::Event::Kind::kChannelStateComplete:
+      complete_channel_state(event.checkpoint_id);
+      break;
+    case InputGate::Event::Kind::kBuffer:
+      if (event.record && capture_) {
+        std::string bytes;
+        BufferWriter out(bytes);
+        input_channels[event.channel_index].codec->write(*event.buffer, out);
+        capture_->buffers[event.channel_index].push_back(std::move(bytes));
+      }
+      head.metrics->records_in.add(event.buffer->size());
+      head.metrics->bytes_in.add(event.buffer->byte_size());
+      attributed_to(head.node_id, [&] { head.op->process_batch(*event.buffer, event.input); });
+      event.channel->recycle(std::move(event.buffer));
+      break;
+  }
+}
+
 Schedulable::RunResult StreamTask::run_input_slice(
     std::chrono::steady_clock::time_point slice_end) {
-  ChainMember& head = members.front();
   for (int step = 0; step < kMaxStepsPerSlice; ++step) {
-    if (!outputs_available()) return wait(WaitReason::kBackpressure);
-    InputGate::Event event = gate.next();
-    switch (event.kind) {
-      case InputGate::Event::Kind::kNothing:
-        flush_outputs();
-        return wait(WaitReason::kInput);
-      case InputGate::Event::Kind::kEndOfInput:
-        return end_input();
-      case InputGate::Event::Kind::kWatermark:
-        attributed_to(head.node_id, [&] { head.op->process_watermark(event.watermark); });
-        break;
-      case InputGate::Event::Kind::kWatermarkStatus:
-        attributed_to(head.node_id, [&] { head.op->process_watermark_status(event.idle); });
-        break;
-      case InputGate::Event::Kind::kLatencyMarker:
-        attributed_to(head.node_id, [&] { head.op->process_latency_marker(event.marker); });
-        break;
-      case InputGate::Event::Kind::kBarrier:
-        perform_checkpoint(event.checkpoint_id, event.checkpoint_time);
-        break;
-      case InputGate::Event::Kind::kBuffer:
-        head.metrics->records_in.add(event.buffer->size());
-        head.metrics->bytes_in.add(event.buffer->byte_size());
-        attributed_to(head.node_id, [&] { head.op->process_batch(*event.buffer, event.input); });
-        event.channel->recycle(std::move(event.buffer));
-        break;
+    if (!outputs_available()) {
+      // Barriers still pass: a checkpoint must not wait for the backpressure to clear.
+      for (InputGate::Event event = gate.next(true); event.kind != InputGate::Event::Kind::kNothing;
+           event = gate.next(true)) {
+        if (event.kind == InputGate::Event::Kind::kEndOfInput) return end_input();
+        handle_gate_event(event);
+      }
+      return wait(WaitReason::kBackpressure);
     }
+    InputGate::Event event = gate.next();
+    if (event.kind == InputGate::Event::Kind::kNothing) {
+      flush_outputs();
+      return wait(WaitReason::kInput);
+    }
+    if (event.kind == InputGate::Event::Kind::kEndOfInput) return end_input();
+    handle_gate_event(event);
     if (job_.cancelling() || std::chrono::steady_clock::now() >= slice_end) break;
   }
   return RunResult::kYield;
@@ -271,6 +379,7 @@ void StreamTask::open_chain() {
     });
     coordinator->register_reader(subtask_, job_.scheduler(), this);
   }
+  replay_restored_in_flight();
 }
 
 Schedulable::RunResult StreamTask::end_input() {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <string>
 #include <unordered_map>
@@ -21,6 +22,7 @@
 #include "runtime/input_gate.h"
 #include "runtime/scheduler.h"
 #include "runtime/source_coordinator.h"
+#include "sluice/runtime/buffer_codec.h"
 #include "sluice/runtime/operator.h"
 #include "sluice/runtime/record_writer.h"
 #include "sluice/runtime/source.h"
@@ -41,6 +43,15 @@ class MemberTimerService final : public ProcessingTimeService {
  private:
   StreamTask& task_;
   int node_id_;
+};
+
+// The records that were in flight towards a task when an unaligned checkpoint's snapshot was
+// taken, per input channel: the checkpoint's "channel-state" of the task's head node.
+struct ChannelStateEntry {
+  int32_t producer_node = 0;
+  int32_t producer_subtask = 0;
+  int32_t input = 0;
+  std::vector<std::string> buffers;
 };
 
 struct ChainMember {
@@ -66,12 +77,33 @@ class StreamTask final : public Schedulable {
   void register_timer(Timestamp time, TimerTarget* target, int node_id);
   // Thread-safe: at its next run, a source task snapshots and injects checkpoint `id`'s barrier;
   // a task whose input ended snapshots its final state. (Other tasks wait for the barrier.)
-  void trigger_checkpoint(int64_t id, Timestamp time);
+  // `aligned_only`: a savepoint, whose barriers never overtake data.
+  void trigger_checkpoint(int64_t id, Timestamp time, bool aligned_only = false);
   // Thread-safe: checkpoint `id` completed; the operators hear of it at the task's next run.
   void notify_checkpoint_complete(int64_t id);
 
+  // Where each input channel (in the gate's order) comes from.
+  struct InputChannel {
+    int producer_node = 0;
+    int producer_subtask = 0;
+    int input = 0;
+    const BufferCodec* codec = nullptr;  // null: the records have no Serializer
+  };
+  // Records that were in flight towards chain member `node_id` in the checkpoint the job restores
+  // from (an unaligned one); processed before any new input. `keep`: only these key groups (the
+  // job was rescaled and the records are keyed).
+  struct RestoredInFlight {
+    int node_id = 0;
+    int input = 0;
+    std::shared_ptr<const BufferCodec> codec;
+    std::vector<std::string> buffers;
+    std::optional<KeyGroupRange> keep;
+  };
+
   // Wiring, done by JobExecution before the task first runs.
   std::vector<ChainMember> members;  // topological order, head first
+  std::vector<InputChannel> input_channels;
+  std::vector<RestoredInFlight> restored_in_flight;
   std::vector<std::unique_ptr<Output>> owned_outputs;
   std::vector<NetworkOutput*> network_outputs;
   std::unordered_map<int64_t, Output*> side_outputs;  // (node_id << 32 | tag) -> output
@@ -96,8 +128,15 @@ class StreamTask final : public Schedulable {
   bool outputs_available() const;
   void flush_outputs();
   void maybe_emit_latency_marker();
-  // Snapshots the chain and forwards the barrier: every record before it was processed.
-  void perform_checkpoint(int64_t id, Timestamp time);
+  // Snapshots the chain and forwards the barrier. Aligned: every record before it was processed,
+  // and the task acknowledges. Unaligned: the barrier overtakes the queued output, and the
+  // acknowledgement waits until the gate delivered every input buffer before the barrier, which
+  // are recorded with the state.
+  void perform_checkpoint(int64_t id, Timestamp time, bool aligned_only, bool unaligned);
+  void complete_channel_state(int64_t id);
+  void replay_restored_in_flight();
+  void promote_queued_barrier_if_due();
+  void handle_gate_event(InputGate::Event& event);
   void perform_requested_checkpoint();
   void take_split_assignments();
   void deliver_checkpoint_notifications();
@@ -129,6 +168,20 @@ class StreamTask final : public Schedulable {
 
   std::atomic<int64_t> checkpoint_requested_{0};  // written by the coordinator
   std::atomic<Timestamp> checkpoint_time_{0};
+  std::atomic<bool> checkpoint_aligned_only_{false};
+  // An unaligned checkpoint whose snapshot is taken, waiting for the rest of its in-flight input.
+  struct ChannelStateCapture {
+    int64_t id = 0;
+    std::vector<std::pair<std::string, std::string>> state;
+    std::vector<std::vector<std::string>> buffers;  // per input channel
+  };
+  std::optional<ChannelStateCapture> capture_;
+  // An aligned barrier this task sent that turns unaligned in its output channels at `deadline`.
+  struct QueuedBarrier {
+    int64_t id = 0;
+    Timestamp deadline = 0;
+  };
+  std::optional<QueuedBarrier> queued_barrier_;
   int64_t acknowledged_checkpoint_ = 0;
   bool input_ended_ = false;
   int64_t final_checkpoint_ = 0;                  // the first acknowledged after the input ended

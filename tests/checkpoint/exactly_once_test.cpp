@@ -1,9 +1,9 @@
 // Exactly-once, end to end: the chaos job (keyed state, tumbling and session windows, exactly-once
 // file sinks) is killed with SIGKILL at random moments or fails on an injected exception, and is
 // restarted from its checkpoint directory each time, at a random parallelism (so restores rescale
-// too). An injected exception either ends the process (restarted from the checkpoint directory)
-// or restarts the job inside it (a restart strategy). The committed output must equal that of a
-// run without failures: no line lost, none twice.
+// too), with aligned or unaligned checkpoints. An injected exception either ends the process
+// (restarted from the checkpoint directory) or restarts the job inside it (a restart strategy). The
+// committed output must equal that of a run without failures: no line lost, none twice.
 //
 // SLUICE_CHAOS_FAILURES (default 24) sets how many failures to inject, SLUICE_CHAOS_SEED the
 // random seed (printed, to replay a failure); scripts/soak-exactly-once runs hundreds.
@@ -196,6 +196,14 @@ TEST_F(ExactlyOnce, KillsAndExceptionsAtRandomPointsLeaveExactlyTheUninterrupted
       for (const char* arg :
            {"--restart-strategy", in_process ? "fixed-delay" : "none", "--restart-delay", "10ms"}) {
         args.emplace_back(arg);
+      }
+      // Attempts mix aligned checkpoints, unaligned ones and ones that turn unaligned after a
+      // timeout; any of them restores from any other.
+      const int barriers = std::uniform_int_distribution<int>(0, 2)(rng);
+      if (barriers > 0) args.emplace_back("--unaligned-checkpoints");
+      if (barriers == 2) {
+        args.emplace_back("--aligned-checkpoint-timeout");
+        args.emplace_back("2ms");
       }
       {
         std::ofstream(log, std::ios::app) << "--- attempt " << attempts << " p=" << parallelism

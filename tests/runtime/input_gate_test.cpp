@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "test_util.h"
@@ -223,6 +224,170 @@ TEST_F(InputGateTest, AtLeastOnceNeverBlocksAndReportsTheLastBarrier) {
   EXPECT_EQ(drain(), (Events{"r1", "r2"})) << "records after a barrier flow on";
   barrier(2, 1);
   EXPECT_EQ(drain(), (Events{"c1"}));
+}
+
+// Unaligned checkpoints, element by element.
+class UnalignedGateTest : public InputGateTest {
+ protected:
+  void SetUp() override {
+    InputGateTest::SetUp();
+    gate_.set_unaligned(true, 0);
+  }
+  void overtaking_barrier(int channel, int64_t checkpoint, bool aligned_only = false) {
+    channels_[channel]->push_overtaking(
+        StreamElement::barrier(checkpoint, 1000 * checkpoint, aligned_only));
+  }
+  // As drain(), with "+" before a record the gate flags as in flight (to be recorded), "u<id>"
+  // for an unaligned snapshot and "s<id>" for a completed channel state.
+  Events drain_flagged() {
+    Events seen;
+    for (InputGate::Event e = gate_.next(); e.kind != InputGate::Event::Kind::kNothing;
+         e = gate_.next()) {
+      switch (e.kind) {
+        case InputGate::Event::Kind::kBuffer:
+          seen.push_back(
+              (e.record ? "+r" : "r") +
+              std::to_string(static_cast<RecordBuffer<int64_t>&>(*e.buffer).values.at(0)));
+          break;
+        case InputGate::Event::Kind::kBarrier:
+          seen.push_back((e.unaligned ? "u" : "c") + std::to_string(e.checkpoint_id));
+          break;
+        case InputGate::Event::Kind::kChannelStateComplete:
+          seen.push_back("s" + std::to_string(e.checkpoint_id));
+          break;
+        default:
+          seen.push_back("other");
+          break;
+      }
+    }
+    return seen;
+  }
+};
+
+TEST_F(UnalignedGateTest, TheFirstBarrierSnapshotsAtOnceAndEarlierRecordsAreFlagged) {
+  record(0, 1);
+  record(0, 2);
+  overtaking_barrier(0, 1);  // jumps ahead of records 1 and 2: they are in flight
+  record(0, 3);
+  record(1, 10);
+  barrier(1, 1);
+  record(1, 11);
+  record(2, 20);
+  EXPECT_EQ(drain_flagged(), (Events{"u1", "+r1", "+r10", "+r20", "+r2", "r11", "r3"}))
+      << "records 1 and 2 (overtaken), 10 and 20 (before their channel's barrier) are in flight; "
+         "no channel is blocked";
+  barrier(2, 1);
+  record(2, 21);
+  EXPECT_EQ(drain_flagged(), (Events{"s1", "r21"}));
+}
+
+TEST_F(UnalignedGateTest, TheBarrierAlsoOvertakesAnotherChannelsQueuedData) {
+  record(0, 1);
+  overtaking_barrier(0, 1);
+  record(1, 10);
+  record(1, 11);
+  barrier(1, 1);  // queued behind 10 and 11: the snapshot moves it ahead of them
+  record(1, 12);
+  end(2);
+  EXPECT_EQ(drain_flagged(), (Events{"u1", "+r1", "+r10", "+r11", "s1", "r12"}));
+}
+
+TEST_F(UnalignedGateTest, ASavepointBarrierIsAlwaysAligned) {
+  channels_[0]->push(StreamElement::barrier(3, 3000, true));
+  record(0, 1);
+  record(1, 10);
+  EXPECT_EQ(drain_flagged(), (Events{"r10"})) << "aligned: channel 0 is blocked";
+  channels_[1]->push(StreamElement::barrier(3, 3000, true));
+  channels_[2]->push(StreamElement::barrier(3, 3000, true));
+  EXPECT_EQ(drain_flagged(), (Events{"c3", "r1"}));
+}
+
+TEST_F(UnalignedGateTest, AnAlignedBarrierThatOvertookDataTakesEffectAfterIt) {
+  gate_.set_unaligned(false, 0);
+  record(0, 1);
+  overtaking_barrier(0, 1);  // as an upstream task whose checkpoint turned unaligned sends it
+  record(0, 2);
+  barrier(1, 1);
+  barrier(2, 1);
+  EXPECT_EQ(drain_flagged(), (Events{"r1", "c1", "r2"}))
+      << "record 1 was sent before the barrier: it belongs before the aligned snapshot";
+}
+
+TEST_F(UnalignedGateTest, AnAlignedCheckpointTurnsUnalignedAfterTheTimeout) {
+  gate_.set_unaligned(true, 60'000);
+  const Timestamp now = wall_clock_millis();
+  channels_[0]->push(StreamElement::barrier(1, now, false));  // young: aligned
+  record(0, 1);
+  record(1, 10);
+  EXPECT_EQ(drain_flagged(), (Events{"r10"}));
+  ASSERT_TRUE(gate_.alignment_deadline().has_value());
+  EXPECT_EQ(*gate_.alignment_deadline(), now + 60'000);
+  channels_[1]->push(StreamElement::barrier(2, now - 61'000, false));  // older than the timeout
+  record(1, 11);
+  channels_[0]->push(StreamElement::barrier(2, now - 61'000, false));
+  record(2, 20);
+  channels_[2]->push(StreamElement::barrier(2, now - 61'000, false));
+  // Record 20 came before channel 2's barrier and before checkpoint 2 began here: it belongs to
+  // the snapshot. Checkpoint 2 is past its timeout as soon as its first barrier arrives: the
+  // snapshot is taken then, record 1 (channel 0, before its barrier) is in flight, record 11
+  // (after channel 1's barrier) is not.
+  EXPECT_EQ(drain_flagged(), (Events{"r20", "u2", "r11", "+r1", "s2"}));
+  EXPECT_EQ(gate_.abandoned_checkpoints(), 1);
+  EXPECT_FALSE(gate_.alignment_deadline().has_value());
+}
+
+TEST_F(UnalignedGateTest, AWaitingAlignmentTurnsUnalignedWhenItsDeadlinePasses) {
+  gate_.set_unaligned(true, 20);
+  channels_[0]->push(StreamElement::barrier(1, wall_clock_millis(), false));
+  record(0, 1);
+  record(1, 10);
+  channels_[1]->push(StreamElement::barrier(1, wall_clock_millis(), false));
+  record(2, 20);
+  EXPECT_EQ(drain_flagged(), (Events{"r10", "r20"})) << "aligned while young";
+  const Timestamp deadline = *gate_.alignment_deadline();
+  while (wall_clock_millis() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  record(2, 21);
+  EXPECT_EQ(drain_flagged(), (Events{"u1", "+r21", "r1"}))
+      << "past the deadline with no barrier from channel 2: the snapshot is taken, and what "
+         "channel 2 sends before its barrier is in flight";
+  channels_[2]->push(StreamElement::barrier(1, wall_clock_millis(), false));
+  EXPECT_EQ(drain_flagged(), (Events{"s1"}));
+}
+
+TEST_F(UnalignedGateTest, ABackpressuredTaskStillTakesBarriersButNoRecords) {
+  record(0, 1);
+  barrier(1, 1);
+  InputGate::Event e = gate_.next(true);
+  EXPECT_EQ(e.kind, InputGate::Event::Kind::kBarrier);
+  EXPECT_TRUE(e.unaligned);
+  EXPECT_EQ(gate_.next(true).kind, InputGate::Event::Kind::kNothing) << "record 1 waits";
+  EXPECT_EQ(drain_flagged(), (Events{"+r1"}));
+}
+
+TEST(ChannelTest, AnOvertakingBarrierCountsTheDataItPassed) {
+  struct NoTask final : Schedulable {
+    RunResult run() override { return RunResult::kWait; }
+  } producer, consumer;
+  Scheduler scheduler{1, [](Schedulable*) {}};
+  Channel channel(scheduler, 4);
+  channel.connect(&producer, &consumer);
+  channel.push(StreamElement::data(std::make_unique<RecordBuffer<int64_t>>()));
+  channel.push(StreamElement::watermark(5));
+  channel.push(StreamElement::data(std::make_unique<RecordBuffer<int64_t>>()));
+  channel.push(StreamElement::barrier(7, 0, false));
+  channel.push(StreamElement::data(std::make_unique<RecordBuffer<int64_t>>()));
+  EXPECT_FALSE(channel.pop_barrier().has_value()) << "data at the head";
+  EXPECT_TRUE(channel.promote_barrier(7));
+  EXPECT_FALSE(channel.promote_barrier(8));
+  auto head = channel.pop_barrier();
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->a, 7);
+  EXPECT_EQ(head->overtaken, 2u);
+  channel.push_overtaking(StreamElement::barrier(9, 0, false));
+  head = channel.pop();
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->overtaken, 3u);
+  scheduler.shutdown();
 }
 
 }  // namespace

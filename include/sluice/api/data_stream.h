@@ -71,7 +71,11 @@ class DataStream {
   using value_type = T;
 
   DataStream(StreamEnvironment& env, int node, int tag = 0)
-      : env_(&env), node_(node), tag_(tag), writer_(writer_factory<T>()) {}
+      : env_(&env),
+        node_(node),
+        tag_(tag),
+        writer_(writer_factory<T>()),
+        codec_(buffer_codec<T>()) {}
 
   // --- per-record transformations ---
   template <class F>
@@ -203,7 +207,7 @@ class DataStream {
 
   // Adds the edge from this stream to node `target`'s input `input` (for the API's own use).
   void connect_to(int target, int input) const {
-    env_->graph().edges.push_back({node_, tag_, target, input, partitioning_, writer_});
+    env_->graph().edges.push_back({node_, tag_, target, input, partitioning_, writer_, codec_});
   }
   // Adds an operator node fed by this stream.
   template <class Out>
@@ -214,10 +218,12 @@ class DataStream {
   }
 
  protected:
-  DataStream with_partitioning(Partitioning partitioning, WriterFactory writer = {}) const {
+  DataStream with_partitioning(Partitioning partitioning, WriterFactory writer = {},
+                               std::shared_ptr<const BufferCodec> codec = {}) const {
     DataStream copy = *this;
     copy.partitioning_ = partitioning;
     if (writer) copy.writer_ = std::move(writer);
+    if (codec) copy.codec_ = std::move(codec);
     return copy;
   }
   StreamNode& node() { return env_->graph().node(node_); }
@@ -227,6 +233,7 @@ class DataStream {
   int tag_;
   Partitioning partitioning_ = Partitioning::kDefault;
   WriterFactory writer_;
+  std::shared_ptr<const BufferCodec> codec_;
 };
 
 // A stream partitioned by key: all records with the same key go to the same subtask, so
@@ -240,6 +247,7 @@ class KeyedStream : public DataStream<T> {
       : DataStream<T>(input), selector_(std::move(selector)) {
     this->partitioning_ = Partitioning::kHash;
     this->writer_ = hash_writer_factory<T>(selector_);
+    this->codec_ = keyed_buffer_codec<T>(selector_);
   }
 
   const KeySelector& key_selector() const { return selector_; }

@@ -66,6 +66,16 @@ struct JobOptions {
   // previous one ended.
   std::chrono::milliseconds checkpoint_timeout{10 * 60 * 1000};
   std::chrono::milliseconds min_pause_between_checkpoints{0};
+  // Exactly once (aligned barriers, the default) or at least once (no alignment: after a failure
+  // some records are processed twice). Flag --checkpointing-mode exactly-once|at-least-once.
+  bool at_least_once = false;
+  // Unaligned checkpoints (exactly once only): barriers overtake the data queued in channels, which
+  // is stored with the checkpoint, so checkpoints stay fast under backpressure. With a positive
+  // aligned_checkpoint_timeout a checkpoint starts aligned and turns unaligned when older than
+  // that (Flink's execution.checkpointing.unaligned / aligned-checkpoint-timeout). Flags
+  // --unaligned-checkpoints, --aligned-checkpoint-timeout. Savepoints are always aligned.
+  bool unaligned_checkpoints = false;
+  std::chrono::milliseconds aligned_checkpoint_timeout{0};
   // Resume from a checkpoint or savepoint folder, or "latest": the newest usable checkpoint in
   // checkpoint_dir (a fresh start when there is none). Empty: a fresh start.
   std::string restore_from;

@@ -30,6 +30,11 @@ class ChannelWriter {
   virtual bool has_capacity() const = 0;
   // Always accepted: the capacity is checked by the task before it processes more input.
   virtual void push(StreamElement element) = 0;
+  // An unaligned checkpoint barrier: goes to the head of the channel, ahead of everything queued,
+  // and records in its `overtaken` how many data buffers it passed.
+  virtual void push_overtaking(StreamElement barrier) = 0;
+  // Moves checkpoint `id`'s barrier, if still queued, to the head in the same way.
+  virtual bool promote_barrier(int64_t id) = 0;
   // A buffer the consumer has finished with, or null.
   virtual std::unique_ptr<Buffer> take_recycled() = 0;
 };
@@ -52,7 +57,15 @@ class NetworkOutput : public Output {
   // Flushes, then sends `element` to every channel (watermarks, barriers, end of input).
   void broadcast_control(const StreamElement& element) {
     flush();
-    for (auto* c : channels_) c->push(StreamElement::control(element.kind, element.a, element.b));
+    for (auto* c : channels_) c->push(copy_control(element));
+  }
+  // Flushes, then puts the barrier at the head of every channel (an unaligned checkpoint).
+  void broadcast_overtaking(const StreamElement& barrier) {
+    flush();
+    for (auto* c : channels_) c->push_overtaking(copy_control(barrier));
+  }
+  void promote_barrier(int64_t id) {
+    for (auto* c : channels_) c->promote_barrier(id);
   }
   void emit_watermark(Timestamp watermark) override {
     broadcast_control(StreamElement::watermark(watermark));
@@ -71,6 +84,12 @@ class NetworkOutput : public Output {
   void set_metrics(OperatorMetrics* metrics) { metrics_ = metrics; }
 
  protected:
+  static StreamElement copy_control(const StreamElement& element) {
+    StreamElement copy = StreamElement::control(element.kind, element.a, element.b);
+    copy.aligned_only = element.aligned_only;
+    return copy;
+  }
+
   std::vector<ChannelWriter*> channels_;
   OperatorMetrics* metrics_ = nullptr;
   size_t next_marker_channel_ = 0;

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "sluice/runtime/buffer_codec.h"
 #include "sluice/runtime/operator.h"
 #include "sluice/runtime/record_writer.h"
 #include "sluice/runtime/source.h"
@@ -47,6 +48,7 @@ struct StreamEdge {
   int target_input = 0;
   Partitioning partitioning = Partitioning::kDefault;
   WriterFactory make_writer;
+  std::shared_ptr<const BufferCodec> codec;  // null: the record type has no Serializer
 };
 
 struct StreamGraph {
