@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -88,6 +89,60 @@ std::string read_file(const fs::path& path) {
 
 uint64_t checksum(std::string_view bytes) { return hash_bytes(bytes.data(), bytes.size()); }
 
+// The size and checksum of a file, read in chunks (shared files are SSTs of up to hundreds of MB).
+StateFile describe_file(const fs::path& path, const std::string& name) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw_io("cannot open", path);
+  StreamingHash hash;
+  std::string chunk(1 << 20, '\0');
+  uint64_t size = 0;
+  while (true) {
+    const ssize_t n = ::read(fd, chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      throw_io("cannot read", path);
+    }
+    if (n == 0) break;
+    hash.update(chunk.data(), static_cast<size_t>(n));
+    size += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  return StateFile{name, size, hash.digest()};
+}
+
+// Copies `from` to `to` and fsyncs the copy.
+void copy_synced(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
+  if (ec) {
+    throw Error(ErrorCategory::kIo, "cannot copy into the checkpoint: " + ec.message(),
+                ErrorContext{.file = from.string()});
+  }
+  const int fd = ::open(to.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw_io("cannot open", to);
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) throw_io("cannot fsync checkpoint file", to);
+}
+
+nlohmann::json files_to_json(const std::map<std::string, StateFile>& files) {
+  nlohmann::json json = nlohmann::json::object();
+  for (const auto& [name, file] : files) {
+    json[name] = {{"file", file.file}, {"size", file.size}, {"checksum", file.checksum}};
+  }
+  return json;
+}
+
+std::map<std::string, StateFile> files_from_json(const nlohmann::json& json) {
+  std::map<std::string, StateFile> files;
+  for (const auto& [name, file] : json.items()) {
+    files[name] = StateFile{file.at("file").get<std::string>(), file.at("size").get<uint64_t>(),
+                            file.at("checksum").get<uint64_t>()};
+  }
+  return files;
+}
+
 // The folder name's checkpoint id, if it is a checkpoint folder.
 std::optional<int64_t> checkpoint_id(const fs::path& folder) {
   const std::string name = folder.filename().string();
@@ -165,6 +220,70 @@ void PendingCheckpoint::write_state(const std::string& name, std::string_view by
   states_[name] = StateFile{file, bytes.size(), checksum(bytes)};
 }
 
+void PendingCheckpoint::add_shared_file(const std::string& key, const fs::path& path) {
+  if (key.empty() || key.find('/') != std::string::npos || key.starts_with(".")) {
+    throw Error(ErrorCategory::kInternal, "invalid shared file key '" + key + "'");
+  }
+  const fs::path shared = storage_->directory_ / "shared";
+  const fs::path target = shared / key;
+  std::optional<StateFile> known;
+  {
+    std::lock_guard lock(storage_->shared_mutex_);
+    if (auto it = storage_->known_shared_.find(key); it != storage_->known_shared_.end())
+      known = it->second;
+  }
+  std::error_code ec;
+  if (!known || !fs::exists(target, ec)) {
+    if (fs::exists(target, ec)) {
+      // Stored by an earlier run in this directory: complete (published by rename), verify it.
+      known = describe_file(target, "shared/" + key);
+    } else {
+      fs::create_directories(shared, ec);
+      // Published by rename, so shared/<key> is always a complete file.
+      const fs::path temporary = shared / fmt::format(".{}.{}.tmp", key, id_);
+      fs::remove(temporary, ec);
+      if (::link(path.c_str(), temporary.c_str()) == 0) {
+        const int fd = ::open(temporary.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || ::fsync(fd) != 0) {
+          if (fd >= 0) ::close(fd);
+          throw_io("cannot fsync shared checkpoint file", temporary);
+        }
+        ::close(fd);
+      } else {
+        copy_synced(path, temporary);  // another file system: a copy
+      }
+      known = describe_file(temporary, "shared/" + key);
+      fs::rename(temporary, target, ec);
+      if (ec) {
+        throw Error(ErrorCategory::kIo, "cannot publish shared checkpoint file: " + ec.message(),
+                    ErrorContext{.file = target.string()});
+      }
+      fsync_directory(shared);
+    }
+    std::lock_guard lock(storage_->shared_mutex_);
+    storage_->known_shared_[key] = *known;
+  }
+  std::lock_guard lock(mutex_);
+  shared_[key] = *known;
+}
+
+void PendingCheckpoint::reference_shared_file(const std::string& key) {
+  std::optional<StateFile> known;
+  {
+    std::lock_guard lock(storage_->shared_mutex_);
+    if (auto it = storage_->known_shared_.find(key); it != storage_->known_shared_.end())
+      known = it->second;
+  }
+  std::error_code ec;
+  const fs::path target = storage_->directory_ / "shared" / key;
+  if (!known || !fs::exists(target, ec)) {
+    throw Error(ErrorCategory::kIo, "shared checkpoint file '" + key + "' is gone",
+                ErrorContext{.file = target.string()});
+  }
+  std::lock_guard lock(mutex_);
+  shared_[key] = *known;
+}
+
 void PendingCheckpoint::set_property(const std::string& key, const std::string& value) {
   std::lock_guard lock(mutex_);
   properties_[key] = value;
@@ -175,11 +294,8 @@ CompletedCheckpoint PendingCheckpoint::commit(Timestamp timestamp) {
   body["checkpoint_id"] = id_;
   body["timestamp"] = timestamp;
   body["savepoint"] = savepoint_;
-  body["states"] = nlohmann::json::object();
-  for (const auto& [name, state] : states_) {
-    body["states"][name] = {
-        {"file", state.file}, {"size", state.size}, {"checksum", state.checksum}};
-  }
+  body["states"] = files_to_json(states_);
+  body["shared"] = files_to_json(shared_);
   body["properties"] = properties_;
   const std::string body_text = body.dump();
   const nlohmann::json metadata = {{"body", body}, {"checksum", checksum(body_text)}};
@@ -196,7 +312,8 @@ CompletedCheckpoint PendingCheckpoint::commit(Timestamp timestamp) {
   fsync_directory(folder_);
   fsync_directory(folder_.parent_path());
   done_ = true;
-  CompletedCheckpoint completed{id_, timestamp, savepoint_, folder_, states_, properties_};
+  CompletedCheckpoint completed{id_,     timestamp, savepoint_, folder_,
+                                states_, shared_,   properties_};
   if (!savepoint_) storage_->apply_retention(id_);
   return completed;
 }
@@ -211,6 +328,11 @@ void PendingCheckpoint::abort() {
 
 CheckpointStorage::CheckpointStorage(fs::path directory, int retained)
     : directory_(std::move(directory)), retained_(std::max(1, retained)) {}
+
+CheckpointStorage::CheckpointStorage(CheckpointStorage&& other) noexcept
+    : directory_(std::move(other.directory_)),
+      retained_(other.retained_),
+      known_shared_(std::move(other.known_shared_)) {}
 
 PendingCheckpoint CheckpointStorage::begin(int64_t id, bool savepoint) {
   const fs::path folder =
@@ -246,23 +368,23 @@ CompletedCheckpoint CheckpointStorage::load(const fs::path& folder) {
     checkpoint.timestamp = body.at("timestamp").get<Timestamp>();
     checkpoint.savepoint = body.at("savepoint").get<bool>();
     checkpoint.folder = folder;
-    for (const auto& [name, state] : body.at("states").items()) {
-      checkpoint.states[name] =
-          StateFile{state.at("file").get<std::string>(), state.at("size").get<uint64_t>(),
-                    state.at("checksum").get<uint64_t>()};
-    }
+    checkpoint.states = files_from_json(body.at("states"));
+    if (body.contains("shared")) checkpoint.shared = files_from_json(body.at("shared"));
     checkpoint.properties = body.at("properties").get<std::map<std::string, std::string>>();
   } catch (const nlohmann::json::exception& e) {
     throw_corrupt(folder, std::string("_metadata is incomplete: ") + e.what());
   }
-  for (const auto& [name, state] : checkpoint.states) {
-    const fs::path path = folder / state.file;
+  auto check_size = [&](const fs::path& path, const StateFile& file) {
     const auto size = fs::file_size(path, ec);
-    if (ec) throw_corrupt(folder, "state file " + state.file + " is missing");
-    if (size != state.size) {
+    if (ec) throw_corrupt(folder, "state file " + file.file + " is missing");
+    if (size != file.size) {
       throw_corrupt(folder, fmt::format("state file {} has {} bytes, the metadata says {}",
-                                        state.file, size, state.size));
+                                        file.file, size, file.size));
     }
+  };
+  for (const auto& [name, state] : checkpoint.states) check_size(folder / state.file, state);
+  for (const auto& [key, file] : checkpoint.shared) {
+    check_size(checkpoint.shared_directory() / key, file);
   }
   return checkpoint;
 }
@@ -296,7 +418,7 @@ std::optional<CompletedCheckpoint> CheckpointStorage::latest(
     try {
       CompletedCheckpoint checkpoint = load(folder);
       // Verify the contents too: a flipped bit must not be restored.
-      for (const auto& [name, state] : checkpoint.states) read_state(checkpoint, name);
+      verify(checkpoint);
       return checkpoint;
     } catch (const Error& e) {
       if (problems != nullptr) problems->push_back(e.what());
@@ -305,17 +427,49 @@ std::optional<CompletedCheckpoint> CheckpointStorage::latest(
   return std::nullopt;
 }
 
+void CheckpointStorage::verify(const CompletedCheckpoint& checkpoint) {
+  for (const auto& [name, state] : checkpoint.states) read_state(checkpoint, name);
+  for (const auto& [key, file] : checkpoint.shared) {
+    const StateFile actual = describe_file(checkpoint.shared_directory() / key, file.file);
+    if (actual.size != file.size || actual.checksum != file.checksum) {
+      throw_corrupt(checkpoint.folder, "shared file " + file.file + " checksum mismatch");
+    }
+  }
+}
+
 void CheckpointStorage::apply_retention(int64_t newest_completed) {
   int kept = 0;
+  std::set<std::string> referenced;  // shared files of the retained checkpoints
+  bool unreadable = false;
   for (const auto& [id, folder] : checkpoint_folders(directory_)) {
-    if (id > newest_completed) continue;  // a newer checkpoint in progress: not ours to touch
     std::error_code ec;
+    if (id > newest_completed) {  // a newer checkpoint in progress: not ours to touch
+      unreadable = true;          // and its shared files are not listed anywhere yet
+      continue;
+    }
     const bool completed = fs::exists(folder / kMetadata, ec);
     if (completed && kept < retained_) {
       ++kept;
+      try {
+        for (const auto& [key, file] : load(folder).shared) referenced.insert(key);
+      } catch (const Error&) {
+        unreadable = true;  // cannot tell what it uses: delete no shared file this time
+      }
       continue;
     }
     fs::remove_all(folder, ec);
+  }
+  // Savepoints never use shared files (they are self-contained), so retained checkpoints are the
+  // only users.
+  std::error_code ec;
+  const fs::path shared = directory_ / "shared";
+  if (unreadable || !fs::is_directory(shared, ec)) return;
+  for (const auto& entry : fs::directory_iterator(shared, ec)) {
+    const std::string key = entry.path().filename().string();
+    if (referenced.contains(key)) continue;
+    fs::remove(entry.path(), ec);
+    std::lock_guard lock(shared_mutex_);
+    known_shared_.erase(key);
   }
 }
 

@@ -49,7 +49,7 @@ void CheckpointCoordinator::stop() {
 void CheckpointCoordinator::acknowledge(StreamTask* task, int64_t id, TaskState state, bool final) {
   {
     std::lock_guard lock(mutex_);
-    auto shared = std::make_shared<const TaskState>(std::move(state));
+    auto shared = std::make_shared<TaskState>(std::move(state));
     if (final) final_states_[task] = shared;
     last_acknowledged_[task] = id;
     acks_.push_back(Ack{id, std::move(shared)});
@@ -240,14 +240,40 @@ void CheckpointCoordinator::trigger(std::optional<SavepointRequest> savepoint) {
   for (StreamTask* task : to_trigger) task->trigger_checkpoint(id, now, aligned_only);
 }
 
+namespace {
+
+// The checkpoint's SnapshotFiles, noting which shared files each state uses.
+class RecordingFiles final : public SnapshotFiles {
+ public:
+  RecordingFiles(PendingCheckpoint& checkpoint, std::vector<std::string>& keys)
+      : checkpoint_(checkpoint), keys_(keys) {}
+  void add_shared_file(const std::string& key, const std::filesystem::path& path) override {
+    checkpoint_.add_shared_file(key, path);
+    keys_.push_back(key);
+  }
+
+ private:
+  PendingCheckpoint& checkpoint_;
+  std::vector<std::string>& keys_;
+};
+
+}  // namespace
+
 void CheckpointCoordinator::write(Ack& ack) {
   if (!pending_ || ack.id != pending_->id()) return;  // of an abandoned checkpoint
   try {
-    for (const auto& [name, bytes] : *ack.state) {
-      pending_->write_state(name, bytes);
-      pending_bytes_ += bytes.size();
+    for (TaskStatePart& part : *ack.state) {
+      // The asynchronous part of the task's snapshot, off the task thread. A final state is
+      // materialized once and referenced by every later checkpoint.
+      if (!part.snapshot.materialized()) {
+        RecordingFiles files(*pending_, part.shared_files);
+        part.snapshot.materialize(files);
+      }
+      for (const std::string& key : part.shared_files) pending_->reference_shared_file(key);
+      pending_->write_state(part.name, part.snapshot.bytes());
+      pending_bytes_ += part.snapshot.bytes().size();
     }
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {
     abandon(e.what());
     return;
   }

@@ -42,6 +42,7 @@
 
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/core/error.h"
+#include "sluice/state/state_snapshot.h"
 
 namespace sluice::runtime {
 
@@ -50,7 +51,14 @@ class SourceCoordinator;
 
 class CheckpointCoordinator {
  public:
-  using TaskState = std::vector<std::pair<std::string, std::string>>;  // state name -> bytes
+  // One state of a task's snapshot: its name in the checkpoint, and its snapshot, materialized
+  // by the coordinator (with the shared files it uses) before it is written.
+  struct TaskStatePart {
+    std::string name;
+    StateSnapshot snapshot;
+    std::vector<std::string> shared_files;
+  };
+  using TaskState = std::vector<TaskStatePart>;
 
   struct Settings {
     std::chrono::milliseconds interval{0};
@@ -94,7 +102,8 @@ class CheckpointCoordinator {
  private:
   struct Ack {
     int64_t id;
-    std::shared_ptr<const TaskState> state;  // shared with final_states_: large, never copied
+    // Shared with final_states_: large, never copied; materialized in place by the coordinator.
+    std::shared_ptr<TaskState> state;
   };
   struct SavepointRequest {
     std::string directory;
@@ -120,7 +129,7 @@ class CheckpointCoordinator {
   bool stopping_ = false;
   bool any_task_finished_ = false;
   std::map<StreamTask*, bool> input_ended_;
-  std::map<StreamTask*, std::shared_ptr<const TaskState>>
+  std::map<StreamTask*, std::shared_ptr<TaskState>>
       final_states_;                 // the last acknowledged after input ended
   std::vector<StreamTask*> closed_;  // closed normally: acknowledged from the cache
   std::map<StreamTask*, int64_t> last_acknowledged_;

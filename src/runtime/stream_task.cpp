@@ -181,14 +181,14 @@ void StreamTask::perform_checkpoint(int64_t id, Timestamp time, bool aligned_onl
   for (auto& member : members) {
     if (member.op) {
       attributed_to(member.node_id, [&] {
-        std::string bytes = member.op->snapshot_state(id);
-        if (!bytes.empty())
-          state.emplace_back(state_name(member.node_id, "operator"), std::move(bytes));
+        StateSnapshot snapshot = member.op->snapshot_state(id);
+        if (!snapshot.empty())
+          state.push_back({state_name(member.node_id, "operator"), std::move(snapshot), {}});
       });
     }
     OperatorStateSnapshot lists = member.operator_state->snapshot();
     if (!lists.lists.empty()) {
-      state.emplace_back(state_name(member.node_id, "operator-lists"), to_bytes(lists));
+      state.push_back({state_name(member.node_id, "operator-lists"), to_bytes(lists), {}});
     }
   }
   if (!input_ended_) {
@@ -229,9 +229,10 @@ void StreamTask::complete_channel_state(int64_t id) {
                                         channel.input, std::move(capture_->buffers[i])});
   }
   if (!entries.empty()) {
-    capture_->state.emplace_back(
-        fmt::format("node-{}/subtask-{}/channel-state", members.front().node_id, subtask_),
-        to_bytes(entries));
+    capture_->state.push_back(
+        {fmt::format("node-{}/subtask-{}/channel-state", members.front().node_id, subtask_),
+         to_bytes(entries),
+         {}});
   }
   job_.checkpoints()->acknowledge(this, id, std::move(capture_->state), input_ended_);
   capture_.reset();

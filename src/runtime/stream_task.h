@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/checkpoint_coordinator.h"
 #include "runtime/input_gate.h"
 #include "runtime/scheduler.h"
 #include "runtime/source_coordinator.h"
@@ -172,7 +173,7 @@ class StreamTask final : public Schedulable {
   // An unaligned checkpoint whose snapshot is taken, waiting for the rest of its in-flight input.
   struct ChannelStateCapture {
     int64_t id = 0;
-    std::vector<std::pair<std::string, std::string>> state;
+    std::vector<CheckpointCoordinator::TaskStatePart> state;
     std::vector<std::vector<std::string>> buffers;  // per input channel
   };
   std::optional<ChannelStateCapture> capture_;

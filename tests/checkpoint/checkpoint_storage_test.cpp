@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <fstream>
 
 #include "sluice/core/error.h"
@@ -135,6 +137,90 @@ TEST_F(CheckpointStorageTest, AnUnwritableDirectoryFailsNamingIt) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("a-file"), std::string::npos) << e.what();
   }
+}
+
+// Incremental checkpoints: a file added under a key is stored once in shared/, and later
+// checkpoints that add or reference the key list it without copying it again.
+TEST_F(CheckpointStorageTest, SharedFilesAreStoredOnceAndDeletedWithTheirLastCheckpoint) {
+  fs::create_directories(dir_ / "local");
+  auto make_local = [&](const std::string& name, const std::string& contents) {
+    std::ofstream(dir_ / "local" / name) << contents;
+    return dir_ / "local" / name;
+  };
+  const fs::path sst1 = make_local("000001.sst", std::string(5000, 'x'));
+  const fs::path sst2 = make_local("000002.sst", std::string(7000, 'y'));
+  CheckpointStorage storage(dir_, 2);
+  {
+    PendingCheckpoint pending = storage.begin(1);
+    pending.add_shared_file("a-000001.sst", sst1);
+    pending.write_state("op", "1");
+    pending.commit(1000);
+  }
+  const auto inode = [](const fs::path& p) {
+    struct stat info {};
+    ::stat(p.c_str(), &info);
+    return info.st_ino;
+  };
+  const fs::path shared1 = dir_ / "shared" / "a-000001.sst";
+  ASSERT_TRUE(fs::exists(shared1));
+  const auto stored_inode = inode(shared1);
+  {
+    PendingCheckpoint pending = storage.begin(2);
+    pending.add_shared_file("a-000001.sst", sst1);  // unchanged: referenced, not stored again
+    pending.add_shared_file("a-000002.sst", sst2);
+    pending.write_state("op", "2");
+    pending.commit(2000);
+  }
+  EXPECT_EQ(inode(shared1), stored_inode);
+  {
+    PendingCheckpoint pending = storage.begin(3);
+    pending.reference_shared_file("a-000002.sst");
+    pending.write_state("op", "3");
+    pending.commit(3000);
+  }
+  // Checkpoints 2 and 3 are retained, and 2 lists 000001: it stays.
+  EXPECT_TRUE(fs::exists(shared1));
+  {
+    PendingCheckpoint pending = storage.begin(4);
+    pending.reference_shared_file("a-000002.sst");
+    pending.write_state("op", "4");
+    pending.commit(4000);
+  }
+  EXPECT_FALSE(fs::exists(shared1)) << "no retained checkpoint lists it";
+  EXPECT_TRUE(fs::exists(dir_ / "shared" / "a-000002.sst"));
+  EXPECT_THROW(storage.begin(5).reference_shared_file("a-000001.sst"), Error);
+
+  auto latest = storage.latest();
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->id, 4);
+  ASSERT_EQ(latest->shared.size(), 1u);
+  EXPECT_EQ(latest->shared.begin()->second.size, 7000u);
+  EXPECT_EQ(latest->shared_directory(), dir_ / "shared");
+}
+
+TEST_F(CheckpointStorageTest, ACorruptSharedFileFallsBackAndNamesIt) {
+  fs::create_directories(dir_ / "local");
+  std::ofstream(dir_ / "local" / "x.sst") << std::string(3000, 'x');
+  std::ofstream(dir_ / "local" / "y.sst") << std::string(3000, 'y');
+  CheckpointStorage storage(dir_, 3);
+  write(storage, 1);
+  {
+    PendingCheckpoint pending = storage.begin(2);
+    pending.add_shared_file("k-x.sst", dir_ / "local" / "x.sst");
+    pending.write_state("op", "2");
+    pending.commit(2000);
+  }
+  {  // same size, other contents: the checksum tells
+    std::fstream f(dir_ / "shared" / "k-x.sst", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.put('!');
+  }
+  std::vector<std::string> problems;
+  auto latest = storage.latest(&problems);
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->id, 1);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("shared/k-x.sst"), std::string::npos) << problems[0];
 }
 
 }  // namespace

@@ -227,7 +227,7 @@ class BroadcastProcessOperator final : public TypedOperator<typename F::output_t
       states_.restore(from_bytes<std::map<std::string, std::string>>(restored[0]));
     open_function(fn_, this->context());
   }
-  std::string snapshot_state(int64_t) override { return to_bytes(states_.snapshot()); }
+  StateSnapshot snapshot_state(int64_t) override { return to_bytes(states_.snapshot()); }
   void close() override { close_function(fn_); }
   void process_batch(Buffer& batch, int input) override {
     if (input == 0) {
@@ -328,7 +328,7 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
   }
 
   // Keyed state and timers by key group, the watermark, and the broadcast state.
-  std::string snapshot_state(int64_t) override {
+  StateSnapshot snapshot_state(int64_t) override {
     if constexpr (kSerializable<Key>) {
       KeyGroupedItems timers;
       const int max_parallelism = this->context().max_parallelism;

@@ -193,7 +193,7 @@ class KeyedReduceOperator final : public TypedOperator<T> {
     open_function(fn_, this->context());
   }
   // The accumulated value of every key, by key group.
-  std::string snapshot_state(int64_t) override {
+  StateSnapshot snapshot_state(int64_t) override {
     if constexpr (kCheckpointable) {
       KeyGroupedItems items;
       for (const auto& [key, value] : state_) {

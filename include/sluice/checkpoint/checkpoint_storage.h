@@ -7,11 +7,16 @@
 //                                   fsync the folder. Lists every state file with its size and
 //                                   XXH3-64 checksum, and carries a checksum of itself.
 //
+//   <checkpoint dir>/shared/<key>   files shared between checkpoints (RocksDB SST files of
+//                                   incremental checkpoints), stored once; a checkpoint's
+//                                   _metadata lists those it uses, with size and checksum
+//
 // A folder is a completed checkpoint only if its _metadata parses, its own checksum matches and
-// every file it lists has the listed size and checksum. Restoring takes the newest completed
+// every file it lists (its own and the shared ones) has the listed size and checksum. Restoring takes the newest completed
 // checkpoint and falls back to older ones when a newer one is corrupt or truncated, reporting
 // why. After a checkpoint completes, all but the newest `retained` completed ones are deleted
-// (never the newest), together with folders of checkpoints that never completed.
+// (never the newest), together with folders of checkpoints that never completed, and the shared
+// files no retained checkpoint lists.
 //
 // Threading: a PendingCheckpoint's write_state may be called from several threads at once (each
 // file is independent); commit / abort and the CheckpointStorage methods from one thread.
@@ -42,7 +47,11 @@ struct CompletedCheckpoint {
   bool savepoint = false;
   std::filesystem::path folder;
   std::map<std::string, StateFile> states;        // logical state name -> file
+  std::map<std::string, StateFile> shared;        // shared file key -> file (in shared/)
   std::map<std::string, std::string> properties;  // small values (e.g. the job's parallelism)
+
+  // Where the shared files of this checkpoint are.
+  std::filesystem::path shared_directory() const { return folder.parent_path() / "shared"; }
 };
 
 class CheckpointStorage;
@@ -57,6 +66,11 @@ class PendingCheckpoint {
   int64_t id() const { return id_; }
   // Writes one state durably; `name` is the logical name the restore asks for.
   void write_state(const std::string& name, std::string_view bytes);
+  // Makes the file at `path` part of the checkpoint as shared file `key` (see SnapshotFiles):
+  // copied (or hard-linked: the file must never change) into shared/ unless already there.
+  void add_shared_file(const std::string& key, const std::filesystem::path& path);
+  // Lists shared file `key`, which an earlier add_shared_file of this storage stored, again.
+  void reference_shared_file(const std::string& key);
   void set_property(const std::string& key, const std::string& value);
   // Writes _metadata: from now on the checkpoint exists. Then applies the retention policy.
   CompletedCheckpoint commit(Timestamp timestamp);
@@ -73,6 +87,7 @@ class PendingCheckpoint {
   std::filesystem::path folder_;
   std::mutex mutex_;  // guards states_ and properties_
   std::map<std::string, StateFile> states_;
+  std::map<std::string, StateFile> shared_;
   std::map<std::string, std::string> properties_;
   bool done_ = false;
 };
@@ -81,6 +96,7 @@ class CheckpointStorage {
  public:
   // `retained`: completed checkpoints kept (at least 1).
   explicit CheckpointStorage(std::filesystem::path directory, int retained = 3);
+  CheckpointStorage(CheckpointStorage&& other) noexcept;
 
   const std::filesystem::path& directory() const { return directory_; }
 
@@ -100,6 +116,9 @@ class CheckpointStorage {
   static CompletedCheckpoint load(const std::filesystem::path& folder);
   // A state's bytes, verified against its checksum; throws an Error naming the file.
   static std::string read_state(const CompletedCheckpoint& checkpoint, const std::string& name);
+  // Reads every file of the checkpoint against its checksum; throws an Error naming the first
+  // that does not match.
+  static void verify(const CompletedCheckpoint& checkpoint);
 
  private:
   friend class PendingCheckpoint;
@@ -107,6 +126,8 @@ class CheckpointStorage {
 
   std::filesystem::path directory_;
   int retained_;
+  std::mutex shared_mutex_;
+  std::map<std::string, StateFile> known_shared_;  // stored in shared/ and verified
 };
 
 }  // namespace sluice

@@ -24,6 +24,21 @@ inline constexpr int kDefaultMaxParallelism = 128;
 
 uint64_t hash_bytes(const void* data, size_t size);
 
+// hash_bytes over data that arrives in pieces (a large file): the same value as one call over the
+// concatenation.
+class StreamingHash {
+ public:
+  StreamingHash();
+  ~StreamingHash();
+  StreamingHash(const StreamingHash&) = delete;
+  StreamingHash& operator=(const StreamingHash&) = delete;
+  void update(const void* data, size_t size);
+  uint64_t digest() const;
+
+ private:
+  void* state_;  // XXH3_state_t, kept out of this header
+};
+
 inline uint64_t mix64(uint64_t k) {
   k ^= k >> 33;
   k *= 0xff51afd7ed558ccdULL;

@@ -18,6 +18,7 @@
 #include "sluice/core/time.h"
 #include "sluice/runtime/buffer.h"
 #include "sluice/runtime/metrics.h"
+#include "sluice/state/state_snapshot.h"
 
 namespace sluice {
 
@@ -115,8 +116,9 @@ class Operator : public TimerTarget {
   // two-phase-commit sinks commit). Keyed state must be stored by key group (see
   // KeyedOperatorSnapshot) so a restore at another parallelism can split it; state that is not
   // keyed belongs in operator list state (context().operator_state), which is redistributed.
-  // Empty: the operator has no state of its own.
-  virtual std::string snapshot_state(int64_t /*checkpoint_id*/) { return {}; }
+  // Empty: the operator has no state of its own. Large state returns a deferred snapshot whose
+  // bytes are produced off the task thread (see sluice/state/state_snapshot.h).
+  virtual StateSnapshot snapshot_state(int64_t /*checkpoint_id*/) { return {}; }
   virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
   // Latency markers pass through operators untouched; sinks record them.
   virtual void process_latency_marker(const LatencyMarker& marker) {

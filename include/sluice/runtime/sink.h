@@ -73,7 +73,7 @@ class SinkOperator final : public Operator {
     committables_->clear();
     writer_ = sink_->create_writer(runtime);
   }
-  std::string snapshot_state(int64_t checkpoint_id) override {
+  StateSnapshot snapshot_state(int64_t checkpoint_id) override {
     for (auto& committable : writer_->prepare_commit(checkpoint_id)) {
       committables_->add({checkpoint_id, std::move(committable)});
     }

@@ -76,7 +76,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
 
   // Per key group: each key's windows with their contents, trigger state and live timers; the
   // window function's state; the watermark.
-  std::string snapshot_state(int64_t) override {
+  StateSnapshot snapshot_state(int64_t) override {
     if constexpr (kCheckpointable) {
       KeyGroupedItems items;
       const int max_parallelism = this->context().max_parallelism;

@@ -231,7 +231,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
 
   // Window contents (pane, key, accumulator) and window-function state by key group, and the
   // watermark (processing time, for processing-time windows) already handled.
-  std::string snapshot_state(int64_t) override {
+  StateSnapshot snapshot_state(int64_t) override {
     if constexpr (kSerializable<Key> && kSerializable<Acc>) {
       KeyGroupedItems items;
       const int max_parallelism = this->context().max_parallelism;
