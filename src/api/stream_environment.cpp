@@ -69,6 +69,18 @@ StreamEnvironment::StreamEnvironment(Configuration config)
   options_.unaligned_checkpoints = config.get_bool("unaligned-checkpoints", false);
   options_.aligned_checkpoint_timeout =
       config.get_duration("aligned-checkpoint-timeout", std::chrono::milliseconds(0));
+  const std::string backend = config.get_string("state-backend", "heap");
+  if (backend != "heap" && backend != "hashmap" && backend != "rocksdb") {
+    throw Error(
+        ErrorCategory::kInvalidArgument,
+        fmt::format("--state-backend must be heap (or hashmap) or rocksdb, got '{}'", backend));
+  }
+  options_.state_backend.kind =
+      backend == "rocksdb" ? StateBackendKind::kRocksDb : StateBackendKind::kHeap;
+  options_.state_backend.local_directory = config.get_string("state-dir", "");
+  options_.state_backend.incremental = config.get_bool("incremental-checkpoints", false);
+  options_.state_backend.rocksdb_memory_bytes = static_cast<size_t>(
+      config.get_bytes("rocksdb-memory", options_.state_backend.rocksdb_memory_bytes));
   options_.restore_from = config.get_string("restore-from", "");
   if (auto strategy = config.get("restart-strategy")) {
     RestartStrategy restart;
@@ -152,6 +164,10 @@ StreamEnvironment& StreamEnvironment::enable_checkpointing(std::chrono::millisec
   }
   options_.checkpoint_interval = interval;
   options_.checkpoint_dir = std::move(directory);
+  return *this;
+}
+StreamEnvironment& StreamEnvironment::set_state_backend(StateBackendOptions options) {
+  options_.state_backend = std::move(options);
   return *this;
 }
 StreamEnvironment& StreamEnvironment::set_restart_strategy(RestartStrategy strategy) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <limits>
 
@@ -93,6 +94,32 @@ std::chrono::milliseconds Configuration::get_duration(const std::string& key,
   auto value = get(key);
   if (!value) return fallback;
   return parse_duration(*value, "--" + key);
+}
+
+uint64_t Configuration::get_bytes(const std::string& key, uint64_t fallback) const {
+  auto value = get(key);
+  if (!value) return fallback;
+  uint64_t number = 0;
+  const char* begin = value->data();
+  const char* end = begin + value->size();
+  auto [ptr, ec] = std::from_chars(begin, end, number);
+  std::string unit(ptr, end);
+  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  uint64_t scale = 0;
+  if (unit.empty() || unit == "b") {
+    scale = 1;
+  } else if (unit == "kb" || unit == "k") {
+    scale = uint64_t{1} << 10;
+  } else if (unit == "mb" || unit == "m") {
+    scale = uint64_t{1} << 20;
+  } else if (unit == "gb" || unit == "g") {
+    scale = uint64_t{1} << 30;
+  }
+  if (ec != std::errc() || scale == 0 || number > std::numeric_limits<uint64_t>::max() / scale) {
+    throw Error(ErrorCategory::kInvalidArgument,
+                fmt::format("--{} expects a size like 64kb, 512mb or 2gb, got '{}'", key, *value));
+  }
+  return number * scale;
 }
 
 std::chrono::milliseconds parse_duration(const std::string& text, const std::string& what) {

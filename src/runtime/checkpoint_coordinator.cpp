@@ -236,8 +236,8 @@ void CheckpointCoordinator::trigger(std::optional<SavepointRequest> savepoint) {
     if (tasks_ended_ == participants_.tasks.size()) final_id_ = id;
   }
   // Savepoints are always aligned (as Flink's): their barriers never overtake data.
-  const bool aligned_only = pending_savepoint_.has_value();
-  for (StreamTask* task : to_trigger) task->trigger_checkpoint(id, now, aligned_only);
+  const bool is_savepoint = pending_savepoint_.has_value();
+  for (StreamTask* task : to_trigger) task->trigger_checkpoint(id, now, is_savepoint);
 }
 
 namespace {

@@ -71,7 +71,7 @@ void InputGate::on_status(ChannelState& channel, bool idle) {
   }
 }
 
-void InputGate::start_checkpoint(int64_t checkpoint_id, Timestamp time, bool aligned_only) {
+void InputGate::start_checkpoint(int64_t checkpoint_id, Timestamp time, bool savepoint) {
   if (checkpointing_ != 0) {  // overtaken by a newer checkpoint: the older one cannot complete here
     ++abandoned_;
     last_completed_ = checkpointing_;
@@ -82,15 +82,14 @@ void InputGate::start_checkpoint(int64_t checkpoint_id, Timestamp time, bool ali
   }
   checkpointing_ = checkpoint_id;
   checkpoint_time_ = time;
-  aligned_only_ = aligned_only;
+  savepoint_ = savepoint;
   snapshot_taken_ = false;
 }
 
 void InputGate::on_barrier(ChannelState& channel, const StreamElement& barrier) {
   const int64_t checkpoint_id = barrier.a;
   if (checkpoint_id <= last_completed_ || checkpoint_id < checkpointing_) return;  // stale
-  if (checkpoint_id > checkpointing_)
-    start_checkpoint(checkpoint_id, barrier.b, barrier.aligned_only);
+  if (checkpoint_id > checkpointing_) start_checkpoint(checkpoint_id, barrier.b, barrier.savepoint);
   channel.barrier_received = true;
   channel.before_barrier = barrier.overtaken;
   if (!snapshot_taken_ && may_go_unaligned() &&
@@ -111,6 +110,7 @@ void InputGate::take_unaligned_snapshot() {
   event.checkpoint_id = checkpointing_;
   event.checkpoint_time = checkpoint_time_;
   event.unaligned = true;
+  event.savepoint = savepoint_;
   pending_.push_back(std::move(event));
 }
 
@@ -148,6 +148,7 @@ void InputGate::complete_checkpoint_if_done() {
   event.kind = snapshot_taken_ ? Event::Kind::kChannelStateComplete : Event::Kind::kBarrier;
   event.checkpoint_id = checkpointing_;
   event.checkpoint_time = checkpoint_time_;
+  event.savepoint = savepoint_;
   pending_.push_back(std::move(event));
   last_completed_ = checkpointing_;
   checkpointing_ = 0;

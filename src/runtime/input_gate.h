@@ -21,7 +21,7 @@
 //   With an alignment timeout, a checkpoint starts aligned and turns unaligned once it is older
 //   than the timeout (measured from its trigger time, as Flink's aligned-checkpoint-timeout);
 //   barriers still queued behind data are then moved ahead of it. A savepoint's barrier
-//   (`aligned_only`) is always aligned.
+//   (`savepoint`) is always aligned.
 // - at least once: no channel is blocked; the barrier is reported when the last open channel
 //   delivered it, so records after it on faster channels may be in the snapshot and are replayed
 //   after a failure (duplicates, no loss).
@@ -60,6 +60,7 @@ class InputGate {
     int input = 0;
     bool record = false;     // kBuffer: in flight before an unaligned barrier
     bool unaligned = false;  // kBarrier
+    bool savepoint = false;  // kBarrier
     Timestamp watermark = kMinWatermark;
     bool idle = false;  // kWatermarkStatus
     LatencyMarker marker{};
@@ -108,13 +109,13 @@ class InputGate {
   void push_watermark(Timestamp watermark);
   void push_status(bool idle);
   void on_barrier(ChannelState& channel, const StreamElement& barrier);
-  void start_checkpoint(int64_t checkpoint_id, Timestamp time, bool aligned_only);
+  void start_checkpoint(int64_t checkpoint_id, Timestamp time, bool savepoint);
   void take_unaligned_snapshot();
   void check_alignment_timeout();
   void on_buffer_read(ChannelState& channel, Event& event);
   void complete_checkpoint_if_done();
   bool may_go_unaligned() const {
-    return unaligned_enabled_ && barrier_mode_ == BarrierMode::kExactlyOnce && !aligned_only_;
+    return unaligned_enabled_ && barrier_mode_ == BarrierMode::kExactlyOnce && !savepoint_;
   }
   bool blocked(const ChannelState& channel) const {
     return barrier_mode_ == BarrierMode::kExactlyOnce && checkpointing_ != 0 && !snapshot_taken_ &&
@@ -133,7 +134,7 @@ class InputGate {
   int64_t alignment_timeout_ms_ = 0;
   int64_t checkpointing_ = 0;  // the checkpoint whose barriers are arriving, 0 if none
   Timestamp checkpoint_time_ = 0;
-  bool aligned_only_ = false;
+  bool savepoint_ = false;
   bool snapshot_taken_ = false;  // kBarrier reported (unaligned: before every barrier arrived)
   int64_t last_completed_ = 0;   // the last checkpoint completed here, or abandoned
   int64_t abandoned_ = 0;

@@ -215,6 +215,8 @@ void JobExecution::build(const StreamGraph& graph) {
         member.operator_state = std::make_unique<OperatorStateStore>();
         ctx.operator_state = member.operator_state.get();
         ctx.checkpointing = options_.checkpoint_interval.count() > 0;
+        ctx.state_backend = &options_.state_backend;
+        if (restored_) ctx.restored_shared_directory = restored_->shared_directory();
         if (restored_) {
           member.operator_state->restore(restored_lists[id][static_cast<size_t>(s)]);
           // Keyed state: every old subtask whose key groups overlap this one's.

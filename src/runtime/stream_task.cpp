@@ -138,9 +138,9 @@ void StreamTask::fire_due_timers() {
   request_timer_wakeup(now);
 }
 
-void StreamTask::trigger_checkpoint(int64_t id, Timestamp time, bool aligned_only) {
+void StreamTask::trigger_checkpoint(int64_t id, Timestamp time, bool savepoint) {
   checkpoint_time_.store(time, std::memory_order_relaxed);
-  checkpoint_aligned_only_.store(aligned_only, std::memory_order_relaxed);
+  checkpoint_savepoint_.store(savepoint, std::memory_order_relaxed);
   checkpoint_requested_.store(id, std::memory_order_release);
   job_.scheduler().notify(this);
 }
@@ -149,7 +149,7 @@ void StreamTask::perform_requested_checkpoint() {
   const int64_t id = checkpoint_requested_.load(std::memory_order_acquire);
   if (id > acknowledged_checkpoint_) {
     perform_checkpoint(id, checkpoint_time_.load(std::memory_order_relaxed),
-                       checkpoint_aligned_only_.load(std::memory_order_relaxed), false);
+                       checkpoint_savepoint_.load(std::memory_order_relaxed), false);
   }
 }
 
@@ -158,7 +158,7 @@ void StreamTask::notify_checkpoint_complete(int64_t id) {
   job_.scheduler().notify(this);
 }
 
-void StreamTask::perform_checkpoint(int64_t id, Timestamp time, bool aligned_only, bool unaligned) {
+void StreamTask::perform_checkpoint(int64_t id, Timestamp time, bool savepoint, bool unaligned) {
   CheckpointCoordinator* checkpoints = job_.checkpoints();
   if (checkpoints == nullptr || id <= acknowledged_checkpoint_) return;
   acknowledged_checkpoint_ = id;
@@ -181,7 +181,7 @@ void StreamTask::perform_checkpoint(int64_t id, Timestamp time, bool aligned_onl
   for (auto& member : members) {
     if (member.op) {
       attributed_to(member.node_id, [&] {
-        StateSnapshot snapshot = member.op->snapshot_state(id);
+        StateSnapshot snapshot = member.op->snapshot_state(SnapshotRequest{id, savepoint});
         if (!snapshot.empty())
           state.push_back({state_name(member.node_id, "operator"), std::move(snapshot), {}});
       });
@@ -194,9 +194,9 @@ void StreamTask::perform_checkpoint(int64_t id, Timestamp time, bool aligned_onl
   if (!input_ended_) {
     const JobOptions& options = job_.options();
     const bool overtake =
-        options.unaligned_checkpoints && !aligned_only &&
+        options.unaligned_checkpoints && !savepoint &&
         (unaligned || wall_clock_millis() - time >= options.aligned_checkpoint_timeout.count());
-    const StreamElement barrier = StreamElement::barrier(id, time, aligned_only);
+    const StreamElement barrier = StreamElement::barrier(id, time, savepoint);
     for (auto* output : network_outputs) {
       if (overtake) {
         output->broadcast_overtaking(barrier);
@@ -205,7 +205,7 @@ void StreamTask::perform_checkpoint(int64_t id, Timestamp time, bool aligned_onl
       }
     }
     queued_barrier_.reset();
-    if (!overtake && options.unaligned_checkpoints && !aligned_only && !network_outputs.empty()) {
+    if (!overtake && options.unaligned_checkpoints && !savepoint && !network_outputs.empty()) {
       queued_barrier_ = QueuedBarrier{id, time + options.aligned_checkpoint_timeout.count()};
     }
   }
@@ -318,7 +318,8 @@ void StreamTask::handle_gate_event(InputGate::Event& event) {
       attributed_to(head.node_id, [&] { head.op->process_latency_marker(event.marker); });
       break;
     case InputGate::Event::Kind::kBarrier:
-      perform_checkpoint(event.checkpoint_id, event.checkpoint_time, false, event.unaligned);
+      perform_checkpoint(event.checkpoint_id, event.checkpoint_time, event.savepoint,
+                         event.unaligned);
       break;
     case InputGate::Event::Kind::kChannelStateComplete:
       complete_channel_state(event.checkpoint_id);

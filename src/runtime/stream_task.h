@@ -78,8 +78,8 @@ class StreamTask final : public Schedulable {
   void register_timer(Timestamp time, TimerTarget* target, int node_id);
   // Thread-safe: at its next run, a source task snapshots and injects checkpoint `id`'s barrier;
   // a task whose input ended snapshots its final state. (Other tasks wait for the barrier.)
-  // `aligned_only`: a savepoint, whose barriers never overtake data.
-  void trigger_checkpoint(int64_t id, Timestamp time, bool aligned_only = false);
+  // `savepoint`: a savepoint, whose barriers never overtake data.
+  void trigger_checkpoint(int64_t id, Timestamp time, bool savepoint = false);
   // Thread-safe: checkpoint `id` completed; the operators hear of it at the task's next run.
   void notify_checkpoint_complete(int64_t id);
 
@@ -133,7 +133,7 @@ class StreamTask final : public Schedulable {
   // and the task acknowledges. Unaligned: the barrier overtakes the queued output, and the
   // acknowledgement waits until the gate delivered every input buffer before the barrier, which
   // are recorded with the state.
-  void perform_checkpoint(int64_t id, Timestamp time, bool aligned_only, bool unaligned);
+  void perform_checkpoint(int64_t id, Timestamp time, bool savepoint, bool unaligned);
   void complete_channel_state(int64_t id);
   void replay_restored_in_flight();
   void promote_queued_barrier_if_due();
@@ -169,7 +169,7 @@ class StreamTask final : public Schedulable {
 
   std::atomic<int64_t> checkpoint_requested_{0};  // written by the coordinator
   std::atomic<Timestamp> checkpoint_time_{0};
-  std::atomic<bool> checkpoint_aligned_only_{false};
+  std::atomic<bool> checkpoint_savepoint_{false};
   // An unaligned checkpoint whose snapshot is taken, waiting for the rest of its in-flight input.
   struct ChannelStateCapture {
     int64_t id = 0;

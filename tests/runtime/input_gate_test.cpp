@@ -233,9 +233,9 @@ class UnalignedGateTest : public InputGateTest {
     InputGateTest::SetUp();
     gate_.set_unaligned(true, 0);
   }
-  void overtaking_barrier(int channel, int64_t checkpoint, bool aligned_only = false) {
+  void overtaking_barrier(int channel, int64_t checkpoint, bool savepoint = false) {
     channels_[channel]->push_overtaking(
-        StreamElement::barrier(checkpoint, 1000 * checkpoint, aligned_only));
+        StreamElement::barrier(checkpoint, 1000 * checkpoint, savepoint));
   }
   // As drain(), with "+" before a record the gate flags as in flight (to be recorded), "u<id>"
   // for an unaligned snapshot and "s<id>" for a completed channel state.

@@ -1,12 +1,14 @@
-// Snapshots of the heap keyed state backend by key group, restored at other parallelisms
-// (rescaling 1 -> 2 -> 3 -> 1): every key's state of every kind ends up, intact, in exactly the
-// subtask that owns its key group.
+// Snapshots of the keyed state backends by key group, restored at other parallelisms (rescaling
+// 1 -> 2 -> 3 -> 1): every key's state of every kind ends up, intact, in exactly the subtask that
+// owns its key group. Every test runs on the heap backend and on RocksDB, with full (canonical)
+// and incremental (native) snapshots; a snapshot of one backend restores into the other.
 #include <gtest/gtest.h>
 
 #include <map>
 
 #include "sluice/core/key_groups.h"
 #include "sluice/state/keyed_state.h"
+#include "state/backend_test_util.h"
 
 namespace sluice {
 namespace {
@@ -20,7 +22,7 @@ struct Avg {
 
 // Registers every state kind on a backend (in the same order the job would, in open()).
 struct States {
-  explicit States(HeapKeyedStateBackend<std::string>& b)
+  explicit States(KeyedStateBackend<std::string>& b)
       : value(b.get_state(ValueStateDescriptor<int64_t>{"value"})),
         list(b.get_list_state(ListStateDescriptor<std::string>{"list"})),
         map(b.get_map_state(MapStateDescriptor<std::string, double>{"map"})),
@@ -44,7 +46,7 @@ struct States {
 
 std::string key_of(int i) { return "customer-" + std::to_string(i); }
 
-void fill(HeapKeyedStateBackend<std::string>& backend, int keys) {
+void fill(KeyedStateBackend<std::string>& backend, int keys) {
   States s(backend);
   for (int i = 0; i < keys; ++i) {
     backend.set_current_key(key_of(i));
@@ -60,7 +62,7 @@ void fill(HeapKeyedStateBackend<std::string>& backend, int keys) {
 }
 
 // What fill() wrote for key i, read back through the handles.
-void expect_key(HeapKeyedStateBackend<std::string>& backend, States& s, int i) {
+void expect_key(KeyedStateBackend<std::string>& backend, States& s, int i) {
   backend.set_current_key(key_of(i));
   SCOPED_TRACE(key_of(i));
   EXPECT_EQ(s.value.value(), std::optional<int64_t>(i * 3));
@@ -73,52 +75,59 @@ void expect_key(HeapKeyedStateBackend<std::string>& backend, States& s, int i) {
   EXPECT_EQ(s.aggregating.get(), std::optional<double>(i + 1.0));
 }
 
-// Snapshots `old`, restores into `parallelism` new backends, and checks every key lands once.
-std::vector<std::unique_ptr<HeapKeyedStateBackend<std::string>>> rescale(
-    const std::vector<std::unique_ptr<HeapKeyedStateBackend<std::string>>>& old, int parallelism,
-    int keys, bool register_first) {
-  std::vector<KeyGroupSnapshot> all;
-  for (const auto& backend : old) {
-    auto groups = backend->snapshot();
-    all.insert(all.end(), groups.begin(), groups.end());
-  }
-  EXPECT_EQ(all.size(), static_cast<size_t>(kMaxParallelism)) << "every key group, once";
-  std::vector<std::unique_ptr<HeapKeyedStateBackend<std::string>>> next;
-  for (int s = 0; s < parallelism; ++s) {
-    auto range = key_group_range_for_subtask(s, parallelism, kMaxParallelism);
-    auto backend = std::make_unique<HeapKeyedStateBackend<std::string>>(range, kMaxParallelism);
-    std::unique_ptr<States> states;
-    if (register_first) states = std::make_unique<States>(*backend);  // restore decodes at once
-    backend->restore(all);
-    if (!register_first) states = std::make_unique<States>(*backend);  // decodes on registration
-    size_t owned = 0;
-    for (int i = 0; i < keys; ++i) {
-      if (!range.contains(key_group_for_key(key_of(i), kMaxParallelism))) continue;
-      expect_key(*backend, *states, i);
-      ++owned;
-    }
-    size_t present = 0;  // and no key of another subtask's key groups
-    backend->apply_to_all_keys(ValueStateDescriptor<int64_t>{"value"},
-                               [&](const std::string&, ValueState<int64_t>&) { ++present; });
-    EXPECT_EQ(present, owned);
-    next.push_back(std::move(backend));
-  }
-  return next;
-}
+using testing::Backend;
 
-TEST(KeyedStateSnapshot, RescalingMovesEveryKeyGroupIntact) {
+class KeyedStateSnapshot : public testing::BackendTest {
+ protected:
+  using Backends = std::vector<std::unique_ptr<KeyedStateBackend<std::string>>>;
+
+  // Snapshots `old`, restores into `parallelism` new backends, and checks every key lands once.
+  Backends rescale(const Backends& old, int parallelism, int keys, bool register_first) {
+    std::vector<KeyedBackendSnapshot> all;
+    size_t groups = 0;
+    for (const auto& backend : old) {
+      all.push_back(checkpoint(*backend));
+      groups += all.back().groups.size();
+    }
+    if (GetParam() != Backend::kRocksDbIncremental) {
+      EXPECT_EQ(groups, static_cast<size_t>(kMaxParallelism)) << "every key group, once";
+    }
+    Backends next;
+    for (int s = 0; s < parallelism; ++s) {
+      auto range = key_group_range_for_subtask(s, parallelism, kMaxParallelism);
+      auto backend = make<std::string>(range, kMaxParallelism);
+      std::unique_ptr<States> states;
+      if (register_first) states = std::make_unique<States>(*backend);  // restore decodes at once
+      backend->restore(all);
+      if (!register_first) states = std::make_unique<States>(*backend);  // decodes on registration
+      size_t owned = 0;
+      for (int i = 0; i < keys; ++i) {
+        if (!range.contains(key_group_for_key(key_of(i), kMaxParallelism))) continue;
+        expect_key(*backend, *states, i);
+        ++owned;
+      }
+      size_t present = 0;  // and no key of another subtask's key groups
+      backend->apply_to_all_keys(ValueStateDescriptor<int64_t>{"value"},
+                                 [&](const std::string&, ValueState<int64_t>&) { ++present; });
+      EXPECT_EQ(present, owned);
+      next.push_back(std::move(backend));
+    }
+    return next;
+  }
+};
+
+TEST_P(KeyedStateSnapshot, RescalingMovesEveryKeyGroupIntact) {
   constexpr int kKeys = 2'000;
-  std::vector<std::unique_ptr<HeapKeyedStateBackend<std::string>>> one;
-  one.push_back(std::make_unique<HeapKeyedStateBackend<std::string>>(
-      KeyGroupRange{0, kMaxParallelism - 1}, kMaxParallelism));
+  Backends one;
+  one.push_back(make<std::string>(KeyGroupRange{0, kMaxParallelism - 1}, kMaxParallelism));
   fill(*one[0], kKeys);
   auto two = rescale(one, 2, kKeys, false);
   auto three = rescale(two, 3, kKeys, true);
   auto back_to_one = rescale(three, 1, kKeys, false);
   // The same amount of state as the original, key group by key group (the bytes may differ only
-  // in the order of hash map entries).
-  auto before = one[0]->snapshot();
-  auto after = back_to_one[0]->snapshot();
+  // in the order of entries).
+  auto before = one[0]->snapshot().groups;
+  auto after = back_to_one[0]->snapshot().groups;
   ASSERT_EQ(before.size(), after.size());
   size_t total_bytes = 0;
   for (size_t g = 0; g < before.size(); ++g) {
@@ -129,52 +138,114 @@ TEST(KeyedStateSnapshot, RescalingMovesEveryKeyGroupIntact) {
   EXPECT_GT(total_bytes, 50'000u);
 }
 
-TEST(KeyedStateSnapshot, StatesNotRegisteredAfterRestoreAreKept) {
-  HeapKeyedStateBackend<std::string> original(KeyGroupRange{0, 127}, kMaxParallelism);
-  fill(original, 100);
-  HeapKeyedStateBackend<std::string> restored(KeyGroupRange{0, 127}, kMaxParallelism);
-  restored.restore(original.snapshot());
+TEST_P(KeyedStateSnapshot, StatesNotRegisteredAfterRestoreAreKept) {
+  auto original = make<std::string>(KeyGroupRange{0, 127});
+  fill(*original, 100);
+  auto restored = make<std::string>(KeyGroupRange{0, 127});
+  restored->restore(checkpoint(*original));
   // Nothing registered: a second snapshot still carries everything.
-  HeapKeyedStateBackend<std::string> again(KeyGroupRange{0, 127}, kMaxParallelism);
-  again.restore(restored.snapshot());
-  States s(again);
-  for (int i = 0; i < 100; ++i) expect_key(again, s, i);
+  auto again = make<std::string>(KeyGroupRange{0, 127});
+  again->restore(checkpoint(*restored));
+  States s(*again);
+  for (int i = 0; i < 100; ++i) expect_key(*again, s, i);
 }
 
-TEST(KeyedStateSnapshot, TtlTimestampsSurviveARestore) {
+TEST_P(KeyedStateSnapshot, TtlTimestampsSurviveARestore) {
   Timestamp now = 10'000;
-  HeapKeyedStateBackend<int64_t> original(KeyGroupRange{0, 127}, kMaxParallelism);
-  original.set_ttl_time_provider([&now] { return now; });
+  auto original = make<int64_t>(KeyGroupRange{0, 127});
+  original->set_ttl_time_provider([&now] { return now; });
   const ValueStateDescriptor<int64_t> d{"v", StateTtlConfig{Duration(100)}};
-  auto& v = original.get_state(d);
-  original.set_current_key(1);
+  auto& v = original->get_state(d);
+  original->set_current_key(1);
   v.update(5);
   now += 60;
-  HeapKeyedStateBackend<int64_t> restored(KeyGroupRange{0, 127}, kMaxParallelism);
-  restored.set_ttl_time_provider([&now] { return now; });
-  restored.restore(original.snapshot());
-  auto& r = restored.get_state(d);
-  restored.set_current_key(1);
+  auto restored = make<int64_t>(KeyGroupRange{0, 127});
+  restored->set_ttl_time_provider([&now] { return now; });
+  restored->restore(checkpoint(*original));
+  auto& r = restored->get_state(d);
+  restored->set_current_key(1);
   EXPECT_EQ(r.value(), std::optional<int64_t>(5));
   now += 40;  // 100 ms after the write, not after the restore
   EXPECT_EQ(r.value(), std::nullopt);
 }
 
-TEST(KeyedStateSnapshot, TruncatedSnapshotIsAnError) {
-  HeapKeyedStateBackend<std::string> original(KeyGroupRange{0, 127}, kMaxParallelism);
-  fill(original, 50);
-  auto groups = original.snapshot();
-  for (auto& g : groups) {
+TEST_P(KeyedStateSnapshot, TruncatedSnapshotIsAnError) {
+  auto original = make<std::string>(KeyGroupRange{0, 127});
+  fill(*original, 50);
+  KeyedBackendSnapshot snapshot = original->snapshot();
+  for (auto& g : snapshot.groups) {
     if (g.bytes.size() > 10) g.bytes.resize(g.bytes.size() - 3);
   }
-  HeapKeyedStateBackend<std::string> restored(KeyGroupRange{0, 127}, kMaxParallelism);
+  auto restored = make<std::string>(KeyGroupRange{0, 127});
   EXPECT_THROW(
       {
-        restored.restore(groups);
-        States s(restored);
+        restored->restore(snapshot);
+        States s(*restored);
       },
       Error);
 }
+
+// Savepoints are canonical: one backend's restores into the other.
+TEST_P(KeyedStateSnapshot, ACanonicalSnapshotRestoresIntoEitherBackend) {
+  auto original = make<std::string>(KeyGroupRange{0, 127});
+  fill(*original, 300);
+  const KeyedBackendSnapshot savepoint = original->snapshot_async(true)(*shared_);
+  EXPECT_TRUE(savepoint.native.empty());
+  for (StateBackendKind kind : {StateBackendKind::kHeap, StateBackendKind::kRocksDb}) {
+    StateBackendOptions options = options_;
+    options.kind = kind;
+    KeyedBackendSetup setup{&options, "switch", shared_->folder()};
+    auto other = make_keyed_state_backend<std::string>(KeyGroupRange{64, 127}, 128, setup);
+    other->restore(savepoint);
+    States s(*other);
+    for (int i = 0; i < 300; ++i) {
+      if (KeyGroupRange{64, 127}.contains(key_group_for_key(key_of(i), 128)))
+        expect_key(*other, s, i);
+    }
+  }
+}
+
+// The asynchronous part sees the state as of the synchronous part, whatever the task writes in
+// between (copy on write for the heap, a RocksDB snapshot or native checkpoint).
+TEST_P(KeyedStateSnapshot, WritesAfterTheSynchronousPartAreNotInTheSnapshot) {
+  auto backend = make<std::string>(KeyGroupRange{0, 127});
+  fill(*backend, 200);
+  auto materialize = backend->snapshot_async(false);
+  States s(*backend);
+  for (int i = 0; i < 200; ++i) {  // changes every key, and adds keys
+    backend->set_current_key(key_of(i));
+    s.value.update(-1);
+    s.list.clear();
+    s.map.remove("a");
+  }
+  fill(*backend, 400);  // keys 200..399 are new; 0..199 get more list items and values
+  const KeyedBackendSnapshot snapshot = materialize(*shared_);
+  auto restored = make<std::string>(KeyGroupRange{0, 127});
+  restored->restore(snapshot);
+  States r(*restored);
+  for (int i = 0; i < 200; ++i) expect_key(*restored, r, i);
+  restored->set_current_key(key_of(250));
+  EXPECT_EQ(r.value.value(), std::nullopt) << "a key written after the snapshot";
+}
+
+// A snapshot nobody writes (its checkpoint was abandoned) releases what it froze, and the next
+// one is complete.
+TEST_P(KeyedStateSnapshot, AnAbandonedSnapshotDoesNotDisturbTheNext) {
+  auto backend = make<std::string>(KeyGroupRange{0, 127});
+  fill(*backend, 100);
+  { auto dropped = backend->snapshot_async(false); }
+  auto kept = backend->snapshot_async(false);
+  fill(*backend, 150);
+  auto restored = make<std::string>(KeyGroupRange{0, 127});
+  restored->restore(kept(*shared_));
+  States r(*restored);
+  for (int i = 0; i < 100; ++i) expect_key(*restored, r, i);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, KeyedStateSnapshot,
+                         ::testing::Values(Backend::kHeap, Backend::kRocksDb,
+                                           Backend::kRocksDbIncremental),
+                         testing::backend_name);
 
 }  // namespace
 }  // namespace sluice

@@ -1,6 +1,6 @@
 // Keyed state and timers: isolation between keys against a plain-loop reference at several
 // parallelisms, every state kind, timer order / de-duplication / deletion / end of input,
-// processing-time timers, and TTL.
+// processing-time timers, and TTL; on every backend.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "sluice/state/keyed_state.h"
+#include "state/backend_test_util.h"
 #include "test_util.h"
 
 namespace sluice {
@@ -63,7 +64,18 @@ struct EveryState : KeyedProcessFunction<int64_t, Event, Totals> {
   }
 };
 
-TEST(KeyedState, EveryStateKindIsIsolatedPerKey) {
+using testing::Backend;
+
+class KeyedState : public testing::BackendTest {
+ protected:
+  StreamEnvironment env(int parallelism) {
+    auto e = quiet_env(parallelism);
+    e.set_state_backend(options_);
+    return e;
+  }
+};
+
+TEST_P(KeyedState, EveryStateKindIsIsolatedPerKey) {
   constexpr int64_t kEvents = 20'000;
   // Reference: the final totals per key.
   std::map<int64_t, Totals> expected;
@@ -81,7 +93,7 @@ TEST(KeyedState, EveryStateKindIsIsolatedPerKey) {
   }
   for (int p : {1, 2, 4}) {
     SCOPED_TRACE("parallelism " + std::to_string(p));
-    auto env = quiet_env(p);
+    auto env = this->env(p);
     auto out = env.from_source(datagen<Event>(make_event).number_of_rows(kEvents))
                    .key_by(&Event::key)
                    .process(EveryState{})
@@ -173,36 +185,94 @@ TEST(Timers, ProcessingTimeTimersFire) {
   EXPECT_GE(fired->load(), 50);
 }
 
-TEST(KeyedState, TtlExpiresValuesAndTheSweepRemovesThem) {
-  HeapKeyedStateBackend<int64_t> backend(KeyGroupRange{0, 127}, 128);
+TEST_P(KeyedState, TtlExpiresValues) {
+  auto backend = make<int64_t>(KeyGroupRange{0, 127});
   // A manual clock: a real one makes the test depend on how fast 100 writes run (ASan, load).
   Timestamp now = 1000;
-  backend.set_ttl_time_provider([&now] { return now; });
-  auto& value = backend.get_state(ValueStateDescriptor<int64_t>{"v", StateTtlConfig{Duration(2)}});
-  auto& plain = backend.get_state(ValueStateDescriptor<int64_t>{"plain"});
+  backend->set_ttl_time_provider([&now] { return now; });
+  auto& value = backend->get_state(ValueStateDescriptor<int64_t>{"v", StateTtlConfig{Duration(2)}});
+  auto& plain = backend->get_state(ValueStateDescriptor<int64_t>{"plain"});
+  auto& map = backend->get_map_state(
+      MapStateDescriptor<int64_t, int64_t>{"m", StateTtlConfig{Duration(2)}});
   for (int64_t k = 0; k < 100; ++k) {
-    backend.set_current_key(k);
+    backend->set_current_key(k);
     value.update(k);
     plain.update(k);
+    map.put(1, k);
   }
-  backend.set_current_key(7);
+  backend->set_current_key(7);
   EXPECT_EQ(value.value(), std::optional<int64_t>(7));
   now += 1;
   EXPECT_EQ(value.value(), std::optional<int64_t>(7)) << "not yet expired";
+  EXPECT_EQ(map.get(1), std::optional<int64_t>(7));
   now += 1;
   EXPECT_EQ(value.value(), std::nullopt) << "an expired value is never returned";
+  EXPECT_EQ(map.get(1), std::nullopt);
+  EXPECT_TRUE(map.entries().empty());
   EXPECT_EQ(plain.value(), std::optional<int64_t>(7)) << "state without TTL is kept";
-  EXPECT_EQ(backend.remove_expired(now), 99u) << "key 7 was already removed on access";
-  backend.set_current_key(8);
+  if (GetParam() == Backend::kHeap) {
+    EXPECT_EQ(backend->remove_expired(now), 198u) << "key 7 was already removed on access";
+  }
+  backend->set_current_key(8);
   value.update(80);
   EXPECT_EQ(value.value(), std::optional<int64_t>(80));
 }
 
-TEST(KeyedState, StateNamesAreTyped) {
-  HeapKeyedStateBackend<int64_t> backend(KeyGroupRange{0, 127}, 128);
-  backend.get_state(ValueStateDescriptor<int64_t>{"x"});
-  EXPECT_THROW(backend.get_list_state(ListStateDescriptor<int64_t>{"x"}), Error);
+// RocksDB drops expired entries when it compacts (wall-clock time, like Flink's compaction
+// filter); they are never read before that either.
+TEST(RocksDbState, CompactionDropsExpiredEntries) {
+  StateBackendOptions options = testing::backend_options(Backend::kRocksDb);
+  KeyedBackendSetup setup{&options, "ttl-compaction", {}};
+  RocksDbKeyedStateBackend<int64_t> backend(KeyGroupRange{0, 127}, 128, setup);
+  auto& value = backend.get_state(ValueStateDescriptor<int64_t>{"v", StateTtlConfig{Duration(20)}});
+  auto& plain = backend.get_state(ValueStateDescriptor<int64_t>{"plain"});
+  for (int64_t k = 0; k < 1000; ++k) {
+    backend.set_current_key(k);
+    value.update(k);
+    plain.update(k);
+  }
+  const Timestamp written = wall_clock_millis();
+  while (wall_clock_millis() < written + 25)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  backend.store().compact();
+  auto entries = [&](const std::string& name) {
+    size_t n = 0;
+    backend.store().scan(backend.store().column(name, StateKind::kValue, name == "v" ? 20 : 0), {},
+                         [&](std::string_view, std::string_view) { return ++n, true; });
+    return n;
+  };
+  EXPECT_EQ(entries("v"), 0u);
+  EXPECT_EQ(entries("plain"), 1000u);
 }
+
+// The process's RocksDB memory stays within its budget, however much state is written.
+TEST(RocksDbState, MemoryStaysWithinTheBudget) {
+  StateBackendOptions options = testing::backend_options(Backend::kRocksDb);
+  KeyedBackendSetup setup{&options, "memory", {}};
+  RocksDbKeyedStateBackend<int64_t> backend(KeyGroupRange{0, 127}, 128, setup);
+  auto& value = backend.get_state(ValueStateDescriptor<std::string>{"v"});
+  const std::string payload(1000, 'x');
+  for (int64_t k = 0; k < 200'000; ++k) {  // 200 MB of state
+    backend.set_current_key(k);
+    value.update(payload);
+  }
+  for (int64_t k = 0; k < 200'000; k += 97) {
+    backend.set_current_key(k);
+    ASSERT_EQ(value.value(), std::optional<std::string>(payload));
+  }
+  // The block cache (which write buffers are charged to) is the budget; table readers' indexes
+  // live in it too. A little slack for memtables being switched.
+  EXPECT_LT(backend.store().memory_usage(), options.rocksdb_memory_bytes * 5 / 4);
+}
+
+TEST_P(KeyedState, StateNamesAreTyped) {
+  auto backend = make<int64_t>(KeyGroupRange{0, 127});
+  backend->get_state(ValueStateDescriptor<int64_t>{"x"});
+  EXPECT_THROW(backend->get_list_state(ListStateDescriptor<int64_t>{"x"}), Error);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, KeyedState, ::testing::Values(Backend::kHeap, Backend::kRocksDb),
+                         testing::backend_name);
 
 }  // namespace
 }  // namespace sluice

@@ -64,6 +64,9 @@ class StreamEnvironment {
   StreamEnvironment& enable_checkpointing(std::chrono::milliseconds interval,
                                           std::string directory);
   StreamEnvironment& restore_from(std::string checkpoint);
+  // Where keyed state lives (flags --state-backend, --state-dir, --incremental-checkpoints,
+  // --rocksdb-memory).
+  StreamEnvironment& set_state_backend(StateBackendOptions options);
   // What happens when a task fails (see RestartStrategy; flag --restart-strategy).
   StreamEnvironment& set_restart_strategy(RestartStrategy strategy);
   const JobOptions& options() const { return options_; }

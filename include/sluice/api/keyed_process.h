@@ -50,7 +50,7 @@ class TimerService {
 template <class K>
 class KeyedRuntimeContext : public RuntimeContext, public KeyedStateStore<K> {
  public:
-  KeyedRuntimeContext(const OperatorContext& context, HeapKeyedStateBackend<K>& backend)
+  KeyedRuntimeContext(const OperatorContext& context, KeyedStateBackend<K>& backend)
       : RuntimeContext(context), KeyedStateStore<K>(backend) {}
 };
 
@@ -116,7 +116,7 @@ template <class K>
 class BroadcastContext {
  public:
   BroadcastContext(SideOutputs& side_outputs, BroadcastStates& states,
-                   HeapKeyedStateBackend<K>* backend)
+                   KeyedStateBackend<K>* backend)
       : side_outputs_(side_outputs), states_(states), backend_(backend) {}
   Timestamp timestamp() const { return timestamp_; }
   Timestamp current_watermark() const { return watermark_; }
@@ -147,7 +147,7 @@ class BroadcastContext {
  private:
   SideOutputs& side_outputs_;
   BroadcastStates& states_;
-  HeapKeyedStateBackend<K>* backend_;
+  KeyedStateBackend<K>* backend_;
   Timestamp timestamp_ = kNoTimestamp;
   Timestamp watermark_ = kMinWatermark;
 };
@@ -227,7 +227,9 @@ class BroadcastProcessOperator final : public TypedOperator<typename F::output_t
       states_.restore(from_bytes<std::map<std::string, std::string>>(restored[0]));
     open_function(fn_, this->context());
   }
-  StateSnapshot snapshot_state(int64_t) override { return to_bytes(states_.snapshot()); }
+  StateSnapshot snapshot_state(const SnapshotRequest&) override {
+    return to_bytes(states_.snapshot());
+  }
   void close() override { close_function(fn_); }
   void process_batch(Buffer& batch, int input) override {
     if (input == 0) {
@@ -279,7 +281,7 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
 
   void open() override {
     OperatorContext& c = this->context();
-    backend_ = std::make_unique<HeapKeyedStateBackend<Key>>(c.key_group_range, c.max_parallelism);
+    backend_ = make_operator_backend<Key>(c, "keyed");
     restore(c);
     side_outputs_.bind(&c);
     TimerService& timers = *this;  // a private base: convert here, where it is accessible
@@ -328,7 +330,7 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
   }
 
   // Keyed state and timers by key group, the watermark, and the broadcast state.
-  StateSnapshot snapshot_state(int64_t) override {
+  StateSnapshot snapshot_state(const SnapshotRequest& request) override {
     if constexpr (kSerializable<Key>) {
       KeyGroupedItems timers;
       const int max_parallelism = this->context().max_parallelism;
@@ -341,8 +343,9 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
           serialize(key, out);
         }
       }
-      return to_bytes(KeyedOperatorSnapshot{
-          watermark_, {backend_->snapshot()}, timers.finish(), broadcast_states_.snapshot()});
+      return keyed_operator_snapshot(
+          KeyedOperatorSnapshot{watermark_, {}, timers.finish(), broadcast_states_.snapshot()},
+          {backend_->snapshot_async(request.savepoint)});
     } else {
       throw_not_checkpointable("the key type of '" + this->context().operator_name +
                                "' has no sluice::Serializer");
@@ -360,8 +363,9 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
 
   void restore(const OperatorContext& c) {
     if constexpr (kSerializable<Key>) {
+      std::vector<KeyedBackendSnapshot> keyed;
       for (auto& snapshot : restored_keyed_snapshots(c.restored_state, &watermark_)) {
-        backend_->restore(snapshot.backends.at(0));
+        keyed.push_back(std::move(snapshot.backends.at(0)));
         read_key_grouped_items(snapshot.internal, c.key_group_range, [&](BufferReader& in) {
           const auto domain = static_cast<TimeDomain>(deserialize<uint8_t>(in));
           const auto time = deserialize<Timestamp>(in);
@@ -371,6 +375,7 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
         });
         if (!snapshot.broadcast.empty()) broadcast_states_.restore(std::move(snapshot.broadcast));
       }
+      if (!keyed.empty()) backend_->restore(std::move(keyed));
     }
   }
 
@@ -439,7 +444,7 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
 
   KeySelector selector_;
   F fn_;
-  std::unique_ptr<HeapKeyedStateBackend<Key>> backend_;
+  std::unique_ptr<KeyedStateBackend<Key>> backend_;
   SideOutputs side_outputs_;
   std::unique_ptr<OnTimerContext<Key>> context_;
   BroadcastStates broadcast_states_;

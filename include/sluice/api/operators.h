@@ -170,6 +170,18 @@ class ProcessOperator final : public ProcessOperatorBase<Out, F> {
   }
 };
 
+// The keyed state backend of an operator instance, as the job configures it; `part` tells an
+// operator's backends apart.
+template <class K>
+std::unique_ptr<KeyedStateBackend<K>> make_operator_backend(const OperatorContext& c,
+                                                            const std::string& part) {
+  KeyedBackendSetup setup{c.state_backend,
+                          "node" + std::to_string(c.node_id) + "-subtask" +
+                              std::to_string(c.subtask_index) + "-" + part,
+                          c.restored_shared_directory};
+  return make_keyed_state_backend<K>(c.key_group_range, c.max_parallelism, setup);
+}
+
 // Rolling reduce on a keyed stream: one accumulated value per key, emitted after every update
 // (Flink's KeyedStream#reduce). The input arrives hash-partitioned, so each key lives in exactly
 // one subtask.
@@ -193,7 +205,7 @@ class KeyedReduceOperator final : public TypedOperator<T> {
     open_function(fn_, this->context());
   }
   // The accumulated value of every key, by key group.
-  StateSnapshot snapshot_state(int64_t) override {
+  StateSnapshot snapshot_state(const SnapshotRequest&) override {
     if constexpr (kCheckpointable) {
       KeyGroupedItems items;
       for (const auto& [key, value] : state_) {

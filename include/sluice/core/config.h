@@ -35,6 +35,8 @@ class Configuration {
   // "250ms", "10s", "5m", "1h", or a bare number of milliseconds.
   std::chrono::milliseconds get_duration(const std::string& key,
                                          std::chrono::milliseconds fallback) const;
+  // "64kb", "512mb", "2gb" (powers of 1024), or a bare number of bytes.
+  uint64_t get_bytes(const std::string& key, uint64_t fallback) const;
 
   const std::map<std::string, std::string>& values() const { return values_; }
 

@@ -43,6 +43,15 @@ class BufferWriter {
   size_t size() const { return out_.size(); }
   // Room for `more` bytes: one allocation for a large value instead of a growing copy.
   void reserve(size_t more) { out_.reserve(out_.size() + more); }
+  // A u32 length, then what `body(*this)` writes: the length is patched in afterwards.
+  template <class Body>
+  void write_length_prefixed(Body&& body) {
+    const size_t at = out_.size();
+    write_fixed<uint32_t>(0);
+    body(*this);
+    const auto length = static_cast<uint32_t>(out_.size() - at - sizeof(uint32_t));
+    std::memcpy(out_.data() + at, &length, sizeof(length));
+  }
 
  private:
   std::string& out_;
@@ -74,6 +83,8 @@ class BufferReader {
     return value;
   }
   size_t read_length() { return read_fixed<uint32_t>(); }
+  // What write_length_prefixed wrote.
+  std::string_view read_length_prefixed() { return read_view(read_length()); }
   size_t remaining() const { return static_cast<size_t>(end_ - pos_); }
   bool at_end() const { return pos_ == end_; }
 

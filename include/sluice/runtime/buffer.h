@@ -94,7 +94,7 @@ struct StreamElement {
   enum class Kind : uint8_t {
     kBuffer,
     kWatermark,        // a: watermark timestamp
-    kBarrier,          // a: checkpoint id, b: trigger time (ms); see overtaken, aligned_only
+    kBarrier,          // a: checkpoint id, b: trigger time (ms); see overtaken, savepoint
     kEndOfInput,       // the producer will send nothing more on this channel
     kLatencyMarker,    // a: creation time (monotonic ns), b: source subtask
     kWatermarkStatus,  // a: 1 = idle, 0 = active
@@ -104,8 +104,8 @@ struct StreamElement {
   // Barriers only. An unaligned barrier is put at the head of the channel, ahead of `overtaken`
   // data buffers that its producer sent before it: those still belong before the barrier (the
   // consumer records them as in-flight state, or processes them before an aligned snapshot).
-  // `aligned_only`: a savepoint's barrier, never unaligned.
-  bool aligned_only = false;
+  // `savepoint`: a savepoint's barrier, never unaligned (and its state canonical).
+  bool savepoint = false;
   uint32_t overtaken = 0;
   int64_t a = 0;
   int64_t b = 0;
@@ -125,9 +125,9 @@ struct StreamElement {
   }
   static StreamElement watermark(Timestamp ts) { return control(Kind::kWatermark, ts); }
   static StreamElement end_of_input() { return control(Kind::kEndOfInput); }
-  static StreamElement barrier(int64_t checkpoint_id, int64_t trigger_time, bool aligned_only) {
+  static StreamElement barrier(int64_t checkpoint_id, int64_t trigger_time, bool savepoint) {
     StreamElement e = control(Kind::kBarrier, checkpoint_id, trigger_time);
-    e.aligned_only = aligned_only;
+    e.savepoint = savepoint;
     return e;
   }
 

@@ -12,6 +12,7 @@
 #include "sluice/core/error.h"
 #include "sluice/runtime/metrics.h"
 #include "sluice/runtime/stream_graph.h"
+#include "sluice/state/state_backend_options.h"
 
 namespace sluice {
 
@@ -76,6 +77,8 @@ struct JobOptions {
   // --unaligned-checkpoints, --aligned-checkpoint-timeout. Savepoints are always aligned.
   bool unaligned_checkpoints = false;
   std::chrono::milliseconds aligned_checkpoint_timeout{0};
+  // Where keyed state lives (heap or RocksDB; see sluice/state/state_backend_options.h).
+  StateBackendOptions state_backend;
   // Resume from a checkpoint or savepoint folder, or "latest": the newest usable checkpoint in
   // checkpoint_dir (a fresh start when there is none). Empty: a fresh start.
   std::string restore_from;

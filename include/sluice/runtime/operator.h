@@ -9,6 +9,7 @@
 // currently running that task; it never needs locks for its own state.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "sluice/core/time.h"
 #include "sluice/runtime/buffer.h"
 #include "sluice/runtime/metrics.h"
+#include "sluice/state/state_backend_options.h"
 #include "sluice/state/state_snapshot.h"
 
 namespace sluice {
@@ -72,6 +74,10 @@ struct OperatorContext {
   OperatorStateStore* operator_state = nullptr;  // this instance's non-keyed state
   // Checkpoints are on: sinks make output visible only when a checkpoint covering it completed.
   bool checkpointing = false;
+  // The keyed state backend keyed operators use (null: heap), and, on a restore, where the
+  // checkpoint's shared files are (RocksDB incremental checkpoints).
+  const StateBackendOptions* state_backend = nullptr;
+  std::filesystem::path restored_shared_directory;
   // A job restored from a checkpoint: the snapshot_state() bytes this instance resumes from, those
   // of every old subtask whose key-group range overlaps this one's (a single one unless the
   // parallelism changed). Empty on a fresh start. Read in open().
@@ -118,7 +124,7 @@ class Operator : public TimerTarget {
   // keyed belongs in operator list state (context().operator_state), which is redistributed.
   // Empty: the operator has no state of its own. Large state returns a deferred snapshot whose
   // bytes are produced off the task thread (see sluice/state/state_snapshot.h).
-  virtual StateSnapshot snapshot_state(int64_t /*checkpoint_id*/) { return {}; }
+  virtual StateSnapshot snapshot_state(const SnapshotRequest& /*request*/) { return {}; }
   virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
   // Latency markers pass through operators untouched; sinks record them.
   virtual void process_latency_marker(const LatencyMarker& marker) {

@@ -86,7 +86,7 @@ class NetworkOutput : public Output {
  protected:
   static StreamElement copy_control(const StreamElement& element) {
     StreamElement copy = StreamElement::control(element.kind, element.a, element.b);
-    copy.aligned_only = element.aligned_only;
+    copy.savepoint = element.savepoint;
     return copy;
   }
 

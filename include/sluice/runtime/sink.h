@@ -73,9 +73,9 @@ class SinkOperator final : public Operator {
     committables_->clear();
     writer_ = sink_->create_writer(runtime);
   }
-  StateSnapshot snapshot_state(int64_t checkpoint_id) override {
-    for (auto& committable : writer_->prepare_commit(checkpoint_id)) {
-      committables_->add({checkpoint_id, std::move(committable)});
+  StateSnapshot snapshot_state(const SnapshotRequest& request) override {
+    for (auto& committable : writer_->prepare_commit(request.checkpoint_id)) {
+      committables_->add({request.checkpoint_id, std::move(committable)});
     }
     return {};
   }

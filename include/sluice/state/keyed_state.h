@@ -1,36 +1,52 @@
 // Keyed state: values scoped to the key of the record being processed (Flink's ValueState,
-// ListState, MapState, ReducingState, AggregatingState), with optional time-to-live, and the heap
-// backend that stores them.
+// ListState, MapState, ReducingState, AggregatingState), with optional time-to-live, and the
+// backends that store them: the heap backend here, the RocksDB backend in rocksdb_keyed_state.h.
 //
 //   ValueState<double>& average = ctx.get_state(ValueStateDescriptor<double>("average"));
 //   double a = average.value().value_or(0);      // the current key's value, if any
 //   average.update(a * 0.9 + amount * 0.1);
 //
-// The heap backend keeps each state as one hash map per key group of the subtask's range (see
-// key_groups.h), so a subtask's state is the union of its key groups and can be redistributed when
-// the parallelism changes; snapshots come with the checkpoint work.
+// Both backends store state by key group (see key_groups.h), so a subtask's state is the union of
+// its key groups and is redistributed by key group when the parallelism changes.
+//
+// Snapshots have a synchronous part on the task thread and an asynchronous one (see
+// state_snapshot.h). The heap backend freezes its key groups copy-on-write: the asynchronous part
+// serializes them off the task thread, and a key group the task writes to before it was
+// serialized is serialized first, by the task. Snapshots are in one canonical format whatever the
+// backend (savepoints restore into either); RocksDB's incremental checkpoints are its own native
+// format instead.
+//
+// Canonical format of one key group: u32 number of states, then per state its name
+// (length-prefixed), its StateKind (u8) and its entries (length-prefixed): u32 count, then per
+// entry — kValue: lp(key) lp(value) i64 last-touched; kMap: lp(key) u32 n, n x (lp(user key)
+// lp(user value) i64 last-touched). lp(x): u32 length, then x's Serializer bytes.
 //
 // TTL (StateTtlConfig): an entry expires `ttl` after it was written (or also read, with
 // kOnReadAndWrite). Expired values are never returned; they are removed when accessed and by a
-// periodic background sweep of the operator.
+// periodic background sweep of the operator (RocksDB: by a compaction filter).
 //
-// Threading: a backend and its handles belong to one operator instance (one task thread).
+// Threading: a backend and its handles belong to one operator instance (one task thread); only
+// the asynchronous part of a snapshot runs elsewhere.
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sluice/core/error.h"
 #include "sluice/core/key_groups.h"
 #include "sluice/core/serialization.h"
 #include "sluice/core/time.h"
+#include "sluice/state/state_backend_options.h"
+#include "sluice/state/state_snapshot.h"
 
 namespace sluice {
 
@@ -168,7 +184,88 @@ class AggregatingState {
 // its own (Flink's TtlTimeProvider).
 using TtlTimeProvider = std::function<Timestamp()>;
 
+// How a state's entries are laid out in snapshots (see the format above).
+enum class StateKind : uint8_t { kValue = 0, kMap = 1 };
+
+// One key group's keyed state in the canonical format: the unit of snapshots and of rescaling (a
+// subtask restored at another parallelism takes the key groups of its new range, from whichever
+// old subtasks held them).
+struct KeyGroupSnapshot {
+  int key_group = 0;
+  std::string bytes;
+};
+
+// What one keyed backend puts in a checkpoint: key groups in the canonical format, or (RocksDB
+// incremental checkpoints) a description of a native RocksDB checkpoint whose SST files are shared
+// files of the checkpoint.
+struct KeyedBackendSnapshot {
+  std::vector<KeyGroupSnapshot> groups;
+  std::string native;
+};
+
+// The asynchronous part of a keyed backend's snapshot.
+using BackendMaterialize = std::function<KeyedBackendSnapshot(SnapshotFiles&)>;
+
+template <class K>
+class HeapKeyedStateBackend;
+template <class K>
+class RocksDbKeyedStateBackend;
+
 namespace detail {
+
+// Hands the key groups of one heap snapshot out to whoever serializes them first: the
+// asynchronous part (in order) or the task thread (a key group it is about to change). Each group
+// is serialized exactly once, while nobody writes to it.
+class HeapSnapshotSync {
+ public:
+  explicit HeapSnapshotSync(size_t groups) : states_(groups), blobs_(groups) {}
+  size_t size() const { return states_.size(); }
+  // True if the caller now owns group i and must publish it.
+  bool claim(size_t i) {
+    uint8_t expected = kPending;
+    return states_[i].compare_exchange_strong(expected, kClaimed, std::memory_order_acq_rel);
+  }
+  void publish(size_t i, std::string blob) {
+    blobs_[i] = std::move(blob);
+    states_[i].store(kDone, std::memory_order_release);
+    done_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  void wait_done(size_t i) const {
+    while (states_[i].load(std::memory_order_acquire) != kDone) std::this_thread::yield();
+  }
+  bool all_done() const { return done_.load(std::memory_order_acquire) == states_.size(); }
+  std::string& blob(size_t i) { return blobs_[i]; }
+  // Nothing more is serialized (the backend closes, or the snapshot was dropped); returns once
+  // no group is being serialized.
+  void cancel() {
+    cancelled_.store(true, std::memory_order_release);
+    for (size_t i = 0; i < states_.size(); ++i) {
+      if (claim(i)) {
+        publish(i, {});
+      } else {
+        wait_done(i);
+      }
+    }
+  }
+  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+
+ private:
+  enum : uint8_t { kPending, kClaimed, kDone };
+  std::vector<std::atomic<uint8_t>> states_;
+  std::vector<std::string> blobs_;
+  std::atomic<size_t> done_{0};
+  std::atomic<bool> cancelled_{false};
+};
+
+// What a table calls before it changes a key group: the owning backend serializes that group for a
+// snapshot in progress first. Task thread only.
+struct WriteGuard {
+  std::function<void(int key_group)> before_write;
+  bool active = false;
+  void check(int key_group) {
+    if (active) before_write(key_group);
+  }
+};
 
 // Per-key storage of one state, one hash map per key group, with TTL bookkeeping.
 template <class K, class S>
@@ -179,8 +276,9 @@ class KeyedTable {
     Timestamp touched = 0;
   };
 
-  KeyedTable(KeyGroupRange range, StateTtlConfig ttl, const TtlTimeProvider* clock)
-      : range_(range), ttl_(ttl.ttl.count()), ttl_config_(ttl), clock_(clock) {
+  KeyedTable(KeyGroupRange range, StateTtlConfig ttl, const TtlTimeProvider* clock,
+             WriteGuard* guard)
+      : range_(range), ttl_(ttl.ttl.count()), ttl_config_(ttl), clock_(clock), guard_(guard) {
     maps_.resize(static_cast<size_t>(range.size()));
   }
 
@@ -192,15 +290,20 @@ class KeyedTable {
     if (ttl_ > 0) {
       const Timestamp now = (*clock_)();
       if (now - it->second.touched >= ttl_) {
-        map.erase(it);
+        guard_->check(key_group);
+        map.erase(key);  // by key: the guard may have rehashed nothing, but stay safe
         return nullptr;
       }
-      if (is_read && ttl_config_.update == StateTtlConfig::Update::kOnReadAndWrite)
+      if (is_read && ttl_config_.update == StateTtlConfig::Update::kOnReadAndWrite) {
+        guard_->check(key_group);
         it->second.touched = now;
+      }
     }
     return &it->second;
   }
+  // For a write: the guard has run for this key group.
   Slot& find_or_create(const K& key, int key_group, const std::function<S()>& make) {
+    guard_->check(key_group);
     if (Slot* slot = find(key, key_group, false)) {
       touch(*slot);
       return *slot;
@@ -210,17 +313,23 @@ class KeyedTable {
     touch(slot);
     return slot;
   }
+  // A slot found for reading, about to be changed in place.
+  void before_change(int key_group) { guard_->check(key_group); }
   void touch(Slot& slot) {
     if (ttl_ > 0) slot.touched = (*clock_)();
   }
-  void erase(const K& key, int key_group) { maps_[local(key_group)].erase(key); }
+  void erase(const K& key, int key_group) {
+    guard_->check(key_group);
+    maps_[local(key_group)].erase(key);
+  }
   // Background TTL sweep over every key group.
   size_t remove_expired(Timestamp now) {
     if (ttl_ <= 0) return 0;
     size_t removed = 0;
-    for (auto& map : maps_) {
+    for (size_t i = 0; i < maps_.size(); ++i) {
+      guard_->check(range_.start + static_cast<int>(i));
       removed += absl::erase_if(
-          map, [&](const auto& entry) { return now - entry.second.touched >= ttl_; });
+          maps_[i], [&](const auto& entry) { return now - entry.second.touched >= ttl_; });
     }
     return removed;
   }
@@ -228,7 +337,17 @@ class KeyedTable {
   template <class Pred>
   size_t remove_keys_if(Pred&& pred) {
     size_t removed = 0;
-    for (auto& map : maps_) {
+    for (size_t i = 0; i < maps_.size(); ++i) {
+      auto& map = maps_[i];
+      bool any = false;
+      for (const auto& entry : map) {
+        if (pred(entry.first)) {
+          any = true;
+          break;
+        }
+      }
+      if (!any) continue;
+      guard_->check(range_.start + static_cast<int>(i));
       removed += absl::erase_if(map, [&](const auto& entry) { return pred(entry.first); });
     }
     return removed;
@@ -243,25 +362,10 @@ class KeyedTable {
     for (const auto& map : maps_) n += map.size();
     return n;
   }
-  // One key group's entries: count, then (key, value, last touched) each.
-  void write_group(int key_group, BufferWriter& out) const {
-    const auto& map = maps_[local(key_group)];
-    out.write_length(map.size());
-    for (const auto& [key, slot] : map) {
-      Serializer<K>::serialize(key, out);
-      Serializer<S>::serialize(slot.value, out);
-      out.write_fixed(slot.touched);
-    }
-  }
-  void read_group(int key_group, BufferReader& in) {
-    auto& map = maps_[local(key_group)];
-    const size_t n = in.read_length();
-    for (size_t i = 0; i < n; ++i) {
-      K key = Serializer<K>::deserialize(in);
-      S value = Serializer<S>::deserialize(in);
-      const auto touched = in.read_fixed<Timestamp>();
-      map.insert_or_assign(std::move(key), Slot{std::move(value), touched});
-    }
+  const absl::flat_hash_map<K, Slot>& group(int key_group) const { return maps_[local(key_group)]; }
+  absl::flat_hash_map<K, Slot>& mutable_group(int key_group) {
+    guard_->check(key_group);
+    return maps_[local(key_group)];
   }
 
  private:
@@ -277,135 +381,108 @@ class KeyedTable {
   int64_t ttl_;
   StateTtlConfig ttl_config_;
   const TtlTimeProvider* clock_;
+  WriteGuard* guard_;
   std::vector<absl::flat_hash_map<K, Slot>> maps_;
+};
+
+// Writes lp(Serializer<T>(value)).
+template <class T>
+void write_prefixed(const T& value, BufferWriter& out) {
+  out.write_length_prefixed([&](BufferWriter& w) { Serializer<T>::serialize(value, w); });
+}
+template <class T>
+T read_prefixed(BufferReader& in) {
+  return from_bytes<T>(in.read_length_prefixed());
+}
+
+// Runs the deferred part of a snapshot at once: for tests and synchronous callers, which have
+// nowhere to put shared files.
+class NoSharedFiles final : public SnapshotFiles {
+ public:
+  void add_shared_file(const std::string& key, const std::filesystem::path&) override {
+    throw Error(ErrorCategory::kInternal,
+                "shared file '" + key + "' in a snapshot taken outside a checkpoint");
+  }
 };
 
 }  // namespace detail
 
-// One key group's keyed state in serialized form: the unit of snapshots and of rescaling (a
-// subtask restored at another parallelism takes the key groups of its new range, from whichever
-// old subtasks held them). Format: u32 number of states, then per state its name and its entries
-// as one length-prefixed blob.
-struct KeyGroupSnapshot {
-  int key_group = 0;
-  std::string bytes;
-};
-
-// The heap keyed state backend of one operator instance.
+// The keyed state of one operator instance: a key group range, the current key, and named states.
+// The getters return handles bound to the current key; the backend kind decides where entries
+// live (heap: hash maps; RocksDB: an embedded database on local disk).
 template <class K>
-class HeapKeyedStateBackend {
+class KeyedStateBackend {
  public:
-  explicit HeapKeyedStateBackend(KeyGroupRange range, int max_parallelism)
-      : range_(range), max_parallelism_(max_parallelism) {}
+  using Materialize = BackendMaterialize;
+
+  virtual ~KeyedStateBackend() = default;
+  StateBackendKind kind() const { return kind_; }
+  KeyGroupRange key_group_range() const { return range_; }
+  int max_parallelism() const { return max_parallelism_; }
 
   void set_current_key(const K& key) {
     current_key_ = key;
     current_group_ = key_group_for_key(key, max_parallelism_);
+    ++key_version_;
   }
   // For composite keys (a key and its window) that live in the key group of their key part.
   void set_current_key(const K& key, int key_group) {
     current_key_ = key;
     current_group_ = key_group;
+    ++key_version_;
   }
   const K& current_key() const { return current_key_; }
+  int current_key_group() const { return current_group_; }
+  // Changes with every set_current_key (lets handles cache what they derive from the key).
+  uint64_t key_version() const { return key_version_; }
   // Replaces the TTL clock; call before any state is registered.
   void set_ttl_time_provider(TtlTimeProvider clock) { ttl_clock_ = std::move(clock); }
-  int current_key_group() const { return current_group_; }
+  Timestamp ttl_now() const { return ttl_clock_(); }
+  const TtlTimeProvider* ttl_clock() const { return &ttl_clock_; }
 
   template <class V>
-  ValueState<V>& get_state(const ValueStateDescriptor<V>& d) {
-    return handle<ValueHandle<V>>(d.name, d.ttl);
-  }
+  ValueState<V>& get_state(const ValueStateDescriptor<V>& d);
   template <class V>
-  ListState<V>& get_list_state(const ListStateDescriptor<V>& d) {
-    return handle<ListHandle<V>>(d.name, d.ttl);
-  }
+  ListState<V>& get_list_state(const ListStateDescriptor<V>& d);
   template <class UK, class UV>
-  MapState<UK, UV>& get_map_state(const MapStateDescriptor<UK, UV>& d) {
-    return handle<MapHandle<UK, UV>>(d.name, d.ttl);
-  }
+  MapState<UK, UV>& get_map_state(const MapStateDescriptor<UK, UV>& d);
   template <class V>
-  ReducingState<V>& get_reducing_state(const ReducingStateDescriptor<V>& d) {
-    auto& h = handle<ReducingHandle<V>>(d.name, d.ttl);
-    h.reduce = d.reduce;
-    return h;
-  }
+  ReducingState<V>& get_reducing_state(const ReducingStateDescriptor<V>& d);
   template <class In, class Acc, class Out>
   AggregatingState<In, Out>& get_aggregating_state(
-      const AggregatingStateDescriptor<In, Acc, Out>& d) {
-    auto& h = handle<AggregatingHandle<In, Acc, Out>>(d.name, d.ttl);
-    h.descriptor = d;
-    return h;
-  }
+      const AggregatingStateDescriptor<In, Acc, Out>& d);
 
-  // The state of every key group of the range, serialized now (the caller may write it out
-  // asynchronously: the result shares nothing with the live state).
-  std::vector<KeyGroupSnapshot> snapshot() const {
-    std::vector<KeyGroupSnapshot> groups;
-    for (int g = range_.start; g <= range_.end; ++g) {
-      KeyGroupSnapshot group{g, {}};
-      BufferWriter out(group.bytes);
-      std::vector<std::pair<const std::string*, std::string>> blobs;
-      for (const auto& [name, state] : states_) {
-        std::string blob;
-        BufferWriter blob_out(blob);
-        state->write_group(g, blob_out);
-        blobs.emplace_back(&name, std::move(blob));
-      }
-      for (const auto& [name, pending] : restored_) {  // restored, never registered: kept
-        for (const auto& [pending_group, blob] : pending) {
-          if (pending_group == g) blobs.emplace_back(&name, blob);
-        }
-      }
-      out.write_length(blobs.size());
-      for (const auto& [name, blob] : blobs) {
-        Serializer<std::string>::serialize(*name, out);
-        Serializer<std::string>::serialize(blob, out);
-      }
-      groups.push_back(std::move(group));
-    }
-    return groups;
+  // The synchronous part of a snapshot, at the barrier; the function it returns is the
+  // asynchronous part. `savepoint`: canonical format whatever the backend.
+  virtual Materialize snapshot_async(bool savepoint) = 0;
+  // Both parts at once, in the canonical format.
+  KeyedBackendSnapshot snapshot() {
+    detail::NoSharedFiles files;
+    return snapshot_async(true)(files);
   }
-  // Takes the key groups of this backend's range from `groups` (others are ignored). A state is
-  // decoded when it is registered (or now, if it already is).
+  // Takes the key groups of this backend's range from the snapshots of the old instances (others
+  // are ignored). Call before processing.
+  virtual void restore(std::vector<KeyedBackendSnapshot> snapshots) = 0;
+  void restore(const KeyedBackendSnapshot& snapshot) {
+    restore(std::vector<KeyedBackendSnapshot>{snapshot});
+  }
   void restore(const std::vector<KeyGroupSnapshot>& groups) {
-    for (const auto& group : groups) {
-      if (!range_.contains(group.key_group)) continue;
-      BufferReader in(group.bytes);
-      const size_t states = in.read_length();
-      for (size_t i = 0; i < states; ++i) {
-        std::string name = Serializer<std::string>::deserialize(in);
-        std::string blob = Serializer<std::string>::deserialize(in);
-        if (auto it = states_.find(name); it != states_.end()) {
-          BufferReader blob_in(blob);
-          it->second->read_group(group.key_group, blob_in);
-        } else {
-          restored_[name].emplace_back(group.key_group, std::move(blob));
-        }
-      }
-    }
+    restore(KeyedBackendSnapshot{groups, {}});
   }
 
   // Background TTL cleanup of every state.
-  size_t remove_expired(Timestamp now) {
-    size_t removed = 0;
-    for (auto& [name, state] : states_) removed += state->remove_expired(now);
-    return removed;
-  }
+  virtual size_t remove_expired(Timestamp now) = 0;
   bool has_ttl() const { return has_ttl_; }
-  bool empty() const { return states_.empty(); }
-
+  // No state registered.
+  virtual bool empty() const = 0;
   // Removes the current key from every state.
-  void clear_current_key() {
-    for (auto& [name, state] : states_) state->erase_current();
-  }
+  virtual void clear_current_key() = 0;
   // Calls fn(key, state) for every key with a value in the state `d` describes, with the backend
   // set to that key (Flink's applyToKeyedState); the current key is restored afterwards.
   template <class D, class F>
   void apply_to_all_keys(const D& d, F&& fn) {
     auto& state = get_any(d);
-    std::vector<K> keys;
-    states_.at(d.name)->append_keys(keys);
+    const std::vector<K> keys = keys_of(d.name);
     const K saved_key = current_key_;
     const int saved_group = current_group_;
     for (const K& key : keys) {
@@ -415,18 +492,189 @@ class HeapKeyedStateBackend {
     set_current_key(saved_key, saved_group);
   }
   // Removes, from every state, the keys matching pred.
-  size_t remove_keys_if(const std::function<bool(const K&)>& pred) {
+  virtual size_t remove_keys_if(const std::function<bool(const K&)>& pred) = 0;
+
+ protected:
+  KeyedStateBackend(StateBackendKind kind, KeyGroupRange range, int max_parallelism)
+      : kind_(kind), range_(range), max_parallelism_(max_parallelism) {}
+  // Every key with an entry in state `name` (registered), each once.
+  virtual std::vector<K> keys_of(const std::string& name) = 0;
+  void note_ttl(const StateTtlConfig& ttl) {
+    if (ttl.ttl.count() > 0) has_ttl_ = true;
+  }
+
+ private:
+  template <class V>
+  ValueState<V>& get_any(const ValueStateDescriptor<V>& d) {
+    return get_state(d);
+  }
+  template <class V>
+  ListState<V>& get_any(const ListStateDescriptor<V>& d) {
+    return get_list_state(d);
+  }
+  template <class UK, class UV>
+  MapState<UK, UV>& get_any(const MapStateDescriptor<UK, UV>& d) {
+    return get_map_state(d);
+  }
+
+  StateBackendKind kind_;
+  KeyGroupRange range_;
+  int max_parallelism_;
+  K current_key_{};
+  int current_group_ = 0;
+  uint64_t key_version_ = 0;
+  bool has_ttl_ = false;
+  TtlTimeProvider ttl_clock_ = [] { return wall_clock_millis(); };
+};
+
+// The heap keyed state backend (Flink's HashMapStateBackend): each state is one hash map per key
+// group of the range.
+template <class K>
+class HeapKeyedStateBackend final : public KeyedStateBackend<K> {
+  using Base = KeyedStateBackend<K>;
+
+ public:
+  using Base::restore;
+  HeapKeyedStateBackend(KeyGroupRange range, int max_parallelism)
+      : Base(StateBackendKind::kHeap, range, max_parallelism) {
+    guard_.before_write = [this](int key_group) { before_write(key_group); };
+  }
+  ~HeapKeyedStateBackend() override {
+    if (snapshot_) snapshot_->cancel();
+  }
+  HeapKeyedStateBackend(const HeapKeyedStateBackend&) = delete;
+  HeapKeyedStateBackend& operator=(const HeapKeyedStateBackend&) = delete;
+
+  // Freezes every key group (copy on write) and returns the asynchronous part, which serializes
+  // them. The heap's format is the canonical one.
+  typename Base::Materialize snapshot_async(bool /*savepoint*/) override {
+    if constexpr (!kSerializable<K>) {
+      throw Error(ErrorCategory::kInvalidJob,
+                  "keyed state cannot be checkpointed: its key type has no sluice::Serializer");
+    } else {
+      finish_snapshot_in_progress();
+      const KeyGroupRange range = this->key_group_range();
+      auto sync = std::make_shared<detail::HeapSnapshotSync>(static_cast<size_t>(range.size()));
+      frozen_.clear();
+      for (const auto& [name, state] : states_) frozen_.push_back({name, state.get()});
+      frozen_restored_ = restored_;
+      snapshot_ = sync;
+      guard_.active = true;
+      // Shared by the copies of the function: the snapshot is dropped when the last one is.
+      struct Materializer {
+        HeapKeyedStateBackend* backend;
+        std::shared_ptr<detail::HeapSnapshotSync> sync;
+        KeyGroupRange range;
+        bool ran = false;
+        ~Materializer() {
+          if (!ran) sync->cancel();
+        }
+      };
+      auto materializer = std::make_shared<Materializer>(this, sync, range);  // no temporary
+      return [materializer](SnapshotFiles&) {
+        Materializer& m = *materializer;
+        m.ran = true;
+        for (size_t i = 0; i < m.sync->size(); ++i) {
+          if (m.sync->claim(i)) m.sync->publish(i, m.backend->serialize_group(i));
+        }
+        KeyedBackendSnapshot snapshot;
+        for (size_t i = 0; i < m.sync->size(); ++i) {
+          m.sync->wait_done(i);
+          if (m.sync->cancelled()) {
+            throw Error(ErrorCategory::kInternal,
+                        "the operator closed before its keyed state snapshot was written");
+          }
+          snapshot.groups.push_back(
+              KeyGroupSnapshot{m.range.start + static_cast<int>(i), std::move(m.sync->blob(i))});
+        }
+        return snapshot;
+      };
+    }
+  }
+
+  void restore(std::vector<KeyedBackendSnapshot> snapshots) override {
+    for (auto& snapshot : snapshots) {
+      if (!snapshot.native.empty()) {
+        throw Error(ErrorCategory::kInvalidJob,
+                    "the checkpoint holds RocksDB state in its native (incremental) format: "
+                    "restore it with --state-backend rocksdb, or take a savepoint to switch "
+                    "backends");
+      }
+      for (const auto& group : snapshot.groups) {
+        if (!this->key_group_range().contains(group.key_group)) continue;
+        BufferReader in(group.bytes);
+        for (size_t states = in.read_length(); states > 0; --states) {
+          std::string name(in.read_length_prefixed());
+          const auto kind = static_cast<StateKind>(in.read_fixed<uint8_t>());
+          std::string blob(in.read_length_prefixed());
+          if (auto it = states_.find(name); it != states_.end()) {
+            BufferReader blob_in(blob);
+            it->second->read_group(group.key_group, blob_in);
+          } else {
+            restored_[name].push_back({group.key_group, kind, std::move(blob)});
+          }
+        }
+      }
+    }
+  }
+
+  size_t remove_expired(Timestamp now) override {
+    size_t removed = 0;
+    for (auto& [name, state] : states_) removed += state->remove_expired(now);
+    return removed;
+  }
+  bool empty() const override { return states_.empty(); }
+  void clear_current_key() override {
+    for (auto& [name, state] : states_) state->erase_current();
+  }
+  size_t remove_keys_if(const std::function<bool(const K&)>& pred) override {
     size_t removed = 0;
     for (auto& [name, state] : states_) removed += state->remove_keys_if(pred);
     return removed;
   }
 
+  // For KeyedStateBackend's getters.
+  template <class V>
+  ValueState<V>& heap_get_state(const ValueStateDescriptor<V>& d) {
+    return handle<ValueHandle<V>>(d.name, d.ttl);
+  }
+  template <class V>
+  ListState<V>& heap_get_list_state(const ListStateDescriptor<V>& d) {
+    return handle<ListHandle<V>>(d.name, d.ttl);
+  }
+  template <class UK, class UV>
+  MapState<UK, UV>& heap_get_map_state(const MapStateDescriptor<UK, UV>& d) {
+    return handle<MapHandle<UK, UV>>(d.name, d.ttl);
+  }
+  template <class V>
+  ReducingState<V>& heap_get_reducing_state(const ReducingStateDescriptor<V>& d) {
+    auto& h = handle<ReducingHandle<V>>(d.name, d.ttl);
+    h.reduce = d.reduce;
+    return h;
+  }
+  template <class In, class Acc, class Out>
+  AggregatingState<In, Out>& heap_get_aggregating_state(
+      const AggregatingStateDescriptor<In, Acc, Out>& d) {
+    auto& h = handle<AggregatingHandle<In, Acc, Out>>(d.name, d.ttl);
+    h.descriptor = d;
+    return h;
+  }
+
+ protected:
+  std::vector<K> keys_of(const std::string& name) override {
+    std::vector<K> keys;
+    states_.at(name)->append_keys(keys);
+    return keys;
+  }
+
  private:
   struct HandleBase {
     virtual ~HandleBase() = default;
+    virtual StateKind kind() const { return StateKind::kValue; }
     virtual size_t remove_expired(Timestamp now) = 0;
     virtual void erase_current() = 0;
     virtual void append_keys(std::vector<K>& keys) const = 0;
+    // One key group's entries in the canonical format, and back.
     virtual void write_group(int key_group, BufferWriter& out) const = 0;
     virtual void read_group(int key_group, BufferReader& in) = 0;
     virtual size_t remove_keys_if(const std::function<bool(const K&)>& pred) = 0;
@@ -440,20 +688,52 @@ class HeapKeyedStateBackend {
     void erase_current() override { erase(); }
     void append_keys(std::vector<K>& keys) const override { table->append_keys(keys); }
     void write_group(int key_group, BufferWriter& out) const override {
-      table->write_group(key_group, out);
+      if constexpr (kSerializable<K> && kSerializable<S>) {
+        const auto& map = table->group(key_group);
+        out.write_length(map.size());
+        for (const auto& [key, slot] : map) {
+          detail::write_prefixed(key, out);
+          detail::write_prefixed(slot.value, out);
+          out.write_fixed(slot.touched);
+        }
+      } else {
+        throw Error(ErrorCategory::kInvalidJob,
+                    "keyed state cannot be checkpointed: a state's value type has no "
+                    "sluice::Serializer");
+      }
     }
-    void read_group(int key_group, BufferReader& in) override { table->read_group(key_group, in); }
+    void read_group(int key_group, BufferReader& in) override {
+      if constexpr (kSerializable<K> && kSerializable<S>) {
+        auto& map = table->mutable_group(key_group);
+        for (size_t n = in.read_length(); n > 0; --n) {
+          K key = detail::read_prefixed<K>(in);
+          S value = detail::read_prefixed<S>(in);
+          const auto touched = in.read_fixed<Timestamp>();
+          map.insert_or_assign(std::move(key),
+                               typename detail::KeyedTable<K, S>::Slot{std::move(value), touched});
+        }
+      } else {
+        throw Error(ErrorCategory::kInvalidJob, "keyed state without a sluice::Serializer");
+      }
+    }
     size_t remove_keys_if(const std::function<bool(const K&)>& pred) override {
       return table->remove_keys_if(pred);
     }
     S* read() {
-      auto* slot = table->find(backend->current_key_, backend->current_group_, true);
+      auto* slot = table->find(backend->current_key(), backend->current_key_group(), true);
       return slot ? &slot->value : nullptr;
     }
-    S& write(const std::function<S()>& make) {
-      return table->find_or_create(backend->current_key_, backend->current_group_, make).value;
+    // Found for reading, then changed in place.
+    S* read_for_change() {
+      S* value = read();
+      if (value) table->before_change(backend->current_key_group());
+      return value;
     }
-    void erase() { table->erase(backend->current_key_, backend->current_group_); }
+    S& write(const std::function<S()>& make) {
+      return table->find_or_create(backend->current_key(), backend->current_key_group(), make)
+          .value;
+    }
+    void erase() { table->erase(backend->current_key(), backend->current_key_group()); }
   };
 
   template <class V>
@@ -487,6 +767,8 @@ class HeapKeyedStateBackend {
   template <class UK, class UV>
   struct MapHandle final : TableHandle<absl::flat_hash_map<UK, UV>>, MapState<UK, UV> {
     using Map = absl::flat_hash_map<UK, UV>;
+    using Slot = typename detail::KeyedTable<K, Map>::Slot;
+    StateKind kind() const override { return StateKind::kMap; }
     std::optional<UV> get(const UK& key) override {
       auto* m = this->read();
       if (!m) return std::nullopt;
@@ -497,7 +779,7 @@ class HeapKeyedStateBackend {
       this->write([] { return Map{}; })[key] = value;
     }
     void remove(const UK& key) override {
-      if (auto* m = this->read()) {
+      if (auto* m = this->read_for_change()) {
         m->erase(key);
         if (m->empty()) this->erase();
       }
@@ -511,6 +793,42 @@ class HeapKeyedStateBackend {
       return m ? *m : empty;
     }
     void clear() override { this->erase(); }
+    // Canonical map entries: each user entry with the map's last-touched time.
+    void write_group(int key_group, BufferWriter& out) const override {
+      if constexpr (kSerializable<K> && kSerializable<UK> && kSerializable<UV>) {
+        const auto& map = this->table->group(key_group);
+        out.write_length(map.size());
+        for (const auto& [key, slot] : map) {
+          detail::write_prefixed(key, out);
+          out.write_length(slot.value.size());
+          for (const auto& [user_key, user_value] : slot.value) {
+            detail::write_prefixed(user_key, out);
+            detail::write_prefixed(user_value, out);
+            out.write_fixed(slot.touched);
+          }
+        }
+      } else {
+        throw Error(ErrorCategory::kInvalidJob,
+                    "map state cannot be checkpointed: a type has no sluice::Serializer");
+      }
+    }
+    void read_group(int key_group, BufferReader& in) override {
+      if constexpr (kSerializable<K> && kSerializable<UK> && kSerializable<UV>) {
+        auto& map = this->table->mutable_group(key_group);
+        for (size_t n = in.read_length(); n > 0; --n) {
+          K key = detail::read_prefixed<K>(in);
+          Slot slot;
+          for (size_t entries = in.read_length(); entries > 0; --entries) {
+            UK user_key = detail::read_prefixed<UK>(in);
+            slot.value.insert_or_assign(std::move(user_key), detail::read_prefixed<UV>(in));
+            slot.touched = std::max(slot.touched, in.read_fixed<Timestamp>());
+          }
+          map.insert_or_assign(std::move(key), std::move(slot));
+        }
+      } else {
+        throw Error(ErrorCategory::kInvalidJob, "map state without a sluice::Serializer");
+      }
+    }
     Map empty;
   };
 
@@ -543,32 +861,19 @@ class HeapKeyedStateBackend {
     AggregatingStateDescriptor<In, Acc, Out> descriptor;
   };
 
-  template <class V>
-  ValueState<V>& get_any(const ValueStateDescriptor<V>& d) {
-    return get_state(d);
-  }
-  template <class V>
-  ListState<V>& get_any(const ListStateDescriptor<V>& d) {
-    return get_list_state(d);
-  }
-  template <class UK, class UV>
-  MapState<UK, UV>& get_any(const MapStateDescriptor<UK, UV>& d) {
-    return get_map_state(d);
-  }
-
   template <class H>
   H& handle(const std::string& name, const StateTtlConfig& ttl) {
     auto& slot = states_[name];
     if (!slot) {
       auto h = std::make_unique<H>();
       h->backend = this;
-      h->table =
-          std::make_unique<typename decltype(h->table)::element_type>(range_, ttl, &ttl_clock_);
-      if (ttl.ttl.count() > 0) has_ttl_ = true;
+      h->table = std::make_unique<typename decltype(h->table)::element_type>(
+          this->key_group_range(), ttl, this->ttl_clock(), &guard_);
+      this->note_ttl(ttl);
       if (auto it = restored_.find(name); it != restored_.end()) {
-        for (const auto& [key_group, blob] : it->second) {
-          BufferReader in(blob);
-          h->table->read_group(key_group, in);
+        for (const auto& pending : it->second) {
+          BufferReader in(pending.blob);
+          h->read_group(pending.key_group, in);
         }
         restored_.erase(it);
       }
@@ -582,15 +887,77 @@ class HeapKeyedStateBackend {
     return *typed;
   }
 
-  KeyGroupRange range_;
-  int max_parallelism_;
-  K current_key_{};
-  int current_group_ = 0;
-  bool has_ttl_ = false;
-  TtlTimeProvider ttl_clock_ = [] { return wall_clock_millis(); };
+  // One key group of the frozen states, in the canonical format. Called by the asynchronous part
+  // or, before it changes the group, by the task thread: never while the group changes.
+  std::string serialize_group(size_t local) const {
+    const int g = this->key_group_range().start + static_cast<int>(local);
+    std::string bytes;
+    BufferWriter out(bytes);
+    size_t count = 0;
+    for (const auto& state : frozen_) count += state.handle != nullptr ? 1 : 0;
+    for (const auto& [name, pending] : frozen_restored_) {
+      for (const auto& p : pending) count += p.key_group == g ? 1 : 0;
+    }
+    out.write_length(count);
+    for (const auto& state : frozen_) {
+      Serializer<std::string>::serialize(state.name, out);
+      out.write_fixed(static_cast<uint8_t>(state.handle->kind()));
+      out.write_length_prefixed([&](BufferWriter& w) { state.handle->write_group(g, w); });
+    }
+    for (const auto& [name, pending] : frozen_restored_) {  // restored, never registered: kept
+      for (const auto& p : pending) {
+        if (p.key_group != g) continue;
+        Serializer<std::string>::serialize(name, out);
+        out.write_fixed(static_cast<uint8_t>(p.kind));
+        Serializer<std::string>::serialize(p.blob, out);
+      }
+    }
+    return bytes;
+  }
+
+  // The task is about to change `key_group`: a snapshot still waiting for it serializes it now.
+  void before_write(int key_group) {
+    const auto local = static_cast<size_t>(key_group - this->key_group_range().start);
+    if (snapshot_->claim(local)) {
+      snapshot_->publish(local, serialize_group(local));
+    } else {
+      snapshot_->wait_done(local);
+    }
+    if (snapshot_->all_done()) guard_.active = false;
+  }
+  // A new snapshot starts: the previous one's remaining groups are serialized first.
+  void finish_snapshot_in_progress() {
+    if (!snapshot_) return;
+    if (guard_.active) {
+      for (size_t i = 0; i < snapshot_->size(); ++i) {
+        if (snapshot_->claim(i)) {
+          snapshot_->publish(i, serialize_group(i));
+        } else {
+          snapshot_->wait_done(i);
+        }
+      }
+    }
+    guard_.active = false;
+    snapshot_.reset();
+  }
+
+  struct PendingGroup {
+    int key_group;
+    StateKind kind;
+    std::string blob;
+  };
+  struct FrozenState {
+    std::string name;
+    const HandleBase* handle;
+  };
+
   std::map<std::string, std::unique_ptr<HandleBase>> states_;
-  // Restored state not registered yet: name -> (key group, entries blob).
-  std::map<std::string, std::vector<std::pair<int, std::string>>> restored_;
+  // Restored state not registered yet: name -> its key groups' entries.
+  std::map<std::string, std::vector<PendingGroup>> restored_;
+  detail::WriteGuard guard_;
+  std::shared_ptr<detail::HeapSnapshotSync> snapshot_;  // the latest snapshot
+  std::vector<FrozenState> frozen_;                     // what it covers
+  std::map<std::string, std::vector<PendingGroup>> frozen_restored_;
 };
 
 // The state-getting half of a keyed context: what user functions call to obtain state handles.
@@ -598,7 +965,7 @@ class HeapKeyedStateBackend {
 template <class K>
 class KeyedStateStore {
  public:
-  explicit KeyedStateStore(HeapKeyedStateBackend<K>& backend) : backend_(&backend) {}
+  explicit KeyedStateStore(KeyedStateBackend<K>& backend) : backend_(&backend) {}
   template <class V>
   ValueState<V>& get_state(const ValueStateDescriptor<V>& d) const {
     return backend_->get_state(d);
@@ -622,7 +989,7 @@ class KeyedStateStore {
   }
 
  private:
-  HeapKeyedStateBackend<K>* backend_;
+  KeyedStateBackend<K>* backend_;
 };
 
 // What a keyed operator checkpoints: the state of its keyed backends and its own per-key data
@@ -631,7 +998,7 @@ class KeyedStateStore {
 // judged as before the failure); and its broadcast state, equal in every instance.
 struct KeyedOperatorSnapshot {
   Timestamp watermark = kMinWatermark;
-  std::vector<std::vector<KeyGroupSnapshot>> backends;
+  std::vector<KeyedBackendSnapshot> backends;
   std::vector<KeyGroupSnapshot> internal;
   std::map<std::string, std::string> broadcast;
 };
@@ -644,7 +1011,10 @@ struct Serializer<KeyedOperatorSnapshot> {
     auto add = [&](const std::vector<KeyGroupSnapshot>& groups) {
       for (const auto& g : groups) size += g.bytes.size() + 8;
     };
-    for (const auto& backend : value.backends) add(backend);
+    for (const auto& backend : value.backends) {
+      add(backend.groups);
+      size += backend.native.size() + 8;
+    }
     add(value.internal);
     for (const auto& [name, bytes] : value.broadcast) size += name.size() + bytes.size() + 8;
     out.reserve(size);
@@ -710,6 +1080,110 @@ inline std::vector<KeyedOperatorSnapshot> restored_keyed_snapshots(
     *watermark = i == 0 ? snapshots[i].watermark : std::min(*watermark, snapshots[i].watermark);
   }
   return snapshots;
+}
+
+}  // namespace sluice
+
+#include "sluice/state/rocksdb_keyed_state.h"
+
+namespace sluice {
+
+namespace detail {
+[[noreturn]] inline void throw_not_serializable_for_rocksdb(const std::string& state) {
+  throw Error(ErrorCategory::kInvalidJob,
+              "state '" + state +
+                  "' cannot live in the RocksDB backend: its key or value type has no "
+                  "sluice::Serializer");
+}
+}  // namespace detail
+
+// The getters dispatch once, at registration; the handles they return are the backend's own.
+template <class K>
+template <class V>
+ValueState<V>& KeyedStateBackend<K>::get_state(const ValueStateDescriptor<V>& d) {
+  if (kind_ == StateBackendKind::kRocksDb) {
+    if constexpr (kSerializable<K> && kSerializable<V>) {
+      return static_cast<RocksDbKeyedStateBackend<K>*>(this)->rocks_get_state(d);
+    } else {
+      detail::throw_not_serializable_for_rocksdb(d.name);
+    }
+  }
+  return static_cast<HeapKeyedStateBackend<K>*>(this)->heap_get_state(d);
+}
+template <class K>
+template <class V>
+ListState<V>& KeyedStateBackend<K>::get_list_state(const ListStateDescriptor<V>& d) {
+  if (kind_ == StateBackendKind::kRocksDb) {
+    if constexpr (kSerializable<K> && kSerializable<V>) {
+      return static_cast<RocksDbKeyedStateBackend<K>*>(this)->rocks_get_list_state(d);
+    } else {
+      detail::throw_not_serializable_for_rocksdb(d.name);
+    }
+  }
+  return static_cast<HeapKeyedStateBackend<K>*>(this)->heap_get_list_state(d);
+}
+template <class K>
+template <class UK, class UV>
+MapState<UK, UV>& KeyedStateBackend<K>::get_map_state(const MapStateDescriptor<UK, UV>& d) {
+  if (kind_ == StateBackendKind::kRocksDb) {
+    if constexpr (kSerializable<K> && kSerializable<UK> && kSerializable<UV>) {
+      return static_cast<RocksDbKeyedStateBackend<K>*>(this)->rocks_get_map_state(d);
+    } else {
+      detail::throw_not_serializable_for_rocksdb(d.name);
+    }
+  }
+  return static_cast<HeapKeyedStateBackend<K>*>(this)->heap_get_map_state(d);
+}
+template <class K>
+template <class V>
+ReducingState<V>& KeyedStateBackend<K>::get_reducing_state(const ReducingStateDescriptor<V>& d) {
+  if (kind_ == StateBackendKind::kRocksDb) {
+    if constexpr (kSerializable<K> && kSerializable<V>) {
+      return static_cast<RocksDbKeyedStateBackend<K>*>(this)->rocks_get_reducing_state(d);
+    } else {
+      detail::throw_not_serializable_for_rocksdb(d.name);
+    }
+  }
+  return static_cast<HeapKeyedStateBackend<K>*>(this)->heap_get_reducing_state(d);
+}
+template <class K>
+template <class In, class Acc, class Out>
+AggregatingState<In, Out>& KeyedStateBackend<K>::get_aggregating_state(
+    const AggregatingStateDescriptor<In, Acc, Out>& d) {
+  if (kind_ == StateBackendKind::kRocksDb) {
+    if constexpr (kSerializable<K> && kSerializable<Acc>) {
+      return static_cast<RocksDbKeyedStateBackend<K>*>(this)->rocks_get_aggregating_state(d);
+    } else {
+      detail::throw_not_serializable_for_rocksdb(d.name);
+    }
+  }
+  return static_cast<HeapKeyedStateBackend<K>*>(this)->heap_get_aggregating_state(d);
+}
+
+// The backend the setup asks for: heap unless its options say RocksDB.
+template <class K>
+std::unique_ptr<KeyedStateBackend<K>> make_keyed_state_backend(KeyGroupRange range,
+                                                               int max_parallelism,
+                                                               const KeyedBackendSetup& setup) {
+  if (setup.options != nullptr && setup.options->kind == StateBackendKind::kRocksDb) {
+    return std::make_unique<RocksDbKeyedStateBackend<K>>(range, max_parallelism, setup);
+  }
+  return std::make_unique<HeapKeyedStateBackend<K>>(range, max_parallelism);
+}
+
+// A keyed operator's snapshot: `fixed` (watermark, per-key items, broadcast state) taken now,
+// the backends' asynchronous parts run when the checkpoint writes it.
+inline StateSnapshot keyed_operator_snapshot(KeyedOperatorSnapshot fixed,
+                                             std::vector<BackendMaterialize> backends) {
+  if (backends.empty()) return to_bytes(fixed);
+  auto parts = std::make_shared<std::pair<KeyedOperatorSnapshot, std::vector<BackendMaterialize>>>(
+      std::move(fixed), std::move(backends));
+  return StateSnapshot::deferred([parts](SnapshotFiles& files) {
+    auto& [snapshot, pending] = *parts;
+    snapshot.backends.clear();
+    for (auto& materialize : pending) snapshot.backends.push_back(materialize(files));
+    return to_bytes(snapshot);
+  });
 }
 
 }  // namespace sluice

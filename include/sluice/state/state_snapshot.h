@@ -5,9 +5,10 @@
 // while the task goes on processing, and produces the bytes (and, for RocksDB, the files shared
 // between checkpoints).
 //
-//   StateSnapshot snapshot_state(int64_t) override { return to_bytes(my_small_state); }   // sync
-//   StateSnapshot snapshot_state(int64_t) override {
-//     return StateSnapshot::deferred([frozen = freeze()](SnapshotFiles&) { return frozen->bytes(); });
+//   StateSnapshot snapshot_state(const SnapshotRequest&) override { return to_bytes(small); }
+//   StateSnapshot snapshot_state(const SnapshotRequest&) override {
+//     return StateSnapshot::deferred([frozen = freeze()](SnapshotFiles&) { return frozen->bytes();
+//     });
 //   }
 //
 // Threading: a StateSnapshot is created on the task thread and materialized by one other thread.
@@ -15,12 +16,20 @@
 // it may outlive the operator (a checkpoint written after the task closed).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
 #include <utility>
 
 namespace sluice {
+
+// What a snapshot is for: the checkpoint, and whether it is a savepoint (whose state must be in
+// the canonical format, restorable into any backend).
+struct SnapshotRequest {
+  int64_t checkpoint_id = 0;
+  bool savepoint = false;
+};
 
 // Files of a checkpoint that are too large to copy into every checkpoint: RocksDB's SST files,
 // which are immutable, stored once in the checkpoint directory's shared/ folder and referenced by
@@ -40,7 +49,8 @@ class StateSnapshot {
 
   StateSnapshot() = default;
   // Implicit: an operator with small state returns its bytes, taken synchronously.
-  StateSnapshot(std::string bytes) : bytes_(std::move(bytes)) {}  // NOLINT(google-explicit-constructor)
+  StateSnapshot(std::string bytes)
+      : bytes_(std::move(bytes)) {}  // NOLINT(google-explicit-constructor)
   static StateSnapshot deferred(Materialize materialize) {
     StateSnapshot snapshot;
     snapshot.materialize_ = std::move(materialize);

@@ -263,7 +263,7 @@ class IntervalJoinOperator final : public TypedOperator<typename F::output_type>
 
   // Both sides' buffers per key, by key group, and the watermark. (The cleanup timers follow from
   // the buffers.)
-  StateSnapshot snapshot_state(int64_t) override {
+  StateSnapshot snapshot_state(const SnapshotRequest&) override {
     if constexpr (kCheckpointable) {
       KeyGroupedItems items;
       for (const auto& [key, buffers] : keys_) {

@@ -64,7 +64,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
     OperatorContext& c = this->context();
     clock_ = c.processing_time;
     side_outputs_.bind(&c);
-    states_ = std::make_unique<WindowStateBackends<Key>>(c.key_group_range, c.max_parallelism);
+    states_ = std::make_unique<WindowStateBackends<Key>>(c);
     context_ =
         std::make_unique<WindowContext<Key>>(side_outputs_, *states_, c.max_parallelism, kMerging);
     dropped_ = &c.metrics->user_counter("late_records_dropped");
@@ -76,7 +76,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
 
   // Per key group: each key's windows with their contents, trigger state and live timers; the
   // window function's state; the watermark.
-  StateSnapshot snapshot_state(int64_t) override {
+  StateSnapshot snapshot_state(const SnapshotRequest& request) override {
     if constexpr (kCheckpointable) {
       KeyGroupedItems items;
       const int max_parallelism = this->context().max_parallelism;
@@ -94,7 +94,8 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
                     out);
         }
       }
-      return to_bytes(KeyedOperatorSnapshot{watermark_, states_->snapshot(), items.finish(), {}});
+      return keyed_operator_snapshot(KeyedOperatorSnapshot{watermark_, {}, items.finish(), {}},
+                                     states_->snapshot_async(request.savepoint));
     } else {
       throw_not_checkpointable("the key, contents or trigger state type of window operator '" +
                                this->context().operator_name + "' has no sluice::Serializer");
@@ -179,8 +180,9 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
 
   void restore(const OperatorContext& c) {
     if constexpr (kCheckpointable) {
-      for (auto& snapshot : restored_keyed_snapshots(c.restored_state, &watermark_)) {
-        states_->restore(snapshot);
+      auto snapshots = restored_keyed_snapshots(c.restored_state, &watermark_);
+      states_->restore(snapshots);
+      for (auto& snapshot : snapshots) {
         read_key_grouped_items(snapshot.internal, c.key_group_range, [&](BufferReader& in) {
           key_ = deserialize<Key>(in);
           Windows& windows = keys_[key_];
@@ -504,10 +506,10 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
     if (event_time == assigner_.event_time && e->window != kGlobalWindow &&
         timer.time == cleanup_time(e->window)) {
       trigger_.clear(e->window, e->trigger_state, *this);
-      if (!states_->window.empty()) {
-        states_->window.set_current_key(WindowedKey<Key>{key_, e->window},
-                                        key_group_for_key(key_, this->context().max_parallelism));
-        states_->window.clear_current_key();
+      if (states_->has_window_state()) {
+        states_->window().set_current_key(WindowedKey<Key>{key_, e->window},
+                                          key_group_for_key(key_, this->context().max_parallelism));
+        states_->window().clear_current_key();
       }
       Windows& windows = key_it->second;
       forget_timers(*e);

@@ -48,21 +48,49 @@ class AggregateFunction {
 
 // The keyed state a window function may use: global (per key, shared by all its windows) and
 // per window (per key and window, removed with the window).
+// Created when a window function first asks for state, or restored: most window functions keep
+// none, and a RocksDB backend is not free.
 template <class K>
-struct WindowStateBackends {
-  WindowStateBackends(KeyGroupRange range, int max_parallelism)
-      : global(range, max_parallelism), window(range, max_parallelism) {}
-  HeapKeyedStateBackend<K> global;
-  HeapKeyedStateBackend<WindowedKey<K>> window;
+class WindowStateBackends {
+ public:
+  explicit WindowStateBackends(const OperatorContext& c) : context_(c) {}
+
+  KeyedStateBackend<K>& global() {
+    if (!global_) global_ = detail::make_operator_backend<K>(context_, "global");
+    return *global_;
+  }
+  KeyedStateBackend<WindowedKey<K>>& window() {
+    if (!window_) window_ = detail::make_operator_backend<WindowedKey<K>>(context_, "window");
+    return *window_;
+  }
+  // Per-window state exists and has states registered.
+  bool has_window_state() const { return window_ && !window_->empty(); }
 
   // The `backends` of a window operator's KeyedOperatorSnapshot: global first, then per window.
-  std::vector<std::vector<KeyGroupSnapshot>> snapshot() const {
-    return {global.snapshot(), window.snapshot()};
+  std::vector<BackendMaterialize> snapshot_async(bool savepoint) {
+    auto of = [&](auto& backend) -> BackendMaterialize {
+      if (!backend) return [](SnapshotFiles&) { return KeyedBackendSnapshot{}; };
+      return backend->snapshot_async(savepoint);
+    };
+    return {of(global_), of(window_)};
   }
-  void restore(const KeyedOperatorSnapshot& snapshot) {
-    global.restore(snapshot.backends.at(0));
-    window.restore(snapshot.backends.at(1));
+  void restore(std::vector<KeyedOperatorSnapshot>& snapshots) {
+    std::vector<KeyedBackendSnapshot> globals, windows;
+    auto used = [](const KeyedBackendSnapshot& s) {
+      return !s.groups.empty() || !s.native.empty();
+    };
+    for (auto& snapshot : snapshots) {
+      if (used(snapshot.backends.at(0))) globals.push_back(std::move(snapshot.backends.at(0)));
+      if (used(snapshot.backends.at(1))) windows.push_back(std::move(snapshot.backends.at(1)));
+    }
+    if (!globals.empty()) global().restore(std::move(globals));
+    if (!windows.empty()) window().restore(std::move(windows));
   }
+
+ private:
+  const OperatorContext& context_;
+  std::unique_ptr<KeyedStateBackend<K>> global_;
+  std::unique_ptr<KeyedStateBackend<WindowedKey<K>>> window_;
 };
 
 // What a ProcessWindowFunction sees besides the key and the records.
@@ -85,8 +113,8 @@ class WindowContext {
   // State of the key, shared by all its windows (Flink's globalState()). Handles refer to the
   // key of the current call: get them inside process().
   KeyedStateStore<K> global_state() const {
-    states_.global.set_current_key(*key_);
-    return KeyedStateStore<K>(states_.global);
+    states_.global().set_current_key(*key_);
+    return KeyedStateStore<K>(states_.global());
   }
   // State of the key and this window, removed when the window is (Flink's windowState()).
   KeyedStateStore<WindowedKey<K>> window_state() const {
@@ -95,9 +123,9 @@ class WindowContext {
                   "per-window state is not available with merging (session) windows: a merged "
                   "window has no single state to keep");
     }
-    states_.window.set_current_key(WindowedKey<K>{*key_, window_},
-                                   key_group_for_key(*key_, max_parallelism_));
-    return KeyedStateStore<WindowedKey<K>>(states_.window);
+    states_.window().set_current_key(WindowedKey<K>{*key_, window_},
+                                     key_group_for_key(*key_, max_parallelism_));
+    return KeyedStateStore<WindowedKey<K>>(states_.window());
   }
 
   // Internal: the key and window of the next call.
@@ -218,7 +246,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   void open() override {
     OperatorContext& c = this->context();
     side_outputs_.bind(&c);
-    states_ = std::make_unique<WindowStateBackends<Key>>(c.key_group_range, c.max_parallelism);
+    states_ = std::make_unique<WindowStateBackends<Key>>(c);
     context_ =
         std::make_unique<WindowContext<Key>>(side_outputs_, *states_, c.max_parallelism, false);
     dropped_ = &c.metrics->user_counter("late_records_dropped");
@@ -231,7 +259,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
 
   // Window contents (pane, key, accumulator) and window-function state by key group, and the
   // watermark (processing time, for processing-time windows) already handled.
-  StateSnapshot snapshot_state(int64_t) override {
+  StateSnapshot snapshot_state(const SnapshotRequest& request) override {
     if constexpr (kSerializable<Key> && kSerializable<Acc>) {
       KeyGroupedItems items;
       const int max_parallelism = this->context().max_parallelism;
@@ -243,7 +271,8 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
           serialize(acc, out);
         }
       }
-      return to_bytes(KeyedOperatorSnapshot{watermark_, states_->snapshot(), items.finish(), {}});
+      return keyed_operator_snapshot(KeyedOperatorSnapshot{watermark_, {}, items.finish(), {}},
+                                     states_->snapshot_async(request.savepoint));
     } else {
       throw_not_checkpointable("the key or accumulator type of window operator '" +
                                this->context().operator_name + "' has no sluice::Serializer");
@@ -315,14 +344,15 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
 
   void restore(const OperatorContext& c) {
     if constexpr (kSerializable<Key> && kSerializable<Acc>) {
-      for (auto& snapshot : restored_keyed_snapshots(c.restored_state, &watermark_)) {
-        states_->restore(snapshot);
+      auto snapshots = restored_keyed_snapshots(c.restored_state, &watermark_);
+      for (auto& snapshot : snapshots) {
         read_key_grouped_items(snapshot.internal, c.key_group_range, [&](BufferReader& in) {
           const auto pane = deserialize<Timestamp>(in);
           Key key = deserialize<Key>(in);
           panes_[pane].insert_or_assign(std::move(key), deserialize<Acc>(in));
         });
       }
+      states_->restore(snapshots);
     }
   }
 
@@ -446,8 +476,8 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
       panes_.erase(first);
     }
     // Per-window state of windows past their lateness goes with them.
-    if (!states_->window.empty()) {
-      states_->window.remove_keys_if([&](const WindowedKey<Key>& k) {
+    if (states_->has_window_state()) {
+      states_->window().remove_keys_if([&](const WindowedKey<Key>& k) {
         return k.window.max_timestamp() + lateness_ <= watermark;
       });
     }
