@@ -63,11 +63,17 @@ inline sluice::StreamEnvironment bench_env(int parallelism,
   return env;
 }
 
-inline std::vector<int> parse_list(const std::string& text) {
-  std::vector<int> values;
+inline std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> values;
   std::stringstream in(text);
   std::string item;
-  while (std::getline(in, item, ',')) values.push_back(std::stoi(item));
+  while (std::getline(in, item, ',')) values.push_back(item);
+  return values;
+}
+
+inline std::vector<int> parse_list(const std::string& text) {
+  std::vector<int> values;
+  for (const auto& item : split(text)) values.push_back(std::stoi(item));
   return values;
 }
 

@@ -4,12 +4,14 @@
 //   discarding sink, with checkpoints every --interval into a temporary directory, against the
 //   same job without checkpoints, runs interleaved; medians of --runs.
 //
-// Then large state: a job that builds --state-bytes (1 GiB) of keyed ValueState (100-byte values)
-// and ends with its final checkpoint (duration and size measured), and the same job restored from
-// that checkpoint (the time from building the job to every task open again: a restart's cost).
+// Then large state, per backend (heap, RocksDB with full checkpoints, RocksDB incremental): a job
+// that builds --state-bytes (1 GiB) of keyed ValueState (100-byte values) and ends with its final
+// checkpoint (duration, synchronous part, size), and the same job restored from that checkpoint
+// (the time from building the job to every task open again: a restart's cost) that then changes
+// 1% of the keys (its final checkpoint: what incremental checkpoints write).
 //
 // Flags: --events N (100M), --keys N (100000), --runs N (3), --parallelism 1,2, --interval 1s,
-//        --state-bytes N (1073741824; 0: skip)
+//        --state-bytes N (1073741824; 0: skip), --backends heap,rocksdb,rocksdb-incremental
 #include <filesystem>
 
 #include "bench_util.h"
@@ -68,39 +70,59 @@ struct Remember : sluice::KeyedProcessFunction<int64_t, int64_t, int64_t> {
   }
 };
 
-// Builds the state (or restores it from `restore_from`); returns the job's metrics.
-sluice::JobMetrics run_large_state_job(int64_t keys, const std::string& checkpoint_dir,
+// Writes keys [0, keys) with a stride (1: all; 100: every hundredth, an update of 1%), restoring
+// first from `restore_from` if set; ends with its final checkpoint. Returns the job's metrics.
+sluice::JobMetrics run_large_state_job(const std::string& backend, int64_t keys, int64_t stride,
+                                       const std::string& checkpoint_dir,
                                        const std::string& restore_from) {
-  auto env = bench_env(1, {});
+  std::vector<std::string> args = {"--state-dir", checkpoint_dir + "-local"};
+  if (backend != "heap") args.insert(args.end(), {"--state-backend", "rocksdb"});
+  if (backend == "rocksdb-incremental") args.push_back("--incremental-checkpoints");
+  auto env = bench_env(1, sluice::Configuration::from_args(args));
   env.enable_checkpointing(std::chrono::hours(1), checkpoint_dir);  // only the final one
   if (!restore_from.empty()) env.restore_from(restore_from);
-  env.from_source(sluice::datagen<int64_t>([](int64_t i) { return i; }).number_of_rows(keys))
+  env.from_source(sluice::datagen<int64_t>([stride](int64_t i) {
+                    return i * stride;
+                  }).number_of_rows(keys / stride))
       .key_by([](int64_t k) { return k; })
       .process(Remember{})
       .sink_to(sluice::DiscardingSink<int64_t>());
   return env.execute("large-state").metrics;
 }
 
-void bench_large_state(int64_t state_bytes) {
+// Per backend: build the state, whose final checkpoint is a full one; then restore from it (the
+// time until every task runs again) and change 1% of the keys: that final checkpoint shows what an
+// incremental checkpoint saves.
+void bench_large_state(int64_t state_bytes, const std::vector<std::string>& backends) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("sluice-large-state-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
   const int64_t keys = state_bytes / 100;
-  const sluice::JobMetrics built = run_large_state_job(keys, (dir / "build").string(), "");
-  auto checkpoint = sluice::CheckpointStorage(dir / "build").latest();
-  if (!checkpoint) throw std::runtime_error("the final checkpoint is missing");
-  const sluice::JobMetrics restored =
-      run_large_state_job(keys, (dir / "restore").string(), checkpoint->folder.string());
-  fmt::print(
-      "{{\"bench\":\"large_keyed_state\",\"backend\":\"heap\",\"keys\":{},"
-      "\"checkpoint_bytes\":{},\"build_s\":{:.2f},\"full_checkpoint_ms\":{:.0f},"
-      "\"checkpoint_mb_per_s\":{:.0f},\"restore_to_running_ms\":{:.0f},"
-      "\"restore_mb_per_s\":{:.0f}}}\n",
-      keys, built.last_checkpoint_bytes, built.elapsed_ms / 1e3, built.last_checkpoint_ms,
-      static_cast<double>(built.last_checkpoint_bytes) / 1e6 / (built.last_checkpoint_ms / 1e3),
-      restored.startup_ms,
-      static_cast<double>(built.last_checkpoint_bytes) / 1e6 / (restored.startup_ms / 1e3));
-  std::fflush(stdout);
+  for (const std::string& backend : backends) {
+    std::filesystem::remove_all(dir);
+    const std::string checkpoints = (dir / "checkpoints").string();
+    const sluice::JobMetrics built = run_large_state_job(backend, keys, 1, checkpoints, "");
+    auto checkpoint = sluice::CheckpointStorage(checkpoints).latest();
+    if (!checkpoint) throw std::runtime_error("the final checkpoint is missing");
+    const sluice::JobMetrics updated =
+        run_large_state_job(backend, keys, 100, checkpoints, checkpoint->folder.string());
+    auto mb_per_s = [](uint64_t bytes, double ms) {
+      return static_cast<double>(bytes) / 1e6 / (std::max(ms, 0.001) / 1e3);
+    };
+    fmt::print(
+        "{{\"bench\":\"large_keyed_state\",\"backend\":\"{}\",\"keys\":{},"
+        "\"build_s\":{:.2f},\"checkpoint_bytes\":{},\"full_checkpoint_ms\":{:.0f},"
+        "\"sync_ms\":{:.1f},\"async_ms\":{:.0f},\"checkpoint_mb_per_s\":{:.0f},"
+        "\"restore_to_running_ms\":{:.0f},\"restore_mb_per_s\":{:.0f},"
+        "\"after_1pct_update\":{{\"checkpoint_ms\":{:.0f},\"sync_ms\":{:.1f},"
+        "\"full_bytes\":{},\"written_bytes\":{}}}}}\n",
+        backend, keys, built.elapsed_ms / 1e3, built.last_checkpoint_bytes,
+        built.last_checkpoint_ms, built.last_checkpoint_sync_ms, built.last_checkpoint_async_ms,
+        mb_per_s(built.last_checkpoint_bytes, built.last_checkpoint_ms), updated.startup_ms,
+        mb_per_s(built.last_checkpoint_bytes, updated.startup_ms), updated.last_checkpoint_ms,
+        updated.last_checkpoint_sync_ms, updated.last_checkpoint_bytes,
+        updated.last_checkpoint_new_bytes);
+    std::fflush(stdout);
+  }
   std::filesystem::remove_all(dir);
 }
 
@@ -143,7 +165,8 @@ int main(int argc, char** argv) {
     }
     std::filesystem::remove_all(dir);
     if (const int64_t bytes = config.get_int("state-bytes", 1ll << 30); bytes > 0) {
-      bench_large_state(bytes);
+      bench_large_state(bytes,
+                        split(config.get_string("backends", "heap,rocksdb,rocksdb-incremental")));
     }
     return 0;
   } catch (const std::exception& e) {

@@ -6,10 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <set>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "sluice/core/error.h"
 #include "sluice/core/key_groups.h"
@@ -253,6 +253,10 @@ void PendingCheckpoint::add_shared_file(const std::string& key, const fs::path& 
         copy_synced(path, temporary);  // another file system: a copy
       }
       known = describe_file(temporary, "shared/" + key);
+      {
+        std::lock_guard lock(mutex_);
+        new_shared_bytes_ += known->size;
+      }
       fs::rename(temporary, target, ec);
       if (ec) {
         throw Error(ErrorCategory::kIo, "cannot publish shared checkpoint file: " + ec.message(),
@@ -284,6 +288,18 @@ void PendingCheckpoint::reference_shared_file(const std::string& key) {
   shared_[key] = *known;
 }
 
+uint64_t PendingCheckpoint::shared_bytes() const {
+  std::lock_guard lock(mutex_);
+  uint64_t total = 0;
+  for (const auto& [key, file] : shared_) total += file.size;
+  return total;
+}
+
+uint64_t PendingCheckpoint::new_shared_bytes() const {
+  std::lock_guard lock(mutex_);
+  return new_shared_bytes_;
+}
+
 void PendingCheckpoint::set_property(const std::string& key, const std::string& value) {
   std::lock_guard lock(mutex_);
   properties_[key] = value;
@@ -312,8 +328,7 @@ CompletedCheckpoint PendingCheckpoint::commit(Timestamp timestamp) {
   fsync_directory(folder_);
   fsync_directory(folder_.parent_path());
   done_ = true;
-  CompletedCheckpoint completed{id_,     timestamp, savepoint_, folder_,
-                                states_, shared_,   properties_};
+  CompletedCheckpoint completed{id_, timestamp, savepoint_, folder_, states_, shared_, properties_};
   if (!savepoint_) storage_->apply_retention(id_);
   return completed;
 }

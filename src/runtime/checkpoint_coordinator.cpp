@@ -46,13 +46,14 @@ void CheckpointCoordinator::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void CheckpointCoordinator::acknowledge(StreamTask* task, int64_t id, TaskState state, bool final) {
+void CheckpointCoordinator::acknowledge(StreamTask* task, int64_t id, TaskState state, bool final,
+                                        double sync_ms) {
   {
     std::lock_guard lock(mutex_);
     auto shared = std::make_shared<TaskState>(std::move(state));
     if (final) final_states_[task] = shared;
     last_acknowledged_[task] = id;
-    acks_.push_back(Ack{id, std::move(shared)});
+    acks_.push_back(Ack{id, sync_ms, std::move(shared)});
   }
   cv_.notify_all();
 }
@@ -83,7 +84,7 @@ void CheckpointCoordinator::task_finished(StreamTask* task, bool normally) {
       closed_.push_back(task);
       // Triggered before it closed, but it closed without acknowledging: its final state does.
       if (pending_id_ != 0 && last_acknowledged_[task] < pending_id_) {
-        acks_.push_back(Ack{pending_id_, final_states_.at(task)});
+        acks_.push_back(Ack{pending_id_, 0, final_states_.at(task)});
         last_acknowledged_[task] = pending_id_;
       }
     } else {
@@ -207,6 +208,8 @@ void CheckpointCoordinator::trigger(std::optional<SavepointRequest> savepoint) {
     }
     pending_since_ = std::chrono::steady_clock::now();
     pending_bytes_ = 0;
+    pending_sync_ms_ = 0;
+    pending_async_ms_ = 0;
     // The enumerators' unassigned splits, before any reader snapshots: a split assigned from now
     // on is in its reader's state instead.
     for (auto [node_id, enumerator] : participants_.enumerators) {
@@ -227,7 +230,7 @@ void CheckpointCoordinator::trigger(std::optional<SavepointRequest> savepoint) {
     for (auto [task, ended] : input_ended_) {
       const bool closed = std::find(closed_.begin(), closed_.end(), task) != closed_.end();
       if (closed) {
-        acks_.push_back(Ack{id, final_states_.at(task)});
+        acks_.push_back(Ack{id, 0, final_states_.at(task)});
         last_acknowledged_[task] = id;
       } else if (ended) {
         to_trigger.push_back(task);
@@ -267,7 +270,9 @@ void CheckpointCoordinator::write(Ack& ack) {
       // materialized once and referenced by every later checkpoint.
       if (!part.snapshot.materialized()) {
         RecordingFiles files(*pending_, part.shared_files);
+        const int64_t start = monotonic_nanos();
         part.snapshot.materialize(files);
+        pending_async_ms_ += static_cast<double>(monotonic_nanos() - start) / 1e6;
       }
       for (const std::string& key : part.shared_files) pending_->reference_shared_file(key);
       pending_->write_state(part.name, part.snapshot.bytes());
@@ -277,11 +282,15 @@ void CheckpointCoordinator::write(Ack& ack) {
     abandon(e.what());
     return;
   }
+  pending_sync_ms_ = std::max(pending_sync_ms_, ack.sync_ms);
   if (++acknowledged_ < participants_.tasks.size()) return;
   const int64_t id = pending_->id();
+  uint64_t shared_bytes = 0, new_shared_bytes = 0;
   try {
     pending_->set_property("tasks", std::to_string(participants_.tasks.size()));
     for (const auto& [key, value] : settings_.properties) pending_->set_property(key, value);
+    shared_bytes = pending_->shared_bytes();
+    new_shared_bytes = pending_->new_shared_bytes();
     pending_->commit(wall_clock_millis());
   } catch (const Error& e) {
     abandon(e.what());
@@ -304,7 +313,10 @@ void CheckpointCoordinator::write(Ack& ack) {
     stats_.last_duration_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - pending_since_)
             .count();
-    stats_.last_bytes = pending_bytes_;
+    stats_.last_sync_ms = pending_sync_ms_;
+    stats_.last_async_ms = pending_async_ms_;
+    stats_.last_bytes = pending_bytes_ + shared_bytes;
+    stats_.last_new_bytes = pending_bytes_ + new_shared_bytes;
   }
   for (StreamTask* task : participants_.tasks) task->notify_checkpoint_complete(id);
 }

@@ -79,8 +79,9 @@ class CheckpointCoordinator {
 
   void start();
   void stop();
-  // A task snapshotted its chain for checkpoint `id`; `final`: after its input ended.
-  void acknowledge(StreamTask* task, int64_t id, TaskState state, bool final);
+  // A task snapshotted its chain for checkpoint `id`; `final`: after its input ended. `sync_ms`:
+  // how long the synchronous part held the task.
+  void acknowledge(StreamTask* task, int64_t id, TaskState state, bool final, double sync_ms = 0);
   // The task's input ended; it waits for a checkpoint to cover its final state.
   void task_ended_input(StreamTask* task);
   // A task closed: after its final checkpoint (its final state stands for it in every later
@@ -95,13 +96,17 @@ class CheckpointCoordinator {
     int64_t completed = 0;
     int64_t failed = 0;
     double last_duration_ms = 0;  // of the last completed one
-    uint64_t last_bytes = 0;
+    double last_sync_ms = 0;      // its longest synchronous part of a task
+    double last_async_ms = 0;     // its asynchronous parts, together
+    uint64_t last_bytes = 0;      // full size
+    uint64_t last_new_bytes = 0;  // without the shared files stored by earlier checkpoints
   };
   Stats stats() const;
 
  private:
   struct Ack {
     int64_t id;
+    double sync_ms;
     // Shared with final_states_: large, never copied; materialized in place by the coordinator.
     std::shared_ptr<TaskState> state;
   };
@@ -146,6 +151,8 @@ class CheckpointCoordinator {
   std::chrono::steady_clock::time_point next_trigger_{};  // of the next periodic checkpoint
   size_t acknowledged_ = 0;
   uint64_t pending_bytes_ = 0;
+  double pending_sync_ms_ = 0;
+  double pending_async_ms_ = 0;
   int64_t last_id_ = 0;
   int consecutive_failures_ = 0;
   int64_t final_id_ = 0;  // the checkpoint triggered after every task's input ended

@@ -582,6 +582,9 @@ JobMetrics JobExecution::metrics_locked() const {
     result.checkpoints_failed = stats.failed;
     result.last_checkpoint_ms = stats.last_duration_ms;
     result.last_checkpoint_bytes = stats.last_bytes;
+    result.last_checkpoint_new_bytes = stats.last_new_bytes;
+    result.last_checkpoint_sync_ms = stats.last_sync_ms;
+    result.last_checkpoint_async_ms = stats.last_async_ms;
   }
   for (size_t id = 0; id < node_metrics_.size(); ++id) {
     const auto& node = node_metrics_[id];

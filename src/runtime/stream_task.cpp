@@ -162,6 +162,7 @@ void StreamTask::perform_checkpoint(int64_t id, Timestamp time, bool savepoint, 
   CheckpointCoordinator* checkpoints = job_.checkpoints();
   if (checkpoints == nullptr || id <= acknowledged_checkpoint_) return;
   acknowledged_checkpoint_ = id;
+  const int64_t sync_start = monotonic_nanos();
   capture_.reset();  // an unaligned checkpoint still collecting its input was abandoned
   if (input_ended_ && final_checkpoint_ == 0) final_checkpoint_ = id;
   CheckpointCoordinator::TaskState state;
@@ -214,9 +215,11 @@ void StreamTask::perform_checkpoint(int64_t id, Timestamp time, bool savepoint, 
     capture_->id = id;
     capture_->state = std::move(state);
     capture_->buffers.resize(input_channels.size());
+    capture_->sync_ms = static_cast<double>(monotonic_nanos() - sync_start) / 1e6;
     return;
   }
-  checkpoints->acknowledge(this, id, std::move(state), input_ended_);
+  checkpoints->acknowledge(this, id, std::move(state), input_ended_,
+                           static_cast<double>(monotonic_nanos() - sync_start) / 1e6);
 }
 
 void StreamTask::complete_channel_state(int64_t id) {
@@ -234,7 +237,8 @@ void StreamTask::complete_channel_state(int64_t id) {
          to_bytes(entries),
          {}});
   }
-  job_.checkpoints()->acknowledge(this, id, std::move(capture_->state), input_ended_);
+  job_.checkpoints()->acknowledge(this, id, std::move(capture_->state), input_ended_,
+                                  capture_->sync_ms);
   capture_.reset();
 }
 

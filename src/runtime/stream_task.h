@@ -175,6 +175,7 @@ class StreamTask final : public Schedulable {
     int64_t id = 0;
     std::vector<CheckpointCoordinator::TaskStatePart> state;
     std::vector<std::vector<std::string>> buffers;  // per input channel
+    double sync_ms = 0;
   };
   std::optional<ChannelStateCapture> capture_;
   // An aligned barrier this task sent that turns unaligned in its output channels at `deadline`.

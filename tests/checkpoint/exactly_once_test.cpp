@@ -1,9 +1,10 @@
 // Exactly-once, end to end: the chaos job (keyed state, tumbling and session windows, exactly-once
 // file sinks) is killed with SIGKILL at random moments or fails on an injected exception, and is
 // restarted from its checkpoint directory each time, at a random parallelism (so restores rescale
-// too), with aligned or unaligned checkpoints. An injected exception either ends the process
-// (restarted from the checkpoint directory) or restarts the job inside it (a restart strategy). The
-// committed output must equal that of a run without failures: no line lost, none twice.
+// too), with aligned or unaligned checkpoints, and keyed state on the heap or in RocksDB. An
+// injected exception either ends the process (restarted from the checkpoint directory) or restarts
+// the job inside it (a restart strategy). The committed output must equal that of a run without
+// failures: no line lost, none twice.
 //
 // SLUICE_CHAOS_FAILURES (default 24) sets how many failures to inject, SLUICE_CHAOS_SEED the
 // random seed (printed, to replay a failure); scripts/soak-exactly-once runs hundreds.
@@ -175,6 +176,7 @@ TEST_F(ExactlyOnce, KillsAndExceptionsAtRandomPointsLeaveExactlyTheUninterrupted
     const fs::path dir = root / ("scenario-" + std::to_string(scenario));
     const fs::path log = dir.string() + ".log";
     int attempts = 0;
+    int backend = 0;
     for (int scenario_failures = 0;; ++attempts) {
       ASSERT_LT(attempts, 60) << "scenario " << scenario << " does not finish; see " << log;
       const int parallelism = std::uniform_int_distribution<int>(1, 3)(rng);
@@ -205,6 +207,17 @@ TEST_F(ExactlyOnce, KillsAndExceptionsAtRandomPointsLeaveExactlyTheUninterrupted
         args.emplace_back("--aligned-checkpoint-timeout");
         args.emplace_back("2ms");
       }
+      // And the state backends: heap, RocksDB with full or incremental checkpoints. A heap
+      // attempt cannot restore RocksDB's native (incremental) state, so a scenario keeps the
+      // backend it draws first.
+      if (attempts == 0) backend = std::uniform_int_distribution<int>(0, 2)(rng);
+      if (backend > 0) {
+        args.emplace_back("--state-backend");
+        args.emplace_back("rocksdb");
+        args.emplace_back("--state-dir");
+        args.emplace_back((dir / "local-state").string());
+      }
+      if (backend == 2) args.emplace_back("--incremental-checkpoints");
       {
         std::ofstream(log, std::ios::app) << "--- attempt " << attempts << " p=" << parallelism
                                           << (inject ? " (exception)" : "") << "\n";

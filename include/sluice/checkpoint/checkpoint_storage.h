@@ -12,11 +12,11 @@
 //                                   _metadata lists those it uses, with size and checksum
 //
 // A folder is a completed checkpoint only if its _metadata parses, its own checksum matches and
-// every file it lists (its own and the shared ones) has the listed size and checksum. Restoring takes the newest completed
-// checkpoint and falls back to older ones when a newer one is corrupt or truncated, reporting
-// why. After a checkpoint completes, all but the newest `retained` completed ones are deleted
-// (never the newest), together with folders of checkpoints that never completed, and the shared
-// files no retained checkpoint lists.
+// every file it lists (its own and the shared ones) has the listed size and checksum. Restoring
+// takes the newest completed checkpoint and falls back to older ones when a newer one is corrupt or
+// truncated, reporting why. After a checkpoint completes, all but the newest `retained` completed
+// ones are deleted (never the newest), together with folders of checkpoints that never completed,
+// and the shared files no retained checkpoint lists.
 //
 // Threading: a PendingCheckpoint's write_state may be called from several threads at once (each
 // file is independent); commit / abort and the CheckpointStorage methods from one thread.
@@ -71,6 +71,9 @@ class PendingCheckpoint {
   void add_shared_file(const std::string& key, const std::filesystem::path& path);
   // Lists shared file `key`, which an earlier add_shared_file of this storage stored, again.
   void reference_shared_file(const std::string& key);
+  // Bytes of the shared files this checkpoint lists, and of those it stored itself.
+  uint64_t shared_bytes() const;
+  uint64_t new_shared_bytes() const;
   void set_property(const std::string& key, const std::string& value);
   // Writes _metadata: from now on the checkpoint exists. Then applies the retention policy.
   CompletedCheckpoint commit(Timestamp timestamp);
@@ -85,9 +88,10 @@ class PendingCheckpoint {
   int64_t id_;
   bool savepoint_;
   std::filesystem::path folder_;
-  std::mutex mutex_;  // guards states_ and properties_
+  mutable std::mutex mutex_;  // guards states_, shared_ and properties_
   std::map<std::string, StateFile> states_;
   std::map<std::string, StateFile> shared_;
+  uint64_t new_shared_bytes_ = 0;
   std::map<std::string, std::string> properties_;
   bool done_ = false;
 };

@@ -98,7 +98,13 @@ struct JobMetrics {
   int64_t checkpoints_completed = 0;  // of this attempt (savepoints included)
   int64_t checkpoints_failed = 0;
   double last_checkpoint_ms = 0;  // trigger to completion
-  uint64_t last_checkpoint_bytes = 0;
+  // The longest synchronous part of a task's snapshot (the time the task stopped processing), and
+  // the asynchronous parts together (written off the task threads), of the last checkpoint.
+  double last_checkpoint_sync_ms = 0;
+  double last_checkpoint_async_ms = 0;
+  uint64_t last_checkpoint_bytes = 0;  // its full size, shared files included
+  // What it wrote: all but the shared files earlier checkpoints had stored (incremental size).
+  uint64_t last_checkpoint_new_bytes = 0;
 
   // Sums over subtasks of one operator.
   OperatorMetricsSnapshot total(const std::string& operator_name) const;
