@@ -59,6 +59,8 @@ StreamEnvironment::StreamEnvironment(Configuration config)
       config.get_duration("checkpoint-timeout", options_.checkpoint_timeout);
   options_.min_pause_between_checkpoints =
       config.get_duration("min-pause-between-checkpoints", std::chrono::milliseconds(0));
+  options_.max_concurrent_checkpoints =
+      static_cast<int>(config.get_int("max-concurrent-checkpoints", 1));
   const std::string mode = config.get_string("checkpointing-mode", "exactly-once");
   if (mode != "exactly-once" && mode != "at-least-once") {
     throw Error(
@@ -111,6 +113,9 @@ StreamEnvironment::StreamEnvironment(Configuration config)
     throw Error(
         ErrorCategory::kInvalidArgument,
         fmt::format("--parallelism must be at least 1, got {}", options_.default_parallelism));
+  }
+  if (options_.max_concurrent_checkpoints < 1) {
+    throw Error(ErrorCategory::kInvalidArgument, "--max-concurrent-checkpoints must be at least 1");
   }
   if (options_.buffer_bytes < 64 || options_.channel_capacity < 1) {
     throw Error(ErrorCategory::kInvalidArgument,

@@ -13,19 +13,28 @@ void Channel::push(StreamElement element) {
   scheduler_.notify(consumer_);
 }
 
+// An unaligned barrier overtakes data, never an older barrier: it goes right after the last
+// barrier queued before `end` (or to the head).
+size_t Channel::overtaking_position(size_t end) const {
+  size_t position = end;
+  while (position > 0 && queue_[position - 1].kind != StreamElement::Kind::kBarrier) --position;
+  return position;
+}
+
+size_t Channel::data_elements_between(size_t from, size_t to) const {
+  size_t data = 0;
+  for (size_t i = from; i < to; ++i) data += queue_[i].is_data() ? 1 : 0;
+  return data;
+}
+
 void Channel::push_overtaking(StreamElement barrier) {
   {
     std::lock_guard lock(mutex_);
-    barrier.overtaken = static_cast<uint32_t>(data_elements_before(queue_.size()));
-    queue_.push_front(std::move(barrier));
+    const size_t position = overtaking_position(queue_.size());
+    barrier.overtaken = static_cast<uint32_t>(data_elements_between(position, queue_.size()));
+    queue_.insert(queue_.begin() + static_cast<std::ptrdiff_t>(position), std::move(barrier));
   }
   scheduler_.notify(consumer_);
-}
-
-size_t Channel::data_elements_before(size_t position) const {
-  size_t data = 0;
-  for (size_t i = 0; i < position; ++i) data += queue_[i].is_data() ? 1 : 0;
-  return data;
 }
 
 bool Channel::promote_barrier(int64_t id) {
@@ -35,11 +44,13 @@ bool Channel::promote_barrier(int64_t id) {
       return e.kind == StreamElement::Kind::kBarrier && e.a == id;
     });
     if (it == queue_.end()) return false;
-    const auto position = static_cast<size_t>(it - queue_.begin());
+    const auto at = static_cast<size_t>(it - queue_.begin());
+    const size_t position = overtaking_position(at);
+    if (position == at) return true;  // nothing to overtake
     StreamElement barrier = std::move(*it);
-    barrier.overtaken += static_cast<uint32_t>(data_elements_before(position));
+    barrier.overtaken += static_cast<uint32_t>(data_elements_between(position, at));
     queue_.erase(it);
-    queue_.push_front(std::move(barrier));
+    queue_.insert(queue_.begin() + static_cast<std::ptrdiff_t>(position), std::move(barrier));
   }
   scheduler_.notify(consumer_);
   return true;

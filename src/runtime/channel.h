@@ -41,9 +41,9 @@ class Channel final : public ChannelWriter {
   // Pops the head element only if it is a checkpoint barrier: what a backpressured task still
   // takes, so that barriers are not held up by full outputs.
   std::optional<StreamElement> pop_barrier();
-  // Moves checkpoint `id`'s barrier, if queued, to the head (ahead of the data before it, counted
-  // in its `overtaken`): an aligned checkpoint that timed out and turns unaligned. False if the
-  // barrier is not in the channel.
+  // Moves checkpoint `id`'s barrier, if queued, ahead of the data before it (counted in its
+  // `overtaken`), though never ahead of an older barrier: an aligned checkpoint that timed out and
+  // turns unaligned. False if the barrier is not in the channel.
   bool promote_barrier(int64_t id) override;
   void recycle(std::unique_ptr<Buffer> buffer);
 
@@ -54,7 +54,9 @@ class Channel final : public ChannelWriter {
   Schedulable* consumer_ = nullptr;
 
   std::mutex mutex_;
-  size_t data_elements_before(size_t position) const;  // with mutex_ held
+  // With mutex_ held.
+  size_t overtaking_position(size_t end) const;
+  size_t data_elements_between(size_t from, size_t to) const;
 
   std::deque<StreamElement> queue_;
   std::vector<std::unique_ptr<Buffer>> recycled_;

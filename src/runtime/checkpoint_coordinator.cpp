@@ -59,8 +59,7 @@ void CheckpointCoordinator::acknowledge(StreamTask* task, int64_t id, TaskState 
 }
 
 void CheckpointCoordinator::task_ended_input(StreamTask* task) {
-  int64_t pending = 0;
-  Timestamp time = 0;
+  std::map<int64_t, Timestamp> pending;
   {
     std::lock_guard lock(mutex_);
     bool& ended = input_ended_.at(task);
@@ -68,12 +67,11 @@ void CheckpointCoordinator::task_ended_input(StreamTask* task) {
       ended = true;
       ++tasks_ended_;
     }
-    pending = pending_id_;
-    time = pending_time_;
+    pending = pending_ids_;
   }
-  // The pending checkpoint's barrier may never reach this task now: it acknowledges directly
+  // The pending checkpoints' barriers may never reach this task now: it acknowledges directly
   // (the task ignores a checkpoint it already acknowledged).
-  if (pending != 0) task->trigger_checkpoint(pending, time);
+  for (const auto& [id, time] : pending) task->trigger_checkpoint(id, time);
   cv_.notify_all();
 }
 
@@ -83,9 +81,10 @@ void CheckpointCoordinator::task_finished(StreamTask* task, bool normally) {
     if (normally && final_states_.contains(task)) {
       closed_.push_back(task);
       // Triggered before it closed, but it closed without acknowledging: its final state does.
-      if (pending_id_ != 0 && last_acknowledged_[task] < pending_id_) {
-        acks_.push_back(Ack{pending_id_, 0, final_states_.at(task)});
-        last_acknowledged_[task] = pending_id_;
+      for (const auto& [id, time] : pending_ids_) {
+        if (last_acknowledged_[task] >= id) continue;
+        acks_.push_back(Ack{id, 0, final_states_.at(task)});
+        last_acknowledged_[task] = id;
       }
     } else {
       any_task_finished_ = true;
@@ -115,10 +114,23 @@ std::future<std::string> CheckpointCoordinator::request_savepoint(std::string di
   return result;
 }
 
-// The next moment something is due: the periodic trigger, or the pending checkpoint's timeout.
+// A periodic checkpoint may start: below the concurrency limit (one at a time with a minimum
+// pause, as Flink), and no savepoint pending.
+bool CheckpointCoordinator::may_trigger() const {
+  if (pending_.empty()) return true;
+  const int limit = settings_.min_pause.count() > 0 ? 1 : std::max(1, settings_.max_concurrent);
+  if (pending_.size() >= static_cast<size_t>(limit)) return false;
+  return std::none_of(pending_.begin(), pending_.end(),
+                      [](const auto& p) { return p.second.savepoint.has_value(); });
+}
+
+// The next moment something is due: the periodic trigger, or a pending checkpoint's timeout.
 std::chrono::steady_clock::time_point CheckpointCoordinator::wake_time() const {
-  if (pending_) return std::min(next_trigger_, pending_since_ + settings_.timeout);
-  return next_trigger_;
+  auto wake = may_trigger() ? next_trigger_ : kNever;
+  for (const auto& [id, pending] : pending_) {
+    wake = std::min(wake, pending.since + settings_.timeout);
+  }
+  return wake;
 }
 
 void CheckpointCoordinator::run() {
@@ -128,12 +140,12 @@ void CheckpointCoordinator::run() {
   next_trigger_ = Clock::now() + settings_.interval;
   // When every task's input ended, the final checkpoint is due at once.
   auto final_due = [&] {
-    return tasks_ended_ == task_count && !pending_ && !any_task_finished_ && !final_completed_ &&
-           Clock::now() >= retry_final_at_;
+    return tasks_ended_ == task_count && pending_.empty() && !any_task_finished_ &&
+           !final_completed_ && Clock::now() >= retry_final_at_;
   };
   auto woken = [&] {
-    return stopping_ || !acks_.empty() || (any_task_finished_ && pending_) || final_due() ||
-           (!pending_ && !savepoint_requests_.empty());
+    return stopping_ || !acks_.empty() || (any_task_finished_ && !pending_.empty()) ||
+           final_due() || (pending_.empty() && !savepoint_requests_.empty());
   };
   while (true) {
     const auto wake = wake_time();
@@ -152,26 +164,30 @@ void CheckpointCoordinator::run() {
     }
     if (any_task_finished_ || final_completed_) {
       // A task failed or was cancelled, or the final checkpoint completed and the tasks close.
-      if (pending_) {
+      if (!pending_.empty()) {
         lock.unlock();
-        abandon("a task stopped before acknowledging");
+        abandon_all("a task stopped before acknowledging");
         lock.lock();
       }
       reject_queued_savepoints();
       next_trigger_ = kNever;
       continue;
     }
-    if (pending_ && Clock::now() >= pending_since_ + settings_.timeout) {
-      lock.unlock();
-      abandon(fmt::format("it did not complete within {} ms", settings_.timeout.count()));
-      lock.lock();
+    lock.unlock();
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      const int64_t id = (it++)->first;  // abandon() erases it
+      if (Clock::now() >= pending_.at(id).since + settings_.timeout) {
+        abandon(id, fmt::format("it did not complete within {} ms", settings_.timeout.count()));
+      }
     }
-    if (pending_) continue;
+    lock.lock();
     std::optional<SavepointRequest> savepoint;
-    if (!savepoint_requests_.empty()) {
+    if (pending_.empty() && !savepoint_requests_.empty()) {
       savepoint = std::move(savepoint_requests_.front());
       savepoint_requests_.pop_front();
-    } else if (!final_due() && Clock::now() < next_trigger_) {
+    } else if (final_due()) {
+      // the final checkpoint
+    } else if (!may_trigger() || Clock::now() < next_trigger_) {
       continue;
     }
     lock.unlock();
@@ -181,12 +197,14 @@ void CheckpointCoordinator::run() {
   }
   reject_queued_savepoints();
   lock.unlock();
-  if (pending_) pending_->abort();
-  pending_.reset();
-  if (pending_savepoint_) {
-    reject(pending_savepoint_->done, ErrorCategory::kInvalidArgument,
-           "the job ended before the savepoint completed");
+  for (auto& [id, pending] : pending_) {
+    pending.checkpoint.abort();
+    if (pending.savepoint) {
+      reject(pending.savepoint->done, ErrorCategory::kInvalidArgument,
+             "the job ended before the savepoint completed");
+    }
   }
+  pending_.clear();
 }
 
 void CheckpointCoordinator::reject_queued_savepoints() {
@@ -198,35 +216,51 @@ void CheckpointCoordinator::reject_queued_savepoints() {
 
 void CheckpointCoordinator::trigger(std::optional<SavepointRequest> savepoint) {
   const int64_t id = ++last_id_;
-  pending_savepoint_ = std::move(savepoint);
+  const bool is_savepoint = savepoint.has_value();
   try {
-    if (pending_savepoint_) {
-      savepoint_storage_.emplace(pending_savepoint_->directory);  // outlives the pending one
-      pending_.emplace(savepoint_storage_->begin(id, true));
+    std::optional<PendingCheckpoint> checkpoint;
+    if (is_savepoint) {
+      savepoint_storage_.emplace(savepoint->directory);  // outlives the pending one
+      checkpoint.emplace(savepoint_storage_->begin(id, true));
     } else {
-      pending_.emplace(storage_.begin(id));
+      checkpoint.emplace(storage_.begin(id));
     }
-    pending_since_ = std::chrono::steady_clock::now();
-    pending_bytes_ = 0;
-    pending_sync_ms_ = 0;
-    pending_async_ms_ = 0;
     // The enumerators' unassigned splits, before any reader snapshots: a split assigned from now
     // on is in its reader's state instead.
     for (auto [node_id, enumerator] : participants_.enumerators) {
-      pending_->write_state(fmt::format("node-{}/enumerator", node_id),
-                            enumerator->snapshot_enumerator());
+      checkpoint->write_state(fmt::format("node-{}/enumerator", node_id),
+                              enumerator->snapshot_enumerator());
     }
+    pending_.emplace(id, Pending{std::move(*checkpoint), std::move(savepoint),
+                                 std::chrono::steady_clock::now()});
   } catch (const Error& e) {
-    abandon(fmt::format("it could not start: {}", e.what()));
+    fmt::print(stderr, "checkpoint {} failed: it could not start: {}\n", id, e.what());
+    if (savepoint) {
+      reject(savepoint->done, ErrorCategory::kIo,
+             fmt::format("savepoint {} failed: it could not start: {}", id, e.what()));
+    }
+    const auto now = std::chrono::steady_clock::now();
+    retry_final_at_ = now + settings_.interval;
+    next_trigger_ = std::max(next_trigger_, now + settings_.min_pause);
+    {
+      std::lock_guard lock(mutex_);
+      ++stats_.failed;
+    }
+    if (++consecutive_failures_ > settings_.tolerable_failures) {
+      fail_job_(Error(ErrorCategory::kIo,
+                      fmt::format("{} checkpoints failed in a row (tolerable: {}); the last: {}",
+                                  consecutive_failures_, settings_.tolerable_failures, e.what()),
+                      ErrorContext{.file = storage_.directory().string()}));
+    }
     return;
   }
-  acknowledged_ = 0;
   const Timestamp now = wall_clock_millis();
   std::vector<StreamTask*> to_trigger = participants_.source_tasks;
   {
     std::lock_guard lock(mutex_);
-    pending_id_ = id;
-    pending_time_ = now;
+    pending_ids_[id] = now;
+    stats_.peak_concurrent =
+        std::max(stats_.peak_concurrent, static_cast<int>(pending_ids_.size()));
     for (auto [task, ended] : input_ended_) {
       const bool closed = std::find(closed_.begin(), closed_.end(), task) != closed_.end();
       if (closed) {
@@ -239,7 +273,6 @@ void CheckpointCoordinator::trigger(std::optional<SavepointRequest> savepoint) {
     if (tasks_ended_ == participants_.tasks.size()) final_id_ = id;
   }
   // Savepoints are always aligned (as Flink's): their barriers never overtake data.
-  const bool is_savepoint = pending_savepoint_.has_value();
   for (StreamTask* task : to_trigger) task->trigger_checkpoint(id, now, is_savepoint);
 }
 
@@ -263,80 +296,100 @@ class RecordingFiles final : public SnapshotFiles {
 }  // namespace
 
 void CheckpointCoordinator::write(Ack& ack) {
-  if (!pending_ || ack.id != pending_->id()) return;  // of an abandoned checkpoint
+  auto it = pending_.find(ack.id);
+  if (it == pending_.end()) return;  // of an abandoned checkpoint
+  Pending& pending = it->second;
   try {
     for (TaskStatePart& part : *ack.state) {
       // The asynchronous part of the task's snapshot, off the task thread. A final state is
       // materialized once and referenced by every later checkpoint.
       if (!part.snapshot.materialized()) {
-        RecordingFiles files(*pending_, part.shared_files);
+        RecordingFiles files(pending.checkpoint, part.shared_files);
         const int64_t start = monotonic_nanos();
         part.snapshot.materialize(files);
-        pending_async_ms_ += static_cast<double>(monotonic_nanos() - start) / 1e6;
+        pending.async_ms += static_cast<double>(monotonic_nanos() - start) / 1e6;
       }
-      for (const std::string& key : part.shared_files) pending_->reference_shared_file(key);
-      pending_->write_state(part.name, part.snapshot.bytes());
-      pending_bytes_ += part.snapshot.bytes().size();
+      for (const std::string& key : part.shared_files)
+        pending.checkpoint.reference_shared_file(key);
+      pending.checkpoint.write_state(part.name, part.snapshot.bytes());
+      pending.bytes += part.snapshot.bytes().size();
     }
   } catch (const std::exception& e) {
-    abandon(e.what());
+    abandon(ack.id, e.what());
     return;
   }
-  pending_sync_ms_ = std::max(pending_sync_ms_, ack.sync_ms);
-  if (++acknowledged_ < participants_.tasks.size()) return;
-  const int64_t id = pending_->id();
+  pending.sync_ms = std::max(pending.sync_ms, ack.sync_ms);
+  if (++pending.acknowledged == participants_.tasks.size()) complete(ack.id);
+}
+
+void CheckpointCoordinator::complete(int64_t id) {
+  Pending& pending = pending_.at(id);
   uint64_t shared_bytes = 0, new_shared_bytes = 0;
   try {
-    pending_->set_property("tasks", std::to_string(participants_.tasks.size()));
-    for (const auto& [key, value] : settings_.properties) pending_->set_property(key, value);
-    shared_bytes = pending_->shared_bytes();
-    new_shared_bytes = pending_->new_shared_bytes();
-    pending_->commit(wall_clock_millis());
+    pending.checkpoint.set_property("tasks", std::to_string(participants_.tasks.size()));
+    for (const auto& [key, value] : settings_.properties)
+      pending.checkpoint.set_property(key, value);
+    shared_bytes = pending.checkpoint.shared_bytes();
+    new_shared_bytes = pending.checkpoint.new_shared_bytes();
+    pending.checkpoint.commit(wall_clock_millis());
   } catch (const Error& e) {
-    abandon(e.what());
+    abandon(id, e.what());
     return;
   }
-  pending_.reset();
-  if (pending_savepoint_) {
-    pending_savepoint_->done.set_value(
-        (std::filesystem::path(pending_savepoint_->directory) / fmt::format("savepoint-{}", id))
+  if (pending.savepoint) {
+    pending.savepoint->done.set_value(
+        (std::filesystem::path(pending.savepoint->directory) / fmt::format("savepoint-{}", id))
             .string());
-    pending_savepoint_.reset();
   }
-  next_trigger_ = std::max(next_trigger_, std::chrono::steady_clock::now() + settings_.min_pause);
+  const auto now = std::chrono::steady_clock::now();
+  next_trigger_ = std::max(next_trigger_, now + settings_.min_pause);
   consecutive_failures_ = 0;
   if (id == final_id_) final_completed_ = true;
   {
     std::lock_guard lock(mutex_);
-    pending_id_ = 0;
     ++stats_.completed;
     stats_.last_duration_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - pending_since_)
-            .count();
-    stats_.last_sync_ms = pending_sync_ms_;
-    stats_.last_async_ms = pending_async_ms_;
-    stats_.last_bytes = pending_bytes_ + shared_bytes;
-    stats_.last_new_bytes = pending_bytes_ + new_shared_bytes;
+        std::chrono::duration<double, std::milli>(now - pending.since).count();
+    stats_.last_sync_ms = pending.sync_ms;
+    stats_.last_async_ms = pending.async_ms;
+    stats_.last_bytes = pending.bytes + shared_bytes;
+    stats_.last_new_bytes = pending.bytes + new_shared_bytes;
+  }
+  pending_.erase(id);
+  forget_pending(id);
+  // Older pending checkpoints are subsumed: this one restores everything they would.
+  while (!pending_.empty() && pending_.begin()->first < id) {
+    abandon(pending_.begin()->first, fmt::format("checkpoint {} completed first", id), false);
   }
   for (StreamTask* task : participants_.tasks) task->notify_checkpoint_complete(id);
 }
 
-void CheckpointCoordinator::abandon(const std::string& why) {
-  const int64_t id = pending_ ? pending_->id() : last_id_;
-  fmt::print(stderr, "checkpoint {} failed: {}\n", id, why);
-  if (pending_) pending_->abort();
-  pending_.reset();
-  if (pending_savepoint_) {
-    reject(pending_savepoint_->done, ErrorCategory::kIo,
+void CheckpointCoordinator::forget_pending(int64_t id) {
+  std::lock_guard lock(mutex_);
+  pending_ids_.erase(id);
+}
+
+void CheckpointCoordinator::abandon_all(const std::string& why) {
+  while (!pending_.empty()) abandon(pending_.begin()->first, why);
+}
+
+void CheckpointCoordinator::abandon(int64_t id, const std::string& why, bool failure) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  if (failure) fmt::print(stderr, "checkpoint {} failed: {}\n", id, why);
+  it->second.checkpoint.abort();
+  if (it->second.savepoint) {
+    reject(it->second.savepoint->done, ErrorCategory::kIo,
            fmt::format("savepoint {} failed: {}", id, why));
-    pending_savepoint_.reset();
   }
+  pending_.erase(it);
+  forget_pending(id);
+  if (!failure) return;
   const auto now = std::chrono::steady_clock::now();
   retry_final_at_ = now + settings_.interval;
   next_trigger_ = std::max(next_trigger_, now + settings_.min_pause);
   {
     std::lock_guard lock(mutex_);
-    pending_id_ = 0;
     ++stats_.failed;
     if (any_task_finished_) return;  // the job is ending anyway
   }

@@ -1,7 +1,8 @@
 // Triggers checkpoints and completes them (Flink's CheckpointCoordinator, for the embedded
 // executor).
 //
-// Every interval, if no checkpoint is pending, it starts checkpoint n in the CheckpointStorage,
+// Every interval, if fewer than `max_concurrent` checkpoints are pending, it starts checkpoint n in
+// the CheckpointStorage,
 // stores each source's split enumerator state, and asks every source task to inject barrier n.
 // Tasks snapshot their chain when the barrier passes them (sources: at injection; others: once the
 // input gate aligned it) and acknowledge with their state; the coordinator writes the state files
@@ -15,12 +16,15 @@
 // the output; tasks close when a checkpoint taken after their input ended completed, and from
 // then on the coordinator acknowledges for them with that final state.
 //
-// One checkpoint at a time, at least `min_pause` after the previous one ended. A checkpoint that
+// At most `max_concurrent` checkpoints pending (Flink's default: 1); with a `min_pause` the next
+// starts at least that long after the previous one ended, one at a time (as Flink). A checkpoint
+// that completes subsumes older pending ones, which are dropped (not failures). A checkpoint that
 // fails to write (disk full, unwritable) or does not complete within `timeout` is abandoned and
 // its folder removed; the job goes on unless more than `tolerable_failures` fail in a row.
 // Savepoints are checkpoints the user asks for, into a folder of their own that retention never
-// deletes; they complete (and commit sinks) like checkpoints.
-// Once a task failed or was cancelled, the pending checkpoint is abandoned and no new one starts.
+// deletes, taken when no checkpoint is pending; they complete (and commit sinks) like
+// checkpoints. Once a task failed or was cancelled, pending checkpoints are abandoned and no new
+// one starts.
 //
 // Threading: acknowledge(), task_ended_input(), task_finished() and stop() are thread-safe; one
 // internal thread triggers and writes.
@@ -64,6 +68,7 @@ class CheckpointCoordinator {
     std::chrono::milliseconds interval{0};
     std::chrono::milliseconds timeout{10 * 60 * 1000};  // a checkpoint taking longer fails
     std::chrono::milliseconds min_pause{0};  // from the end of one checkpoint to the next
+    int max_concurrent = 1;                  // checkpoints pending at once
     int tolerable_failures = 3;              // consecutive failed checkpoints before the job fails
     std::map<std::string, std::string> properties;  // stored with every checkpoint
   };
@@ -100,6 +105,7 @@ class CheckpointCoordinator {
     double last_async_ms = 0;     // its asynchronous parts, together
     uint64_t last_bytes = 0;      // full size
     uint64_t last_new_bytes = 0;  // without the shared files stored by earlier checkpoints
+    int peak_concurrent = 0;      // most checkpoints pending at once
   };
   Stats stats() const;
 
@@ -114,13 +120,28 @@ class CheckpointCoordinator {
     std::string directory;
     std::promise<std::string> done;
   };
+  // A checkpoint being taken (coordinator thread only).
+  struct Pending {
+    PendingCheckpoint checkpoint;
+    std::optional<SavepointRequest> savepoint;
+    std::chrono::steady_clock::time_point since;
+    size_t acknowledged = 0;
+    uint64_t bytes = 0;
+    double sync_ms = 0;
+    double async_ms = 0;
+  };
   void run();
   // Starts a checkpoint, or the savepoint `savepoint` asks for.
   void trigger(std::optional<SavepointRequest> savepoint);
   std::chrono::steady_clock::time_point wake_time() const;
+  bool may_trigger() const;
   void reject_queued_savepoints();  // with mutex_ held
   void write(Ack& ack);
-  void abandon(const std::string& why);
+  void complete(int64_t id);
+  // `failure`: counts towards the tolerable failures (a subsumed checkpoint does not).
+  void abandon(int64_t id, const std::string& why, bool failure = true);
+  void abandon_all(const std::string& why);
+  void forget_pending(int64_t id);  // the id leaves pending_ids_
 
   CheckpointStorage storage_;
   Settings settings_;
@@ -139,20 +160,13 @@ class CheckpointCoordinator {
   std::vector<StreamTask*> closed_;  // closed normally: acknowledged from the cache
   std::map<StreamTask*, int64_t> last_acknowledged_;
   size_t tasks_ended_ = 0;
-  int64_t pending_id_ = 0;  // 0: none
-  Timestamp pending_time_ = 0;
+  std::map<int64_t, Timestamp> pending_ids_;  // pending checkpoints and their trigger times
   Stats stats_;
 
   // Coordinator thread only.
-  std::optional<PendingCheckpoint> pending_;
-  std::optional<SavepointRequest> pending_savepoint_;  // when pending_ is a savepoint
+  std::map<int64_t, Pending> pending_;
   std::optional<CheckpointStorage> savepoint_storage_;
-  std::chrono::steady_clock::time_point pending_since_{};
   std::chrono::steady_clock::time_point next_trigger_{};  // of the next periodic checkpoint
-  size_t acknowledged_ = 0;
-  uint64_t pending_bytes_ = 0;
-  double pending_sync_ms_ = 0;
-  double pending_async_ms_ = 0;
   int64_t last_id_ = 0;
   int consecutive_failures_ = 0;
   int64_t final_id_ = 0;  // the checkpoint triggered after every task's input ended

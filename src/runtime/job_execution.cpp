@@ -352,10 +352,13 @@ void JobExecution::start() {
       all.push_back(task.get());
       if (task->source) sources.push_back(task.get());
     }
-    CheckpointCoordinator::Settings settings{
-        options_.checkpoint_interval, options_.checkpoint_timeout,
-        options_.min_pause_between_checkpoints, options_.tolerable_failed_checkpoints,
-        checkpoint_properties_};
+    CheckpointCoordinator::Settings settings;
+    settings.interval = options_.checkpoint_interval;
+    settings.timeout = options_.checkpoint_timeout;
+    settings.min_pause = options_.min_pause_between_checkpoints;
+    settings.max_concurrent = options_.max_concurrent_checkpoints;
+    settings.tolerable_failures = options_.tolerable_failed_checkpoints;
+    settings.properties = checkpoint_properties_;
     checkpoints_ = std::make_unique<CheckpointCoordinator>(
         CheckpointStorage(options_.checkpoint_dir, options_.checkpoints_retained),
         std::move(settings),
@@ -583,6 +586,7 @@ JobMetrics JobExecution::metrics_locked() const {
     result.last_checkpoint_ms = stats.last_duration_ms;
     result.last_checkpoint_bytes = stats.last_bytes;
     result.last_checkpoint_new_bytes = stats.last_new_bytes;
+    result.checkpoints_peak_concurrent = stats.peak_concurrent;
     result.last_checkpoint_sync_ms = stats.last_sync_ms;
     result.last_checkpoint_async_ms = stats.last_async_ms;
   }

@@ -139,17 +139,24 @@ void StreamTask::fire_due_timers() {
 }
 
 void StreamTask::trigger_checkpoint(int64_t id, Timestamp time, bool savepoint) {
-  checkpoint_time_.store(time, std::memory_order_relaxed);
-  checkpoint_savepoint_.store(savepoint, std::memory_order_relaxed);
-  checkpoint_requested_.store(id, std::memory_order_release);
+  {
+    std::lock_guard lock(requests_mutex_);
+    checkpoint_requests_.push_back({id, time, savepoint});
+  }
   job_.scheduler().notify(this);
 }
 
+// In id order: with concurrent checkpoints a source may be asked for several before it runs.
 void StreamTask::perform_requested_checkpoint() {
-  const int64_t id = checkpoint_requested_.load(std::memory_order_acquire);
-  if (id > acknowledged_checkpoint_) {
-    perform_checkpoint(id, checkpoint_time_.load(std::memory_order_relaxed),
-                       checkpoint_savepoint_.load(std::memory_order_relaxed), false);
+  std::vector<CheckpointRequest> requests;
+  {
+    std::lock_guard lock(requests_mutex_);
+    requests.swap(checkpoint_requests_);
+  }
+  std::sort(requests.begin(), requests.end(),
+            [](const CheckpointRequest& a, const CheckpointRequest& b) { return a.id < b.id; });
+  for (const CheckpointRequest& r : requests) {
+    if (r.id > acknowledged_checkpoint_) perform_checkpoint(r.id, r.time, r.savepoint, false);
   }
 }
 

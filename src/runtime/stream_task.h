@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <queue>
 #include <string>
@@ -167,9 +168,14 @@ class StreamTask final : public Schedulable {
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   Timestamp wakeup_requested_for_ = kMinWatermark;  // wall-clock ms of the pending wake-up
 
-  std::atomic<int64_t> checkpoint_requested_{0};  // written by the coordinator
-  std::atomic<Timestamp> checkpoint_time_{0};
-  std::atomic<bool> checkpoint_savepoint_{false};
+  // Checkpoints the coordinator asked this task to take (sources, tasks whose input ended).
+  struct CheckpointRequest {
+    int64_t id;
+    Timestamp time;
+    bool savepoint;
+  };
+  std::mutex requests_mutex_;
+  std::vector<CheckpointRequest> checkpoint_requests_;
   // An unaligned checkpoint whose snapshot is taken, waiting for the rest of its in-flight input.
   struct ChannelStateCapture {
     int64_t id = 0;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/sluice.h"
@@ -25,31 +26,34 @@ struct CountPerKey : KeyedProcessFunction<int64_t, int64_t, int64_t> {
   }
 };
 
-TEST(Checkpointing, EveryCheckpointIsAConsistentCut) {
-  const fs::path dir = fs::temp_directory_path() / ("sluice-ckpt-" + std::to_string(::getpid()));
+class ConsistentCuts : public ::testing::TestWithParam<int> {};
+
+// Parameter: how many checkpoints may be in progress at once (1: Flink's default).
+TEST_P(ConsistentCuts, EveryCheckpointIsAConsistentCut) {
+  const int concurrent = GetParam();
+  const fs::path dir = fs::temp_directory_path() / ("sluice-ckpt-" + std::to_string(::getpid()) +
+                                                    "-" + std::to_string(concurrent));
   fs::remove_all(dir);
   constexpr int64_t kRows = 30'000;
-  const std::string dir_flag = dir.string();
-  const char* args[] = {"test",
-                        "--checkpoint-interval",
-                        "25ms",
-                        "--checkpoint-dir",
-                        dir_flag.c_str(),
-                        "--checkpoints-retained",
-                        "100",
-                        "--print-summary",
-                        "false",
-                        "--workers",
-                        "2"};
-  auto env = StreamEnvironment::from_args(11, args);
+  auto env = StreamEnvironment(Configuration::from_args(std::vector<std::string>{
+      "--checkpoint-interval", concurrent > 1 ? "2ms" : "25ms", "--checkpoint-dir", dir.string(),
+      "--checkpoints-retained", "10000", "--print-summary", "false", "--workers", "2",
+      "--max-concurrent-checkpoints", std::to_string(concurrent)}));
   env.set_parallelism(2);
   env.from_source(datagen<int64_t>([](int64_t i) { return i; })
                       .rows_per_second(30'000)
                       .number_of_rows(kRows))
       .key_by([](int64_t x) { return x % 13; })
       .process(CountPerKey{})
-      .add_sink([](int64_t) {});
-  env.execute();
+      // Slow: barriers wait behind full channels, so checkpoints take long enough to overlap.
+      .add_sink([](int64_t) { std::this_thread::sleep_for(std::chrono::microseconds(20)); });
+  const JobResult result = env.execute();
+  if (concurrent > 1) {
+    EXPECT_GE(result.metrics.checkpoints_peak_concurrent, 2)
+        << "a checkpoint every 2 ms, each waiting behind backpressured channels: they overlap";
+  } else {
+    EXPECT_EQ(result.metrics.checkpoints_peak_concurrent, 1);
+  }
 
   int checked = 0;
   for (const auto& entry : fs::directory_iterator(dir)) {
@@ -83,6 +87,8 @@ TEST(Checkpointing, EveryCheckpointIsAConsistentCut) {
   EXPECT_GE(checked, 3) << "checkpoints every 25 ms over a one-second job";
   fs::remove_all(dir);
 }
+
+INSTANTIATE_TEST_SUITE_P(MaxConcurrent, ConsistentCuts, ::testing::Values(1, 3));
 
 TEST(Checkpointing, CheckpointIntervalNeedsADirectory) {
   const char* args[] = {"test", "--checkpoint-interval", "1s", "--print-summary", "false"};

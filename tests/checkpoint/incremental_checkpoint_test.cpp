@@ -82,6 +82,16 @@ TEST_F(IncrementalCheckpoints, ShareUnchangedFilesAndRestoreExactlyAtAnotherPara
     int64_t& h = highest[c.first];
     h = std::max(h, c.second);
   };
+  // The first attempt fails once three checkpoints completed (whatever the machine's speed).
+  const fs::path checkpoint_dir = dir_ / "checkpoints";
+  auto completed = [checkpoint_dir] {
+    int n = 0;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(checkpoint_dir, ec)) {
+      n += fs::exists(entry.path() / "_metadata") ? 1 : 0;
+    }
+    return n;
+  };
   static std::atomic<int64_t> seen{0};
   seen = 0;
   {
@@ -89,14 +99,16 @@ TEST_F(IncrementalCheckpoints, ShareUnchangedFilesAndRestoreExactlyAtAnotherPara
     first
         .from_source(datagen<int64_t>([](int64_t i) { return i; })
                          .number_of_rows(kRows)
-                         .rows_per_second(60'000))
+                         .rows_per_second(20'000))
         .key_by([](int64_t x) { return x % kKeys; })
         .process(CountPerKey{})
-        .add_sink([&record](const std::pair<int64_t, int64_t>& c) {
-          if (seen.fetch_add(1) == kRows * 2 / 3) throw std::runtime_error("injected failure");
+        .add_sink([&record, completed](const std::pair<int64_t, int64_t>& c) {
+          if (seen.fetch_add(1) % 500 == 0 && completed() >= 3) {
+            throw std::runtime_error("injected failure");
+          }
           record(c);
         });
-    EXPECT_THROW(first.execute(), Error);
+    EXPECT_THROW(first.execute(), Error) << "the job ended before three checkpoints completed";
   }
 
   // Checkpoints list shared SST files; files that did not change are listed again, not stored

@@ -387,6 +387,18 @@ TEST(ChannelTest, AnOvertakingBarrierCountsTheDataItPassed) {
   head = channel.pop();
   ASSERT_TRUE(head.has_value());
   EXPECT_EQ(head->overtaken, 3u);
+  // Never ahead of an older barrier: 11 goes behind 10 and passes only the data after it.
+  channel.push(StreamElement::barrier(10, 0, false));
+  channel.push(StreamElement::data(std::make_unique<RecordBuffer<int64_t>>()));
+  channel.push_overtaking(StreamElement::barrier(11, 0, false));
+  do {
+    head = channel.pop();
+    ASSERT_TRUE(head.has_value());
+  } while (head->kind != StreamElement::Kind::kBarrier);
+  EXPECT_EQ(head->a, 10);
+  head = channel.pop();
+  EXPECT_EQ(head->a, 11);
+  EXPECT_EQ(head->overtaken, 1u);
   scheduler.shutdown();
 }
 

@@ -67,6 +67,8 @@ struct JobOptions {
   // previous one ended.
   std::chrono::milliseconds checkpoint_timeout{10 * 60 * 1000};
   std::chrono::milliseconds min_pause_between_checkpoints{0};
+  // Checkpoints in progress at once (flag --max-concurrent-checkpoints; with a minimum pause, 1).
+  int max_concurrent_checkpoints = 1;
   // Exactly once (aligned barriers, the default) or at least once (no alignment: after a failure
   // some records are processed twice). Flag --checkpointing-mode exactly-once|at-least-once.
   bool at_least_once = false;

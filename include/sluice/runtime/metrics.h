@@ -97,7 +97,8 @@ struct JobMetrics {
   double startup_ms = 0;
   int64_t checkpoints_completed = 0;  // of this attempt (savepoints included)
   int64_t checkpoints_failed = 0;
-  double last_checkpoint_ms = 0;  // trigger to completion
+  int checkpoints_peak_concurrent = 0;  // most in progress at once
+  double last_checkpoint_ms = 0;        // trigger to completion
   // The longest synchronous part of a task's snapshot (the time the task stopped processing), and
   // the asynchronous parts together (written off the task threads), of the last checkpoint.
   double last_checkpoint_sync_ms = 0;

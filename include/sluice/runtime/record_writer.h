@@ -30,8 +30,8 @@ class ChannelWriter {
   virtual bool has_capacity() const = 0;
   // Always accepted: the capacity is checked by the task before it processes more input.
   virtual void push(StreamElement element) = 0;
-  // An unaligned checkpoint barrier: goes to the head of the channel, ahead of everything queued,
-  // and records in its `overtaken` how many data buffers it passed.
+  // An unaligned checkpoint barrier: goes ahead of the data queued in the channel (not of an older
+  // barrier), and records in its `overtaken` how many data buffers it passed.
   virtual void push_overtaking(StreamElement barrier) = 0;
   // Moves checkpoint `id`'s barrier, if still queued, to the head in the same way.
   virtual bool promote_barrier(int64_t id) = 0;
