@@ -229,7 +229,7 @@ void CheckpointCoordinator::trigger(std::optional<SavepointRequest> savepoint) {
     // on is in its reader's state instead.
     for (auto [node_id, enumerator] : participants_.enumerators) {
       checkpoint->write_state(fmt::format("node-{}/enumerator", node_id),
-                              enumerator->snapshot_enumerator());
+                              enumerator->snapshot_enumerator(id));
     }
     pending_.emplace(id, Pending{std::move(*checkpoint), std::move(savepoint),
                                  std::chrono::steady_clock::now()});

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "sluice/core/error.h"
 
 namespace sluice {
@@ -61,9 +63,11 @@ SourceCoordinator::SourceCoordinator(SourceFactory& factory, int parallelism,
                                : factory.create_enumerator(*this);
 }
 
-std::string SourceCoordinator::snapshot_enumerator() {
+std::string SourceCoordinator::snapshot_enumerator(int64_t checkpoint_id) {
   std::lock_guard lock(enumerator_mutex_);
-  return enumerator_->snapshot_state();
+  std::string state = enumerator_->snapshot_state();
+  latest_snapshot_.store(checkpoint_id);  // under the lock: assignments after it are tagged
+  return state;
 }
 
 SourceCoordinator::Mailbox& SourceCoordinator::mailbox(int subtask) {
@@ -95,27 +99,38 @@ void SourceCoordinator::request_split(int subtask) {
   enumerator_->handle_split_request(subtask);
 }
 
-SourceCoordinator::Assignments SourceCoordinator::take_assignments(int subtask) {
+SourceCoordinator::Assignments SourceCoordinator::take_assignments(int subtask,
+                                                                   int64_t before_checkpoint) {
   Mailbox& box = mailbox(subtask);
   std::lock_guard lock(box.mutex);
-  Assignments result = std::move(box.pending);
-  box.pending = Assignments{};
+  Assignments result;
+  auto held = std::stable_partition(box.pending.begin(), box.pending.end(),
+                                    [&](const Tagged& t) { return t.tag < before_checkpoint; });
+  for (auto it = box.pending.begin(); it != held; ++it)
+    result.splits.push_back(std::move(it->split));
+  box.pending.erase(box.pending.begin(), held);
+  // After every split assigned before it.
+  if (box.signalled_no_more && !box.delivered_no_more && box.pending.empty() &&
+      box.no_more_tag < before_checkpoint) {
+    box.delivered_no_more = true;
+    result.no_more_splits = true;
+  }
   return result;
 }
 
 void SourceCoordinator::assign_split(int subtask, std::unique_ptr<SourceSplit> split) {
   Mailbox& box = mailbox(subtask);
   std::lock_guard lock(box.mutex);
-  box.pending.splits.push_back(std::move(split));
+  box.pending.push_back({latest_snapshot_.load(), std::move(split)});
   if (box.task != nullptr) box.scheduler->notify(box.task);
 }
 
 void SourceCoordinator::signal_no_more_splits(int subtask) {
   Mailbox& box = mailbox(subtask);
   std::lock_guard lock(box.mutex);
-  if (box.delivered_no_more) return;
-  box.delivered_no_more = true;
-  box.pending.no_more_splits = true;
+  if (box.signalled_no_more) return;
+  box.signalled_no_more = true;
+  box.no_more_tag = latest_snapshot_.load();
   if (box.task != nullptr) box.scheduler->notify(box.task);
 }
 

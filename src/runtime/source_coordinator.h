@@ -2,9 +2,16 @@
 // the reader subtasks through per-reader mailboxes (so the protocol is message-shaped and can
 // later cross machines). In the embedded executor it lives in the job process.
 //
+// Checkpoints: the enumerator's state is taken when checkpoint n is triggered, the readers' at
+// their barrier n, later. A split assigned in between is unassigned in the enumerator's state, so
+// it must not be in the reader's either: assignments are tagged with the latest enumerator
+// snapshot, and a reader takes a split tagged n only after its own checkpoint n (as Flink holds
+// coordinator events back until the barrier). No-more-splits is held the same way.
+//
 // Threading: every method is thread-safe; enumerator calls are serialized by one mutex.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -22,8 +29,9 @@ class SourceCoordinator final : public SplitEnumeratorContext {
   SourceCoordinator(SourceFactory& factory, int parallelism,
                     const std::optional<std::string>& restored_state = std::nullopt);
 
-  // The enumerator's state, for a checkpoint being triggered (before any barrier is injected).
-  std::string snapshot_enumerator();
+  // The enumerator's state, for checkpoint `checkpoint_id` being triggered (before any barrier is
+  // injected).
+  std::string snapshot_enumerator(int64_t checkpoint_id);
 
   // Reader side. `task` is woken when assignments arrive.
   void register_reader(int subtask, Scheduler& scheduler, Schedulable* task);
@@ -33,8 +41,10 @@ class SourceCoordinator final : public SplitEnumeratorContext {
     std::vector<std::unique_ptr<SourceSplit>> splits;
     bool no_more_splits = false;
   };
-  // Takes what was assigned to `subtask` since the last call.
-  Assignments take_assignments(int subtask);
+  // Takes what was assigned to `subtask` since the last call and may be delivered before the
+  // reader's checkpoint `before_checkpoint` (assigned before the enumerator snapshot of an earlier
+  // checkpoint, or before any).
+  Assignments take_assignments(int subtask, int64_t before_checkpoint);
 
   // SplitEnumeratorContext (called by the enumerator under enumerator_mutex_).
   int parallelism() const override { return parallelism_; }
@@ -42,10 +52,16 @@ class SourceCoordinator final : public SplitEnumeratorContext {
   void signal_no_more_splits(int subtask) override;
 
  private:
+  struct Tagged {
+    int64_t tag;  // the latest enumerator snapshot when it was assigned
+    std::unique_ptr<SourceSplit> split;
+  };
   struct Mailbox {
     std::mutex mutex;
-    Assignments pending;
+    std::vector<Tagged> pending;
+    int64_t no_more_tag = -1;  // -1: not signalled yet
     bool delivered_no_more = false;
+    bool signalled_no_more = false;
     Scheduler* scheduler = nullptr;
     Schedulable* task = nullptr;
   };
@@ -56,6 +72,7 @@ class SourceCoordinator final : public SplitEnumeratorContext {
   std::recursive_mutex enumerator_mutex_;
   std::unique_ptr<SplitEnumerator> enumerator_;
   bool started_ = false;
+  std::atomic<int64_t> latest_snapshot_{0};
 };
 
 }  // namespace sluice::runtime

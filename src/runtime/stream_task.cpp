@@ -177,9 +177,9 @@ void StreamTask::perform_checkpoint(int64_t id, Timestamp time, bool savepoint, 
     return fmt::format("node-{}/subtask-{}/{}", node_id, subtask_, kind);
   };
   if (source) {
-    // Splits assigned but not yet handed to the reader are the reader's too: the enumerator's
-    // state, taken when the checkpoint was triggered, no longer has them.
-    take_split_assignments();
+    // Splits assigned before the enumerator's snapshot but not yet handed to the reader are the
+    // reader's too: that snapshot no longer has them. Later ones wait until after the barrier.
+    take_split_assignments(id);
     attributed_to(members.front().node_id, [&] {
       members.front()
           .operator_state->get_list_state(kSourceSplits)
@@ -299,7 +299,7 @@ Schedulable::RunResult StreamTask::run_source_slice(
     std::chrono::steady_clock::time_point slice_end) {
   for (int step = 0; step < kMaxStepsPerSlice; ++step) {
     if (!outputs_available()) return wait(WaitReason::kBackpressure);
-    take_split_assignments();
+    take_split_assignments(acknowledged_checkpoint_ + 1);
     InputStatus status;
     attributed_to(members.front().node_id, [&] { status = source->poll(); });
     if (status == InputStatus::kEndOfInput) return end_input();
@@ -426,8 +426,8 @@ Schedulable::RunResult StreamTask::run_after_end_of_input() {
   return wait(WaitReason::kInput);
 }
 
-void StreamTask::take_split_assignments() {
-  auto assignments = coordinator->take_assignments(subtask_);
+void StreamTask::take_split_assignments(int64_t before_checkpoint) {
+  auto assignments = coordinator->take_assignments(subtask_, before_checkpoint);
   if (!assignments.splits.empty()) source->add_splits(std::move(assignments.splits));
   if (assignments.no_more_splits) source->notify_no_more_splits();
 }

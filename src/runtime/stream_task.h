@@ -140,7 +140,8 @@ class StreamTask final : public Schedulable {
   void promote_queued_barrier_if_due();
   void handle_gate_event(InputGate::Event& event);
   void perform_requested_checkpoint();
-  void take_split_assignments();
+  // Splits the reader may have before its checkpoint `before_checkpoint` (see SourceCoordinator).
+  void take_split_assignments(int64_t before_checkpoint);
   void deliver_checkpoint_notifications();
   void fire_due_timers();
   void request_timer_wakeup(Timestamp now);

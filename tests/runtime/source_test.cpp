@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "runtime/source_coordinator.h"
 #include "test_util.h"
 
 namespace sluice {
@@ -288,4 +289,28 @@ TEST(Sources, EventTimestampsTravelWithTheirRecords) {
 }
 
 }  // namespace
+// A split assigned after the enumerator's snapshot for checkpoint n is unassigned in that
+// snapshot: the reader must not have it in its own snapshot n either, or a restore reads it twice.
+TEST(SourceCoordinatorTest, SplitsAssignedAfterAnEnumeratorSnapshotWaitForTheReadersBarrier) {
+  auto gen = [](int64_t i) { return i; };
+  auto numbers = std::make_shared<std::decay_t<decltype(datagen<int64_t>(gen))>>(
+      datagen<int64_t>(gen).number_of_rows(100));
+  TypedSourceFactory<int64_t> source(numbers);
+  runtime::SourceCoordinator coordinator(source, 1);
+  const std::string state = coordinator.snapshot_enumerator(7);  // before the reader registered
+  EXPECT_FALSE(state.empty());
+  runtime::Scheduler scheduler{1, [](runtime::Schedulable*) {}};
+  struct NoTask final : runtime::Schedulable {
+    RunResult run() override { return RunResult::kWait; }
+  } task;
+  coordinator.register_reader(0, scheduler, &task);  // the static enumerator assigns at once
+  auto before = coordinator.take_assignments(0, 7);
+  EXPECT_TRUE(before.splits.empty()) << "held until the reader's checkpoint 7";
+  EXPECT_FALSE(before.no_more_splits) << "no-more-splits comes after the held split";
+  auto after = coordinator.take_assignments(0, 8);
+  EXPECT_EQ(after.splits.size(), 1u);
+  EXPECT_TRUE(after.no_more_splits);
+  scheduler.shutdown();
+}
+
 }  // namespace sluice
