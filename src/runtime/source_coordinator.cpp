@@ -63,6 +63,62 @@ SourceCoordinator::SourceCoordinator(SourceFactory& factory, int parallelism,
                                : factory.create_enumerator(*this);
 }
 
+SourceCoordinator::~SourceCoordinator() {
+  {
+    std::lock_guard lock(async_mutex_);
+    async_stopping_ = true;
+  }
+  async_cv_.notify_all();
+  if (async_thread_.joinable()) async_thread_.join();
+}
+
+void SourceCoordinator::call_async(std::function<std::function<void()>()> work,
+                                   std::chrono::milliseconds period) {
+  std::lock_guard lock(async_mutex_);
+  async_calls_.push_back({std::move(work), period, std::chrono::steady_clock::now()});
+  if (!async_thread_.joinable()) async_thread_ = std::thread([this] { run_async_calls(); });
+  async_cv_.notify_all();
+}
+
+void SourceCoordinator::run_async_calls() {
+  std::unique_lock lock(async_mutex_);
+  while (!async_stopping_) {
+    auto next =
+        std::min_element(async_calls_.begin(), async_calls_.end(),
+                         [](const AsyncCall& a, const AsyncCall& b) { return a.due < b.due; });
+    if (next == async_calls_.end()) {
+      async_cv_.wait(lock);
+      continue;
+    }
+    if (std::chrono::steady_clock::now() < next->due) {
+      async_cv_.wait_until(lock, next->due);
+      continue;
+    }
+    auto work = next->work;
+    if (next->period.count() > 0) {
+      next->due = std::chrono::steady_clock::now() + next->period;
+    } else {
+      async_calls_.erase(next);
+    }
+    lock.unlock();
+    try {
+      std::function<void()> then = work();  // may block: outside every lock
+      if (then) {
+        std::lock_guard enumerator_lock(enumerator_mutex_);
+        then();
+      }
+    } catch (...) {
+      std::lock_guard failure_lock(async_mutex_);
+      if (!async_failure_) async_failure_ = std::current_exception();
+      for (auto& box : mailboxes_) {
+        std::lock_guard box_lock(box->mutex);
+        if (box->task != nullptr) box->scheduler->notify(box->task);
+      }
+    }
+    lock.lock();
+  }
+}
+
 std::string SourceCoordinator::snapshot_enumerator(int64_t checkpoint_id) {
   std::lock_guard lock(enumerator_mutex_);
   std::string state = enumerator_->snapshot_state();
@@ -101,6 +157,10 @@ void SourceCoordinator::request_split(int subtask) {
 
 SourceCoordinator::Assignments SourceCoordinator::take_assignments(int subtask,
                                                                    int64_t before_checkpoint) {
+  {
+    std::lock_guard lock(async_mutex_);
+    if (async_failure_) std::rethrow_exception(async_failure_);
+  }
   Mailbox& box = mailbox(subtask);
   std::lock_guard lock(box.mutex);
   Assignments result;

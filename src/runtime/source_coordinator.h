@@ -12,10 +12,15 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/scheduler.h"
@@ -50,6 +55,10 @@ class SourceCoordinator final : public SplitEnumeratorContext {
   int parallelism() const override { return parallelism_; }
   void assign_split(int subtask, std::unique_ptr<SourceSplit> split) override;
   void signal_no_more_splits(int subtask) override;
+  void call_async(std::function<std::function<void()>()> work,
+                  std::chrono::milliseconds period) override;
+
+  ~SourceCoordinator() override;
 
  private:
   struct Tagged {
@@ -73,6 +82,20 @@ class SourceCoordinator final : public SplitEnumeratorContext {
   std::unique_ptr<SplitEnumerator> enumerator_;
   bool started_ = false;
   std::atomic<int64_t> latest_snapshot_{0};
+
+  // call_async: one thread runs the enumerator's asynchronous work.
+  struct AsyncCall {
+    std::function<std::function<void()>()> work;
+    std::chrono::milliseconds period;
+    std::chrono::steady_clock::time_point due;
+  };
+  void run_async_calls();
+  std::mutex async_mutex_;
+  std::condition_variable async_cv_;
+  std::vector<AsyncCall> async_calls_;
+  bool async_stopping_ = false;
+  std::thread async_thread_;
+  std::exception_ptr async_failure_;  // rethrown to the readers
 };
 
 }  // namespace sluice::runtime

@@ -35,6 +35,9 @@ class StreamTask::ReaderContext final : public SourceReaderContext {
   void wake_at(std::chrono::steady_clock::time_point deadline) override {
     task_.job_.scheduler().wake_at(&task_, deadline);
   }
+  Output* side_output(int tag_id) override {
+    return task_.members.front().context->side_output(tag_id);
+  }
 
  private:
   StreamTask& task_;
@@ -274,6 +277,9 @@ void StreamTask::deliver_checkpoint_notifications() {
   const int64_t completed = completed_checkpoint_.load(std::memory_order_acquire);
   if (completed <= notified_checkpoint_) return;
   notified_checkpoint_ = completed;
+  if (source) {
+    attributed_to(members.front().node_id, [&] { source->notify_checkpoint_complete(completed); });
+  }
   for (auto& member : members) {
     if (member.op) {
       attributed_to(member.node_id, [&] { member.op->notify_checkpoint_complete(completed); });

@@ -99,6 +99,8 @@ class RuntimeContext {
   Counter& counter(const std::string& name) const { return context_.metrics->user_counter(name); }
   // Non-keyed list state of this operator instance (see sluice/state/operator_state.h).
   OperatorStateStore& operator_state() const { return *context_.operator_state; }
+  // Checkpoints are on (sinks: output becomes visible with them).
+  bool checkpointing() const { return context_.checkpointing; }
 
  private:
   const OperatorContext& context_;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,6 +48,12 @@ class SplitEnumeratorContext {
   virtual int parallelism() const = 0;
   virtual void assign_split(int subtask, std::unique_ptr<SourceSplit> split) = 0;
   virtual void signal_no_more_splits(int subtask) = 0;
+  // Runs `work` on the coordinator's own thread — never a task's: it may block, e.g. on the
+  // network — at once and then every `period` (0: once). The function it returns runs afterwards
+  // under the enumerator's lock, where it may assign splits (Flink's callAsync). An exception from
+  // either fails the job through the source's readers.
+  virtual void call_async(std::function<std::function<void()>()> work,
+                          std::chrono::milliseconds period) = 0;
 };
 
 class SplitEnumerator {
@@ -75,6 +82,9 @@ class SourceReaderContext {
   virtual void wake() = 0;
   // Poll again at `deadline` (for rate limits and periodic work).
   virtual void wake_at(std::chrono::steady_clock::time_point deadline) = 0;
+  // Where records for side-output tag `tag_id` of the source go (e.g. a connector's dead letters);
+  // a discarding output when no stream consumes the tag.
+  virtual Output* side_output(int tag_id) = 0;
 };
 
 template <class T>
@@ -151,6 +161,15 @@ class ReaderOutput {
     flush_if_full();
   }
 
+  // The reader has no split at all (more readers than splits): its watermark does not hold the
+  // job back until a split arrives (FLIP-27: an idle source output).
+  void mark_idle() {
+    if (!batch_.split_runs.empty() && batch_.split_runs.back().split == kIdleReader) return;
+    uses_splits_ = true;
+    batch_.split_runs.push_back(SplitRun{kIdleReader, static_cast<uint32_t>(batch_.size()), true});
+  }
+  static constexpr int32_t kIdleReader = -2;
+
   // Room left in the current batch; readers that generate in bulk fill exactly this much.
   size_t remaining() const {
     return batch_limit_ > batch_.size() ? batch_limit_ - batch_.size() : 0;
@@ -201,6 +220,9 @@ class SourceReader {
   // a restored reader gets them back through add_splits, possibly at another subtask when the
   // parallelism changed. The default says the reader cannot be checkpointed.
   virtual std::vector<std::unique_ptr<SourceSplit>> snapshot_state(int64_t checkpoint_id);
+  // Checkpoint `checkpoint_id` completed (e.g. commit the offsets it stored to the external system,
+  // for monitoring).
+  virtual void notify_checkpoint_complete(int64_t /*checkpoint_id*/) {}
   virtual void close() {}
 };
 
@@ -294,6 +316,7 @@ class SourceDriver {
   // The reader's splits, serialized; and, on restore (after open), the splits to resume.
   virtual std::vector<std::string> snapshot_state(int64_t checkpoint_id) = 0;
   virtual void restore_splits(const std::vector<std::string>& splits) = 0;
+  virtual void notify_checkpoint_complete(int64_t checkpoint_id) = 0;
   virtual void close() = 0;
 };
 
@@ -339,6 +362,9 @@ class TypedSourceDriver final : public SourceDriver {
     std::vector<std::unique_ptr<SourceSplit>> restored;
     for (const auto& bytes : splits) restored.push_back(source_->deserialize_split(bytes));
     if (!restored.empty()) reader_->add_splits(std::move(restored));
+  }
+  void notify_checkpoint_complete(int64_t checkpoint_id) override {
+    reader_->notify_checkpoint_complete(checkpoint_id);
   }
   void close() override {
     if (reader_) reader_->close();

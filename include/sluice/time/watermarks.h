@@ -33,6 +33,7 @@
 #include "sluice/api/operators.h"
 #include "sluice/core/time.h"
 #include "sluice/runtime/buffer.h"
+#include "sluice/runtime/source.h"
 
 namespace sluice {
 
@@ -245,6 +246,10 @@ class TimestampsAndWatermarksOperator final : public TypedOperator<T>, private W
     per_split_ = true;
     uint32_t begin = 0;
     for (const SplitRun& run : runs) {
+      if (run.split == ReaderOutput<T>::kIdleReader) {  // a reader without splits
+        if (splits_.empty()) mark_idle();
+        continue;
+      }
       if (run.released) {
         splits_.erase(run.split);
         continue;

@@ -9,8 +9,8 @@
 // waits its full max wait even when data arrives. This broker implements those parts of the
 // protocol as Kafka does, for the versions librdkafka negotiates:
 //   ApiVersions 0-3, Metadata 1-4, Produce 3-5 (record batches v2; idempotent and transactional
-//   producers: sequence checks and deduplication, epochs and fencing), Fetch 4-6 (long poll woken by
-//   new data; read_committed: last stable offset and aborted transactions), ListOffsets 1-3
+//   producers: sequence checks and deduplication, epochs and fencing), Fetch 4-6 (long poll woken
+//   by new data; read_committed: last stable offset and aborted transactions), ListOffsets 1-3
 //   (earliest, latest, by timestamp), FindCoordinator 0-2, InitProducerId 0-1 (a transactional id's
 //   open transaction is aborted and its epoch bumped), AddPartitionsToTxn 0-1, EndTxn 0-1 (commit
 //   and abort markers written as control batches), OffsetCommit 2-3, OffsetFetch 1-3.
@@ -136,7 +136,8 @@ class Reader {
   T fixed() {
     need(sizeof(T));
     T v = 0;
-    for (size_t i = 0; i < sizeof(T); ++i) v = static_cast<T>((static_cast<uint64_t>(v) << 8) | p_[i]);
+    for (size_t i = 0; i < sizeof(T); ++i)
+      v = static_cast<T>((static_cast<uint64_t>(v) << 8) | p_[i]);
     p_ += sizeof(T);
     return v;
   }
@@ -204,7 +205,9 @@ class Writer {
     }
     out_.push_back(static_cast<uint8_t>(v));
   }
-  void varint(int64_t v) { uvarint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63)); }
+  void varint(int64_t v) {
+    uvarint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+  }
   void raw(const void* data, size_t n) {
     const auto* b = static_cast<const uint8_t*>(data);
     out_.insert(out_.end(), b, b + n);
@@ -399,7 +402,8 @@ class Broker {
     std::lock_guard lock(mutex_);
     const auto now = Clock::now();
     for (auto& [id, txn] : transactions_) {
-      const auto limit = std::chrono::milliseconds(std::min<int64_t>(txn.timeout_ms, max_transaction_ms_));
+      const auto limit =
+          std::chrono::milliseconds(std::min<int64_t>(txn.timeout_ms, max_transaction_ms_));
       if (!txn.partitions.empty() && now - txn.started > limit) {
         end_transaction(txn, false);
         ++txn.epoch;  // the producer is fenced, as Kafka does on a timeout
@@ -610,7 +614,7 @@ class Broker {
         out.i32(r.index);
         out.i16(r.error);
         out.i64(r.offset);
-        out.i64(-1);                // log append time: create time is used
+        out.i64(-1);                   // log append time: create time is used
         if (version >= 5) out.i64(0);  // log start offset
       }
     }
@@ -801,10 +805,12 @@ class Broker {
       Batch marker;
       marker.base_offset = marker.last_offset = offset;
       marker.max_timestamp = now_ms();
-      marker.bytes = control_batch(offset, txn.producer_id, txn.epoch, commit, marker.max_timestamp);
+      marker.bytes =
+          control_batch(offset, txn.producer_id, txn.epoch, commit, marker.max_timestamp);
       p->batches.push_back(std::move(marker));
       p->high_watermark = offset + 1;
-      if (auto open = p->open_transactions.find(txn.producer_id); open != p->open_transactions.end()) {
+      if (auto open = p->open_transactions.find(txn.producer_id);
+          open != p->open_transactions.end()) {
         if (!commit) p->aborted.push_back({txn.producer_id, open->second, offset});
         p->open_transactions.erase(open);
       }
@@ -817,16 +823,16 @@ class Broker {
   static std::vector<uint8_t> control_batch(int64_t offset, int64_t producer_id, int16_t epoch,
                                             bool commit, int64_t timestamp) {
     Writer record;
-    record.i8(0);       // attributes
-    record.varint(0);   // timestamp delta
-    record.varint(0);   // offset delta
-    record.varint(4);   // key: version, type (0 abort, 1 commit)
+    record.i8(0);      // attributes
+    record.varint(0);  // timestamp delta
+    record.varint(0);  // offset delta
+    record.varint(4);  // key: version, type (0 abort, 1 commit)
     record.i16(0);
     record.i16(commit ? 1 : 0);
-    record.varint(6);   // value: version, coordinator epoch
+    record.varint(6);  // value: version, coordinator epoch
     record.i16(0);
     record.i32(0);
-    record.varint(0);   // headers
+    record.varint(0);  // headers
     Writer batch;
     batch.i64(offset);
     batch.i32(0);  // length, patched below
@@ -845,7 +851,8 @@ class Broker {
     batch.raw(record.buffer().data(), record.buffer().size());
     auto& bytes = batch.buffer();
     store_be(bytes.data() + 8, bytes.size() - 12, 4);
-    store_be(bytes.data() + kCrcAt, crc32c(bytes.data() + kAttributesAt, bytes.size() - kAttributesAt), 4);
+    store_be(bytes.data() + kCrcAt,
+             crc32c(bytes.data() + kAttributesAt, bytes.size() - kAttributesAt), 4);
     return bytes;
   }
 
