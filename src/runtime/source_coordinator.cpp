@@ -166,8 +166,13 @@ SourceCoordinator::Assignments SourceCoordinator::take_assignments(int subtask,
   Assignments result;
   auto held = std::stable_partition(box.pending.begin(), box.pending.end(),
                                     [&](const Tagged& t) { return t.tag < before_checkpoint; });
-  for (auto it = box.pending.begin(); it != held; ++it)
-    result.splits.push_back(std::move(it->split));
+  for (auto it = box.pending.begin(); it != held; ++it) {
+    if (it->split) {
+      result.splits.push_back(std::move(it->split));
+    } else {
+      result.events.push_back(std::move(it->event));
+    }
+  }
   box.pending.erase(box.pending.begin(), held);
   // After every split assigned before it.
   if (box.signalled_no_more && !box.delivered_no_more && box.pending.empty() &&
@@ -181,7 +186,14 @@ SourceCoordinator::Assignments SourceCoordinator::take_assignments(int subtask,
 void SourceCoordinator::assign_split(int subtask, std::unique_ptr<SourceSplit> split) {
   Mailbox& box = mailbox(subtask);
   std::lock_guard lock(box.mutex);
-  box.pending.push_back({latest_snapshot_.load(), std::move(split)});
+  box.pending.push_back({latest_snapshot_.load(), std::move(split), {}});
+  if (box.task != nullptr) box.scheduler->notify(box.task);
+}
+
+void SourceCoordinator::send_event(int subtask, std::string event) {
+  Mailbox& box = mailbox(subtask);
+  std::lock_guard lock(box.mutex);
+  box.pending.push_back({latest_snapshot_.load(), nullptr, std::move(event)});
   if (box.task != nullptr) box.scheduler->notify(box.task);
 }
 

@@ -44,6 +44,7 @@ class SourceCoordinator final : public SplitEnumeratorContext {
 
   struct Assignments {
     std::vector<std::unique_ptr<SourceSplit>> splits;
+    std::vector<std::string> events;  // after the splits
     bool no_more_splits = false;
   };
   // Takes what was assigned to `subtask` since the last call and may be delivered before the
@@ -55,6 +56,7 @@ class SourceCoordinator final : public SplitEnumeratorContext {
   int parallelism() const override { return parallelism_; }
   void assign_split(int subtask, std::unique_ptr<SourceSplit> split) override;
   void signal_no_more_splits(int subtask) override;
+  void send_event(int subtask, std::string event) override;
   void call_async(std::function<std::function<void()>()> work,
                   std::chrono::milliseconds period) override;
 
@@ -62,8 +64,9 @@ class SourceCoordinator final : public SplitEnumeratorContext {
 
  private:
   struct Tagged {
-    int64_t tag;  // the latest enumerator snapshot when it was assigned
-    std::unique_ptr<SourceSplit> split;
+    int64_t tag;                         // the latest enumerator snapshot when it was assigned
+    std::unique_ptr<SourceSplit> split;  // or, when null, an event
+    std::string event;
   };
   struct Mailbox {
     std::mutex mutex;

@@ -435,6 +435,7 @@ Schedulable::RunResult StreamTask::run_after_end_of_input() {
 void StreamTask::take_split_assignments(int64_t before_checkpoint) {
   auto assignments = coordinator->take_assignments(subtask_, before_checkpoint);
   if (!assignments.splits.empty()) source->add_splits(std::move(assignments.splits));
+  for (const auto& event : assignments.events) source->handle_source_event(event);
   if (assignments.no_more_splits) source->notify_no_more_splits();
 }
 

@@ -8,12 +8,7 @@
 //
 // SLUICE_CHAOS_FAILURES (default 24) sets how many failures to inject, SLUICE_CHAOS_SEED the
 // random seed (printed, to replay a failure); scripts/soak-exactly-once runs hundreds.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -25,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "test_process.h"
 
 namespace sluice {
 namespace {
@@ -40,47 +35,13 @@ int env_int(const char* name, int fallback) {
   return value != nullptr ? std::atoi(value) : fallback;
 }
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using testing::read_file;
 
-// Starts the chaos job with `args`, its output going to `log`.
 pid_t spawn_job(const std::vector<std::string>& args, const fs::path& log) {
-  std::vector<char*> argv;
-  std::string program = SLUICE_CHAOS_JOB;
-  argv.push_back(program.data());
-  std::vector<std::string> copy = args;
-  for (auto& arg : copy) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("cannot start " + program);
-  return pid;
+  return testing::spawn_process(SLUICE_CHAOS_JOB, args, log);
 }
-
-// Waits for `pid`; kills it first if `kill_at` comes before it exits. The exit code, or -1 if
-// killed.
 int wait_job(pid_t pid, std::optional<Clock::time_point> kill_at) {
-  int status = 0;
-  while (true) {
-    const pid_t done = ::waitpid(pid, &status, kill_at ? WNOHANG : 0);
-    if (done == pid) break;
-    if (kill_at && Clock::now() >= *kill_at) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  if (WIFSIGNALED(status)) return -1000 - WTERMSIG(status);
-  return WEXITSTATUS(status);
+  return testing::wait_process(pid, kill_at);
 }
 
 // Every line of the committed (visible) files under `output`, prefixed by the sink, sorted.

@@ -167,6 +167,10 @@ class KafkaPartitionSplit final : public SourceSplit {
   int64_t stop;
 };
 
+// The enumerator's event to a reader: the partitions discovered so far that are the reader's have
+// been assigned to it (none, if its parallelism is above the partition count).
+inline constexpr std::string_view kKafkaPartitionsAssigned = "partitions-assigned";
+
 std::unique_ptr<SplitEnumerator> make_kafka_enumerator(
     SplitEnumeratorContext& context, std::shared_ptr<const KafkaSourceOptions> options,
     const std::string* restored_state);
@@ -198,7 +202,9 @@ class KafkaSourceReader final : public SourceReader<T> {
     new_splits_.clear();
     if (splits_.empty()) {
       if (no_more_splits_) return InputStatus::kEndOfInput;
-      output.mark_idle();
+      // Idle only once the enumerator said what this reader gets: before that, its partitions may
+      // be on their way, and an idle reader would let the others' watermark run ahead of them.
+      if (assignment_known_) output.mark_idle();
       return InputStatus::kNothingAvailable;
     }
     kafka::FetchedBatch batch = fetcher_->take(std::max<size_t>(output.remaining(), 64));
@@ -210,7 +216,7 @@ class KafkaSourceReader final : public SourceReader<T> {
       Split& split = *it->second;
       if (record.offset < split.next) continue;  // fetched before a re-assignment
       if (split.stop >= 0 && record.offset >= split.stop) continue;
-      emit(record, split, output);
+      emit(record, split);
       split.next = record.offset + 1;
       if (split.stop >= 0 && split.next >= split.stop) finish(split, output);
     }
@@ -235,6 +241,9 @@ class KafkaSourceReader final : public SourceReader<T> {
     }
   }
   void notify_no_more_splits() override { no_more_splits_ = true; }
+  void handle_source_event(std::string_view event) override {
+    if (event == kKafkaPartitionsAssigned) assignment_known_ = true;
+  }
 
   std::vector<std::unique_ptr<SourceSplit>> snapshot_state(int64_t checkpoint_id) override {
     std::vector<std::unique_ptr<SourceSplit>> state;
@@ -273,7 +282,7 @@ class KafkaSourceReader final : public SourceReader<T> {
     }
   };
 
-  void emit(const kafka::Record& record, Split& split, ReaderOutput<T>& output) {
+  void emit(const kafka::Record& record, Split& split) {
     try {
       split.out->collect(deserializer_(record), record.timestamp);
     } catch (const Error&) {
@@ -328,6 +337,7 @@ class KafkaSourceReader final : public SourceReader<T> {
   absl::flat_hash_map<PartitionKey, Split*> by_partition_;  // keys view the splits' topics
   std::vector<std::string> new_splits_;
   bool no_more_splits_ = false;
+  bool assignment_known_ = false;
   std::map<int64_t, std::vector<std::pair<kafka::TopicPartition, int64_t>>> pending_commits_;
   RecordBuffer<KafkaDeadLetter> dead_letters_;
 };

@@ -48,6 +48,9 @@ class SplitEnumeratorContext {
   virtual int parallelism() const = 0;
   virtual void assign_split(int subtask, std::unique_ptr<SourceSplit> split) = 0;
   virtual void signal_no_more_splits(int subtask) = 0;
+  // A connector-defined message to a reader (Flink's SourceEvent), delivered on the reader's
+  // thread after the splits assigned before it, and held back like them across a checkpoint.
+  virtual void send_event(int subtask, std::string event) = 0;
   // Runs `work` on the coordinator's own thread — never a task's: it may block, e.g. on the
   // network — at once and then every `period` (0: once). The function it returns runs afterwards
   // under the enumerator's lock, where it may assign splits (Flink's callAsync). An exception from
@@ -216,6 +219,8 @@ class SourceReader {
   virtual InputStatus poll_next(ReaderOutput<T>& output) = 0;
   virtual void add_splits(std::vector<std::unique_ptr<SourceSplit>> splits) = 0;
   virtual void notify_no_more_splits() = 0;
+  // A message from the enumerator (SplitEnumeratorContext::send_event).
+  virtual void handle_source_event(std::string_view /*event*/) {}
   // The reader's splits at a checkpoint barrier, each with its position (what it emitted so far):
   // a restored reader gets them back through add_splits, possibly at another subtask when the
   // parallelism changed. The default says the reader cannot be checkpointed.
@@ -313,6 +318,7 @@ class SourceDriver {
   virtual InputStatus poll() = 0;
   virtual void add_splits(std::vector<std::unique_ptr<SourceSplit>> splits) = 0;
   virtual void notify_no_more_splits() = 0;
+  virtual void handle_source_event(std::string_view event) = 0;
   // The reader's splits, serialized; and, on restore (after open), the splits to resume.
   virtual std::vector<std::string> snapshot_state(int64_t checkpoint_id) = 0;
   virtual void restore_splits(const std::vector<std::string>& splits) = 0;
@@ -351,6 +357,7 @@ class TypedSourceDriver final : public SourceDriver {
     reader_->add_splits(std::move(splits));
   }
   void notify_no_more_splits() override { reader_->notify_no_more_splits(); }
+  void handle_source_event(std::string_view event) override { reader_->handle_source_event(event); }
   std::vector<std::string> snapshot_state(int64_t checkpoint_id) override {
     std::vector<std::string> result;
     for (const auto& split : reader_->snapshot_state(checkpoint_id)) {

@@ -168,6 +168,9 @@ class KafkaEnumerator final : public SplitEnumerator {
   void deliver(int reader) {
     for (auto& split : pending_[reader]) context_.assign_split(reader, std::move(split));
     pending_[reader].clear();
+    if (initial_done_ && announced_.insert(reader).second) {
+      context_.send_event(reader, std::string(kKafkaPartitionsAssigned));
+    }
     // Bounded: every partition is known after the first discovery; nothing more will come.
     if (options_->bounded && initial_done_) context_.signal_no_more_splits(reader);
   }
@@ -177,6 +180,7 @@ class KafkaEnumerator final : public SplitEnumerator {
   std::set<TopicPartition> known_;
   std::map<int, std::vector<std::unique_ptr<SourceSplit>>> pending_;
   std::set<int> readers_;
+  std::set<int> announced_;  // readers told kKafkaPartitionsAssigned
   bool initial_done_ = false;
 };
 
