@@ -42,6 +42,7 @@ bench: build
 	$(BUILD_DIR)/bench/runtime_bench
 	$(BUILD_DIR)/bench/window_bench
 	$(BUILD_DIR)/bench/checkpoint_bench
+	$(BUILD_DIR)/bench/kafka_bench
 
 format:
 	find include src tests bench examples -name '*.h' -o -name '*.cpp' | xargs clang-format -i

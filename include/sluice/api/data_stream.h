@@ -115,7 +115,7 @@ class DataStream {
   }
   template <class X>
   DataStream<X> get_side_output(const OutputTag<X>& tag) const {
-    return DataStream<X>(*env_, node_, tag.tag());
+    return DataStream<X>(*env_, side_output_node_ >= 0 ? side_output_node_ : node_, tag.tag());
   }
 
   // Windows over the whole stream, computed by one subtask (see windowed_stream.h).
@@ -205,6 +205,12 @@ class DataStream {
   int node_id() const { return node_; }
   StreamEnvironment& environment() const { return *env_; }
 
+  // Side outputs of this stream come from node `node` (for the API's own use: a source's, when
+  // from_source appended the watermark operator).
+  DataStream& take_side_outputs_from(int node) {
+    side_output_node_ = node;
+    return *this;
+  }
   // Adds the edge from this stream to node `target`'s input `input` (for the API's own use).
   void connect_to(int target, int input) const {
     env_->graph().edges.push_back({node_, tag_, target, input, partitioning_, writer_, codec_});
@@ -231,6 +237,7 @@ class DataStream {
   StreamEnvironment* env_;
   int node_;
   int tag_;
+  int side_output_node_ = -1;
   Partitioning partitioning_ = Partitioning::kDefault;
   WriterFactory writer_;
   std::shared_ptr<const BufferCodec> codec_;
@@ -459,7 +466,10 @@ DataStream<typename S::value_type> StreamEnvironment::from_source(
     S source, WatermarkStrategy<typename S::value_type, Assigner> strategy,
     const std::string& name) {
   DataStream<typename S::value_type> stream = from_source(std::move(source), name);
-  return stream.assign_timestamps_and_watermarks(std::move(strategy)).name(name + ": watermarks");
+  // The connector's side outputs (e.g. dead letters) stay reachable from the returned stream.
+  return stream.assign_timestamps_and_watermarks(std::move(strategy))
+      .name(name + ": watermarks")
+      .take_side_outputs_from(stream.node_id());
 }
 
 template <class S>
