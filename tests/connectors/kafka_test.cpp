@@ -1,5 +1,6 @@
 // The Kafka connector against a Kafka-protocol broker process on loopback (kafka_test_broker),
 // with the independent client kcat putting records in and reading what Sluice wrote.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -276,6 +277,66 @@ TEST_F(KafkaTest, DiscoversPartitionsAddedWhileRunning) {
   ASSERT_TRUE(first);
   ASSERT_TRUE(all) << "new partitions were not discovered";
   EXPECT_EQ(sorted(results->values()), (std::vector<std::string>{"first", "second", "third"}));
+}
+
+TEST_F(KafkaTest, TopicPatternsPickUpMatchingTopicsCreatedWhileRunning) {
+  broker_.create_topic("metrics-cpu", 1);
+  broker_.create_topic("logs", 1);
+  produce_at("metrics-cpu", 0, "cpu", 1);
+  produce_at("logs", 0, "not for us", 1);
+  auto env = testing::quiet_env(2);
+  auto results = env.from_source(kafka_source(kafka_raw())
+                                     .bootstrap_servers(broker_.bootstrap())
+                                     .topic_pattern("metrics-.*")
+                                     .partition_discovery_interval(100ms),
+                                 "kafka")
+                     .map([](const KafkaMessage& m) { return m.topic + ":" + *m.value; })
+                     .collect();
+  JobClient job = env.execute_async();
+  const bool first = eventually([&] { return results->size() >= 1; });
+  broker_.create_topic("metrics-disk", 2);
+  produce_at("metrics-disk", 1, "disk", 2);
+  const bool second = eventually([&] { return results->size() >= 2; });
+  std::this_thread::sleep_for(200ms);
+  job.cancel();
+  job.wait();
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(sorted(results->values()),
+            (std::vector<std::string>{"metrics-cpu:cpu", "metrics-disk:disk"}));
+}
+
+// Keys, headers, a user partitioner and record timestamps, as an independent client sees them.
+TEST_F(KafkaTest, SinkWritesKeysHeadersTimestampsAndUserPartitions) {
+  broker_.create_topic("keyed", 3);
+  struct Reading {
+    std::string sensor;
+    int value;
+  };
+  std::vector<Reading> readings;
+  for (int i = 0; i < 30; ++i) readings.push_back({"s" + std::to_string(i % 5), i});
+  auto env = testing::quiet_env(2);
+  auto serializer = [](const Reading& r) {
+    KafkaProducerRecord record;
+    record.key = r.sensor;
+    record.value = std::to_string(r.value);
+    record.headers = {{"unit", "celsius"}};
+    record.timestamp = 1'000 + r.value;
+    return record;
+  };
+  env.from_collection(readings).sink_to(kafka_sink(serializer)
+                                            .bootstrap_servers(broker_.bootstrap())
+                                            .topic("keyed")
+                                            .partitioner([](const Reading& r, int32_t partitions) {
+                                              return static_cast<int32_t>(r.value % partitions);
+                                            }));
+  env.execute();
+  std::vector<std::string> expected;
+  for (const auto& r : readings) {
+    expected.push_back(
+        fmt::format("{} {} {} unit=celsius {}", r.value % 3, r.sensor, 1'000 + r.value, r.value));
+  }
+  EXPECT_EQ(sorted(kcat_consume(broker_.bootstrap(), "keyed", "%p %k %T %h %s\\n")),
+            sorted(expected));
 }
 
 TEST_F(KafkaTest, StartsAtSpecificOffsetsTimestampsLatestOrCommittedGroupOffsets) {
