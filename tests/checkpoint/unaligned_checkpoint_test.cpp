@@ -35,8 +35,9 @@ struct CountPerKey : KeyedProcessFunction<int64_t, int64_t, std::pair<int64_t, i
   }
 };
 
-// What one checkpoint says: records the sources had still to emit, records counted in keyed
-// state, and records in flight towards the counting operator (node 1).
+// What one checkpoint says: records the sources had still to emit (in their readers' splits or
+// still unassigned in the enumerator), records counted in keyed state, and records in flight
+// towards the counting operator (node 1).
 struct CheckpointTally {
   int64_t left = 0;
   int64_t counted = 0;
@@ -55,6 +56,12 @@ CheckpointTally tally(const CompletedCheckpoint& checkpoint) {
               from_bytes<std::tuple<int64_t, int64_t, int>>(from_bytes<std::string>(element));
           t.left += end - next;
         }
+      }
+    } else if (name == "node-0/enumerator") {
+      // Splits not assigned yet when the checkpoint was triggered (a reader that registered late).
+      for (const auto& split : from_bytes<std::vector<std::string>>(bytes)) {
+        auto [next, end, index] = from_bytes<std::tuple<int64_t, int64_t, int>>(split);
+        t.left += end - next;
       }
     } else if (name.starts_with("node-1/") && name.ends_with("/operator")) {
       HeapKeyedStateBackend<int64_t> backend(KeyGroupRange{0, 127}, 128);
