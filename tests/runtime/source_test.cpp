@@ -313,4 +313,29 @@ TEST(SourceCoordinatorTest, SplitsAssignedAfterAnEnumeratorSnapshotWaitForTheRea
   scheduler.shutdown();
 }
 
+// Source events travel with assignments: after the splits assigned before them, held back across
+// the reader's barrier in the same way.
+TEST(SourceCoordinatorTest, SourceEventsAreHeldLikeAssignments) {
+  auto gen = [](int64_t i) { return i; };
+  auto numbers = std::make_shared<std::decay_t<decltype(datagen<int64_t>(gen))>>(
+      datagen<int64_t>(gen).number_of_rows(100));
+  TypedSourceFactory<int64_t> source(numbers);
+  runtime::SourceCoordinator coordinator(source, 1);
+  runtime::Scheduler scheduler{1, [](runtime::Schedulable*) {}};
+  struct NoTask final : runtime::Schedulable {
+    RunResult run() override { return RunResult::kWait; }
+  } task;
+  coordinator.send_event(0, "first");
+  coordinator.register_reader(0, scheduler, &task);
+  coordinator.snapshot_enumerator(3);
+  coordinator.send_event(0, "after-snapshot-3");
+  auto before = coordinator.take_assignments(0, 3);
+  EXPECT_EQ(before.splits.size(), 1u);
+  EXPECT_EQ(before.events, std::vector<std::string>{"first"});
+  auto after = coordinator.take_assignments(0, 4);
+  EXPECT_TRUE(after.splits.empty());
+  EXPECT_EQ(after.events, std::vector<std::string>{"after-snapshot-3"});
+  scheduler.shutdown();
+}
+
 }  // namespace sluice
