@@ -26,7 +26,7 @@ test: build
 test-asan: setup
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=address -DSLUICE_BUILD_BENCH=OFF
 	cmake --build $(ASAN_DIR) --target core_test runtime_test connectors_test time_test window_test state_test \
-	  checkpoint_test fraud_detection
+	  checkpoint_test nexmark_test fraud_detection
 	cd $(ASAN_DIR) && ctest --output-on-failure --timeout 900 -j 2
 
 # ThreadSanitizer over the runtime tests (the scheduler, channels and task hand-offs), the
@@ -43,6 +43,8 @@ bench: build
 	$(BUILD_DIR)/bench/window_bench
 	$(BUILD_DIR)/bench/checkpoint_bench
 	$(BUILD_DIR)/bench/kafka_bench
+	$(BUILD_DIR)/bench/nexmark_generator_bench
+	for q in q0 q1 q2 q21 q22; do $(BUILD_DIR)/bench/sluice-nexmark --query $$q --events 10000000 --print-summary false; done
 
 format:
 	find include src tests bench examples -name '*.h' -o -name '*.cpp' | xargs clang-format -i
