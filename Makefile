@@ -44,7 +44,7 @@ bench: build
 	$(BUILD_DIR)/bench/checkpoint_bench
 	$(BUILD_DIR)/bench/kafka_bench
 	$(BUILD_DIR)/bench/nexmark_generator_bench
-	for q in q0 q1 q2 q21 q22; do $(BUILD_DIR)/bench/sluice-nexmark --query $$q --events 10000000 --print-summary false; done
+	OUT=$(BUILD_DIR)/nexmark-results.jsonl scripts/nexmark-suite $(BUILD_DIR)/bench/sluice-nexmark | tee $(BUILD_DIR)/nexmark-results.md
 
 format:
 	find include src tests bench examples -name '*.h' -o -name '*.cpp' | xargs clang-format -i

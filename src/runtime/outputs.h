@@ -55,7 +55,10 @@ class FanOutOutput final : public Output {
  public:
   explicit FanOutOutput(std::vector<Output*> targets) : targets_(std::move(targets)) {}
   void emit(Buffer& batch) override {
+    const bool was_shared = batch.shared;
+    batch.shared = true;
     for (auto* t : targets_) t->emit(batch);
+    batch.shared = was_shared;
   }
   void emit_watermark(Timestamp watermark) override {
     for (auto* t : targets_) t->emit_watermark(watermark);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -535,6 +536,53 @@ TEST(FileSinkTest, UnwritableDirectoryFailsNamingIt) {
     EXPECT_NE(std::string(e.what()).find(blocked), std::string::npos) << e.what();
   }
   EXPECT_EQ(read_file(blocked), "not a directory\n");
+}
+
+TEST(FileSinkTest, BucketsWriteEachRecordIntoItsSubdirectory) {
+  TempDir dir;
+  const std::string out = dir / "out";
+  const auto index = [](const Row& r) { return (r.id + 5) / 1'000'000'007; };  // sample_rows' i
+  const auto bucket = [&](const Row& r) {
+    return "parity=" + std::to_string(index(r) % 2) + "/tens=" + std::to_string(index(r) / 10);
+  };
+  // A crashed attempt's hidden file in a bucket the next run never writes to is removed too.
+  fs::create_directories(out + "/parity=1/tens=9");
+  write_file(out + "/parity=1/tens=9/.part-0-0.jsonl.inprogress", "lost\n");
+  write_rows(sample_rows(20), 2,
+             [&] { return sluice::FileSink<Row>::json_lines(out).bucket_by(bucket); });
+  std::map<std::string, std::vector<Row>> rows;
+  for (const auto& entry : fs::recursive_directory_iterator(out)) {
+    if (!entry.is_regular_file()) continue;
+    EXPECT_NE(entry.path().filename().string()[0], '.') << entry.path();
+    for (const auto& line : split_lines(read_file(entry.path().string()))) {
+      rows[fs::relative(entry.path().parent_path(), out).string()].push_back(
+          nlohmann::json::parse(line).get<Row>());
+    }
+  }
+  ASSERT_EQ(rows.size(), 4u);
+  size_t total = 0;
+  for (const auto& [name, in_bucket] : rows) {
+    total += in_bucket.size();
+    EXPECT_EQ(in_bucket.size(), 5u) << name;
+    for (const Row& r : in_bucket) EXPECT_EQ(bucket(r), name);
+  }
+  EXPECT_EQ(total, 20u);
+}
+
+TEST(FileSinkTest, BucketOutsideTheDirectoryFailsNamingIt) {
+  TempDir dir;
+  auto env = make_env(1);
+  env.from_collection(sample_rows(3))
+      .sink_to(sluice::FileSink<Row>::csv(dir / "out").bucket_by([](const Row&) {
+        return std::string("../escape");
+      }));
+  try {
+    env.execute("escape");
+    ADD_FAILURE() << "a bucket outside the directory was written";
+  } catch (const sluice::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("../escape"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir / "escape"));
 }
 
 TEST(FileSinkTest, CsvFieldQuoting) {

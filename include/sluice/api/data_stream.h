@@ -79,8 +79,10 @@ class DataStream {
 
   // --- per-record transformations ---
   template <class F>
+  // fn(const T&) -> Out, or fn(T&&) -> Out to move parts of the record out (it then gets a
+  // copy only when another operator also reads the same records).
   auto map(F fn) const {
-    using Out = std::decay_t<std::invoke_result_t<F&, const T&>>;
+    using Out = std::decay_t<std::invoke_result_t<F&, T&&>>;
     return add_operator<Out>("map",
                              [fn] { return std::make_unique<detail::MapOperator<T, Out, F>>(fn); });
   }

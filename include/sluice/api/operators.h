@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <type_traits>
+#include <utility>
 
 #include "sluice/api/functions.h"
 #include "sluice/runtime/operator.h"
@@ -47,6 +48,14 @@ class MapOperator final : public TypedOperator<Out> {
       Out* dst = out.values.data();
       const In* src = in.values.data();
       for (size_t i = 0; i < n; ++i) dst[i] = std::invoke(fn_, src[i]);
+    } else if constexpr (!std::is_invocable_v<F&, const In&>) {
+      // fn takes the record by rvalue (to move parts of it out): it gets the record itself
+      // unless another consumer still reads the buffer.
+      out.values.reserve(n);
+      for (auto& value : in.values) {
+        out.values.push_back(in.shared ? std::invoke(fn_, In(value))
+                                       : std::invoke(fn_, std::move(value)));
+      }
     } else {
       out.values.reserve(n);
       for (const auto& value : in.values) out.values.push_back(std::invoke(fn_, value));
@@ -81,16 +90,18 @@ class FilterOperator final : public TypedOperator<T> {
         kept += static_cast<bool>(fn_(in.values[i]));
       }
       out.values.resize(kept);
-    } else if (in.timestamps.empty()) {
+    } else if (in.shared) {
       for (size_t i = 0; i < n; ++i) {
-        if (fn_(in.values[i])) out.values.push_back(in.values[i]);
+        if (!fn_(in.values[i])) continue;
+        out.values.push_back(in.values[i]);
+        if (!in.timestamps.empty()) out.timestamps.push_back(in.timestamps[i]);
       }
     } else {
+      // This consumer is the buffer's last reader: kept records move.
       for (size_t i = 0; i < n; ++i) {
-        if (fn_(in.values[i])) {
-          out.values.push_back(in.values[i]);
-          out.timestamps.push_back(in.timestamps[i]);
-        }
+        if (!fn_(std::as_const(in.values[i]))) continue;
+        out.values.push_back(std::move(in.values[i]));
+        if (!in.timestamps.empty()) out.timestamps.push_back(in.timestamps[i]);
       }
     }
     this->emit_output();

@@ -18,6 +18,8 @@
 
 #include <boost/pfr.hpp>
 #include <cstdio>
+#include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -32,6 +34,12 @@
 namespace sluice {
 
 void append_csv_field(std::string& out, std::string_view text);
+// `directory`/`bucket`; throws kInvalidArgument for a bucket that is absolute or leaves the
+// directory ("..").
+std::string bucket_directory(const std::string& directory, const std::string& bucket);
+// TransactionalPartFiles::discard_uncommitted in every directory below `directory`.
+void discard_uncommitted_in_subdirectories(const std::string& directory, int subtask,
+                                           const std::string& extension);
 
 namespace detail {
 
@@ -67,8 +75,16 @@ class FileSink final : public Sink<T> {
     return *this;
   }
 
+  // fn(const T&) -> std::string: a relative directory ("a/b"); "" is the sink's directory.
+  template <class F>
+  FileSink& bucket_by(F fn) {
+    bucket_ = std::function<std::string(const T&)>(std::move(fn));
+    return *this;
+  }
+
   std::unique_ptr<SinkWriter<T>> create_writer(const RuntimeContext& context) override {
-    return std::make_unique<Writer>(directory_, context.subtask_index(), format_, max_part_bytes_);
+    return std::make_unique<Writer>(directory_, context.subtask_index(), format_, max_part_bytes_,
+                                    bucket_);
   }
   void commit(const std::vector<std::string>& committables) override {
     std::vector<PendingPartFile> files;
@@ -82,49 +98,87 @@ class FileSink final : public Sink<T> {
 
   class Writer final : public SinkWriter<T> {
    public:
-    Writer(const std::string& directory, int subtask, Format format, uint64_t max_part_bytes)
-        : format_(format),
-          files_(directory, subtask, format == Format::kCsv ? "csv" : "jsonl", max_part_bytes) {
-      files_.discard_uncommitted();
+    Writer(const std::string& directory, int subtask, Format format, uint64_t max_part_bytes,
+           std::function<std::string(const T&)> bucket)
+        : directory_(directory),
+          subtask_(subtask),
+          format_(format),
+          max_part_bytes_(max_part_bytes),
+          bucket_(std::move(bucket)) {
+      current_ = &open_bucket("");
+      // A bucket this attempt may never write to again still loses the hidden files of the last.
+      if (bucket_) discard_uncommitted_in_subdirectories(directory_, subtask_, extension());
     }
 
     void write(const RecordBuffer<T>& batch) override {
       for (const auto& value : batch.values) {
+        if (bucket_) select_bucket(bucket_(value));
+        std::string& pending = current_->pending;
         if (format_ == Format::kJsonLines) {
-          append_json(value);
+          append_json(pending, value);
         } else {
-          append_csv(value);
+          append_csv(pending, value);
         }
-        pending_ += '\n';
+        pending += '\n';
+        if (pending.size() >= kFlushBytes) drain(*current_);
       }
-      if (pending_.size() >= kFlushBytes) drain();
     }
     void flush(bool end_of_input) override {
-      drain();
+      for (auto& [name, bucket] : buckets_) drain(*bucket);
       if (end_of_input) {
-        files_.append("");  // an input without records still leaves its (empty) part file
-        TransactionalPartFiles::commit(files_.prepare_commit());
+        // An input without records still leaves its (empty) part file.
+        if (buckets_.size() == 1) buckets_.begin()->second->files.append("");
+        std::vector<PendingPartFile> files;
+        for (auto& [name, bucket] : buckets_) {
+          auto ready = bucket->files.prepare_commit();
+          files.insert(files.end(), ready.begin(), ready.end());
+        }
+        TransactionalPartFiles::commit(files);
       }
     }
     std::vector<std::string> prepare_commit(int64_t) override {
-      drain();
       std::vector<std::string> committables;
-      for (const auto& file : files_.prepare_commit()) committables.push_back(to_bytes(file));
+      for (auto& [name, bucket] : buckets_) {
+        drain(*bucket);
+        for (const auto& file : bucket->files.prepare_commit()) {
+          committables.push_back(to_bytes(file));
+        }
+      }
       return committables;
     }
 
    private:
     static constexpr size_t kFlushBytes = 256 * 1024;
+    struct Bucket {
+      Bucket(const std::string& directory, int subtask, const char* extension, uint64_t max_bytes)
+          : files(directory, subtask, extension, max_bytes) {}
+      TransactionalPartFiles files;
+      std::string pending;
+    };
 
-    void drain() {
-      if (pending_.empty()) return;
-      files_.append(pending_);
-      pending_.clear();
+    const char* extension() const { return format_ == Format::kCsv ? "csv" : "jsonl"; }
+    Bucket& open_bucket(const std::string& name) {
+      auto bucket = std::make_unique<Bucket>(bucket_directory(directory_, name), subtask_,
+                                             extension(), max_part_bytes_);
+      bucket->files.discard_uncommitted();
+      return *(buckets_[name] = std::move(bucket));
     }
-    void append_json(const T& value) {
+    // Records of one bucket usually come in runs: the lookup is skipped while the name repeats.
+    void select_bucket(const std::string& name) {
+      if (name == current_name_) return;
+      auto it = buckets_.find(name);
+      current_ = it != buckets_.end() ? it->second.get() : &open_bucket(name);
+      current_name_ = name;
+    }
+    void drain(Bucket& bucket) {
+      if (bucket.pending.empty()) return;
+      bucket.files.append(bucket.pending);
+      bucket.pending.clear();
+    }
+    static void append_json(std::string& pending, const T& value) {
       if constexpr (requires(nlohmann::json & j, const T& v) { to_json(j, v); } ||
                     std::is_arithmetic_v<T> || std::is_same_v<T, std::string>) {
-        pending_ += nlohmann::json(value).dump();
+        pending += nlohmann::json(value).dump();
       } else {
         throw Error(
             ErrorCategory::kInvalidJob,
@@ -132,27 +186,33 @@ class FileSink final : public Sink<T> {
             "type (e.g. NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE)");
       }
     }
-    void append_csv(const T& value) {
+    static void append_csv(std::string& pending, const T& value) {
       if constexpr (std::is_arithmetic_v<T> || std::is_same_v<T, std::string>) {
-        detail::append_csv_value(pending_, value);
+        detail::append_csv_value(pending, value);
       } else {
         bool first = true;
         boost::pfr::for_each_field(value, [&](const auto& field) {
-          if (!first) pending_ += ',';
+          if (!first) pending += ',';
           first = false;
-          detail::append_csv_value(pending_, field);
+          detail::append_csv_value(pending, field);
         });
       }
     }
 
+    std::string directory_;
+    int subtask_;
     Format format_;
-    TransactionalPartFiles files_;
-    std::string pending_;
+    uint64_t max_part_bytes_;
+    std::function<std::string(const T&)> bucket_;
+    std::map<std::string, std::unique_ptr<Bucket>> buckets_;
+    Bucket* current_ = nullptr;
+    std::string current_name_;
   };
 
   std::string directory_;
   Format format_;
   uint64_t max_part_bytes_ = 128ull << 20;
+  std::function<std::string(const T&)> bucket_;
 };
 
 }  // namespace sluice

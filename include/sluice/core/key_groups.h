@@ -51,7 +51,9 @@ inline uint64_t mix64(uint64_t k) {
 template <class K, class Enable = void>
 struct KeyHash {
   uint64_t operator()(const K& key) const {
-    std::string bytes;
+    // Reused per thread: hashing a composite key on every record must not allocate.
+    thread_local std::string bytes;
+    bytes.clear();
     BufferWriter writer(bytes);
     Serializer<K>::serialize(key, writer);
     return hash_bytes(bytes.data(), bytes.size());

@@ -26,6 +26,11 @@ class Buffer {
   // Empties the buffer, keeping its capacity so it can be reused without allocating.
   virtual void clear() = 0;
   virtual std::unique_ptr<Buffer> clone() const = 0;
+
+  // Set while an output hands this buffer to several consumers in turn. A consumer is otherwise
+  // the buffer's last reader (its producer clears or recycles it next), so it may move records
+  // out instead of copying them.
+  bool shared = false;
 };
 
 // A batch of records of type T. `timestamps` is either empty (no record carries an event

@@ -200,10 +200,14 @@ class TimestampsAndWatermarksOperator final : public TypedOperator<T>, private W
     auto& in = static_cast<RecordBuffer<T>&>(batch);
     auto& out = this->out_;
     const size_t n = in.values.size();
-    out.values.assign(in.values.begin(), in.values.end());
+    if (in.shared) {
+      out.values.assign(in.values.begin(), in.values.end());
+    } else {
+      out.values.swap(in.values);  // the records stay where they are; only timestamps change
+    }
     out.timestamps.resize(n);
     Assigner& assign = strategy_.assigner();
-    for (size_t i = 0; i < n; ++i) out.timestamps[i] = assign(in.values[i], in.timestamp(i));
+    for (size_t i = 0; i < n; ++i) out.timestamps[i] = assign(out.values[i], in.timestamp(i));
     if (in.split_runs.empty()) {
       generator_->on_batch(out, *this);
     } else {

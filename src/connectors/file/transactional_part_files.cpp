@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -130,7 +131,14 @@ void TransactionalPartFiles::commit(const std::vector<PendingPartFile>& files) {
     errno = rename_errno;
     throw_io("cannot commit part file", file.pending_path);
   }
-  if (!files.empty()) sync_directory(fs::path(files.front().final_path).parent_path().string());
+  std::vector<std::string> directories;
+  for (const auto& file : files) {
+    std::string directory = fs::path(file.final_path).parent_path().string();
+    if (std::find(directories.begin(), directories.end(), directory) == directories.end()) {
+      directories.push_back(std::move(directory));
+    }
+  }
+  for (const auto& directory : directories) sync_directory(directory);
 }
 
 }  // namespace sluice
