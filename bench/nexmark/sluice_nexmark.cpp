@@ -130,8 +130,9 @@ int main(int argc, char** argv) {
       nexmark.rate_limited = true;
     }
     const auto interval = config.get_duration("checkpoint-interval", std::chrono::milliseconds(0));
-    const auto checkpoint_dir =
+    const auto scratch =
         std::filesystem::temp_directory_path() / ("sluice-nexmark-" + std::to_string(::getpid()));
+    const auto checkpoint_dir = scratch / "checkpoints";
     if (interval.count() > 0) env.enable_checkpointing(interval, checkpoint_dir.string());
 
     auto recorder = std::make_shared<LatencyRecorder>();
@@ -139,8 +140,6 @@ int main(int argc, char** argv) {
     namespace q = nexmark_queries;
     auto events = q::nexmark_events(env, nexmark);
     const bool latencies = rate > 0;
-    const auto scratch =
-        std::filesystem::temp_directory_path() / ("sluice-nexmark-" + std::to_string(::getpid()));
     const std::string q10_directory = (scratch / "q10").string();
     const std::string side_input = (scratch / "side_input.csv").string();
     auto run = [&](auto results) { finish(std::move(results), recorder, latencies); };
@@ -187,7 +186,6 @@ int main(int argc, char** argv) {
             .count();
     JobResult result;
     const bench::Measurement m = bench::measure([&] { result = env.execute("nexmark-" + query); });
-    std::filesystem::remove_all(checkpoint_dir);
     if (query == "q10") recorder->results = count_lines(q10_directory);
     std::filesystem::remove_all(scratch);
     rusage usage{};

@@ -12,6 +12,8 @@
 // Threading: owned and called by one task thread; ChannelWriter implementations are thread-safe.
 #pragma once
 
+#include <utility>
+
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -123,6 +125,16 @@ class TypedNetworkOutput : public NetworkOutput {
     buffer.push(value, ts);
     if (buffer.values.size() >= capacity_) send(channel);
   }
+  // Record i of `batch`, moved when no other consumer reads the batch (see Buffer::shared).
+  void append_from(size_t channel, RecordBuffer<T>& batch, size_t i) {
+    auto& buffer = *pending_[channel];
+    if (batch.shared) {
+      buffer.push(batch.values[i], batch.timestamp(i));
+    } else {
+      buffer.push(std::move(batch.values[i]), batch.timestamp(i));
+    }
+    if (buffer.values.size() >= capacity_) send(channel);
+  }
   void append_all(size_t channel, const RecordBuffer<T>& batch) {
     for (size_t i = 0; i < batch.values.size(); ++i)
       append(channel, batch.values[i], batch.timestamp(i));
@@ -160,7 +172,7 @@ class ForwardWriter final : public TypedNetworkOutput<T> {
   void emit(Buffer& batch) override {
     auto& records = static_cast<RecordBuffer<T>&>(batch);
     this->count_bytes(records, 1);
-    this->append_all(0, records);
+    for (size_t i = 0; i < records.values.size(); ++i) this->append_from(0, records, i);
   }
 };
 
@@ -177,7 +189,7 @@ class RebalanceWriter final : public TypedNetworkOutput<T> {
     this->count_bytes(records, 1);
     const size_t n = this->channels_.size();
     for (size_t i = 0; i < records.values.size(); ++i) {
-      this->append(next_, records.values[i], records.timestamp(i));
+      this->append_from(next_, records, i);
       next_ = next_ + 1 == n ? 0 : next_ + 1;
     }
   }
@@ -234,10 +246,13 @@ class HashWriter final : public TypedNetworkOutput<T> {
     auto& records = static_cast<RecordBuffer<T>&>(batch);
     this->count_bytes(records, 1);
     for (size_t i = 0; i < records.values.size(); ++i) {
-      const auto& key = std::invoke(selector_, records.values[i]);
-      uint64_t h = KeyHash<std::decay_t<decltype(key)>>{}(key);
+      uint64_t h = 0;
+      {
+        const auto& key = std::invoke(selector_, std::as_const(records.values[i]));
+        h = KeyHash<std::decay_t<decltype(key)>>{}(key);
+      }  // the key may refer into the record, which moves next
       uint32_t group = mod_(static_cast<uint32_t>(h ^ (h >> 32)));
-      this->append(channel_of_group_[group], records.values[i], records.timestamp(i));
+      this->append_from(channel_of_group_[group], records, i);
     }
   }
 
