@@ -290,12 +290,15 @@ struct WinningBids : KeyedProcessFunction<int64_t, Event, WinningBid> {
   }
 };
 
-DataStream<WinningBid> winning_bids(const DataStream<Event>& events) {
+// Auctions and bids keyed by auction id: the input of q9's and q20's joins.
+auto auctions_and_bids_by_auction(const DataStream<Event>& events) {
   return events.filter([](const Event& e) { return e.is_auction() || e.is_bid(); })
       .name("auctions_and_bids")
-      .key_by([](const Event& e) { return e.is_bid() ? e.bid().auction : e.auction().id; })
-      .process(WinningBids{})
-      .name("winning_bids");
+      .key_by([](const Event& e) { return e.is_bid() ? e.bid().auction : e.auction().id; });
+}
+
+DataStream<WinningBid> winning_bids(const DataStream<Event>& events) {
+  return auctions_and_bids_by_auction(events).process(WinningBids{}).name("winning_bids");
 }
 
 }  // namespace
@@ -422,11 +425,7 @@ struct ExpandBids : KeyedProcessFunction<int64_t, Event, ExpandedBid> {
 }  // namespace
 
 DataStream<ExpandedBid> q20(const DataStream<Event>& events) {
-  return events.filter([](const Event& e) { return e.is_auction() || e.is_bid(); })
-      .name("auctions_and_bids")
-      .key_by([](const Event& e) { return e.is_bid() ? e.bid().auction : e.auction().id; })
-      .process(ExpandBids{})
-      .name("q20");
+  return auctions_and_bids_by_auction(events).process(ExpandBids{}).name("q20");
 }
 
 void write_side_input(const std::string& path, int64_t rows) {
