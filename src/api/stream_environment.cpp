@@ -83,6 +83,8 @@ StreamEnvironment::StreamEnvironment(Configuration config)
   options_.state_backend.incremental = config.get_bool("incremental-checkpoints", false);
   options_.state_backend.rocksdb_memory_bytes = static_cast<size_t>(
       config.get_bytes("rocksdb-memory", options_.state_backend.rocksdb_memory_bytes));
+  options_.state_backend.rocksdb_state_cache_bytes = static_cast<size_t>(
+      config.get_bytes("rocksdb-state-cache", options_.state_backend.rocksdb_state_cache_bytes));
   options_.restore_from = config.get_string("restore-from", "");
   if (auto strategy = config.get("restart-strategy")) {
     RestartStrategy restart;

@@ -1,9 +1,12 @@
 #include "sluice/state/rocksdb_store.h"
 
+#include <absl/container/flat_hash_map.h>
+#include <absl/functional/function_ref.h>
 #include <fmt/format.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
@@ -69,29 +72,36 @@ Timestamp time_of(const rocksdb::Slice& value) {
 
 // List values and operands are (time, u32 count, elements): merging two concatenates the
 // elements, adds the counts and keeps the later time. Associative, so RocksDB may combine operands
-// before it sees the base value.
+// before it sees the base value. False: one of them is not a list value.
+bool append_list(std::string& existing, std::string_view operand) {
+  constexpr size_t kHeader = RocksDbStore::kTimeBytes + sizeof(uint32_t);
+  if (existing.size() < kHeader || operand.size() < kHeader) return false;
+  uint32_t a = 0, b = 0;
+  Timestamp time_a = 0, time_b = 0;
+  std::memcpy(&time_a, existing.data(), sizeof(time_a));
+  std::memcpy(&time_b, operand.data(), sizeof(time_b));
+  std::memcpy(&a, existing.data() + RocksDbStore::kTimeBytes, sizeof(a));
+  std::memcpy(&b, operand.data() + RocksDbStore::kTimeBytes, sizeof(b));
+  const Timestamp time = std::max(time_a, time_b);
+  const uint32_t count = a + b;
+  std::memcpy(existing.data(), &time, sizeof(time));
+  std::memcpy(existing.data() + RocksDbStore::kTimeBytes, &count, sizeof(count));
+  existing.append(operand.data() + kHeader, operand.size() - kHeader);
+  return true;
+}
+
 class ListAppendOperator final : public rocksdb::AssociativeMergeOperator {
  public:
   bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value,
              std::string* merged, rocksdb::Logger*) const override {
-    constexpr size_t kHeader = RocksDbStore::kTimeBytes + sizeof(uint32_t);
-    if (value.size() < kHeader) return false;
     if (existing == nullptr) {
+      if (value.size() < RocksDbStore::kTimeBytes + sizeof(uint32_t)) return false;
       merged->assign(value.data(), value.size());
       return true;
     }
-    if (existing->size() < kHeader) return false;
-    uint32_t a = 0, b = 0;
-    std::memcpy(&a, existing->data() + RocksDbStore::kTimeBytes, sizeof(a));
-    std::memcpy(&b, value.data() + RocksDbStore::kTimeBytes, sizeof(b));
-    const Timestamp time = std::max(time_of(*existing), time_of(value));
-    const uint32_t count = a + b;
-    merged->reserve(existing->size() + value.size() - kHeader);
-    merged->append(reinterpret_cast<const char*>(&time), sizeof(time));
-    merged->append(reinterpret_cast<const char*>(&count), sizeof(count));
-    merged->append(existing->data() + kHeader, existing->size() - kHeader);
-    merged->append(value.data() + kHeader, value.size() - kHeader);
-    return true;
+    merged->reserve(existing->size() + value.size());
+    merged->assign(existing->data(), existing->size());
+    return append_list(*merged, std::string_view(value.data(), value.size()));
   }
   const char* Name() const override { return "SluiceListAppend"; }
 };
@@ -145,16 +155,24 @@ class TtlFilterFactory final : public rocksdb::CompactionFilterFactory {
   std::shared_ptr<TtlTable> table_;
 };
 
-// The process's RocksDB memory: one block cache that the write buffers are charged to as well.
+// Of the process's RocksDB memory budget, what the stores' write-back caches may hold together
+// (at most half the budget).
+size_t state_cache_budget(const StateBackendOptions& options) {
+  return std::min(options.rocksdb_state_cache_bytes, options.rocksdb_memory_bytes / 2);
+}
+
+// The process's RocksDB memory: one block cache that the write buffers are charged to as well,
+// sized to what the write-back caches leave of the budget.
 struct SharedMemory {
   std::shared_ptr<rocksdb::Cache> cache;
   std::shared_ptr<rocksdb::WriteBufferManager> write_buffers;
 };
 
-SharedMemory& shared_memory(size_t budget) {
+SharedMemory& shared_memory(const StateBackendOptions& options) {
   static std::once_flag once;
   static SharedMemory memory;
   std::call_once(once, [&] {
+    const size_t budget = options.rocksdb_memory_bytes - state_cache_budget(options);
     memory.cache = rocksdb::NewLRUCache(std::max<size_t>(budget, 8 << 20));
     // Half for write buffers, as Flink's default write-buffer ratio; charged to the cache.
     memory.write_buffers =
@@ -162,6 +180,144 @@ SharedMemory& shared_memory(size_t budget) {
   });
   return memory;
 }
+
+// Stores open in the process: they share the write-back cache budget equally.
+std::atomic<size_t> open_stores{0};
+// What their write-back caches hold, each store's share updated in steps of kPublishBytes.
+std::atomic<int64_t> cached_bytes{0};
+constexpr int64_t kPublishBytes = 64 << 10;
+
+// Recently used entries of a store's value columns (every state kind but maps) in front of
+// RocksDB. A read that hits skips RocksDB's memtable and table lookups, which dominate a keyed
+// operator's time on this backend (a skip-list search of comparisons per get); writes reach
+// RocksDB in batches, when their entry is evicted or before anything reads the database directly
+// (snapshots, scans, compaction). Two generations approximate LRU without a list: entries are
+// inserted into, and promoted to, the young one; when it outgrows half the limit, the old one's
+// changes are written back and it is dropped, and the young one becomes the old one.
+class WriteBackCache {
+ public:
+  struct Entry {
+    std::string value;
+    bool present = false;      // false: the key has no value (a delete, if dirty)
+    bool dirty = false;        // differs from the database
+    bool maybe_stored = true;  // the database may hold the key, so a delete must reach it
+    // `value` is list elements appended to whatever the database holds, not read yet (a list
+    // append does not read). Always dirty; written back as a merge, and then forgotten.
+    bool appended = false;
+  };
+  enum class Write { kPut, kDelete, kMerge };
+  // Receives each dirty entry as it is written back.
+  using Writer =
+      absl::FunctionRef<void(size_t column, std::string_view key, Write, const std::string&)>;
+
+  void set_columns(size_t n) { columns_.resize(n); }
+  size_t bytes() const { return young_bytes_ + old_bytes_; }
+
+  // The entry of `key`, promoted to the young generation, or null.
+  Entry* find(size_t column, std::string_view key) {
+    Generations& c = columns_[column];
+    const absl::string_view k(key.data(), key.size());
+    if (auto it = c.young.find(k); it != c.young.end()) return &it->second;
+    auto it = c.old.find(k);
+    if (it == c.old.end()) return nullptr;
+    const size_t size = entry_bytes(it->first, it->second);
+    old_bytes_ -= size;
+    young_bytes_ += size;
+    auto promoted = c.young.insert(c.old.extract(it));
+    return &promoted.position->second;
+  }
+  // A new entry for a key that find() did not return.
+  Entry& insert(size_t column, std::string_view key, Entry entry) {
+    young_bytes_ += entry_bytes(key, entry);
+    return columns_[column].young.try_emplace(std::string(key), std::move(entry)).first->second;
+  }
+  // Entry `e` of `key` takes `value` (null: deleted) and differs from the database now.
+  void assign(std::string_view key, Entry& e, const std::string_view* value) {
+    young_bytes_ -= entry_bytes(key, e);
+    if (value != nullptr) {
+      e.value.assign(value->data(), value->size());
+    } else {
+      e.value.clear();
+    }
+    e.present = value != nullptr;
+    e.dirty = true;
+    e.appended = false;
+    young_bytes_ += entry_bytes(key, e);
+  }
+  // After a young entry's value was changed in place from `before` to `after` bytes.
+  void resized(size_t before, size_t after) { young_bytes_ = young_bytes_ + after - before; }
+
+  // Call before find() or insert(): makes room when the young generation is full. Pointers to
+  // entries are invalid afterwards.
+  void make_room(size_t limit, Writer write) {
+    if (young_bytes_ < limit / 2) return;
+    for (size_t c = 0; c < columns_.size(); ++c) {
+      write_back(c, columns_[c].old, write);  // the whole generation is dropped below
+      columns_[c].old = std::move(columns_[c].young);
+      columns_[c].young = Map();
+    }
+    old_bytes_ = young_bytes_;
+    young_bytes_ = 0;
+  }
+  // Writes every change back; the entries stay, clean.
+  void write_back(Writer write) {
+    for (size_t c = 0; c < columns_.size(); ++c) write_back_column(c, write);
+  }
+  void write_back_column(size_t column, Writer write) {
+    young_bytes_ -= write_back(column, columns_[column].young, write);
+    old_bytes_ -= write_back(column, columns_[column].old, write);
+  }
+  // Forgets a column's entries (they must have been written back, or be obsolete).
+  void drop_column(size_t column) {
+    young_bytes_ -= drop(columns_[column].young);
+    old_bytes_ -= drop(columns_[column].old);
+  }
+  void clear() {
+    columns_.clear();
+    young_bytes_ = old_bytes_ = 0;
+  }
+
+ private:
+  using Map = absl::flat_hash_map<std::string, Entry>;
+  struct Generations {
+    Map young;
+    Map old;
+  };
+  // The key, the value and about what a hash map slot and a heap block cost besides.
+  static size_t entry_bytes(std::string_view key, const Entry& e) {
+    return key.size() + e.value.size() + sizeof(Entry) + 32;
+  }
+  static size_t drop(Map& map) {
+    size_t bytes = 0;
+    for (const auto& [key, entry] : map) bytes += entry_bytes(key, entry);
+    map.clear();
+    return bytes;
+  }
+  // Returns the bytes of the entries it forgot (appended ones).
+  static size_t write_back(size_t column, Map& map, Writer write) {
+    size_t forgotten = 0;
+    for (auto it = map.begin(); it != map.end();) {
+      Entry& e = it->second;
+      if (e.appended) {
+        write(column, it->first, Write::kMerge, e.value);
+        forgotten += entry_bytes(it->first, e);
+        map.erase(it++);
+        continue;
+      }
+      if (e.dirty && (e.present || e.maybe_stored)) {
+        write(column, it->first, e.present ? Write::kPut : Write::kDelete, e.value);
+      }
+      e.dirty = false;
+      e.maybe_stored = e.present;
+      ++it;
+    }
+    return forgotten;
+  }
+
+  std::vector<Generations> columns_;
+  size_t young_bytes_ = 0;
+  size_t old_bytes_ = 0;
+};
 
 std::string unique_suffix() {
   static std::atomic<uint64_t> counter{0};
@@ -247,12 +403,150 @@ class RocksDbStore::Impl {
   };
 
   Impl(const StateBackendOptions& options, fs::path directory, KeyGroupRange range)
-      : options_(options), directory_(std::move(directory)), range_(range) {}
+      : options_(options), directory_(std::move(directory)), range_(range) {
+    ++open_stores;
+  }
 
-  ~Impl() { close(); }
+  ~Impl() {
+    close();
+    publish_cache_bytes();
+    --open_stores;
+  }
+
+  // ---- reads and writes, through the write-back cache for value columns ----
+
+  bool cached(int column) const {
+    return cache_limit_ > 0 && columns_[static_cast<size_t>(column)].kind != StateKind::kMap;
+  }
+  size_t cache_limit() const { return cache_limit_ / std::max<size_t>(open_stores.load(), 1); }
+
+  // Adds a write-back to `batch`.
+  auto batch_writer(rocksdb::WriteBatch& batch) {
+    return [this, &batch](size_t column, std::string_view key, WriteBackCache::Write write,
+                          const std::string& value) {
+      const rocksdb::Slice k(key.data(), key.size());
+      rocksdb::ColumnFamilyHandle* handle = columns_[column].handle;
+      using Write = WriteBackCache::Write;
+      check(write == Write::kPut     ? batch.Put(handle, k, value)
+            : write == Write::kMerge ? batch.Merge(handle, k, value)
+                                     : batch.Delete(handle, k),
+            "cannot batch a write", directory_);
+    };
+  }
+
+  bool db_get(int column, std::string_view key, std::string& value) {
+    const rocksdb::Status status =
+        db_->Get(read_options_, cf(column), rocksdb::Slice(key.data(), key.size()), &value);
+    if (status.IsNotFound()) return false;
+    check(status, "cannot read", directory_);
+    return true;
+  }
+
+  bool get(int column, std::string_view key, std::string& value) {
+    if (!cached(column)) return db_get(column, key, value);
+    const auto c = static_cast<size_t>(column);
+    make_room();
+    if (WriteBackCache::Entry* e = cache_.find(c, key)) {
+      if (e->appended) {
+        // The appended elements go after what the database holds.
+        std::string appended = std::move(e->value);
+        e->maybe_stored = db_get(column, key, e->value);
+        if (!e->maybe_stored) {
+          e->value = std::move(appended);
+        } else if (!append_list(e->value, appended)) {
+          throw_malformed_list();
+        }
+        e->appended = false;
+        cache_.resized(appended.size(), e->value.size());
+      }
+      if (!e->present) return false;
+      value.assign(e->value);
+      return true;
+    }
+    const bool found = db_get(column, key, value);
+    cache_.insert(c, key,
+                  WriteBackCache::Entry{found ? value : std::string(), found, false, found});
+    return found;
+  }
+
+  // `value` null: delete.
+  void set(int column, std::string_view key, const std::string_view* value) {
+    if (!cached(column)) {
+      const rocksdb::Slice k(key.data(), key.size());
+      check(value != nullptr ? db_->Put(write_options_, cf(column), k,
+                                        rocksdb::Slice(value->data(), value->size()))
+                             : db_->Delete(write_options_, cf(column), k),
+            value != nullptr ? "cannot write" : "cannot delete", directory_);
+      return;
+    }
+    const auto c = static_cast<size_t>(column);
+    make_room();
+    WriteBackCache::Entry* e = cache_.find(c, key);
+    if (e == nullptr) e = &cache_.insert(c, key, WriteBackCache::Entry{});
+    cache_.assign(key, *e, value);
+  }
+
+  void merge(int column, std::string_view key, std::string_view operand) {
+    if (!cached(column)) {
+      check(db_->Merge(write_options_, cf(column), rocksdb::Slice(key.data(), key.size()),
+                       rocksdb::Slice(operand.data(), operand.size())),
+            "cannot append", directory_);
+      return;
+    }
+    const auto c = static_cast<size_t>(column);
+    make_room();
+    WriteBackCache::Entry* e = cache_.find(c, key);
+    if (e == nullptr) {
+      // Appended without reading what the database holds, as RocksDB's merge does.
+      cache_.insert(c, key, WriteBackCache::Entry{std::string(operand), true, true, true, true});
+      return;
+    }
+    const size_t before = e->value.size();
+    if (e->present) {
+      if (!append_list(e->value, operand)) throw_malformed_list();
+    } else {
+      e->value.assign(operand.data(), operand.size());
+    }
+    e->present = true;
+    e->dirty = true;
+    cache_.resized(before, e->value.size());
+  }
+  [[noreturn]] void throw_malformed_list() const {
+    throw Error(ErrorCategory::kSerialization,
+                "RocksDB: a list value or appended element is malformed",
+                ErrorContext{.file = directory_.string()});
+  }
+
+  void make_room() {
+    const auto bytes = static_cast<int64_t>(cache_.bytes());
+    if (bytes - published_bytes_ > kPublishBytes || published_bytes_ - bytes > kPublishBytes) {
+      publish_cache_bytes();
+    }
+    if (cache_.bytes() < cache_limit() / 2) return;
+    rocksdb::WriteBatch batch;
+    cache_.make_room(cache_limit(), batch_writer(batch));
+    write(batch);
+  }
+  void publish_cache_bytes() {
+    const auto bytes = static_cast<int64_t>(cache_.bytes());
+    cached_bytes += bytes - published_bytes_;
+    published_bytes_ = bytes;
+  }
+  // Before RocksDB is read directly: every change in the cache (of one column, or all) written.
+  void write_back(std::optional<int> column = std::nullopt) {
+    rocksdb::WriteBatch batch;
+    if (column) {
+      if (static_cast<size_t>(*column) < columns_.size()) {
+        cache_.write_back_column(static_cast<size_t>(*column), batch_writer(batch));
+      }
+    } else {
+      cache_.write_back(batch_writer(batch));
+    }
+    write(batch);
+  }
 
   rocksdb::Options db_options() const {
-    SharedMemory& memory = shared_memory(options_.rocksdb_memory_bytes);
+    SharedMemory& memory = shared_memory(options_);
     rocksdb::Options o;
     o.create_if_missing = true;
     o.create_missing_column_families = true;
@@ -265,12 +559,17 @@ class RocksDbStore::Impl {
     return o;
   }
   void apply_column_options(rocksdb::ColumnFamilyOptions& o) const {
-    SharedMemory& memory = shared_memory(options_.rocksdb_memory_bytes);
+    SharedMemory& memory = shared_memory(options_);
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = memory.cache;
     // Index and filter blocks live in the cache too, so the budget bounds them.
     table.cache_index_and_filter_blocks = true;
     table.pin_l0_filter_and_index_blocks_in_cache = true;
+    // Keyed operators look up many keys that are not there (the first access of every new key):
+    // bloom filters answer those without reading data blocks, in tables and in memtables.
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    o.memtable_whole_key_filtering = true;
+    o.memtable_prefix_bloom_size_ratio = 0.05;
     o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     o.merge_operator = std::make_shared<ListAppendOperator>();
     o.compaction_filter_factory = std::make_shared<TtlFilterFactory>(ttl_);
@@ -305,9 +604,11 @@ class RocksDbStore::Impl {
                           kind_it == restored_kinds_.end() ? StateKind::kValue : kind_it->second,
                           handle});
     }
+    cache_.set_columns(columns_.size());
   }
 
   void close() {
+    cache_.clear();
     if (!db_) return;
     for (auto& column : columns_) db_->DestroyColumnFamilyHandle(column.handle);
     columns_.clear();
@@ -320,6 +621,10 @@ class RocksDbStore::Impl {
   int column(const std::string& name, StateKind kind, int64_t ttl_ms) {
     for (size_t i = 0; i < columns_.size(); ++i) {
       if (columns_[i].name == name) {
+        if (columns_[i].kind != kind && cached(static_cast<int>(i))) {
+          write_back(static_cast<int>(i));
+          cache_.drop_column(i);
+        }
         columns_[i].kind = kind;
         ttl_->set(columns_[i].handle->GetID(), ttl_ms);
         return static_cast<int>(i);
@@ -332,6 +637,7 @@ class RocksDbStore::Impl {
           "cannot create the column family of '" + name + "'", directory_);
     ttl_->set(handle->GetID(), ttl_ms);
     columns_.push_back({name, kind, handle});
+    cache_.set_columns(columns_.size());
     return static_cast<int>(columns_.size() - 1);
   }
 
@@ -492,6 +798,8 @@ class RocksDbStore::Impl {
   }
 
   void restore(std::vector<KeyedBackendSnapshot> snapshots, const fs::path& shared_directory) {
+    write_back();  // restored entries are written over the current ones, never under
+    for (size_t c = 0; c < columns_.size(); ++c) cache_.drop_column(c);
     std::vector<NativeSnapshot> natives;
     bool canonical = false;
     for (const auto& snapshot : snapshots) {
@@ -635,6 +943,9 @@ class RocksDbStore::Impl {
     return w;
   }();
   rocksdb::ReadOptions read_options_;
+  WriteBackCache cache_;
+  size_t cache_limit_ = state_cache_budget(options_);     // of all stores together
+  int64_t published_bytes_ = 0;                           // this store's part of cached_bytes
   std::map<std::string, std::string> restored_sst_keys_;  // SST file -> its shared file key
   std::map<std::string, StateKind> restored_kinds_;
   int64_t snapshots_ = 0;
@@ -681,34 +992,24 @@ bool RocksDbStore::has_column(const std::string& name) const {
 }
 
 bool RocksDbStore::get(int column, std::string_view key, std::string& value) {
-  const rocksdb::Status status = impl_->db_->Get(impl_->read_options_, impl_->cf(column),
-                                                 rocksdb::Slice(key.data(), key.size()), &value);
-  if (status.IsNotFound()) return false;
-  check(status, "cannot read", impl_->directory_);
-  return true;
+  return impl_->get(column, key, value);
 }
 
 void RocksDbStore::put(int column, std::string_view key, std::string_view value) {
-  check(impl_->db_->Put(impl_->write_options_, impl_->cf(column),
-                        rocksdb::Slice(key.data(), key.size()),
-                        rocksdb::Slice(value.data(), value.size())),
-        "cannot write", impl_->directory_);
+  impl_->set(column, key, &value);
 }
 
-void RocksDbStore::remove(int column, std::string_view key) {
-  check(impl_->db_->Delete(impl_->write_options_, impl_->cf(column),
-                           rocksdb::Slice(key.data(), key.size())),
-        "cannot delete", impl_->directory_);
-}
+void RocksDbStore::remove(int column, std::string_view key) { impl_->set(column, key, nullptr); }
 
 void RocksDbStore::merge(int column, std::string_view key, std::string_view operand) {
-  check(impl_->db_->Merge(impl_->write_options_, impl_->cf(column),
-                          rocksdb::Slice(key.data(), key.size()),
-                          rocksdb::Slice(operand.data(), operand.size())),
-        "cannot append", impl_->directory_);
+  impl_->merge(column, key, operand);
 }
 
 void RocksDbStore::remove_prefix(int column, std::string_view prefix) {
+  if (impl_->cached(column)) {
+    impl_->write_back(column);
+    impl_->cache_.drop_column(static_cast<size_t>(column));
+  }
   const std::string end = prefix_successor(prefix);
   check(impl_->db_->DeleteRange(impl_->write_options_, impl_->cf(column),
                                 rocksdb::Slice(prefix.data(), prefix.size()), end),
@@ -717,6 +1018,7 @@ void RocksDbStore::remove_prefix(int column, std::string_view prefix) {
 
 void RocksDbStore::scan(int column, std::string_view prefix,
                         const std::function<bool(std::string_view, std::string_view)>& fn) {
+  impl_->write_back(column);
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db_->NewIterator(impl_->read_options_, impl_->cf(column)));
   for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
@@ -730,6 +1032,7 @@ void RocksDbStore::scan(int column, std::string_view prefix,
 std::function<KeyedBackendSnapshot(SnapshotFiles&)> RocksDbStore::snapshot(bool incremental) {
   // The snapshot keeps the store (and its database) alive until it is written.
   std::shared_ptr<RocksDbStore> self = shared_from_this();
+  impl_->write_back();
   return incremental ? impl_->incremental_snapshot(std::move(self))
                      : impl_->full_snapshot(std::move(self));
 }
@@ -743,12 +1046,14 @@ uint64_t RocksDbStore::memory_usage() const {
   // Table readers outside the cache (none: index and filter blocks are cached) would come on top.
   uint64_t readers = 0;
   impl_->db_->GetAggregatedIntProperty("rocksdb.estimate-table-readers-mem", &readers);
-  return readers + shared_memory(impl_->options_.rocksdb_memory_bytes).cache->GetUsage();
+  impl_->publish_cache_bytes();
+  return readers + shared_memory(impl_->options_).cache->GetUsage() + cached_bytes.load();
 }
 
 void RocksDbStore::compact() {
   rocksdb::CompactRangeOptions options;
   options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  impl_->write_back();
   for (const auto& column : impl_->columns_) {
     check(impl_->db_->CompactRange(options, column.handle, nullptr, nullptr), "cannot compact",
           impl_->directory_);

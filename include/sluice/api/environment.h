@@ -65,7 +65,7 @@ class StreamEnvironment {
                                           std::string directory);
   StreamEnvironment& restore_from(std::string checkpoint);
   // Where keyed state lives (flags --state-backend, --state-dir, --incremental-checkpoints,
-  // --rocksdb-memory).
+  // --rocksdb-memory, --rocksdb-state-cache).
   StreamEnvironment& set_state_backend(StateBackendOptions options);
   // What happens when a task fails (see RestartStrategy; flag --restart-strategy).
   StreamEnvironment& set_restart_strategy(RestartStrategy strategy);

@@ -1,6 +1,6 @@
 // Which keyed state backend a job's operators use, and how it is set up (Flink's state.backend.*
 // options). Flags: --state-backend heap|rocksdb, --state-dir DIR, --incremental-checkpoints,
-// --rocksdb-memory SIZE.
+// --rocksdb-memory SIZE, --rocksdb-state-cache SIZE.
 //
 // Threading: plain configuration, read-only while a job runs.
 #pragma once
@@ -29,6 +29,10 @@ struct StateBackendOptions {
   // RocksDB: memory for block cache and write buffers of every instance in the process together
   // (Flink's managed memory for RocksDB).
   size_t rocksdb_memory_bytes = size_t{512} << 20;
+  // RocksDB: the part of that memory (at most half) that holds recently used state entries in
+  // front of RocksDB, changes included until they are written back in batches (a Sluice addition:
+  // Flink's backend reads and writes RocksDB on every access). 0: every access goes to RocksDB.
+  size_t rocksdb_state_cache_bytes = size_t{64} << 20;
 };
 
 }  // namespace sluice
