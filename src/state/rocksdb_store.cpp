@@ -294,27 +294,37 @@ class WriteBackCache {
     return bytes;
   }
   // Returns the bytes of the entries it forgot (appended ones).
-  static size_t write_back(size_t column, Map& map, Writer write) {
+  size_t write_back(size_t column, Map& map, Writer write) {
+    dirty_.clear();
+    for (auto& [key, e] : map) {
+      if (e.dirty) dirty_.emplace_back(key, &e);
+    }
+    // In key order: RocksDB's memtable inserts each key of an ascending run from where the
+    // previous one went, instead of searching its skip list from the top.
+    std::sort(dirty_.begin(), dirty_.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
     size_t forgotten = 0;
-    for (auto it = map.begin(); it != map.end();) {
-      Entry& e = it->second;
-      if (e.appended) {
-        write(column, it->first, Write::kMerge, e.value);
-        forgotten += entry_bytes(it->first, e);
-        map.erase(it++);
+    for (auto& [key, e] : dirty_) {
+      if (e->appended) {
+        write(column, key, Write::kMerge, e->value);
+        forgotten += entry_bytes(key, *e);
         continue;
       }
-      if (e.dirty && (e.present || e.maybe_stored)) {
-        write(column, it->first, e.present ? Write::kPut : Write::kDelete, e.value);
+      if (e->present || e->maybe_stored) {
+        write(column, key, e->present ? Write::kPut : Write::kDelete, e->value);
       }
-      e.dirty = false;
-      e.maybe_stored = e.present;
-      ++it;
+      e->dirty = false;
+      e->maybe_stored = e->present;
     }
+    for (const auto& [key, e] : dirty_) {
+      if (e->appended) map.erase(map.find(absl::string_view(key.data(), key.size())));
+    }
+    dirty_.clear();
     return forgotten;
   }
 
   std::vector<Generations> columns_;
+  std::vector<std::pair<std::string_view, Entry*>> dirty_;  // write_back's, reused
   size_t young_bytes_ = 0;
   size_t old_bytes_ = 0;
 };
