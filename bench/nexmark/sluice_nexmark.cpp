@@ -11,9 +11,11 @@
 // Fields: query, events, parallelism, elapsed_s, events_per_s, cores (CPU seconds of the whole
 // process, generator included, over elapsed: Nexmark's way of counting cores),
 // events_per_s_per_core, results, peak_rss_mb, checkpoints; with --rate (events per second,
-// paced), end-to-end latency percentiles: from the moment the paced generator was due to emit an
-// event (its start + the event's event-time offset, millisecond resolution) to its result reaching
-// the sink.
+// paced), end-to-end latency percentiles and their number of samples: from the moment the paced
+// generator was due to emit the event whose time a result carries (its start + the event's
+// event-time offset, millisecond resolution) to the result reaching the sink. A window's result
+// carries the window's last millisecond, a timer's its time: their latency starts when the input
+// made them due. Results the end of input fires are not counted.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -36,10 +38,16 @@ namespace {
 using namespace sluice;
 using Clock = std::chrono::system_clock;
 
+// How long after the harness builds the job a paced generator starts.
+constexpr int64_t kStartAllowanceMs = 300;
+
 // Counts results and, when `latencies` is set, records each result's latency in microseconds.
 struct LatencyRecorder {
   int64_t start_ms = 0;
   int64_t base_time_ms = 0;
+  // Results later than the input's last event (windows and timers the end of input fires) were
+  // never due while the generator ran: they have no latency.
+  int64_t last_event_time_ms = 0;
   std::mutex mutex;
   std::vector<int64_t> micros;
   std::atomic<int64_t> results{0};
@@ -66,6 +74,7 @@ class ResultSink final : public Sink<T> {
           std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
               .count();
       for (size_t i = 0; i < batch.size(); ++i) {
+        if (batch.timestamp(i) > recorder_->last_event_time_ms) continue;
         const int64_t due_ms = recorder_->start_ms + (batch.timestamp(i) - recorder_->base_time_ms);
         local_.push_back(now_us - due_ms * 1000);
       }
@@ -128,6 +137,9 @@ int main(int argc, char** argv) {
     if (rate > 0) {
       nexmark.events_per_second = rate;
       nexmark.rate_limited = true;
+      // Every reader paces from this moment, which leaves the job time to start: event n is due
+      // at it + n / rate, and latencies count from there.
+      nexmark.pace_start_ms = wall_clock_millis() + kStartAllowanceMs;
     }
     const auto interval = config.get_duration("checkpoint-interval", std::chrono::milliseconds(0));
     const auto scratch =
@@ -137,6 +149,8 @@ int main(int argc, char** argv) {
 
     auto recorder = std::make_shared<LatencyRecorder>();
     recorder->base_time_ms = nexmark.base_time_ms;
+    recorder->last_event_time_ms = NexmarkGenerator(nexmark).timestamp_of_adjusted(
+        std::max<int64_t>(nexmark.max_events - 1, 0));
     namespace q = nexmark_queries;
     auto events = q::nexmark_events(env, nexmark);
     const bool latencies = rate > 0;
@@ -181,9 +195,7 @@ int main(int argc, char** argv) {
                   "unknown query '" + query + "' (known:" + known + ")");
     }
     it->second();
-    recorder->start_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
-            .count();
+    recorder->start_ms = nexmark.pace_start_ms;
     JobResult result;
     const bench::Measurement m = bench::measure([&] { result = env.execute("nexmark-" + query); });
     if (query == "q10") recorder->results = count_lines(q10_directory);
@@ -193,14 +205,10 @@ int main(int argc, char** argv) {
     const double events_n = static_cast<double>(nexmark.max_events);
     std::string latency;
     if (latencies && !recorder->micros.empty()) {
-      // The generator paces from its own start, a little after the harness's clock started: the
-      // fastest result is taken as latency zero, which removes that offset (and understates every
-      // latency by the fastest one's true latency, microseconds).
-      const int64_t offset = *std::min_element(recorder->micros.begin(), recorder->micros.end());
-      for (int64_t& v : recorder->micros) v -= offset;
-      latency = fmt::format(",\"latency_ms\":{{\"p50\":{:.3f},\"p99\":{:.3f},\"p999\":{:.3f}}}",
-                            percentile(recorder->micros, 0.5), percentile(recorder->micros, 0.99),
-                            percentile(recorder->micros, 0.999));
+      latency = fmt::format(
+          ",\"latency_ms\":{{\"p50\":{:.3f},\"p99\":{:.3f},\"p999\":{:.3f},\"samples\":{}}}",
+          percentile(recorder->micros, 0.5), percentile(recorder->micros, 0.99),
+          percentile(recorder->micros, 0.999), recorder->micros.size());
     }
     fmt::print(
         "{{\"query\":\"{}\",\"events\":{},\"parallelism\":{},\"rate\":{},\"elapsed_s\":{:.3f},"

@@ -557,6 +557,29 @@ TEST(NexmarkSource, RateLimitedJobStillProducesEveryEvent) {
   EXPECT_EQ(out->size(), 2'000u / 50 * 46);
 }
 
+// With a common pace start, no reader emits event n before start + n / events_per_second, and the
+// whole sequence arrives about when the last event is due.
+TEST(NexmarkSource, ACommonPaceStartHoldsEveryEventUntilItIsDue) {
+  NexmarkConfig config = bounded(3'000);
+  config.events_per_second = 20'000;  // 150 ms
+  config.rate_limited = true;
+  config.pace_start_ms = sluice::wall_clock_millis() + 100;
+  auto env = sluice::testing::quiet_env(2);
+  auto out =
+      env.from_source(sluice::nexmark_source(config), "nexmark")
+          .map([](const Event& e) { return std::pair(e.date_time(), sluice::wall_clock_millis()); })
+          .collect();
+  env.execute();
+  ASSERT_EQ(out->size(), 3'000u);
+  int64_t last_arrival = 0;
+  for (const auto& [event_time, arrival] : out->values()) {
+    const int64_t due = config.pace_start_ms + (event_time - config.base_time_ms);
+    EXPECT_GE(arrival, due) << "event at " << event_time;
+    last_arrival = std::max(last_arrival, arrival);
+  }
+  EXPECT_GE(last_arrival, config.pace_start_ms + 149);
+}
+
 TEST(NexmarkSource, UnboundedUnlessMaxEventsIsSet) {
   EXPECT_EQ(NexmarkSource().boundedness(), sluice::Boundedness::kUnbounded);
   EXPECT_EQ(NexmarkSource(bounded(10)).boundedness(), sluice::Boundedness::kBounded);

@@ -165,6 +165,10 @@ struct NexmarkConfig {
   // Emit no faster than events_per_second of wall-clock time, so event time keeps pace with the
   // clock (Flink's rate.limited / max-emit-speed=false). Default: as fast as possible.
   bool rate_limited = false;
+  // With rate_limited: the wall-clock time (milliseconds since the epoch) that pacing counts from,
+  // the same for every reader, so event n is due at pace_start_ms + n / events_per_second; 0:
+  // each reader's first poll. Set by a harness that measures latency from those due times.
+  int64_t pace_start_ms = 0;
 
   // Of every person + auction + bid events, this many of each, in that order.
   int person_proportion = 1;

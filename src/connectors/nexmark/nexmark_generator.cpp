@@ -445,7 +445,10 @@ class NexmarkReader final : public SourceReader<Event> {
  public:
   NexmarkReader(std::shared_ptr<const NexmarkGenerator> generator, double rate,
                 SourceReaderContext& context)
-      : generator_(std::move(generator)), rate_(rate), context_(context) {}
+      : generator_(std::move(generator)),
+        rate_(rate),
+        pace_start_ms_(generator_->config().pace_start_ms),
+        context_(context) {}
 
   void add_splits(std::vector<std::unique_ptr<SourceSplit>> splits) override {
     for (auto& s : splits) {
@@ -477,7 +480,7 @@ class NexmarkReader final : public SourceReader<Event> {
     const int64_t left = split->remaining();
     int64_t n = std::min<int64_t>(static_cast<int64_t>(output.remaining()), left);
     if (rate_ > 0) {
-      n = std::min(n, allowed_now());
+      n = std::min(n, allowed_now(*split));
       if (n <= 0) return InputStatus::kNothingAvailable;  // allowed_now() scheduled a wake-up
     }
     RecordBuffer<Event>& batch = output.batch();
@@ -503,16 +506,31 @@ class NexmarkReader final : public SourceReader<Event> {
  private:
   using Clock = std::chrono::steady_clock;
 
-  // As DatagenSource's reader: events the rate allows now; when none, a wake-up when one is due.
-  int64_t allowed_now() {
+  // As DatagenSource's reader: events of `split` the rate allows now; when none, a wake-up when
+  // one is due. With a common pace start, event n is due at that start + n / events_per_second
+  // (also after a restore); otherwise this reader's k-th event at its first poll + k / rate_.
+  int64_t allowed_now(const NexmarkSplit& split) {
     const auto now = Clock::now();
-    if (emitted_ == 0 && started_ == Clock::time_point{}) started_ = now;
+    if (started_ == Clock::time_point{}) {
+      started_ = now;
+      if (pace_start_ms_ > 0) {
+        started_ -= std::chrono::milliseconds(wall_clock_millis() - pace_start_ms_);
+      }
+    }
     const double elapsed = std::chrono::duration<double>(now - started_).count();
-    const auto due = static_cast<int64_t>(std::floor(elapsed * rate_)) + 1;
-    if (due > emitted_) return due - emitted_;
-    const auto next_due =
-        started_ + std::chrono::duration_cast<Clock::duration>(
-                       std::chrono::duration<double>(static_cast<double>(emitted_) / rate_));
+    double next_due_s = 0;
+    if (pace_start_ms_ > 0) {
+      const double per_second = static_cast<double>(generator_->config().events_per_second);
+      const auto last_due = static_cast<int64_t>(std::floor(elapsed * per_second));
+      if (split.next <= last_due) return (last_due - split.next) / split.stride + 1;
+      next_due_s = static_cast<double>(split.next) / per_second;
+    } else {
+      const auto due = static_cast<int64_t>(std::floor(elapsed * rate_)) + 1;
+      if (due > emitted_) return due - emitted_;
+      next_due_s = static_cast<double>(emitted_) / rate_;
+    }
+    const auto next_due = started_ + std::chrono::duration_cast<Clock::duration>(
+                                         std::chrono::duration<double>(next_due_s));
     // Waking more often than every 200 µs costs more than it gains in smoothness.
     context_.wake_at(std::max(next_due, now + std::chrono::microseconds(200)));
     return 0;
@@ -520,6 +538,7 @@ class NexmarkReader final : public SourceReader<Event> {
 
   std::shared_ptr<const NexmarkGenerator> generator_;
   double rate_;  // events per second of wall-clock time for this reader; 0: unthrottled
+  int64_t pace_start_ms_;
   SourceReaderContext& context_;
   std::vector<NexmarkSplit> splits_;
   bool no_more_splits_ = false;
