@@ -80,22 +80,28 @@ void append_next_string(Rng& rng, int max_length, char special, std::string& out
   out.append(buffer + begin, static_cast<size_t>(end - begin));
 }
 
-// Six characters of Beam's nextExactString from one int: 'a' + rnd % 26, then rnd /= 26, with
-// Java's (and C++'s) truncating arithmetic. The quotients come straight from rnd (truncating
-// division composes: (r / a) / b == r / (a * b)), so the six digits do not wait on each other.
+// The two characters of Beam's nextExactString for every remainder r = x % 676 in [-675, 675]:
+// 'a' + r % 26, then 'a' + r / 26 (Java's and C++'s truncating arithmetic, so a negative x gives
+// characters below 'a').
+constexpr auto kCharPairs = [] {
+  std::array<std::array<char, 2>, 2 * 675 + 1> pairs{};
+  for (int r = -675; r <= 675; ++r) {
+    pairs[static_cast<size_t>(r + 675)] = {static_cast<char>('a' + r % 26),
+                                           static_cast<char>('a' + r / 26)};
+  }
+  return pairs;
+}();
+
+// Six characters of Beam's nextExactString from one int: 'a' + rnd % 26, then rnd /= 26, six
+// times. Two at a time from a table (truncating division composes: (r / a) / b == r / (a * b),
+// and (r / 26) % 26 == (r % 676) / 26), so three divisions by constants instead of six.
 inline void write_six_chars(int32_t rnd, char* out) {
-  const int32_t q1 = rnd / 26;
-  const int32_t q2 = rnd / 676;
-  const int32_t q3 = rnd / 17'576;
-  const int32_t q4 = rnd / 456'976;
-  const int32_t q5 = rnd / 11'881'376;
-  const int32_t q6 = rnd / 308'915'776;
-  out[0] = static_cast<char>('a' + (rnd - 26 * q1));
-  out[1] = static_cast<char>('a' + (q1 - 26 * q2));
-  out[2] = static_cast<char>('a' + (q2 - 26 * q3));
-  out[3] = static_cast<char>('a' + (q3 - 26 * q4));
-  out[4] = static_cast<char>('a' + (q4 - 26 * q5));
-  out[5] = static_cast<char>('a' + (q5 - 26 * q6));
+  const int32_t q1 = rnd / 676;
+  const int32_t q2 = rnd / 456'976;
+  const int32_t q3 = rnd / 308'915'776;
+  std::memcpy(out, kCharPairs[static_cast<size_t>(rnd - 676 * q1 + 675)].data(), 2);
+  std::memcpy(out + 2, kCharPairs[static_cast<size_t>(q1 - 676 * q2 + 675)].data(), 2);
+  std::memcpy(out + 4, kCharPairs[static_cast<size_t>(q2 - 676 * q3 + 675)].data(), 2);
 }
 
 // Beam's nextExactString, Java's arithmetic included: each signed int gives six characters,
