@@ -479,37 +479,55 @@ DataStream<SideInputBid> q13(const DataStream<Event>& events, const std::string&
 // ---- windows ----
 
 namespace {
-struct AuctionWindowCount {
-  int64_t auction = 0;
-  int64_t bids = 0;
-  int64_t window_start = 0;
-};
-struct LabelAuctionWindow : ProcessWindowFunction<int64_t, AuctionWindowCount, int64_t> {
-  void process(const int64_t& auction, const Context& ctx, const std::vector<int64_t>& counts,
-               Collector<AuctionWindowCount>& out) override {
-    out.collect(AuctionWindowCount{auction, counts[0], ctx.window().start});
-  }
-};
+// The auctions with the most bids, and that number.
 struct HotAuctions {
   int64_t bids = 0;
   std::vector<int64_t> auctions;
+  void add(int64_t auction, int64_t count) {
+    if (count < bids) return;
+    if (count > bids) {
+      bids = count;
+      auctions.clear();
+    }
+    auctions.push_back(auction);
+  }
 };
-// Keyed by window start: every auction's count of the window arrives before the watermark passes
-// the window's end (they carry its max timestamp), when the leaders are emitted.
-struct MaxCountPerWindow : KeyedProcessFunction<int64_t, AuctionWindowCount, HotItem> {
+// q5's first step, per group of auctions and window: each auction's bids, then the leaders.
+using BidsPerAuction = absl::flat_hash_map<int64_t, int64_t>;
+struct CountPerAuction : AggregateFunction<Bid, BidsPerAuction, HotAuctions> {
+  BidsPerAuction create_accumulator() const override { return {}; }
+  void add(const Bid& b, BidsPerAuction& acc) const override { ++acc[b.auction]; }
+  HotAuctions get_result(const BidsPerAuction& acc) const override {
+    HotAuctions hot;
+    for (const auto& [auction, bids] : acc) hot.add(auction, bids);
+    return hot;
+  }
+  void merge(const BidsPerAuction& from, BidsPerAuction& into) const override {
+    for (const auto& [auction, bids] : from) into[auction] += bids;
+  }
+};
+struct GroupLeaders {
+  HotAuctions hot;
+  int64_t window_start = 0;
+};
+struct LabelGroupWindow : ProcessWindowFunction<HotAuctions, GroupLeaders, int64_t> {
+  void process(const int64_t&, const Context& ctx, const std::vector<HotAuctions>& hot,
+               Collector<GroupLeaders>& out) override {
+    out.collect(GroupLeaders{hot[0], ctx.window().start});
+  }
+};
+// Keyed by window start: every group's leaders of the window arrive before the watermark passes
+// the window's end (they carry its max timestamp), when the window's leaders are emitted.
+struct MaxCountPerWindow : KeyedProcessFunction<int64_t, GroupLeaders, HotItem> {
   ValueState<HotAuctions>* leaders = nullptr;
   void open(KeyedRuntimeContext<int64_t>& ctx) {
     leaders = &ctx.get_state(ValueStateDescriptor<HotAuctions>{"leaders"});
   }
-  void process_element(const AuctionWindowCount& c, Context& ctx, Collector<HotItem>&) override {
+  void process_element(const GroupLeaders& g, Context& ctx, Collector<HotItem>&) override {
     HotAuctions hot = leaders->value().value_or(HotAuctions{});
-    if (c.bids < hot.bids) return;
-    if (c.bids > hot.bids) {
-      hot.bids = c.bids;
-      hot.auctions.clear();
-      ctx.timer_service().register_event_time_timer(ctx.timestamp());
-    }
-    hot.auctions.push_back(c.auction);
+    if (g.hot.bids < hot.bids) return;
+    if (hot.auctions.empty()) ctx.timer_service().register_event_time_timer(ctx.timestamp());
+    for (int64_t auction : g.hot.auctions) hot.add(auction, g.hot.bids);
     leaders->update(hot);
   }
   void on_timer(Timestamp, OnTimerContext& ctx, Collector<HotItem>& out) override {
@@ -523,13 +541,18 @@ struct MaxCountPerWindow : KeyedProcessFunction<int64_t, AuctionWindowCount, Hot
 }  // namespace
 
 DataStream<HotItem> q5(const DataStream<Event>& events) {
+  // Two steps, so that no single subtask counts every bid: per window and group of auctions (a
+  // few hundred groups, spread over the subtasks), each auction's count and the group's leaders;
+  // then per window, the leaders of the groups. A window's end fires one record per group, not
+  // one per auction that got a bid (hundreds of thousands).
+  constexpr int64_t kGroups = 256;
   return bids(events)
-      .key_by([](const Bid& b) { return b.auction; })
+      .key_by([](const Bid& b) { return b.auction % kGroups; })
       .window(SlidingEventTimeWindows::of(std::chrono::milliseconds(kQ5SizeMs),
                                           std::chrono::milliseconds(kQ5SlideMs)))
-      .aggregate(Count{}, LabelAuctionWindow{})
+      .aggregate(CountPerAuction{}, LabelGroupWindow{})
       .name("q5_counts")
-      .key_by([](const AuctionWindowCount& c) { return c.window_start; })
+      .key_by([](const GroupLeaders& g) { return g.window_start; })
       .process(MaxCountPerWindow{})
       .name("q5");
 }
@@ -582,10 +605,12 @@ struct MaxBidsPerWindow : KeyedProcessFunction<int64_t, MaxBids, HighestBid> {
 }  // namespace
 
 DataStream<HighestBid> q7(const DataStream<Event>& events) {
-  // Two steps, so that no single subtask sees every bid: the maxima per auction and window, in
-  // parallel, then per window.
+  // Two steps, so that no single subtask sees every bid: the maxima per window of a few hundred
+  // groups of auctions, in parallel, then per window. Groups rather than auctions: a window's end
+  // then fires a few hundred maxima, not one per auction of the window (hundreds of thousands).
+  constexpr int64_t kGroups = 256;
   return bids(events)
-      .key_by([](const Bid& b) { return b.auction; })
+      .key_by([](const Bid& b) { return b.auction % kGroups; })
       .window(TumblingEventTimeWindows::of(std::chrono::milliseconds(kQ7WindowMs)))
       .aggregate(MaxBidsAggregate{})
       .name("q7_auction_maxima")
