@@ -486,6 +486,54 @@ TEST_F(KafkaTest, BrokerOutagesAreRiddenOutOrFailTheJobAfterTheDeliveryTimeout) 
   EXPECT_EQ(broker_.command("up"), "ok");
 }
 
+// A checkpoint completed but the crash came before its transaction committed (fencing then aborts
+// it); then attempt after attempt restores that same checkpoint and dies before completing one of
+// its own, one of them while writing the records again. Each restore recovers the checkpoint's
+// committable again: its records must become visible once, not once per restore. Every attempt is
+// a new sink, as a new process has (nothing remembered in memory).
+TEST_F(KafkaTest, ACheckpointRestoredAgainAndAgainRecoversItsTransactionOnce) {
+  broker_.create_topic("recovered", 3);
+  const auto input = numbered("r", 300);
+  auto sink = [&] {
+    return kafka_sink(kafka_string_value_serializer())
+        .bootstrap_servers(broker_.bootstrap())
+        .topic("recovered")
+        .exactly_once("restored");
+  };
+  std::vector<std::string> committables;
+  {
+    auto first = sink();
+    OperatorStateStore state;
+    OperatorContext context;
+    context.checkpointing = true;
+    context.operator_state = &state;
+    auto writer = first.create_writer(RuntimeContext(context));
+    RecordBuffer<std::string> batch;
+    for (const auto& value : input) batch.push(value, kNoTimestamp);
+    writer->write(batch);
+    committables = writer->prepare_commit(1);
+    ASSERT_EQ(committables.size(), 1u);
+    writer->close();  // the crash: the transaction stays open, its commit never sent
+  }
+  EXPECT_TRUE(kcat_consume(broker_.bootstrap(), "recovered").empty());
+  {
+    // The first restore dies while writing the records again: a transaction left open under the
+    // committable's transactional id (the writer's first, "<prefix>-<subtask>-0").
+    kafka::KafkaProducer rewriting({{"bootstrap.servers", broker_.bootstrap()}}, "restored-0-0");
+    rewriting.init_transactions(10s);
+    rewriting.begin_transaction();
+    for (const auto& value : input) {
+      rewriting.produce(kafka::OutgoingRecord{"recovered", -1, std::nullopt, value, {}, 0}, 10s);
+    }
+    rewriting.flush(10s);
+  }
+  for (int restore = 2; restore <= 4; ++restore) {
+    SCOPED_TRACE("restore " + std::to_string(restore));
+    sink().commit(committables);
+    EXPECT_EQ(sorted(kcat_consume(broker_.bootstrap(), "recovered")), sorted(input));
+  }
+}
+
 // Kafka in, keyed state, Kafka out through transactions; the job is SIGKILLed or fails on an
 // injected exception at random points and restarts from its checkpoints at random parallelisms
 // (each restart fences the earlier attempt's transactions and recovers its last one). A
@@ -564,8 +612,17 @@ TEST_F(KafkaTest, ExactlyOnceThroughFailuresAndRestarts) {
       ++scenario_failures;
     }
     const auto actual = sorted(kcat_consume(broker_.bootstrap(), out));
-    ASSERT_EQ(actual.size(), expected.size()) << "scenario " << scenario << ": see " << log;
-    ASSERT_TRUE(actual == expected) << "scenario " << scenario << ": same count, other records";
+    const fs::path dump = dir_ / (out + ".txt");
+    if (actual != expected) {  // what the topic holds, by partition and offset, for the diagnosis
+      std::ofstream file(dump);
+      for (const auto& line : kcat_consume(broker_.bootstrap(), out, "%p %o %k %s\\n")) {
+        file << line << "\n";
+      }
+    }
+    ASSERT_EQ(actual.size(), expected.size())
+        << "scenario " << scenario << ": see " << log << " and " << dump;
+    ASSERT_TRUE(actual == expected)
+        << "scenario " << scenario << ": same count, other records; see " << log << " and " << dump;
   }
 }
 

@@ -30,7 +30,9 @@
 // checkpoint). A restored job fences and resolves the earlier attempt's transactions; a
 // transaction of a completed checkpoint that the crash left uncommitted is found aborted and its
 // records are written again from the checkpoint (each committable keeps its transaction's records:
-// librdkafka cannot resume another producer's transaction, as Flink's Java client can). Records go
+// librdkafka cannot resume another producer's transaction, as Flink's Java client can), once
+// however often that checkpoint is restored: the rewriting transaction also commits a marker
+// offset to a consumer group "<transactional id>.recovered". Records go
 // to the partition of their key's murmur2 hash, as Kafka's Java client; or a user partitioner.
 //
 // Threading: as every source and sink; see kafka_client.h for the client layer.

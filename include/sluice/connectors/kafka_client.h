@@ -148,6 +148,11 @@ class KafkaProducer {
   void begin_transaction();
   void commit_transaction(std::chrono::milliseconds timeout);
   void abort_transaction(std::chrono::milliseconds timeout);
+  // Adds `group`'s offsets to the open transaction: they become the group's committed offsets if
+  // and when it commits, and are dropped if it aborts (Kafka's sendOffsetsToTransaction).
+  void send_offsets_to_transaction(const std::string& group,
+                                   const std::vector<std::pair<TopicPartition, int64_t>>& offsets,
+                                   std::chrono::milliseconds timeout);
 
   // Queues a record; waits (serving delivery reports) while librdkafka's queue is full, up to
   // `timeout`. Returns the index of the record among those produced since the last flush.

@@ -423,6 +423,18 @@ void KafkaProducer::abort_transaction(std::chrono::milliseconds timeout) {
   impl_->first_error.clear();
 }
 
+void KafkaProducer::send_offsets_to_transaction(
+    const std::string& group, const std::vector<std::pair<TopicPartition, int64_t>>& offsets,
+    std::chrono::milliseconds timeout) {
+  rd_kafka_consumer_group_metadata_t* metadata =
+      rd_kafka_consumer_group_metadata_new(group.c_str());
+  rd_kafka_error_t* error = rd_kafka_send_offsets_to_transaction(
+      impl_->producer, make_list(offsets).get(), metadata, static_cast<int>(timeout.count()));
+  rd_kafka_consumer_group_metadata_destroy(metadata);
+  check_error(error, "send_offsets_to_transaction(" + impl_->transactional_id.value_or("") +
+                         ", group " + group + ")");
+}
+
 size_t KafkaProducer::produce(const OutgoingRecord& r, std::chrono::milliseconds timeout) {
   const size_t index = impl_->delivered.size();
   impl_->delivered.emplace_back(-1, -1);

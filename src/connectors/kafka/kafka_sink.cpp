@@ -44,6 +44,12 @@ std::string transactional_id(const std::string& prefix, int subtask, size_t slot
   return fmt::format("{}-{}-{}", prefix, subtask, slot);
 }
 
+// The consumer group in which the transactions of `transactional_id` that recover a committable
+// mark it as recovered (see KafkaSinkCore::recover).
+std::string recovery_group(const std::string& transactional_id) {
+  return transactional_id + ".recovered";
+}
+
 }  // namespace
 
 // ---- KafkaSinkCore ----
@@ -82,7 +88,16 @@ void KafkaSinkCore::commit(const std::vector<std::string>& committables) {
 
 // The writer that prepared the transaction is gone (the job restarted). Fencing its ids resolves
 // the transaction: committed if its commit had been sent, else aborted — and then its records are
-// written again.
+// written again, unless an earlier restore of the same checkpoint already did so.
+//
+// That earlier restore is not rare: every attempt that dies before completing a checkpoint of its
+// own makes the next one restore the same checkpoint and recover the same committables, and the
+// probe still finds the original transaction aborted. So the transaction that writes the records
+// again also commits, atomically with them, the probe's offset as the offset of the probe's
+// partition in a consumer group of the transactional id (Kafka's sendOffsetsToTransaction, as a
+// read-process-write job commits what it consumed): finding it there means "already written".
+// Offsets are unique in a partition, so the value names this committable; the group is written
+// only by transactions of this id, all fenced above, so nothing of it is still pending.
 void KafkaSinkCore::recover(const KafkaCommittable& c) {
   for (const auto& id : c.writer_ids) {
     if (!resolved_.insert(id).second) continue;
@@ -90,9 +105,18 @@ void KafkaSinkCore::recover(const KafkaCommittable& c) {
     fence.init_transactions(kInitTimeout);
   }
   if (c.records.empty() || c.probe_offset < 0) return;
-  kafka::KafkaAdmin admin(options_.properties);
   const TopicPartition probe{c.probe_topic, c.probe_partition};
-  if (admin.committed_record_at(probe, c.probe_offset, options_.delivery_timeout)) return;
+  {
+    kafka::KafkaAdmin admin(options_.properties);
+    if (admin.committed_record_at(probe, c.probe_offset, options_.delivery_timeout)) return;
+  }
+  const std::string group = recovery_group(c.transactional_id);
+  {
+    kafka::Properties properties = options_.properties;
+    properties["group.id"] = group;
+    kafka::KafkaAdmin admin(properties);
+    if (admin.committed({probe}, options_.delivery_timeout)[probe] == c.probe_offset) return;
+  }
   KafkaProducer producer(options_.properties, c.transactional_id);
   producer.init_transactions(kInitTimeout);
   producer.begin_transaction();
@@ -100,6 +124,7 @@ void KafkaSinkCore::recover(const KafkaCommittable& c) {
     producer.produce(OutgoingRecord{r.topic, r.partition, r.key, r.value, r.headers, r.timestamp},
                      options_.delivery_timeout);
   }
+  producer.send_offsets_to_transaction(group, {{probe, c.probe_offset}}, options_.delivery_timeout);
   producer.commit_transaction(options_.delivery_timeout);
 }
 

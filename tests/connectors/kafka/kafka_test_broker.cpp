@@ -12,8 +12,9 @@
 //   producers: sequence checks and deduplication, epochs and fencing), Fetch 4-6 (long poll woken
 //   by new data; read_committed: last stable offset and aborted transactions), ListOffsets 1-3
 //   (earliest, latest, by timestamp), FindCoordinator 0-2, InitProducerId 0-1 (a transactional id's
-//   open transaction is aborted and its epoch bumped), AddPartitionsToTxn 0-1, EndTxn 0-1 (commit
-//   and abort markers written as control batches), OffsetCommit 2-3, OffsetFetch 1-3.
+//   open transaction is aborted and its epoch bumped), AddPartitionsToTxn 0-1, AddOffsetsToTxn 0-1
+//   and TxnOffsetCommit 0-2 (a transaction's group offsets, committed with it or dropped), EndTxn
+//   0-1 (commit and abort markers written as control batches), OffsetCommit 2-3, OffsetFetch 1-3.
 // Not modelled: replication (one broker is leader of everything), durability across its own
 // restart, consumer group membership (JoinGroup/SyncGroup: consumers assign partitions, as Sluice's
 // source and `kcat -C` do), compaction, retention, quotas, ACLs, SASL/TLS.
@@ -88,13 +89,15 @@ enum ApiKey : int16_t {
   kApiVersions = 18,
   kInitProducerId = 22,
   kAddPartitionsToTxn = 24,
+  kAddOffsetsToTxn = 25,
   kEndTxn = 26,
+  kTxnOffsetCommit = 28,
 };
 
 struct VersionRange {
   int16_t key, min, max;
 };
-constexpr std::array<VersionRange, 11> kApis = {{{kProduce, 3, 5},
+constexpr std::array<VersionRange, 13> kApis = {{{kProduce, 3, 5},
                                                  {kFetch, 4, 6},
                                                  {kListOffsets, 1, 3},
                                                  {kMetadata, 1, 4},
@@ -104,7 +107,9 @@ constexpr std::array<VersionRange, 11> kApis = {{{kProduce, 3, 5},
                                                  {kApiVersions, 0, 3},
                                                  {kInitProducerId, 0, 1},
                                                  {kAddPartitionsToTxn, 0, 1},
-                                                 {kEndTxn, 0, 1}}};
+                                                 {kAddOffsetsToTxn, 0, 1},
+                                                 {kEndTxn, 0, 1},
+                                                 {kTxnOffsetCommit, 0, 2}}};
 
 constexpr int32_t kNodeId = 1;
 
@@ -291,12 +296,19 @@ struct Partition {
   }
 };
 
+using GroupOffsets = std::map<std::pair<std::string, int32_t>, std::pair<int64_t, std::string>>;
+
 struct Transaction {
   int64_t producer_id = 0;
   int16_t epoch = 0;
   std::set<std::pair<std::string, int32_t>> partitions;
+  // Consumer groups added (AddOffsetsToTxn) and their offsets, which become the groups' committed
+  // offsets when the transaction commits (TxnOffsetCommit).
+  std::map<std::string, GroupOffsets> group_offsets;
   Clock::time_point started{};
   int32_t timeout_ms = 60'000;
+
+  bool open() const { return !partitions.empty() || !group_offsets.empty(); }
 };
 
 class Broker {
@@ -374,6 +386,10 @@ class Broker {
         return init_producer_id(in, out);
       case kAddPartitionsToTxn:
         return add_partitions(in, out);
+      case kAddOffsetsToTxn:
+        return add_offsets(in, out);
+      case kTxnOffsetCommit:
+        return txn_offset_commit(version, in, out);
       case kEndTxn:
         return end_txn(in, out);
       case kOffsetCommit:
@@ -404,7 +420,7 @@ class Broker {
     for (auto& [id, txn] : transactions_) {
       const auto limit =
           std::chrono::milliseconds(std::min<int64_t>(txn.timeout_ms, max_transaction_ms_));
-      if (!txn.partitions.empty() && now - txn.started > limit) {
+      if (txn.open() && now - txn.started > limit) {
         end_transaction(txn, false);
         ++txn.epoch;  // the producer is fenced, as Kafka does on a timeout
       }
@@ -815,8 +831,14 @@ class Broker {
         p->open_transactions.erase(open);
       }
     }
-    (commit ? committed_count_ : aborted_count_) += txn.partitions.empty() ? 0 : 1;
+    if (commit) {
+      for (const auto& [group, offsets] : txn.group_offsets) {
+        for (const auto& [tp, offset] : offsets) committed_offsets_[group][tp] = offset;
+      }
+    }
+    (commit ? committed_count_ : aborted_count_) += txn.open() ? 1 : 0;
     txn.partitions.clear();
+    txn.group_offsets.clear();
     data_cv_.notify_all();
   }
 
@@ -922,9 +944,61 @@ class Broker {
         int16_t e = error;
         if (e == kNone && partition(name, index) == nullptr) e = kUnknownTopicOrPartition;
         if (e == kNone) {
-          if (txn->partitions.empty()) txn->started = Clock::now();
+          if (!txn->open()) txn->started = Clock::now();
           txn->partitions.insert({name, index});
         }
+        out.i32(index);
+        out.i16(e);
+      }
+    }
+    return true;
+  }
+
+  bool add_offsets(Reader& in, Writer& out) {
+    const std::string id = in.string();
+    const int64_t producer_id = in.i64();
+    const int16_t epoch = in.i16();
+    const std::string group = in.string();
+    std::lock_guard lock(mutex_);
+    Transaction* txn = nullptr;
+    int16_t error = check_producer(id, producer_id, epoch, &txn);
+    if (const int16_t fail = injected(kAddOffsetsToTxn); fail != kNone) error = fail;
+    if (error == kNone) {
+      if (!txn->open()) txn->started = Clock::now();
+      txn->group_offsets[group];
+    }
+    out.i32(0);
+    out.i16(error);
+    return true;
+  }
+
+  // Offsets of a group the transaction added: pending until it ends, invisible to OffsetFetch.
+  bool txn_offset_commit(int16_t version, Reader& in, Writer& out) {
+    const std::string id = in.string();
+    const std::string group = in.string();
+    const int64_t producer_id = in.i64();
+    const int16_t epoch = in.i16();
+    std::lock_guard lock(mutex_);
+    Transaction* txn = nullptr;
+    int16_t error = check_producer(id, producer_id, epoch, &txn);
+    if (const int16_t fail = injected(kTxnOffsetCommit); fail != kNone) error = fail;
+    if (error == kNone && !txn->group_offsets.contains(group)) error = kInvalidTxnState;
+    out.i32(0);
+    const int32_t topics = in.array_length();
+    out.i32(topics);
+    for (int32_t t = 0; t < topics; ++t) {
+      const std::string name = in.string();
+      out.string(name);
+      const int32_t parts = in.array_length();
+      out.i32(parts);
+      for (int32_t n = 0; n < parts; ++n) {
+        const int32_t index = in.i32();
+        const int64_t offset = in.i64();
+        if (version >= 2) in.i32();  // leader epoch
+        const auto metadata = in.nullable_string();
+        int16_t e = error;
+        if (e == kNone && partition(name, index) == nullptr) e = kUnknownTopicOrPartition;
+        if (e == kNone) txn->group_offsets[group][{name, index}] = {offset, metadata.value_or("")};
         out.i32(index);
         out.i16(e);
       }
@@ -1021,8 +1095,7 @@ class Broker {
   bool stopping_ = false;
   std::map<std::string, std::vector<Partition>> topics_;
   std::map<std::string, Transaction> transactions_;
-  std::map<std::string, std::map<std::pair<std::string, int32_t>, std::pair<int64_t, std::string>>>
-      committed_offsets_;
+  std::map<std::string, GroupOffsets> committed_offsets_;
   std::map<int16_t, std::pair<int16_t, int>> injected_;  // api key -> (error, remaining)
   int64_t next_producer_id_ = 1000;
   int auto_create_;
