@@ -292,26 +292,8 @@ TEST(NexmarkQueries, Q20ExpandsBidsOnCategory10Auctions) {
   expect_query(QUERY(q20), kSmall, expected, "q20");
 }
 
-class ScratchDirectory {
- public:
-  ScratchDirectory()
-      : path_(fs::temp_directory_path() / ("sluice-nexmark-test-" + std::to_string(::getpid()) +
-                                           "-" + std::to_string(counter_++))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~ScratchDirectory() { fs::remove_all(path_); }
-  ScratchDirectory(const ScratchDirectory&) = delete;
-  ScratchDirectory& operator=(const ScratchDirectory&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
-
 TEST(NexmarkQueries, Q13JoinsBidsWithASideInputFile) {
-  ScratchDirectory scratch;
+  testing::TempDir scratch;
   const std::string side_input = (scratch.path() / "side.csv").string();
   q::write_side_input(side_input, 500);
   std::vector<q::SideInputBid> expected;
@@ -323,7 +305,7 @@ TEST(NexmarkQueries, Q13JoinsBidsWithASideInputFile) {
 }
 
 TEST(NexmarkQueries, Q13NamesTheFileAndLineOfABadSideInput) {
-  ScratchDirectory scratch;
+  testing::TempDir scratch;
   const std::string side_input = (scratch.path() / "side.csv").string();
   std::ofstream(side_input) << "0,a\n1,b\nnot a row\n";
   auto env = testing::quiet_env(1);
@@ -588,7 +570,7 @@ TEST(NexmarkQueries, Q10WritesEveryBidIntoItsMinutesPartition) {
   ASSERT_EQ(partitions.size(), 4u);
   for (int p : {1, 3}) {
     SCOPED_TRACE("parallelism " + std::to_string(p));
-    ScratchDirectory out;
+    testing::TempDir out;
     auto env = testing::quiet_env(p);
     q::q10(q::nexmark_events(env, config), out.path().string());
     env.execute();
