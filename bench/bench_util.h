@@ -49,6 +49,37 @@ inline double median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
+// Latency histogram with 1 µs buckets up to 1 s; the tail beyond goes to the last bucket.
+class LatencyHistogram {
+ public:
+  LatencyHistogram() : buckets_(kBuckets, 0) {}
+  void record(int64_t nanos) {
+    auto micros = static_cast<size_t>(std::max<int64_t>(0, nanos / 1000));
+    ++buckets_[std::min(micros, kBuckets - 1)];
+    ++count_;
+  }
+  void merge(const LatencyHistogram& other) {
+    for (size_t i = 0; i < kBuckets; ++i) buckets_[i] += other.buckets_[i];
+    count_ += other.count_;
+  }
+  double percentile_ms(double p) const {
+    if (count_ == 0) return 0;
+    auto target = std::min(count_ - 1, static_cast<uint64_t>(p * static_cast<double>(count_)));
+    uint64_t seen = 0;
+    for (size_t i = 0; i < kBuckets; ++i) {
+      seen += buckets_[i];
+      if (seen > target) return static_cast<double>(i) / 1000.0;
+    }
+    return static_cast<double>(kBuckets) / 1000.0;
+  }
+  uint64_t count() const { return count_; }
+
+ private:
+  static constexpr size_t kBuckets = 1'000'000;
+  std::vector<uint64_t> buckets_;
+  uint64_t count_ = 0;
+};
+
 template <class T>
 inline void do_not_optimize(const T& value) {
   asm volatile("" : : "r,m"(value) : "memory");

@@ -10,7 +10,9 @@
 //
 // Fields: query, events, parallelism, elapsed_s, events_per_s, cores (CPU seconds of the whole
 // process, generator included, over elapsed: Nexmark's way of counting cores),
-// events_per_s_per_core, results, peak_rss_mb, checkpoints; with --rate (events per second,
+// events_per_s_per_core, results, peak_rss_mb, checkpoints (completed; with checkpoints on, also
+// checkpoints_failed and last_checkpoint: its duration, synchronous and asynchronous parts, full
+// and newly written size); with --rate (events per second,
 // paced), end-to-end latency percentiles and their number of samples: from the moment the paced
 // generator was due to emit the event whose time a result carries (its start + the event's
 // event-time offset, millisecond resolution) to the result reaching the sink. A window's result
@@ -49,7 +51,7 @@ struct LatencyRecorder {
   // never due while the generator ran: they have no latency.
   int64_t last_event_time_ms = 0;
   std::mutex mutex;
-  std::vector<int64_t> micros;
+  bench::LatencyHistogram latencies;
   std::atomic<int64_t> results{0};
 };
 
@@ -70,37 +72,33 @@ class ResultSink final : public Sink<T> {
     void write(const RecordBuffer<T>& batch) override {
       count_ += static_cast<int64_t>(batch.size());
       if (!latencies_ || batch.timestamps.empty()) return;
-      const int64_t now_us =
-          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
+      const int64_t now_ns =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
               .count();
       for (size_t i = 0; i < batch.size(); ++i) {
         if (batch.timestamp(i) > recorder_->last_event_time_ms) continue;
         const int64_t due_ms = recorder_->start_ms + (batch.timestamp(i) - recorder_->base_time_ms);
-        local_.push_back(now_us - due_ms * 1000);
+        local_.record(now_ns - due_ms * 1'000'000);
       }
     }
     void close() override {
       recorder_->results += count_;
+      if (!latencies_) return;
       std::lock_guard lock(recorder_->mutex);
-      recorder_->micros.insert(recorder_->micros.end(), local_.begin(), local_.end());
+      recorder_->latencies.merge(local_);
     }
 
    private:
     std::shared_ptr<LatencyRecorder> recorder_;
     bool latencies_;
     int64_t count_ = 0;
-    std::vector<int64_t> local_;
+    // A histogram, not a vector of samples: a growing vector's copies stall the sink for
+    // milliseconds, which would show in the figures it measures.
+    bench::LatencyHistogram local_;
   };
   std::shared_ptr<LatencyRecorder> recorder_;
   bool latencies_;
 };
-
-double percentile(std::vector<int64_t>& values, double p) {
-  if (values.empty()) return 0;
-  const size_t at = std::min(values.size() - 1, static_cast<size_t>(p * values.size()));
-  std::nth_element(values.begin(), values.begin() + static_cast<ptrdiff_t>(at), values.end());
-  return static_cast<double>(values[at]) / 1000.0;
-}
 
 // Lines of every file below `directory`: q10's results.
 int64_t count_lines(const std::string& directory) {
@@ -204,20 +202,30 @@ int main(int argc, char** argv) {
     getrusage(RUSAGE_SELF, &usage);
     const double events_n = static_cast<double>(nexmark.max_events);
     std::string latency;
-    if (latencies && !recorder->micros.empty()) {
+    if (latencies && recorder->latencies.count() > 0) {
+      const bench::LatencyHistogram& h = recorder->latencies;
       latency = fmt::format(
           ",\"latency_ms\":{{\"p50\":{:.3f},\"p99\":{:.3f},\"p999\":{:.3f},\"samples\":{}}}",
-          percentile(recorder->micros, 0.5), percentile(recorder->micros, 0.99),
-          percentile(recorder->micros, 0.999), recorder->micros.size());
+          h.percentile_ms(0.5), h.percentile_ms(0.99), h.percentile_ms(0.999), h.count());
+    }
+    std::string checkpoint;
+    if (interval.count() > 0) {
+      const JobMetrics& c = result.metrics;
+      checkpoint = fmt::format(
+          ",\"last_checkpoint\":{{\"ms\":{:.1f},\"sync_ms\":{:.1f},\"async_ms\":{:.1f},"
+          "\"mb\":{:.2f},\"new_mb\":{:.2f}}},\"checkpoints_failed\":{}",
+          c.last_checkpoint_ms, c.last_checkpoint_sync_ms, c.last_checkpoint_async_ms,
+          static_cast<double>(c.last_checkpoint_bytes) / 1e6,
+          static_cast<double>(c.last_checkpoint_new_bytes) / 1e6, c.checkpoints_failed);
     }
     fmt::print(
         "{{\"query\":\"{}\",\"events\":{},\"parallelism\":{},\"rate\":{},\"elapsed_s\":{:.3f},"
         "\"events_per_s\":{:.0f},\"cores\":{:.2f},\"events_per_s_per_core\":{:.0f},"
-        "\"results\":{},\"peak_rss_mb\":{:.0f},\"checkpoints\":{}{}}}\n",
+        "\"results\":{},\"peak_rss_mb\":{:.0f},\"checkpoints\":{}{}{}}}\n",
         query, nexmark.max_events, env.options().default_parallelism, rate, m.elapsed_s,
         events_n / m.elapsed_s, m.cpu_s / m.elapsed_s, events_n / m.cpu_s, recorder->results.load(),
         static_cast<double>(usage.ru_maxrss) / 1024.0, result.metrics.checkpoints_completed,
-        latency);
+        checkpoint, latency);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sluice-nexmark: %s\n", e.what());

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
+#include <random>
+#include <thread>
 
 #include "sluice/core/key_groups.h"
 #include "sluice/state/keyed_state.h"
@@ -240,6 +243,143 @@ TEST_P(KeyedStateSnapshot, AnAbandonedSnapshotDoesNotDisturbTheNext) {
   restored->restore(kept(*shared_));
   States r(*restored);
   for (int i = 0; i < 100; ++i) expect_key(*restored, r, i);
+}
+
+// One key's value, list and map state, as the model of the next test keeps it.
+struct Entry {
+  std::optional<int64_t> value;
+  std::vector<int64_t> list;
+  std::map<int64_t, int64_t> map;
+  bool operator==(const Entry&) const = default;
+  friend std::ostream& operator<<(std::ostream& out, const Entry& e) {
+    out << "value " << (e.value ? std::to_string(*e.value) : "none") << ", list [";
+    for (int64_t v : e.list) out << v << " ";
+    out << "], map {";
+    for (const auto& [k, v] : e.map) out << k << ":" << v << " ";
+    return out << "}";
+  }
+};
+
+// Random changes to every state kind, with snapshots taken at random points whose asynchronous
+// parts run on another thread at once, later (while the task goes on changing state, and takes
+// the next snapshot), or never: every snapshot restores to exactly the state of its synchronous
+// part, and reads always see the latest changes (the heap's overlays, merged or not).
+TEST_P(KeyedStateSnapshot, RandomChangesDuringSnapshotsMatchAModel) {
+  using Model = std::map<int64_t, Entry>;
+  constexpr int64_t kKeys = 300;
+  struct Handles {
+    explicit Handles(KeyedStateBackend<int64_t>& b)
+        : value(b.get_state(ValueStateDescriptor<int64_t>{"value"})),
+          list(b.get_list_state(ListStateDescriptor<int64_t>{"list"})),
+          map(b.get_map_state(MapStateDescriptor<int64_t, int64_t>{"map"})) {}
+    ValueState<int64_t>& value;
+    ListState<int64_t>& list;
+    MapState<int64_t, int64_t>& map;
+  };
+  auto read = [](KeyedStateBackend<int64_t>& b, Handles& h, int64_t key) {
+    b.set_current_key(key);
+    Entry e{h.value.value(), h.list.get(), {}};
+    for (const auto& [k, v] : h.map.entries()) e.map[k] = v;
+    return e;
+  };
+  auto expect_restores_to = [&](KeyedBackendSnapshot snapshot, const Model& expected, int step) {
+    auto restored = make<int64_t>(KeyGroupRange{0, 127});
+    restored->restore(std::move(snapshot));
+    Handles r(*restored);
+    for (int64_t key = 0; key < kKeys; ++key) {
+      auto it = expected.find(key);
+      ASSERT_EQ(read(*restored, r, key), it == expected.end() ? Entry{} : it->second)
+          << "key " << key << " of the snapshot taken at step " << step;
+    }
+  };
+
+  auto backend = make<int64_t>(KeyGroupRange{0, 127});
+  Handles h(*backend);
+  Model model;
+  std::mt19937_64 rng(static_cast<uint64_t>(GetParam()) + 17);
+  auto pick = [&](int64_t n) { return std::uniform_int_distribution<int64_t>(0, n - 1)(rng); };
+  struct Pending {
+    typename KeyedStateBackend<int64_t>::Materialize materialize;
+    Model expected;
+    int step;
+    int run_at;  // the step at which its asynchronous part starts
+    std::optional<std::thread> thread;
+    KeyedBackendSnapshot result;
+    ~Pending() {
+      if (thread && thread->joinable()) thread->join();
+    }
+  };
+  std::vector<std::unique_ptr<Pending>> pending;
+  auto finish = [&](Pending& p) {
+    if (p.thread) p.thread->join();
+    expect_restores_to(std::move(p.result), p.expected, p.step);
+  };
+  for (int step = 0; step < 20'000; ++step) {
+    const int64_t key = pick(kKeys);
+    backend->set_current_key(key);
+    Entry& e = model[key];
+    switch (pick(9)) {
+      case 0:
+        h.value.update(step);
+        e.value = step;
+        break;
+      case 1:
+        h.value.clear();
+        e.value.reset();
+        break;
+      case 2:
+        h.list.add(step);
+        e.list.push_back(step);
+        break;
+      case 3:
+        h.list.clear();
+        e.list.clear();
+        break;
+      case 4:
+        h.map.put(step % 7, step);
+        e.map[step % 7] = step;
+        break;
+      case 5:
+        h.map.remove(step % 7);
+        e.map.erase(step % 7);
+        break;
+      case 6:
+        backend->clear_current_key();
+        e = Entry{};
+        break;
+      default:
+        ASSERT_EQ(read(*backend, h, key), e) << "key " << key << " at step " << step;
+    }
+    if (pick(700) == 0) {  // a snapshot, run now, later, or never
+      auto p = std::make_unique<Pending>();
+      p->materialize = backend->snapshot_async(false);
+      p->expected = model;
+      std::erase_if(p->expected, [](const auto& kv) { return kv.second == Entry{}; });
+      p->step = step;
+      const int64_t when = pick(3);
+      p->run_at = when == 2 ? -1 : step + static_cast<int>(when * pick(2'000));
+      pending.push_back(std::move(p));
+    }
+    for (auto& p : pending) {
+      if (p->run_at == step) {
+        Pending* raw = p.get();
+        raw->thread.emplace([this, raw] { raw->result = raw->materialize(*shared_); });
+      }
+    }
+    std::erase_if(pending, [&](const std::unique_ptr<Pending>& p) {
+      if (p->run_at < 0 && p->step + 3'000 < step) return true;  // abandoned: dropped unrun
+      if (p->run_at < 0 || p->run_at + 1'000 > step) return false;
+      finish(*p);
+      return true;
+    });
+    if (HasFatalFailure()) return;
+  }
+  for (auto& p : pending) {
+    if (p->run_at < 0) continue;
+    if (!p->thread)
+      p->thread.emplace([this, raw = p.get()] { raw->result = raw->materialize(*shared_); });
+    finish(*p);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, KeyedStateSnapshot,

@@ -10,9 +10,10 @@
 // its key groups and is redistributed by key group when the parallelism changes.
 //
 // Snapshots have a synchronous part on the task thread and an asynchronous one (see
-// state_snapshot.h). The heap backend freezes its key groups copy-on-write: the asynchronous part
-// serializes them off the task thread, and a key group the task writes to before it was
-// serialized is serialized first, by the task. Snapshots are in one canonical format whatever the
+// state_snapshot.h). The heap backend freezes its key groups: the asynchronous part serializes
+// them off the task thread while the task's changes to a group not serialized yet go to an overlay
+// (copy on write per entry, as Flink's heap backend), merged once the group is done. Snapshots are
+// in one canonical format whatever the
 // backend (savepoints restore into either); RocksDB's incremental checkpoints are its own native
 // format instead.
 //
@@ -233,6 +234,7 @@ class HeapSnapshotSync {
   void wait_done(size_t i) const {
     while (states_[i].load(std::memory_order_acquire) != kDone) std::this_thread::yield();
   }
+  bool is_done(size_t i) const { return states_[i].load(std::memory_order_acquire) == kDone; }
   bool all_done() const { return done_.load(std::memory_order_acquire) == states_.size(); }
   std::string& blob(size_t i) { return blobs_[i]; }
   // Nothing more is serialized (the backend closes, or the snapshot was dropped); returns once
@@ -257,17 +259,32 @@ class HeapSnapshotSync {
   std::atomic<bool> cancelled_{false};
 };
 
-// What a table calls before it changes a key group: the owning backend serializes that group for a
-// snapshot in progress first. Task thread only.
+// How the tables of a heap backend learn which key groups a snapshot in progress still reads. A
+// frozen group's maps are read, never changed, by the snapshot's asynchronous part; the task puts
+// its changes into an overlay instead (entry-level copy on write) and merges it once the group is
+// serialized. Operations on a whole group (TTL sweeps, restores) settle it first: the task
+// serializes it itself, or waits for the asynchronous part to finish it. Task thread only.
 struct WriteGuard {
-  std::function<void(int key_group)> before_write;
-  bool active = false;
-  void check(int key_group) {
-    if (active) before_write(key_group);
+  std::shared_ptr<HeapSnapshotSync> snapshot;  // the latest snapshot; null before the first
+  bool active = false;                         // some group of it is not serialized yet
+  std::function<void(size_t local)> settle;    // the backend's
+  bool frozen(size_t local) {
+    if (!active) return false;
+    if (!snapshot->is_done(local)) return true;
+    if (snapshot->all_done()) active = false;
+    return false;
+  }
+  void settle_if_frozen(size_t local) {
+    if (frozen(local)) settle(local);
   }
 };
 
-// Per-key storage of one state, one hash map per key group, with TTL bookkeeping.
+// Per-key storage of one state, one hash map per key group, with TTL bookkeeping. While a
+// snapshot has not serialized a key group (see WriteGuard), the group's map stays as it was and
+// changes go to the group's overlay: a changed entry is copied there on its first change, a
+// removed one leaves an empty optional. Reads look in the overlay first. Once the snapshot is done
+// with the group, the overlay is merged at the next access: a snapshot costs the task one copy of
+// each entry it changes while the snapshot runs, not a copy of the state.
 template <class K, class S>
 class KeyedTable {
  public:
@@ -280,54 +297,79 @@ class KeyedTable {
              WriteGuard* guard)
       : range_(range), ttl_(ttl.ttl.count()), ttl_config_(ttl), clock_(clock), guard_(guard) {
     maps_.resize(static_cast<size_t>(range.size()));
+    overlays_.resize(maps_.size());
   }
 
-  // The current key's slot, or null (expired entries are removed and count as absent).
-  Slot* find(const K& key, int key_group, bool is_read) {
-    auto& map = maps_[local(key_group)];
-    auto it = map.find(key);
-    if (it == map.end()) return nullptr;
-    if (ttl_ > 0) {
-      const Timestamp now = (*clock_)();
-      if (now - it->second.touched >= ttl_) {
-        guard_->check(key_group);
-        map.erase(key);  // by key: the guard may have rehashed nothing, but stay safe
-        return nullptr;
-      }
-      if (is_read && ttl_config_.update == StateTtlConfig::Update::kOnReadAndWrite) {
-        guard_->check(key_group);
-        it->second.touched = now;
-      }
+  // The current key's slot for reading, or null (expired entries are removed and count as
+  // absent). Change it only through find_for_change().
+  const Slot* find(const K& key, int key_group) {
+    const size_t i = prepare(key_group);
+    const Slot* slot = lookup(key, i);
+    if (slot == nullptr || ttl_ <= 0) return slot;
+    const Timestamp now = (*clock_)();
+    if (now - slot->touched >= ttl_) {
+      erase(key, key_group);
+      return nullptr;
     }
-    return &it->second;
-  }
-  // For a write: the guard has run for this key group.
-  Slot& find_or_create(const K& key, int key_group, const std::function<S()>& make) {
-    guard_->check(key_group);
-    if (Slot* slot = find(key, key_group, false)) {
-      touch(*slot);
-      return *slot;
+    if (ttl_config_.update == StateTtlConfig::Update::kOnReadAndWrite) {
+      Slot* writable = find_for_change(key, key_group);
+      writable->touched = now;
+      return writable;
     }
-    auto& slot = maps_[local(key_group)][key];
-    slot.value = make();
-    touch(slot);
     return slot;
   }
-  // A slot found for reading, about to be changed in place.
-  void before_change(int key_group) { guard_->check(key_group); }
-  void touch(Slot& slot) {
-    if (ttl_ > 0) slot.touched = (*clock_)();
+  // The current key's slot, to be changed in place, or null. Refreshes nothing.
+  Slot* find_for_change(const K& key, int key_group) {
+    const size_t i = prepare(key_group);
+    if (!guard_->frozen(i)) {
+      auto it = maps_[i].find(key);
+      return it == maps_[i].end() ? nullptr : &it->second;
+    }
+    Overlay& overlay = overlays_[i];
+    if (auto it = overlay.find(key); it != overlay.end()) {
+      return it->second ? &*it->second : nullptr;
+    }
+    auto it = maps_[i].find(key);
+    if (it == maps_[i].end()) return nullptr;
+    return &*overlay.try_emplace(key, it->second).first->second;  // the first change: a copy
+  }
+  // The current key's slot for a write (refreshed), created by `make` if absent or expired.
+  Slot& find_or_create(const K& key, int key_group, const std::function<S()>& make) {
+    const size_t i = prepare(key_group);
+    Slot* slot = nullptr;
+    bool created = false;
+    if (!guard_->frozen(i)) {
+      auto [it, inserted] = maps_[i].try_emplace(key);
+      slot = &it->second;
+      created = inserted;
+    } else if ((slot = find_for_change(key, key_group)) == nullptr) {
+      slot = &*overlays_[i].insert_or_assign(key, Slot{}).first->second;
+      created = true;
+    }
+    if (ttl_ > 0) {
+      const Timestamp now = (*clock_)();
+      created = created || now - slot->touched >= ttl_;  // an expired value is replaced
+      slot->touched = now;
+    }
+    if (created) slot->value = make();
+    return *slot;
   }
   void erase(const K& key, int key_group) {
-    guard_->check(key_group);
-    maps_[local(key_group)].erase(key);
+    const size_t i = prepare(key_group);
+    if (!guard_->frozen(i)) {
+      maps_[i].erase(key);
+    } else if (maps_[i].contains(key)) {
+      overlays_[i].insert_or_assign(key, std::nullopt);
+    } else {
+      overlays_[i].erase(key);
+    }
   }
   // Background TTL sweep over every key group.
   size_t remove_expired(Timestamp now) {
     if (ttl_ <= 0) return 0;
     size_t removed = 0;
     for (size_t i = 0; i < maps_.size(); ++i) {
-      guard_->check(range_.start + static_cast<int>(i));
+      settle(i);
       removed += absl::erase_if(
           maps_[i], [&](const auto& entry) { return now - entry.second.touched >= ttl_; });
     }
@@ -338,43 +380,79 @@ class KeyedTable {
   size_t remove_keys_if(Pred&& pred) {
     size_t removed = 0;
     for (size_t i = 0; i < maps_.size(); ++i) {
-      auto& map = maps_[i];
-      bool any = false;
-      for (const auto& entry : map) {
-        if (pred(entry.first)) {
-          any = true;
-          break;
-        }
+      auto matches = [&](const auto& entry) { return pred(entry.first); };
+      if (std::none_of(maps_[i].begin(), maps_[i].end(), matches) &&
+          std::none_of(overlays_[i].begin(), overlays_[i].end(), matches)) {
+        continue;
       }
-      if (!any) continue;
-      guard_->check(range_.start + static_cast<int>(i));
-      removed += absl::erase_if(map, [&](const auto& entry) { return pred(entry.first); });
+      settle(i);
+      removed += absl::erase_if(maps_[i], matches);
     }
     return removed;
   }
   void append_keys(std::vector<K>& keys) const {
-    for (const auto& map : maps_) {
-      for (const auto& entry : map) keys.push_back(entry.first);
+    for (size_t i = 0; i < maps_.size(); ++i) {
+      const Overlay& overlay = overlays_[i];
+      for (const auto& [key, slot] : maps_[i]) {
+        if (!overlay.contains(key)) keys.push_back(key);
+      }
+      for (const auto& [key, slot] : overlay) {
+        if (slot) keys.push_back(key);
+      }
     }
   }
-  size_t size() const {
-    size_t n = 0;
-    for (const auto& map : maps_) n += map.size();
-    return n;
-  }
+  // A key group's map as a snapshot reads it: frozen while the snapshot runs (any thread).
   const absl::flat_hash_map<K, Slot>& group(int key_group) const { return maps_[local(key_group)]; }
+  // A key group's map to change as a whole (restores): settled first.
   absl::flat_hash_map<K, Slot>& mutable_group(int key_group) {
-    guard_->check(key_group);
-    return maps_[local(key_group)];
+    const size_t i = local(key_group);
+    settle(i);
+    return maps_[i];
+  }
+  // Before a snapshot freezes the groups: every overlay merged (its groups are serialized).
+  void merge_overlays() {
+    for (size_t i = 0; i < maps_.size(); ++i) merge(i);
   }
 
  private:
+  using Overlay = absl::flat_hash_map<K, std::optional<Slot>>;
+
   size_t local(int key_group) const {
     if (!range_.contains(key_group)) {
       throw Error(ErrorCategory::kInternal,
                   "keyed state accessed for a key group outside the subtask's range");
     }
     return static_cast<size_t>(key_group - range_.start);
+  }
+  // The group's index, its overlay merged if the snapshot is done with it.
+  size_t prepare(int key_group) {
+    const size_t i = local(key_group);
+    if (!overlays_[i].empty() && !guard_->frozen(i)) merge(i);
+    return i;
+  }
+  const Slot* lookup(const K& key, size_t i) const {
+    if (!overlays_[i].empty()) {
+      if (auto it = overlays_[i].find(key); it != overlays_[i].end()) {
+        return it->second ? &*it->second : nullptr;
+      }
+    }
+    auto it = maps_[i].find(key);
+    return it == maps_[i].end() ? nullptr : &it->second;
+  }
+  void merge(size_t i) {
+    for (auto& [key, slot] : overlays_[i]) {
+      if (slot) {
+        maps_[i].insert_or_assign(key, std::move(*slot));
+      } else {
+        maps_[i].erase(key);
+      }
+    }
+    overlays_[i].clear();
+  }
+  // The group serialized (by the task if need be) and its overlay merged.
+  void settle(size_t i) {
+    guard_->settle_if_frozen(i);
+    merge(i);
   }
 
   KeyGroupRange range_;
@@ -383,6 +461,7 @@ class KeyedTable {
   const TtlTimeProvider* clock_;
   WriteGuard* guard_;
   std::vector<absl::flat_hash_map<K, Slot>> maps_;
+  std::vector<Overlay> overlays_;  // per group; empty unless a snapshot froze the group
 };
 
 // Writes lp(Serializer<T>(value)).
@@ -537,28 +616,29 @@ class HeapKeyedStateBackend final : public KeyedStateBackend<K> {
   using Base::restore;
   HeapKeyedStateBackend(KeyGroupRange range, int max_parallelism)
       : Base(StateBackendKind::kHeap, range, max_parallelism) {
-    guard_.before_write = [this](int key_group) { before_write(key_group); };
+    guard_.settle = [this](size_t local) { settle_group(local); };
   }
   ~HeapKeyedStateBackend() override {
-    if (snapshot_) snapshot_->cancel();
+    if (guard_.snapshot) guard_.snapshot->cancel();
   }
   HeapKeyedStateBackend(const HeapKeyedStateBackend&) = delete;
   HeapKeyedStateBackend& operator=(const HeapKeyedStateBackend&) = delete;
 
-  // Freezes every key group (copy on write) and returns the asynchronous part, which serializes
-  // them. The heap's format is the canonical one.
+  // Freezes every key group (changes go to overlays, see KeyedTable) and returns the asynchronous
+  // part, which serializes them. The heap's format is the canonical one.
   typename Base::Materialize snapshot_async(bool /*savepoint*/) override {
     if constexpr (!kSerializable<K>) {
       throw Error(ErrorCategory::kInvalidJob,
                   "keyed state cannot be checkpointed: its key type has no sluice::Serializer");
     } else {
       finish_snapshot_in_progress();
+      for (auto& [name, state] : states_) state->merge_overlays();
       const KeyGroupRange range = this->key_group_range();
       auto sync = std::make_shared<detail::HeapSnapshotSync>(static_cast<size_t>(range.size()));
       frozen_.clear();
       for (const auto& [name, state] : states_) frozen_.push_back({name, state.get()});
       frozen_restored_ = restored_;
-      snapshot_ = sync;
+      guard_.snapshot = sync;
       guard_.active = true;
       // Shared by the copies of the function: the snapshot is dropped when the last one is.
       struct Materializer {
@@ -678,6 +758,7 @@ class HeapKeyedStateBackend final : public KeyedStateBackend<K> {
     virtual void write_group(int key_group, BufferWriter& out) const = 0;
     virtual void read_group(int key_group, BufferReader& in) = 0;
     virtual size_t remove_keys_if(const std::function<bool(const K&)>& pred) = 0;
+    virtual void merge_overlays() = 0;
   };
 
   template <class S>
@@ -719,15 +800,15 @@ class HeapKeyedStateBackend final : public KeyedStateBackend<K> {
     size_t remove_keys_if(const std::function<bool(const K&)>& pred) override {
       return table->remove_keys_if(pred);
     }
-    S* read() {
-      auto* slot = table->find(backend->current_key(), backend->current_key_group(), true);
+    void merge_overlays() override { table->merge_overlays(); }
+    const S* read() {
+      const auto* slot = table->find(backend->current_key(), backend->current_key_group());
       return slot ? &slot->value : nullptr;
     }
-    // Found for reading, then changed in place.
+    // The current key's value to change in place (not refreshed), or null.
     S* read_for_change() {
-      S* value = read();
-      if (value) table->before_change(backend->current_key_group());
-      return value;
+      if (read() == nullptr) return nullptr;  // expired ones are gone
+      return &table->find_for_change(backend->current_key(), backend->current_key_group())->value;
     }
     S& write(const std::function<S()>& make) {
       return table->find_or_create(backend->current_key(), backend->current_key_group(), make)
@@ -739,7 +820,7 @@ class HeapKeyedStateBackend final : public KeyedStateBackend<K> {
   template <class V>
   struct ValueHandle final : TableHandle<V>, ValueState<V> {
     std::optional<V> value() override {
-      V* v = this->read();
+      const V* v = this->read();
       return v ? std::optional<V>(*v) : std::nullopt;
     }
     void update(const V& value) override {
@@ -835,11 +916,11 @@ class HeapKeyedStateBackend final : public KeyedStateBackend<K> {
   template <class V>
   struct ReducingHandle final : TableHandle<V>, ReducingState<V> {
     std::optional<V> get() override {
-      V* v = this->read();
+      const V* v = this->read();
       return v ? std::optional<V>(*v) : std::nullopt;
     }
     void add(const V& value) override {
-      if (V* v = this->read()) {
+      if (const V* v = this->read()) {
         V reduced = reduce(*v, value);
         this->write([] { return V{}; }) = std::move(reduced);  // write() refreshes the TTL
       } else {
@@ -853,7 +934,7 @@ class HeapKeyedStateBackend final : public KeyedStateBackend<K> {
   template <class In, class Acc, class Out>
   struct AggregatingHandle final : TableHandle<Acc>, AggregatingState<In, Out> {
     std::optional<Out> get() override {
-      Acc* acc = this->read();
+      const Acc* acc = this->read();
       return acc ? std::optional<Out>(descriptor.result(*acc)) : std::nullopt;
     }
     void add(const In& value) override { descriptor.add(value, this->write(descriptor.create)); }
@@ -915,30 +996,22 @@ class HeapKeyedStateBackend final : public KeyedStateBackend<K> {
     return bytes;
   }
 
-  // The task is about to change `key_group`: a snapshot still waiting for it serializes it now.
-  void before_write(int key_group) {
-    const auto local = static_cast<size_t>(key_group - this->key_group_range().start);
-    if (snapshot_->claim(local)) {
-      snapshot_->publish(local, serialize_group(local));
+  // A whole key group is about to change: the snapshot still waiting for it gets it first.
+  void settle_group(size_t local) {
+    if (guard_.snapshot->claim(local)) {
+      guard_.snapshot->publish(local, serialize_group(local));
     } else {
-      snapshot_->wait_done(local);
+      guard_.snapshot->wait_done(local);
     }
-    if (snapshot_->all_done()) guard_.active = false;
   }
   // A new snapshot starts: the previous one's remaining groups are serialized first.
   void finish_snapshot_in_progress() {
-    if (!snapshot_) return;
+    if (!guard_.snapshot) return;
     if (guard_.active) {
-      for (size_t i = 0; i < snapshot_->size(); ++i) {
-        if (snapshot_->claim(i)) {
-          snapshot_->publish(i, serialize_group(i));
-        } else {
-          snapshot_->wait_done(i);
-        }
-      }
+      for (size_t i = 0; i < guard_.snapshot->size(); ++i) settle_group(i);
     }
     guard_.active = false;
-    snapshot_.reset();
+    guard_.snapshot.reset();
   }
 
   struct PendingGroup {
@@ -954,9 +1027,8 @@ class HeapKeyedStateBackend final : public KeyedStateBackend<K> {
   std::map<std::string, std::unique_ptr<HandleBase>> states_;
   // Restored state not registered yet: name -> its key groups' entries.
   std::map<std::string, std::vector<PendingGroup>> restored_;
-  detail::WriteGuard guard_;
-  std::shared_ptr<detail::HeapSnapshotSync> snapshot_;  // the latest snapshot
-  std::vector<FrozenState> frozen_;                     // what it covers
+  detail::WriteGuard guard_;         // and the latest snapshot
+  std::vector<FrozenState> frozen_;  // what it covers
   std::map<std::string, std::vector<PendingGroup>> frozen_restored_;
 };
 
