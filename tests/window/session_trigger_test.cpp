@@ -116,6 +116,32 @@ TEST(SessionWindows, ALongLatenessKeepsResultsAndTimersInCheck) {
   EXPECT_EQ(testing::sorted(out->values()), testing::sorted(expected.results));
 }
 
+TEST(SessionWindows, ManyKeysExtendingTogetherHaveTheirStaleTimersCompactedInSteps) {
+  // Thousands of keys whose sessions all end in the same millisecond: their timer buckets are too
+  // large to search when a session moves its timers, so the old ones stay behind, stale, and the
+  // queue is compacted step by step while records keep coming. Keys 0-2,999 stop after 10 rounds:
+  // their sessions' timers are live while the other keys' records drive compactions, and must
+  // survive them.
+  std::vector<Ev> events;
+  for (int64_t round = 0; round < 40; ++round) {
+    for (int64_t key = round < 10 ? 0 : 3'000; key < 6'000; ++key) {
+      events.push_back(Ev{key, round, round * 20});
+    }
+  }
+  const Timestamp day = 24 * 3600 * 1000;
+  auto gap = [](const Ev&) -> Timestamp { return 50; };
+  const Expected expected = session_reference(events, gap, day);
+  ASSERT_EQ(expected.results.size(), 6'000u);
+  auto env = testing::quiet_env(1);
+  auto windowed = timestamped_events(env, events)
+                      .key_by(&Ev::key)
+                      .window(EventTimeSessionWindows::with_gap(std::chrono::milliseconds(50)));
+  windowed.allowed_lateness(std::chrono::milliseconds(day));
+  auto out = windowed.aggregate(CountAndSum{}, LabelResult{}).collect();
+  env.execute();
+  EXPECT_EQ(testing::sorted(out->values()), testing::sorted(expected.results));
+}
+
 TEST(SessionWindows, ACountTriggerCountsAcrossMergedSessions) {
   // One key, a record every 5 ms with a 10 ms gap: one session that every record extends, so every
   // record merges the trigger's count into the grown window.

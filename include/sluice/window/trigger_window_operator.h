@@ -232,11 +232,15 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
    public:
     bool empty() const { return buckets_.empty(); }
     size_t size() const { return size_; }
-    // Keeps only the timers for which keep(timer) holds.
+    // A compaction in steps: keeps only the timers for which keep(timer) holds, from the bucket
+    // at `cursor` on, about `budget` timers' worth of buckets. False while buckets are left (the
+    // cursor then names the next one), true once the end was reached.
     template <class Keep>
-    void retain(Keep&& keep) {
-      for (auto it = buckets_.begin(); it != buckets_.end();) {
-        std::erase_if(it->second, [&](const Timer& t) { return !keep(t); });
+    bool retain_some(Timestamp& cursor, size_t budget, Keep&& keep) {
+      auto it = buckets_.lower_bound(cursor);
+      for (size_t seen = 0; it != buckets_.end() && seen < budget;) {
+        seen += it->second.size();
+        size_ -= std::erase_if(it->second, [&](const Timer& t) { return !keep(t); });
         if (it->second.empty()) {
           recycle(std::move(it->second));
           it = buckets_.erase(it);
@@ -244,8 +248,31 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
           ++it;
         }
       }
-      size_ = 0;
-      for (const auto& [time, timers] : buckets_) size_ += timers.size();
+      if (it == buckets_.end()) return true;
+      cursor = it->first;
+      return false;
+    }
+    // Removes a timer unless its bucket is large, and says whether it did. Sessions move their
+    // timer with every record: left in the queue, those stale timers would outnumber the live
+    // ones by far and make compactions (a lookup per timer) a steady cost. A bucket holds the
+    // keys whose window ends in one millisecond: up to a thousand is a short search, from the
+    // back, where the latest registrations are. A timer of a larger bucket (every key's tumbling
+    // window ends together) stays, stale, until it comes due or a compaction drops it.
+    bool erase(Timestamp time, const Key& key, const TimeWindow& window) {
+      auto it = buckets_.find(time);
+      if (it == buckets_.end() || it->second.size() > kEagerEraseBucket) return false;
+      std::vector<Timer>& timers = it->second;
+      auto t = std::find_if(timers.rbegin(), timers.rend(), [&](const Timer& x) {
+        return x.window == window && std::equal_to<Key>{}(x.key, key);
+      });
+      if (t == timers.rend()) return false;
+      timers.erase(std::next(t).base());
+      --size_;
+      if (timers.empty()) {
+        recycle(std::move(timers));
+        buckets_.erase(it);
+      }
+      return true;
     }
     Timestamp earliest() const { return buckets_.begin()->first; }
     void push(Timer timer) {
@@ -271,6 +298,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
     }
 
    private:
+    static constexpr size_t kEagerEraseBucket = 1024;
     absl::btree_map<Timestamp, std::vector<Timer>> buckets_;
     std::vector<std::vector<Timer>> spare_;
     size_t size_ = 0;
@@ -288,7 +316,9 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
     compact_if_mostly_stale(event_timers_, true);
   }
   void delete_event_time_timer(Timestamp time) override {
-    if (unlist_timer(entry_->event_timers, time)) --live_timers_;
+    if (!unlist_timer(entry_->event_timers, time)) return;
+    --live_timers_;
+    event_timers_.erase(time, key_, window_);
   }
   void register_processing_time_timer(Timestamp time) override {
     if (draining_ || !list_timer(entry_->processing_timers, time)) return;
@@ -298,25 +328,42 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
     if (time < wakeup_at_) schedule_wakeup();
   }
   void delete_processing_time_timer(Timestamp time) override {
-    if (unlist_timer(entry_->processing_timers, time)) --live_timers_;
+    if (!unlist_timer(entry_->processing_timers, time)) return;
+    --live_timers_;
+    processing_timers_.erase(time, key_, window_);
   }
 
   // Deleted and moved timers stay in the queues until they come due; with long windows or a
   // large lateness that could be far off, so when stale entries outnumber live timers the queue
-  // is rebuilt with the live ones (amortized O(1) per timer).
+  // is rebuilt with the live ones. In steps, kCompactionStep timers' worth per registration: a
+  // rebuild at once would stall the task for as long as it takes to look up every timer's window
+  // (tens of milliseconds with session windows of many keys, where every record moves a timer).
+  // The queue grows by one timer per step, so a pass ends before it doubled.
+  struct Compaction {
+    bool running = false;
+    Timestamp cursor = kMinWatermark;
+  };
+  static constexpr size_t kCompactionStep = 32;
   void compact_if_mostly_stale(TimerQueue& queue, bool event_time) {
-    if (queue.size() < 2 * live_timers_ + 4096) return;
-    queue.retain([&](const Timer& t) {
-      auto key_it = keys_.find(t.key);
-      if (key_it == keys_.end()) return false;
-      const Entry* e = find(key_it->second, t.window);
-      if (e == nullptr) return false;
-      const TimerTimes& times = event_time ? e->event_timers : e->processing_timers;
-      return std::find(times.begin(), times.end(), t.time) != times.end();
-    });
+    Compaction& compaction = event_time ? event_compaction_ : processing_compaction_;
+    if (!compaction.running) {
+      if (queue.size() < 2 * live_timers_ + 4096) return;
+      compaction = Compaction{true, kMinWatermark};
+    }
+    compaction.running =
+        !queue.retain_some(compaction.cursor, kCompactionStep, [&](const Timer& t) {
+          auto key_it = keys_.find(t.key);
+          if (key_it == keys_.end()) return false;
+          const Entry* e = find(key_it->second, t.window);
+          if (e == nullptr) return false;
+          const TimerTimes& times = event_time ? e->event_timers : e->processing_timers;
+          return std::find(times.begin(), times.end(), t.time) != times.end();
+        });
   }
-  // An entry's timers stop being live (merged away or cleaned up).
+  // An entry of the current key stops having timers (merged away or cleaned up).
   void forget_timers(Entry& e) {
+    for (Timestamp time : e.event_timers) event_timers_.erase(time, key_, e.window);
+    for (Timestamp time : e.processing_timers) processing_timers_.erase(time, key_, e.window);
     live_timers_ -= e.event_timers.size() + e.processing_timers.size();
     e.event_timers.clear();
     e.processing_timers.clear();
@@ -535,6 +582,8 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   Timestamp watermark_ = kMinWatermark;
   Timestamp wakeup_at_ = kMaxWatermark;
   size_t live_timers_ = 0;  // listed by their windows, in both queues
+  Compaction event_compaction_;
+  Compaction processing_compaction_;
   bool draining_ = false;
   ProcessingTimeService* clock_ = nullptr;
   SideOutputs side_outputs_;
