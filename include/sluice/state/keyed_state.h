@@ -303,8 +303,8 @@ class KeyedTable {
   // The current key's slot for reading, or null (expired entries are removed and count as
   // absent). Change it only through find_for_change().
   const Slot* find(const K& key, int key_group) {
-    const size_t i = prepare(key_group);
-    const Slot* slot = lookup(key, i);
+    const Group g = prepare(key_group);
+    const Slot* slot = lookup(key, g.index);
     if (slot == nullptr || ttl_ <= 0) return slot;
     const Timestamp now = (*clock_)();
     if (now - slot->touched >= ttl_) {
@@ -312,7 +312,7 @@ class KeyedTable {
       return nullptr;
     }
     if (ttl_config_.update == StateTtlConfig::Update::kOnReadAndWrite) {
-      Slot* writable = find_for_change(key, key_group);
+      Slot* writable = find_for_change(key, g);
       writable->touched = now;
       return writable;
     }
@@ -320,29 +320,20 @@ class KeyedTable {
   }
   // The current key's slot, to be changed in place, or null. Refreshes nothing.
   Slot* find_for_change(const K& key, int key_group) {
-    const size_t i = prepare(key_group);
-    if (!guard_->frozen(i)) {
-      auto it = maps_[i].find(key);
-      return it == maps_[i].end() ? nullptr : &it->second;
-    }
-    Overlay& overlay = overlays_[i];
-    if (auto it = overlay.find(key); it != overlay.end()) {
-      return it->second ? &*it->second : nullptr;
-    }
-    auto it = maps_[i].find(key);
-    if (it == maps_[i].end()) return nullptr;
-    return &*overlay.try_emplace(key, it->second).first->second;  // the first change: a copy
+    const Group g = prepare(key_group);
+    return find_for_change(key, g);
   }
   // The current key's slot for a write (refreshed), created by `make` if absent or expired.
   Slot& find_or_create(const K& key, int key_group, const std::function<S()>& make) {
-    const size_t i = prepare(key_group);
+    const Group g = prepare(key_group);
+    const size_t i = g.index;
     Slot* slot = nullptr;
     bool created = false;
-    if (!guard_->frozen(i)) {
+    if (!g.frozen) {
       auto [it, inserted] = maps_[i].try_emplace(key);
       slot = &it->second;
       created = inserted;
-    } else if ((slot = find_for_change(key, key_group)) == nullptr) {
+    } else if ((slot = find_for_change(key, g)) == nullptr) {
       slot = &*overlays_[i].insert_or_assign(key, Slot{}).first->second;
       created = true;
     }
@@ -355,8 +346,9 @@ class KeyedTable {
     return *slot;
   }
   void erase(const K& key, int key_group) {
-    const size_t i = prepare(key_group);
-    if (!guard_->frozen(i)) {
+    const Group g = prepare(key_group);
+    const size_t i = g.index;
+    if (!g.frozen) {
       maps_[i].erase(key);
     } else if (maps_[i].contains(key)) {
       overlays_[i].insert_or_assign(key, std::nullopt);
@@ -364,6 +356,7 @@ class KeyedTable {
       overlays_[i].erase(key);
     }
   }
+
   // Background TTL sweep over every key group.
   size_t remove_expired(Timestamp now) {
     if (ttl_ <= 0) return 0;
@@ -417,6 +410,29 @@ class KeyedTable {
  private:
   using Overlay = absl::flat_hash_map<K, std::optional<Slot>>;
 
+  // A group's index, and whether the snapshot still reads its map. Decided once per operation:
+  // the asynchronous part may finish the group at any moment, and an operation that first saw it
+  // frozen (and left its overlay unmerged) must not then write to the map, or the overlay's older
+  // copy of the entry would overwrite the change when it is merged.
+  struct Group {
+    size_t index;
+    bool frozen;
+  };
+  Slot* find_for_change(const K& key, Group g) {
+    const size_t i = g.index;
+    if (!g.frozen) {
+      auto it = maps_[i].find(key);
+      return it == maps_[i].end() ? nullptr : &it->second;
+    }
+    Overlay& overlay = overlays_[i];
+    if (auto it = overlay.find(key); it != overlay.end()) {
+      return it->second ? &*it->second : nullptr;
+    }
+    auto it = maps_[i].find(key);
+    if (it == maps_[i].end()) return nullptr;
+    return &*overlay.try_emplace(key, it->second).first->second;  // the first change: a copy
+  }
+
   size_t local(int key_group) const {
     if (!range_.contains(key_group)) {
       throw Error(ErrorCategory::kInternal,
@@ -424,11 +440,12 @@ class KeyedTable {
     }
     return static_cast<size_t>(key_group - range_.start);
   }
-  // The group's index, its overlay merged if the snapshot is done with it.
-  size_t prepare(int key_group) {
+  // The group, its overlay merged if the snapshot is done with it.
+  Group prepare(int key_group) {
     const size_t i = local(key_group);
-    if (!overlays_[i].empty() && !guard_->frozen(i)) merge(i);
-    return i;
+    const bool frozen = guard_->frozen(i);
+    if (!frozen && !overlays_[i].empty()) merge(i);
+    return {i, frozen};
   }
   const Slot* lookup(const K& key, size_t i) const {
     if (!overlays_[i].empty()) {
