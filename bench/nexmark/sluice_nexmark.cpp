@@ -11,7 +11,8 @@
 // Fields: query, events, parallelism, elapsed_s, events_per_s, cores (CPU seconds of the whole
 // process, generator included, over elapsed: Nexmark's way of counting cores),
 // events_per_s_per_core, results, peak_rss_mb, checkpoints (completed; with checkpoints on, also
-// checkpoints_failed and last_checkpoint: its duration, synchronous and asynchronous parts, full
+// checkpoints_failed, max_sync_ms (the longest synchronous part of any checkpoint) and
+// last_checkpoint: its duration, synchronous and asynchronous parts, full
 // and newly written size); with --rate (events per second,
 // paced), end-to-end latency percentiles and their number of samples: from the moment the paced
 // generator was due to emit the event whose time a result carries (its start + the event's
@@ -213,10 +214,11 @@ int main(int argc, char** argv) {
       const JobMetrics& c = result.metrics;
       checkpoint = fmt::format(
           ",\"last_checkpoint\":{{\"ms\":{:.1f},\"sync_ms\":{:.1f},\"async_ms\":{:.1f},"
-          "\"mb\":{:.2f},\"new_mb\":{:.2f}}},\"checkpoints_failed\":{}",
+          "\"mb\":{:.2f},\"new_mb\":{:.2f}}},\"max_sync_ms\":{:.1f},\"checkpoints_failed\":{}",
           c.last_checkpoint_ms, c.last_checkpoint_sync_ms, c.last_checkpoint_async_ms,
           static_cast<double>(c.last_checkpoint_bytes) / 1e6,
-          static_cast<double>(c.last_checkpoint_new_bytes) / 1e6, c.checkpoints_failed);
+          static_cast<double>(c.last_checkpoint_new_bytes) / 1e6, c.max_checkpoint_sync_ms,
+          c.checkpoints_failed);
     }
     fmt::print(
         "{{\"query\":\"{}\",\"events\":{},\"parallelism\":{},\"rate\":{},\"elapsed_s\":{:.3f},"

@@ -28,9 +28,12 @@ constexpr const char* kSavepointPrefix = "savepoint-";
               ErrorContext{.file = path.string()});
 }
 
+// In chunks: one write of megabytes keeps the writing thread in the kernel for tens of
+// milliseconds (see the coordinator's priority), holding locks the task threads' page faults need.
 void write_all(int fd, std::string_view bytes, const fs::path& path) {
+  constexpr size_t kChunk = 256 * 1024;
   while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    const ssize_t n = ::write(fd, bytes.data(), std::min(bytes.size(), kChunk));
     if (n < 0) {
       if (errno == EINTR) continue;
       throw_io("cannot write checkpoint file", path);

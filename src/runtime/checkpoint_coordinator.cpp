@@ -359,6 +359,7 @@ void CheckpointCoordinator::complete(int64_t id) {
     stats_.last_duration_ms =
         std::chrono::duration<double, std::milli>(now - pending.since).count();
     stats_.last_sync_ms = pending.sync_ms;
+    stats_.max_sync_ms = std::max(stats_.max_sync_ms, pending.sync_ms);
     stats_.last_async_ms = pending.async_ms;
     stats_.last_bytes = pending.bytes + shared_bytes;
     stats_.last_new_bytes = pending.bytes + new_shared_bytes;

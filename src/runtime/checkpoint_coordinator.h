@@ -102,6 +102,7 @@ class CheckpointCoordinator {
     int64_t failed = 0;
     double last_duration_ms = 0;  // of the last completed one
     double last_sync_ms = 0;      // its longest synchronous part of a task
+    double max_sync_ms = 0;       // the longest synchronous part of any completed checkpoint
     double last_async_ms = 0;     // its asynchronous parts, together
     uint64_t last_bytes = 0;      // full size
     uint64_t last_new_bytes = 0;  // without the shared files stored by earlier checkpoints

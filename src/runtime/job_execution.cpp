@@ -589,6 +589,7 @@ JobMetrics JobExecution::metrics_locked() const {
     result.checkpoints_peak_concurrent = stats.peak_concurrent;
     result.last_checkpoint_sync_ms = stats.last_sync_ms;
     result.last_checkpoint_async_ms = stats.last_async_ms;
+    result.max_checkpoint_sync_ms = stats.max_sync_ms;
   }
   for (size_t id = 0; id < node_metrics_.size(); ++id) {
     const auto& node = node_metrics_[id];

@@ -170,6 +170,17 @@ TEST_F(RestoreOperators, SlidingWindowsWithAnEvictor) {
   });
 }
 
+// Sessions on the trigger path, whose snapshots are serialized asynchronously while the task
+// goes on merging, extending and closing sessions (260 keys, one source subtask each).
+TEST_F(RestoreOperators, SessionWindowsSnapshottedAsynchronously) {
+  expect_same_output_after_failover([&](StreamEnvironment& env, bool fail) {
+    return events(env, fail)
+        .key_by([](const E& e) { return e.key * 10 + e.value / 7 % 10; })
+        .window(EventTimeSessionWindows::with_gap(100ms))
+        .process(LastThree{});
+  });
+}
+
 TEST_F(RestoreOperators, RollingReduce) {
   expect_same_output_after_failover([&](StreamEnvironment& env, bool fail) {
     return events(env, fail)

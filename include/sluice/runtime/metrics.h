@@ -103,6 +103,9 @@ struct JobMetrics {
   // the asynchronous parts together (written off the task threads), of the last checkpoint.
   double last_checkpoint_sync_ms = 0;
   double last_checkpoint_async_ms = 0;
+  // The longest synchronous part of any checkpoint of this attempt (the last one of a bounded job
+  // is taken after its state emptied).
+  double max_checkpoint_sync_ms = 0;
   uint64_t last_checkpoint_bytes = 0;  // its full size, shared files included
   // What it wrote: all but the shared files earlier checkpoints had stored (incremental size).
   uint64_t last_checkpoint_new_bytes = 0;

@@ -318,6 +318,9 @@ class KeyedTable {
     }
     return slot;
   }
+  // The key's slot for reading, or null, without merging the group's overlay (so that slots of
+  // the group others hold stay put) and without expiring anything.
+  const Slot* peek(const K& key, int key_group) const { return lookup(key, local(key_group)); }
   // The current key's slot, to be changed in place, or null. Refreshes nothing.
   Slot* find_for_change(const K& key, int key_group) {
     const Group g = prepare(key_group);

@@ -19,6 +19,11 @@
 // The pane-based WindowOperator (window_operator.h) is the fast path for the common case of
 // tumbling and sliding windows with their default trigger and no evictor.
 //
+// Snapshots are asynchronous as the heap backend's: the windows are kept per key group in a
+// detail::KeyedTable, frozen by a snapshot until its asynchronous part has serialized the group
+// (a key changed meanwhile is copied first). Session windows of a few hundred thousand keys took
+// the task tens of milliseconds to serialize synchronously.
+//
 // Threading: as every operator, one task thread.
 #pragma once
 
@@ -30,6 +35,7 @@
 
 #include <tuple>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "sluice/api/keyed_process.h"
@@ -49,6 +55,12 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   static constexpr bool kMerging = Assigner::kMerging;
   static constexpr bool kGlobal = std::is_same_v<Assigner, GlobalWindowSpec>;
 
+  ~TriggerWindowOperator() override {
+    if (guard_.snapshot) guard_.snapshot->cancel();  // a pending asynchronous part reads *this
+  }
+  TriggerWindowOperator(const TriggerWindowOperator&) = delete;
+  TriggerWindowOperator& operator=(const TriggerWindowOperator&) = delete;
+
   TriggerWindowOperator(KeySelector selector, Adapter adapter, Assigner assigner, Trigger trigger,
                         Evictor evictor, Timestamp allowed_lateness,
                         std::optional<OutputTag<T>> late_tag)
@@ -58,13 +70,18 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
         trigger_(std::move(trigger)),
         evictor_(std::move(evictor)),
         lateness_(allowed_lateness),
-        late_tag_(std::move(late_tag)) {}
+        late_tag_(std::move(late_tag)) {
+    guard_.settle = [this](size_t local) { settle_group(local); };
+  }
 
   void open() override {
     OperatorContext& c = this->context();
     clock_ = c.processing_time;
     side_outputs_.bind(&c);
     states_ = std::make_unique<WindowStateBackends<Key>>(c);
+    max_parallelism_ = c.max_parallelism;
+    range_ = c.key_group_range;
+    keys_ = std::make_unique<Table>(range_, StateTtlConfig{}, nullptr, &guard_);
     context_ =
         std::make_unique<WindowContext<Key>>(side_outputs_, *states_, c.max_parallelism, kMerging);
     dropped_ = &c.metrics->user_counter("late_records_dropped");
@@ -75,27 +92,48 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   }
 
   // Per key group: each key's windows with their contents, trigger state and live timers; the
-  // window function's state; the watermark.
+  // window function's state; the watermark. The key groups are serialized by the asynchronous
+  // part (see the top of the file).
   StateSnapshot snapshot_state(const SnapshotRequest& request) override {
     if constexpr (kCheckpointable) {
-      KeyGroupedItems items;
-      const int max_parallelism = this->context().max_parallelism;
-      for (const auto& [key, windows] : keys_) {
-        BufferWriter out = items.add(key_group_for_key(key, max_parallelism));
-        serialize(key, out);
-        out.write_length(windows.size());
-        for (const Entry& e : windows) {
-          serialize(e.window, out);
-          serialize(e.count, out);
-          serialize(e.contents, out);
-          serialize(e.trigger_state, out);
-          serialize(std::vector<Timestamp>(e.event_timers.begin(), e.event_timers.end()), out);
-          serialize(std::vector<Timestamp>(e.processing_timers.begin(), e.processing_timers.end()),
-                    out);
+      finish_snapshot_in_progress();
+      keys_->merge_overlays();
+      auto sync = std::make_shared<HeapSnapshotSync>(static_cast<size_t>(range_.size()));
+      guard_.snapshot = sync;
+      guard_.active = true;
+      struct Materializer {
+        TriggerWindowOperator* op;
+        std::shared_ptr<HeapSnapshotSync> sync;
+        std::vector<BackendMaterialize> backends;
+        Timestamp watermark;
+        bool ran = false;
+        ~Materializer() {
+          if (!ran) sync->cancel();
         }
-      }
-      return keyed_operator_snapshot(KeyedOperatorSnapshot{watermark_, {}, items.finish(), {}},
-                                     states_->snapshot_async(request.savepoint));
+      };
+      auto m = std::make_shared<Materializer>(
+          this, sync, states_->snapshot_async(request.savepoint), watermark_);
+      return StateSnapshot::deferred([m](SnapshotFiles& files) {
+        m->ran = true;
+        HeapSnapshotSync& sync = *m->sync;
+        for (size_t i = 0; i < sync.size(); ++i) {
+          if (sync.claim(i)) sync.publish(i, m->op->serialize_group(i));
+        }
+        KeyedOperatorSnapshot snapshot{m->watermark, {}, {}, {}};
+        for (size_t i = 0; i < sync.size(); ++i) {
+          sync.wait_done(i);
+          if (sync.cancelled()) {
+            throw Error(ErrorCategory::kInternal,
+                        "the window operator closed before its snapshot was written");
+          }
+          if (!sync.blob(i).empty()) {
+            snapshot.internal.push_back(KeyGroupSnapshot{m->op->range_.start + static_cast<int>(i),
+                                                         std::move(sync.blob(i))});
+          }
+        }
+        for (auto& materialize : m->backends) snapshot.backends.push_back(materialize(files));
+        return to_bytes(snapshot);
+      });
     } else {
       throw_not_checkpointable("the key, contents or trigger state type of window operator '" +
                                this->context().operator_name + "' has no sluice::Serializer");
@@ -120,9 +158,8 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
         if (ts == kNoTimestamp) throw_window_record_without_timestamp();
       }
       key_ = std::invoke(selector_, value);
-      auto key_it = keys_.find(key_);
-      if (key_it == keys_.end()) key_it = keys_.emplace(key_, Windows{}).first;
-      Windows& windows = key_it->second;
+      const int key_group = key_group_for_key(key_, max_parallelism_);
+      Windows& windows = keys_->find_or_create(key_, key_group, [] { return Windows{}; }).value;
       bool accepted = false;
       assigner_.assign(value, ts, [&](const TimeWindow& assigned) {
         Entry* entry = nullptr;
@@ -144,7 +181,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
       });
       if (!accepted) {
         on_late_record(value, ts);
-        if (windows.empty()) keys_.erase(key_it);
+        if (windows.empty()) keys_->erase(key_, key_group);
       }
     }
     out.flush();
@@ -185,7 +222,10 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
       for (auto& snapshot : snapshots) {
         read_key_grouped_items(snapshot.internal, c.key_group_range, [&](BufferReader& in) {
           key_ = deserialize<Key>(in);
-          Windows& windows = keys_[key_];
+          Windows& windows = keys_
+                                 ->find_or_create(key_, key_group_for_key(key_, max_parallelism_),
+                                                  [] { return Windows{}; })
+                                 .value;
           for (size_t n = in.read_length(); n > 0; --n) {
             Entry e = new_entry(deserialize<TimeWindow>(in));
             e.count = deserialize<int64_t>(in);
@@ -220,6 +260,51 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   };
   // The windows of one key: usually one (tumbling, sessions), stored inline in the key map.
   using Windows = absl::InlinedVector<Entry, 1>;
+  using Table = KeyedTable<Key, Windows>;
+
+  // One key group of the windows, as KeyGroupedItems writes it (empty if it has no key). By the
+  // asynchronous part, or by the task before it changes the group as a whole.
+  std::string serialize_group(size_t local) const {
+    if constexpr (kCheckpointable) {
+      const auto& group = keys_->group(range_.start + static_cast<int>(local));
+      if (group.empty()) return {};
+      std::string bytes;
+      BufferWriter out(bytes);
+      out.write_fixed(static_cast<uint32_t>(group.size()));
+      for (const auto& [key, slot] : group) {
+        serialize(key, out);
+        out.write_length(slot.value.size());
+        for (const Entry& e : slot.value) {
+          serialize(e.window, out);
+          serialize(e.count, out);
+          serialize(e.contents, out);
+          serialize(e.trigger_state, out);
+          serialize(std::vector<Timestamp>(e.event_timers.begin(), e.event_timers.end()), out);
+          serialize(std::vector<Timestamp>(e.processing_timers.begin(), e.processing_timers.end()),
+                    out);
+        }
+      }
+      return bytes;
+    } else {
+      return {};
+    }
+  }
+  void settle_group(size_t local) {
+    if (guard_.snapshot->claim(local)) {
+      guard_.snapshot->publish(local, serialize_group(local));
+    } else {
+      guard_.snapshot->wait_done(local);
+    }
+  }
+  // A new snapshot starts: the previous one's remaining groups are serialized first.
+  void finish_snapshot_in_progress() {
+    if (!guard_.snapshot) return;
+    if (guard_.active) {
+      for (size_t i = 0; i < guard_.snapshot->size(); ++i) settle_group(i);
+    }
+    guard_.active = false;
+    guard_.snapshot.reset();
+  }
   struct Timer {
     Timestamp time;
     Key key;
@@ -351,14 +436,8 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
       compaction = Compaction{true, kMinWatermark};
     }
     compaction.running =
-        !queue.retain_some(compaction.cursor, kCompactionStep, [&](const Timer& t) {
-          auto key_it = keys_.find(t.key);
-          if (key_it == keys_.end()) return false;
-          const Entry* e = find(key_it->second, t.window);
-          if (e == nullptr) return false;
-          const TimerTimes& times = event_time ? e->event_timers : e->processing_timers;
-          return std::find(times.begin(), times.end(), t.time) != times.end();
-        });
+        !queue.retain_some(compaction.cursor, kCompactionStep,
+                           [&](const Timer& t) { return timer_is_live(t, event_time); });
   }
   // An entry of the current key stops having timers (merged away or cleaned up).
   void forget_timers(Entry& e) {
@@ -395,6 +474,9 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   // ---- windows of one key ----
   // Newest windows last: in-order input finds its window at the back.
   static Entry* find(Windows& windows, const TimeWindow& w) {
+    return const_cast<Entry*>(find(std::as_const(windows), w));
+  }
+  static const Entry* find(const Windows& windows, const TimeWindow& w) {
     for (size_t i = windows.size(); i-- > 0;) {
       if (windows[i].window == w) return &windows[i];
     }
@@ -534,13 +616,25 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
     side_outputs_.flush();
   }
 
+  // Whether the timer is still listed by its window (not merged away, moved or cleaned up). Reads
+  // without merging overlays: the caller may hold an entry of the same key group.
+  bool timer_is_live(const Timer& t, bool event_time) const {
+    const auto* slot = keys_->peek(t.key, key_group_for_key(t.key, max_parallelism_));
+    if (slot == nullptr) return false;
+    const Entry* e = find(slot->value, t.window);
+    if (e == nullptr) return false;
+    const TimerTimes& times = event_time ? e->event_timers : e->processing_timers;
+    return std::find(times.begin(), times.end(), t.time) != times.end();
+  }
+
   void on_timer(const Timer& timer, TimeDomain domain, Collector<Out>& out) {
-    auto key_it = keys_.find(timer.key);
-    if (key_it == keys_.end()) return;
-    Entry* e = find(key_it->second, timer.window);
-    if (e == nullptr) return;  // merged away or cleaned up
     const bool event_time = domain == TimeDomain::kEventTime;
-    if (!unlist_timer(event_time ? e->event_timers : e->processing_timers, timer.time)) return;
+    // Checked first so that a stale timer does not copy its key's windows during a snapshot.
+    if (!timer_is_live(timer, event_time)) return;
+    const int key_group = key_group_for_key(timer.key, max_parallelism_);
+    Windows& windows = keys_->find_for_change(timer.key, key_group)->value;
+    Entry* e = find(windows, timer.window);
+    unlist_timer(event_time ? e->event_timers : e->processing_timers, timer.time);
     --live_timers_;
     key_ = timer.key;
     window_ = timer.window;
@@ -558,10 +652,9 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
                                           key_group_for_key(key_, this->context().max_parallelism));
         states_->window().clear_current_key();
       }
-      Windows& windows = key_it->second;
       forget_timers(*e);
       windows.erase(windows.begin() + (e - windows.data()));
-      if (windows.empty()) keys_.erase(key_it);
+      if (windows.empty()) keys_->erase(timer.key, key_group);
     }
   }
 
@@ -572,7 +665,10 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   Evictor evictor_;
   Timestamp lateness_;
   std::optional<OutputTag<T>> late_tag_;
-  absl::flat_hash_map<Key, Windows> keys_;
+  int max_parallelism_ = kDefaultMaxParallelism;
+  KeyGroupRange range_;
+  std::unique_ptr<Table> keys_;  // each key's windows
+  WriteGuard guard_;             // and the latest snapshot
   TimerQueue event_timers_;
   TimerQueue processing_timers_;
   // The key, window and window entry being processed: what the TriggerContext acts on.
