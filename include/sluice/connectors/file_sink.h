@@ -17,6 +17,7 @@
 #pragma once
 
 #include <boost/pfr.hpp>
+#include <charconv>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -49,6 +50,9 @@ void append_csv_value(std::string& out, const V& value) {
     append_csv_field(out, value);
   } else if constexpr (std::is_same_v<V, bool>) {
     out += value ? "true" : "false";
+  } else if constexpr (std::is_integral_v<V>) {
+    char digits[24];
+    out.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
   } else if constexpr (std::is_arithmetic_v<V>) {
     out += nlohmann::json(value).dump();  // shortest round-trip form for doubles
   } else {
