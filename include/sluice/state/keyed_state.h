@@ -277,6 +277,26 @@ struct WriteGuard {
   void settle_if_frozen(size_t local) {
     if (frozen(local)) settle(local);
   }
+  // Group `local` of the snapshot serialized by the caller (`serialize(local)` gives its bytes)
+  // unless the asynchronous part claimed it first, then waited for.
+  template <class Serialize>
+  void serialize_or_wait(size_t local, Serialize&& serialize) {
+    if (snapshot->claim(local)) {
+      snapshot->publish(local, serialize(local));
+    } else {
+      snapshot->wait_done(local);
+    }
+  }
+  // A new snapshot starts: the previous one's remaining groups are serialized first.
+  template <class Serialize>
+  void finish_previous(Serialize&& serialize) {
+    if (!snapshot) return;
+    if (active) {
+      for (size_t i = 0; i < snapshot->size(); ++i) serialize_or_wait(i, serialize);
+    }
+    active = false;
+    snapshot.reset();
+  }
 };
 
 // Per-key storage of one state, one hash map per key group, with TTL bookkeeping. While a
@@ -1018,20 +1038,10 @@ class HeapKeyedStateBackend final : public KeyedStateBackend<K> {
 
   // A whole key group is about to change: the snapshot still waiting for it gets it first.
   void settle_group(size_t local) {
-    if (guard_.snapshot->claim(local)) {
-      guard_.snapshot->publish(local, serialize_group(local));
-    } else {
-      guard_.snapshot->wait_done(local);
-    }
+    guard_.serialize_or_wait(local, [this](size_t i) { return serialize_group(i); });
   }
-  // A new snapshot starts: the previous one's remaining groups are serialized first.
   void finish_snapshot_in_progress() {
-    if (!guard_.snapshot) return;
-    if (guard_.active) {
-      for (size_t i = 0; i < guard_.snapshot->size(); ++i) settle_group(i);
-    }
-    guard_.active = false;
-    guard_.snapshot.reset();
+    guard_.finish_previous([this](size_t i) { return serialize_group(i); });
   }
 
   struct PendingGroup {

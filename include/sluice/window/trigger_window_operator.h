@@ -102,17 +102,18 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
       guard_.snapshot = sync;
       guard_.active = true;
       struct Materializer {
-        TriggerWindowOperator* op;
+        TriggerWindowOperator* op;  // only to serialize a claimed group: the operator waits
         std::shared_ptr<HeapSnapshotSync> sync;
         std::vector<BackendMaterialize> backends;
         Timestamp watermark;
+        int first_group;
         bool ran = false;
         ~Materializer() {
           if (!ran) sync->cancel();
         }
       };
       auto m = std::make_shared<Materializer>(
-          this, sync, states_->snapshot_async(request.savepoint), watermark_);
+          this, sync, states_->snapshot_async(request.savepoint), watermark_, range_.start);
       return StateSnapshot::deferred([m](SnapshotFiles& files) {
         m->ran = true;
         HeapSnapshotSync& sync = *m->sync;
@@ -127,8 +128,8 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
                         "the window operator closed before its snapshot was written");
           }
           if (!sync.blob(i).empty()) {
-            snapshot.internal.push_back(KeyGroupSnapshot{m->op->range_.start + static_cast<int>(i),
-                                                         std::move(sync.blob(i))});
+            snapshot.internal.push_back(
+                KeyGroupSnapshot{m->first_group + static_cast<int>(i), std::move(sync.blob(i))});
           }
         }
         for (auto& materialize : m->backends) snapshot.backends.push_back(materialize(files));
@@ -290,20 +291,10 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
     }
   }
   void settle_group(size_t local) {
-    if (guard_.snapshot->claim(local)) {
-      guard_.snapshot->publish(local, serialize_group(local));
-    } else {
-      guard_.snapshot->wait_done(local);
-    }
+    guard_.serialize_or_wait(local, [this](size_t i) { return serialize_group(i); });
   }
-  // A new snapshot starts: the previous one's remaining groups are serialized first.
   void finish_snapshot_in_progress() {
-    if (!guard_.snapshot) return;
-    if (guard_.active) {
-      for (size_t i = 0; i < guard_.snapshot->size(); ++i) settle_group(i);
-    }
-    guard_.active = false;
-    guard_.snapshot.reset();
+    guard_.finish_previous([this](size_t i) { return serialize_group(i); });
   }
   struct Timer {
     Timestamp time;
