@@ -12,13 +12,13 @@
 // process, generator included, over elapsed: Nexmark's way of counting cores),
 // events_per_s_per_core, results, peak_rss_mb, checkpoints (completed; with checkpoints on, also
 // checkpoints_failed, max_sync_ms (the longest synchronous part of any checkpoint) and
-// last_checkpoint: its duration, synchronous and asynchronous parts, full
-// and newly written size); with --rate (events per second,
-// paced), end-to-end latency percentiles and their number of samples: from the moment the paced
-// generator was due to emit the event whose time a result carries (its start + the event's
-// event-time offset, millisecond resolution) to the result reaching the sink. A window's result
-// carries the window's last millisecond, a timer's its time: their latency starts when the input
-// made them due. Results the end of input fires are not counted.
+// last_checkpoint: its duration, synchronous and asynchronous parts, full and newly written size);
+// with --rate (events per second, paced), end-to-end latency percentiles and their number of
+// samples: from the moment the paced generator was due to emit the event whose time a result
+// carries (its start + the event's event-time offset, millisecond resolution) to the result
+// reaching the sink. A window's result carries the window's last millisecond, a timer's its time:
+// their latency starts when the input made them due. Results the end of input fires are not
+// counted.
 #include <sys/resource.h>
 
 #include <algorithm>
