@@ -181,6 +181,22 @@ TEST_F(RestoreOperators, SessionWindowsSnapshottedAsynchronously) {
   });
 }
 
+// Sliding windows on the pane path (an aggregate, no evictor), whose snapshots freeze the panes
+// while the task goes on adding to them (260 keys, one source subtask each).
+TEST_F(RestoreOperators, PaneWindowsSnapshottedAsynchronously) {
+  expect_same_output_after_failover([&](StreamEnvironment& env, bool fail) {
+    return events(env, fail)
+        .key_by([](const E& e) { return e.key * 10 + e.value / 7 % 10; })
+        .window(SlidingEventTimeWindows::of(300ms, 100ms))
+        .reduce([](const E& a, const E& b) {
+          return E{a.key * 10 + a.value / 7 % 10, a.value + b.value, std::max(a.ts, b.ts)};
+        })
+        .map([](const E& e) {
+          return line({e.key, e.value, e.ts});
+        });
+  });
+}
+
 TEST_F(RestoreOperators, RollingReduce) {
   expect_same_output_after_failover([&](StreamEnvironment& env, bool fail) {
     return events(env, fail)

@@ -14,14 +14,25 @@
 //   side output if one is set, else it is dropped (and counted as "late_records_dropped");
 // - a window's state is removed when the watermark passes max_timestamp() + L.
 //
-// Threading: as every operator, one task thread.
+// Snapshots are asynchronous: a snapshot freezes the panes it will serialize (the asynchronous
+// part reads them, shared, even if the task drops them meanwhile); until it is done, the task's
+// changes to a frozen pane go to the pane's overlay (an accumulator copied on its first change),
+// which reads look in first and which is merged back once the snapshot is done. A snapshot taken
+// while the previous one still reads its panes, or of accumulators that cannot be copied, is
+// serialized at once.
+//
+// Threading: as every operator, one task thread; the asynchronous part of a snapshot reads the
+// frozen panes on the checkpoint coordinator's thread.
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
 
+#include <atomic>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "sluice/api/functions.h"
@@ -261,18 +272,49 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   // watermark (processing time, for processing-time windows) already handled.
   StateSnapshot snapshot_state(const SnapshotRequest& request) override {
     if constexpr (kSerializable<Key> && kSerializable<Acc>) {
-      KeyGroupedItems items;
+      thaw_if_done();
       const int max_parallelism = this->context().max_parallelism;
-      for (const auto& [pane, accumulators] : panes_) {
-        for (const auto& [key, acc] : accumulators) {
-          BufferWriter out = items.add(key_group_for_key(key, max_parallelism));
-          serialize(pane, out);
-          serialize(key, out);
-          serialize(acc, out);
+      std::vector<BackendMaterialize> backends = states_->snapshot_async(request.savepoint);
+      if constexpr (std::is_copy_constructible_v<Acc>) {
+        if (!snapshot_done_) {
+          struct Materializer {
+            std::vector<std::pair<Timestamp, std::shared_ptr<const Pane>>> panes;
+            std::shared_ptr<std::atomic<bool>> done;
+            std::vector<BackendMaterialize> backends;
+            Timestamp watermark;
+            int max_parallelism;
+            // Run or dropped, it no longer reads the panes: the task may change them again.
+            ~Materializer() { done->store(true, std::memory_order_release); }
+          };
+          auto m = std::make_shared<Materializer>();
+          for (auto& [start, pane] : panes_) {
+            pane->frozen = true;
+            m->panes.emplace_back(start, pane);
+          }
+          m->done = snapshot_done_ = std::make_shared<std::atomic<bool>>(false);
+          m->backends = std::move(backends);
+          m->watermark = watermark_;
+          m->max_parallelism = max_parallelism;
+          return StateSnapshot::deferred([m](SnapshotFiles& files) {
+            KeyGroupedItems items;
+            for (const auto& [start, pane] : m->panes) {
+              for (const auto& [key, acc] : pane->map)
+                add_item(items, m->max_parallelism, start, key, acc);
+            }
+            KeyedOperatorSnapshot snapshot{m->watermark, {}, items.finish(), {}};
+            for (auto& materialize : m->backends) snapshot.backends.push_back(materialize(files));
+            return to_bytes(snapshot);
+          });
         }
       }
+      KeyGroupedItems items;
+      for (const auto& [start, pane] : panes_) {
+        for_each_acc(*pane, [&](const Key& key, const Acc& acc) {
+          add_item(items, max_parallelism, start, key, acc);
+        });
+      }
       return keyed_operator_snapshot(KeyedOperatorSnapshot{watermark_, {}, items.finish(), {}},
-                                     states_->snapshot_async(request.savepoint));
+                                     std::move(backends));
     } else {
       throw_not_checkpointable("the key or accumulator type of window operator '" +
                                this->context().operator_name + "' has no sluice::Serializer");
@@ -281,6 +323,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
 
   void process_batch(Buffer& batch, int) override {
     auto& in = static_cast<RecordBuffer<T>&>(batch);
+    thaw_if_done();
     Collector<Out> out(this->out_, this->output(), this->batch_limit());
     // Processing-time windows: every record of the batch belongs to "now"; nothing is ever late.
     // "Now" is never before time already handled: a timer may have read a later clock than ours,
@@ -299,10 +342,8 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
         continue;
       }
       const Key key = std::invoke(selector_, value);
-      PaneMap& pane = pane_map(window_start(ts, spec_.offset, pane_size_));
-      auto it = pane.find(key);
-      if (it == pane.end()) it = pane.emplace(key, adapter_.create()).first;
-      adapter_.add(it->second, value);
+      Pane& pane = pane_at(window_start(ts, spec_.offset, pane_size_));
+      adapter_.add(acc_for_change(pane, key), value);
       if (spec_.event_time && ts <= watermark_) {
         // Some windows of this record already fired: fire those still within the lateness again.
         spec_.for_each_window(ts, [&](const TimeWindow& w) {
@@ -341,6 +382,66 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
 
  private:
   using PaneMap = absl::flat_hash_map<Key, Acc>;
+  struct Pane {
+    PaneMap map;  // read by a snapshot's asynchronous part while frozen
+    // While frozen: the accumulators changed since the snapshot, each copied on its first change.
+    PaneMap overlay;
+    bool frozen = false;
+  };
+
+  static void add_item(KeyGroupedItems& items, int max_parallelism, Timestamp pane, const Key& key,
+                       const Acc& acc) {
+    BufferWriter out = items.add(key_group_for_key(key, max_parallelism));
+    serialize(pane, out);
+    serialize(key, out);
+    serialize(acc, out);
+  }
+
+  // Once the asynchronous part is done with the frozen panes, their overlays are merged back.
+  void thaw_if_done() {
+    if (!snapshot_done_ || !snapshot_done_->load(std::memory_order_acquire)) return;
+    snapshot_done_.reset();
+    for (auto& [start, pane] : panes_) {
+      if (!pane->frozen) continue;
+      for (auto& [key, acc] : pane->overlay) pane->map.insert_or_assign(key, std::move(acc));
+      pane->overlay.clear();
+      pane->frozen = false;
+    }
+  }
+  Acc& acc_for_change(Pane& pane, const Key& key) {
+    if (!pane.frozen) {
+      auto it = pane.map.find(key);
+      if (it == pane.map.end()) it = pane.map.emplace(key, adapter_.create()).first;
+      return it->second;
+    }
+    if constexpr (std::is_copy_constructible_v<Acc>) {
+      if (auto it = pane.overlay.find(key); it != pane.overlay.end()) return it->second;
+      auto base = pane.map.find(key);
+      return pane.overlay.emplace(key, base == pane.map.end() ? adapter_.create() : base->second)
+          .first->second;
+    } else {
+      throw Error(ErrorCategory::kInternal, "a window pane of uncopyable accumulators was frozen");
+    }
+  }
+  const Acc* find_acc(const Pane& pane, const Key& key) const {
+    if (!pane.overlay.empty()) {
+      if (auto it = pane.overlay.find(key); it != pane.overlay.end()) return &it->second;
+    }
+    auto it = pane.map.find(key);
+    return it == pane.map.end() ? nullptr : &it->second;
+  }
+  // Every key's accumulator in the pane as the task sees it (overlay over map).
+  template <class F>
+  static void for_each_acc(const Pane& pane, F&& f) {
+    if (pane.overlay.empty()) {
+      for (const auto& [key, acc] : pane.map) f(key, acc);
+      return;
+    }
+    for (const auto& [key, acc] : pane.map) {
+      if (!pane.overlay.contains(key)) f(key, acc);
+    }
+    for (const auto& [key, acc] : pane.overlay) f(key, acc);
+  }
 
   void restore(const OperatorContext& c) {
     if constexpr (kSerializable<Key> && kSerializable<Acc>) {
@@ -349,7 +450,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
         read_key_grouped_items(snapshot.internal, c.key_group_range, [&](BufferReader& in) {
           const auto pane = deserialize<Timestamp>(in);
           Key key = deserialize<Key>(in);
-          panes_[pane].insert_or_assign(std::move(key), deserialize<Acc>(in));
+          pane_at(pane).map.insert_or_assign(std::move(key), deserialize<Acc>(in));
         });
       }
       states_->restore(snapshots);
@@ -359,6 +460,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   // Event time (the watermark) or processing time (the wall clock) moved to `time`.
   void advance_to(Timestamp time) {
     if (time <= watermark_) return;
+    thaw_if_done();
     const Timestamp previous = watermark_;
     watermark_ = time;
     fire_windows_between(previous, time);
@@ -385,10 +487,12 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
 
   // Records mostly arrive in time order, so consecutive records hit the same pane: remembering
   // it saves the ordered-map lookup.
-  PaneMap& pane_map(Timestamp pane) {
-    if (cached_map_ == nullptr || pane != cached_pane_) {
-      cached_map_ = &panes_[pane];
-      cached_pane_ = pane;
+  Pane& pane_at(Timestamp start) {
+    if (cached_map_ == nullptr || start != cached_pane_) {
+      std::shared_ptr<Pane>& pane = panes_[start];
+      if (!pane) pane = std::make_shared<Pane>();
+      cached_map_ = pane.get();
+      cached_pane_ = start;
     }
     return *cached_map_;
   }
@@ -408,9 +512,9 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
     bool any = false;
     for (auto pane = panes_.lower_bound(w.start); pane != panes_.end() && pane->first < w.end;
          ++pane) {
-      auto it = pane->second.find(key);
-      if (it == pane->second.end()) continue;
-      adapter_.merge(it->second, merged);
+      const Acc* acc = find_acc(*pane->second, key);
+      if (acc == nullptr) continue;
+      adapter_.merge(*acc, merged);
       any = true;
     }
     if (!any) return;
@@ -445,17 +549,17 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
     if (pane_size_ == spec_.size) {  // one pane per window: emit straight from it
       auto pane = panes_.find(w.start);
       if (pane == panes_.end()) return;
-      for (const auto& [key, acc] : pane->second) emit(key, w, acc, out);
+      for_each_acc(*pane->second, [&](const Key& key, const Acc& acc) { emit(key, w, acc, out); });
       return;
     }
     merged_.clear();
     for (auto pane = panes_.lower_bound(w.start); pane != panes_.end() && pane->first < w.end;
          ++pane) {
-      for (const auto& [key, acc] : pane->second) {
+      for_each_acc(*pane->second, [&](const Key& key, const Acc& acc) {
         auto it = merged_.find(key);
         if (it == merged_.end()) it = merged_.emplace(key, adapter_.create()).first;
         adapter_.merge(acc, it->second);
-      }
+      });
     }
     for (const auto& [key, acc] : merged_) emit(key, w, acc, out);
   }
@@ -472,7 +576,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
       const Timestamp last_window_end =
           window_start(first->first, spec_.offset, spec_.slide) + spec_.size;
       if (last_window_end - 1 + lateness_ > watermark) break;
-      if (&first->second == cached_map_) cached_map_ = nullptr;
+      if (first->second.get() == cached_map_) cached_map_ = nullptr;
       panes_.erase(first);
     }
     // Per-window state of windows past their lateness goes with them.
@@ -491,8 +595,12 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   std::optional<OutputTag<T>> late_tag_;
   Timestamp watermark_ = kMinWatermark;  // event time, or processing time already handled
   bool timer_pending_ = false;
-  std::map<Timestamp, PaneMap> panes_;  // pane start -> accumulator per key
-  PaneMap* cached_map_ = nullptr;
+  // Pane start -> accumulator per key; shared with a snapshot's asynchronous part while frozen.
+  std::map<Timestamp, std::shared_ptr<Pane>> panes_;
+  Pane* cached_map_ = nullptr;
+  // Set while the panes' frozen flags belong to a snapshot whose asynchronous part may still read
+  // them; true once it no longer does.
+  std::shared_ptr<std::atomic<bool>> snapshot_done_;
   Timestamp cached_pane_ = kMinWatermark;
   PaneMap merged_;  // scratch for merging a sliding window's panes
   SideOutputs side_outputs_;
