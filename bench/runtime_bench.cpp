@@ -118,7 +118,6 @@ void baseline_keyed_sum(int64_t events) {
   do_not_optimize(emitted);
 }
 
-
 class LatencySink final : public sluice::Sink<Event> {
  public:
   explicit LatencySink(std::shared_ptr<LatencyHistogram> total) : total_(std::move(total)) {}

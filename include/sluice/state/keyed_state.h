@@ -13,9 +13,8 @@
 // state_snapshot.h). The heap backend freezes its key groups: the asynchronous part serializes
 // them off the task thread while the task's changes to a group not serialized yet go to an overlay
 // (copy on write per entry, as Flink's heap backend), merged once the group is done. Snapshots are
-// in one canonical format whatever the
-// backend (savepoints restore into either); RocksDB's incremental checkpoints are its own native
-// format instead.
+// in one canonical format whatever the backend (savepoints restore into either); RocksDB's
+// incremental checkpoints are its own native format instead.
 //
 // Canonical format of one key group: u32 number of states, then per state its name
 // (length-prefixed), its StateKind (u8) and its entries (length-prefixed): u32 count, then per
@@ -250,6 +249,17 @@ class HeapSnapshotSync {
     }
   }
   bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+  // The asynchronous part: serializes, in order, every group nobody claimed yet (`serialize(i)`
+  // gives group i's bytes), then waits for the ones the task claimed. False if the snapshot was
+  // cancelled (its owner closed): the blobs are incomplete.
+  template <class Serialize>
+  bool serialize_unclaimed(Serialize&& serialize) {
+    for (size_t i = 0; i < size(); ++i) {
+      if (claim(i)) publish(i, serialize(i));
+    }
+    for (size_t i = 0; i < size(); ++i) wait_done(i);
+    return !cancelled();
+  }
 
  private:
   enum : uint8_t { kPending, kClaimed, kDone };
@@ -694,16 +704,12 @@ class HeapKeyedStateBackend final : public KeyedStateBackend<K> {
       return [materializer](SnapshotFiles&) {
         Materializer& m = *materializer;
         m.ran = true;
-        for (size_t i = 0; i < m.sync->size(); ++i) {
-          if (m.sync->claim(i)) m.sync->publish(i, m.backend->serialize_group(i));
+        if (!m.sync->serialize_unclaimed([&](size_t i) { return m.backend->serialize_group(i); })) {
+          throw Error(ErrorCategory::kInternal,
+                      "the operator closed before its keyed state snapshot was written");
         }
         KeyedBackendSnapshot snapshot;
         for (size_t i = 0; i < m.sync->size(); ++i) {
-          m.sync->wait_done(i);
-          if (m.sync->cancelled()) {
-            throw Error(ErrorCategory::kInternal,
-                        "the operator closed before its keyed state snapshot was written");
-          }
           snapshot.groups.push_back(
               KeyGroupSnapshot{m.range.start + static_cast<int>(i), std::move(m.sync->blob(i))});
         }

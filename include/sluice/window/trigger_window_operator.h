@@ -117,16 +117,12 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
       return StateSnapshot::deferred([m](SnapshotFiles& files) {
         m->ran = true;
         HeapSnapshotSync& sync = *m->sync;
-        for (size_t i = 0; i < sync.size(); ++i) {
-          if (sync.claim(i)) sync.publish(i, m->op->serialize_group(i));
+        if (!sync.serialize_unclaimed([&](size_t i) { return m->op->serialize_group(i); })) {
+          throw Error(ErrorCategory::kInternal,
+                      "the window operator closed before its snapshot was written");
         }
         KeyedOperatorSnapshot snapshot{m->watermark, {}, {}, {}};
         for (size_t i = 0; i < sync.size(); ++i) {
-          sync.wait_done(i);
-          if (sync.cancelled()) {
-            throw Error(ErrorCategory::kInternal,
-                        "the window operator closed before its snapshot was written");
-          }
           if (!sync.blob(i).empty()) {
             snapshot.internal.push_back(
                 KeyGroupSnapshot{m->first_group + static_cast<int>(i), std::move(sync.blob(i))});
@@ -427,8 +423,9 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
       compaction = Compaction{true, kMinWatermark};
     }
     compaction.running =
-        !queue.retain_some(compaction.cursor, kCompactionStep,
-                           [&](const Timer& t) { return timer_is_live(t, event_time); });
+        !queue.retain_some(compaction.cursor, kCompactionStep, [&](const Timer& t) {
+          return timer_is_live(t, key_group_for_key(t.key, max_parallelism_), event_time);
+        });
   }
   // An entry of the current key stops having timers (merged away or cleaned up).
   void forget_timers(Entry& e) {
@@ -609,8 +606,8 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
 
   // Whether the timer is still listed by its window (not merged away, moved or cleaned up). Reads
   // without merging overlays: the caller may hold an entry of the same key group.
-  bool timer_is_live(const Timer& t, bool event_time) const {
-    const auto* slot = keys_->peek(t.key, key_group_for_key(t.key, max_parallelism_));
+  bool timer_is_live(const Timer& t, int key_group, bool event_time) const {
+    const auto* slot = keys_->peek(t.key, key_group);
     if (slot == nullptr) return false;
     const Entry* e = find(slot->value, t.window);
     if (e == nullptr) return false;
@@ -621,8 +618,8 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   void on_timer(const Timer& timer, TimeDomain domain, Collector<Out>& out) {
     const bool event_time = domain == TimeDomain::kEventTime;
     // Checked first so that a stale timer does not copy its key's windows during a snapshot.
-    if (!timer_is_live(timer, event_time)) return;
     const int key_group = key_group_for_key(timer.key, max_parallelism_);
+    if (!timer_is_live(timer, key_group, event_time)) return;
     Windows& windows = keys_->find_for_change(timer.key, key_group)->value;
     Entry* e = find(windows, timer.window);
     unlist_timer(event_time ? e->event_timers : e->processing_timers, timer.time);
