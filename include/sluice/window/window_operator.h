@@ -233,9 +233,12 @@ struct AggregateProcessAdapter {
   void add(Acc& acc, const T& value) const { agg.add(value, acc); }
   void merge(const Acc& from, Acc& into) const { agg.merge(from, into); }
   void emit(const K& key, const WindowContext<K>& context, const Acc& acc, Collector<Out>& out) {
-    std::vector<typename Agg::output_type> result{agg.get_result(acc)};
-    fn.process(key, context, result, out);
+    // A window's end emits every key's result: one vector reused, not one allocated per key.
+    result_.clear();
+    result_.push_back(agg.get_result(acc));
+    fn.process(key, context, result_, out);
   }
+  std::vector<typename Agg::output_type> result_;
 };
 
 template <class T, class KeySelector, class Adapter>
