@@ -3,6 +3,8 @@
 //   tumbling_sum   datagen (in-order event time, 1,000 events per ms) -> key_by -> 1 s tumbling
 //                  event-time window sum -> discarding sink
 //   sliding_sum    the same with 10 s windows sliding by 1 s
+//   sliding_sum_per_window  the same with an accumulator per window (accumulate_per_window():
+//                  ten updates per record instead of one pane's, nothing merged at the end)
 //   session_sum    the same with event-time session windows of a 20 ms gap (a key sees an event
 //                  every 10 ms on average, so sessions of a few events open and close all the time)
 //
@@ -69,17 +71,19 @@ struct SumValues : sluice::AggregateFunction<Tick, int64_t, int64_t> {
 
 template <class Assigner>
 void engine_windows(int parallelism, int64_t events, int64_t keys, const Assigner& spec,
-                    const sluice::Configuration& config) {
+                    const sluice::Configuration& config, bool per_window = false) {
   auto env = bench_env(parallelism, config);
   auto strategy =
       sluice::WatermarkStrategy<Tick>::for_monotonous_timestamps().with_timestamp_assigner(
           [](const Tick& t) { return t.ts; });
-  env.from_source(sluice::datagen<Tick>(MakeTick{keys, events, parallelism}).number_of_rows(events),
-                  strategy, "ticks")
-      .key_by(&Tick::key)
-      .window(spec)
-      .aggregate(SumValues{})
-      .sink_to(sluice::DiscardingSink<int64_t>());
+  auto windowed =
+      env.from_source(
+             sluice::datagen<Tick>(MakeTick{keys, events, parallelism}).number_of_rows(events),
+             strategy, "ticks")
+          .key_by(&Tick::key)
+          .window(spec);
+  if (per_window) windowed.accumulate_per_window();
+  windowed.aggregate(SumValues{}).sink_to(sluice::DiscardingSink<int64_t>());
   env.execute("windows");
 }
 
@@ -170,6 +174,10 @@ int main(int argc, char** argv) {
         report_throughput(
             "sliding_sum", p, events, runs,
             [&] { engine_windows(p, events, keys, sliding, config); },
+            [&] { baseline_windows(events, keys, 10'000, 1000); });
+        report_throughput(
+            "sliding_sum_per_window", p, events, runs,
+            [&] { engine_windows(p, events, keys, sliding, config, true); },
             [&] { baseline_windows(events, keys, 10'000, 1000); });
       }
       if (only.empty() || only == "session") {

@@ -54,7 +54,10 @@ void JobRunner::supervise() {
       std::optional<std::chrono::milliseconds> delay;
       {
         std::lock_guard lock(mutex_);
-        if (!failure || cancelled_ || !(delay = next_delay())) {
+        // An invalid job fails the same way on every attempt (a graph or state layout that
+        // cannot run): restarting would only repeat it.
+        if (!failure || cancelled_ || failure->category() == ErrorCategory::kInvalidJob ||
+            !(delay = next_delay())) {
           failure_ = std::move(failure);
           done_ = true;
           cv_.notify_all();

@@ -182,6 +182,38 @@ TEST_F(Restarts, ASavepointWhileRunningLeavesTheJobRunning) {
   EXPECT_THROW(job.trigger_savepoint((dir_ / "savepoints").string()), Error) << "job ended";
 }
 
+// Pane and per-window accumulators are different layouts of a window's state: restoring one as
+// the other fails the job with the reason instead of computing from misread state.
+TEST_F(Restarts, WindowStateRestoresOnlyIntoTheSameAccumulatorLayout) {
+  auto windowed_job = [&](bool per_window) {
+    auto env = testing::quiet_env(2);
+    env.enable_checkpointing(20ms, (dir_ / "checkpoints").string());
+    auto windowed = env.from_source(datagen<int64_t>([](int64_t i) { return i; })
+                                        .number_of_rows(kRows)
+                                        .rows_per_second(80'000))
+                        .key_by([](int64_t v) { return v % 7; })
+                        .window(SlidingProcessingTimeWindows::of(100ms, 20ms));
+    if (per_window) windowed.accumulate_per_window();
+    windowed.reduce([](int64_t a, int64_t b) { return a + b; }).name("sums").add_sink([](int64_t) {
+    });
+    return env;
+  };
+  auto first = windowed_job(false);
+  JobClient job = first.execute_async("panes");
+  std::this_thread::sleep_for(100ms);
+  const std::string savepoint = job.stop_with_savepoint((dir_ / "savepoints").string());
+
+  auto second = windowed_job(true);
+  second.restore_from(savepoint);
+  try {
+    second.execute("per-window");
+    FAIL() << "expected the restore to fail";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("accumulator layout"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("sums"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(Restarts, SavepointsNeedCheckpoints) {
   auto env = testing::quiet_env(1);
   env.from_source(datagen<int64_t>([](int64_t i) { return i; }).rows_per_second(1000))

@@ -197,6 +197,23 @@ TEST_F(RestoreOperators, PaneWindowsSnapshottedAsynchronously) {
   });
 }
 
+// The same with an accumulator per window: a window's accumulators are restored as the window's,
+// and the layout is checked on restore.
+TEST_F(RestoreOperators, PerWindowAccumulatorsSnapshottedAsynchronously) {
+  expect_same_output_after_failover([&](StreamEnvironment& env, bool fail) {
+    return events(env, fail)
+        .key_by([](const E& e) { return e.key * 10 + e.value / 7 % 10; })
+        .window(SlidingEventTimeWindows::of(300ms, 100ms))
+        .accumulate_per_window()
+        .reduce([](const E& a, const E& b) {
+          return E{a.key * 10 + a.value / 7 % 10, a.value + b.value, std::max(a.ts, b.ts)};
+        })
+        .map([](const E& e) {
+          return line({e.key, e.value, e.ts});
+        });
+  });
+}
+
 TEST_F(RestoreOperators, RollingReduce) {
   expect_same_output_after_failover([&](StreamEnvironment& env, bool fail) {
     return events(env, fail)

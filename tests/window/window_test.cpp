@@ -20,19 +20,29 @@ struct Case {
   Timestamp lateness;
 };
 
-// `general`: force the general trigger-based operator (an explicit default trigger) instead of
-// the pane-based fast path; both must agree with the reference.
-void run_case(const Case& c, bool all_elements, bool general = false) {
+// Which operator, or layout, computes the windows: the pane-based fast path, the same with an
+// accumulator per window, or the general trigger-based operator (forced by an explicit default
+// trigger). All must agree with the reference.
+enum class Layout { kPanes, kPerWindow, kGeneral };
+
+void run_case(const Case& c, bool all_elements, Layout layout = Layout::kPanes) {
   const auto events = random_events(42, 3000);
   const Expected expected = time_window_reference(events, c.spec, c.lateness);
   ASSERT_FALSE(expected.late.empty()) << "the input should contain late records";
   for (int p : {1, 2, 4}) {
     SCOPED_TRACE(std::string(c.name) + " parallelism " + std::to_string(p) +
-                 (all_elements ? " process" : " aggregate") + (general ? " general" : ""));
+                 (all_elements ? " process" : " aggregate") +
+                 (layout == Layout::kGeneral     ? " general"
+                  : layout == Layout::kPerWindow ? " per window"
+                                                 : ""));
     const auto lateness = std::chrono::milliseconds(c.lateness);
-    if (general) {
+    if (layout == Layout::kGeneral) {
       expect_matches(events, expected, p, all_elements, [&](auto keyed) {
         return keyed.window(c.spec).trigger(EventTimeTrigger::create()).allowed_lateness(lateness);
+      });
+    } else if (layout == Layout::kPerWindow) {
+      expect_matches(events, expected, p, all_elements, [&](auto keyed) {
+        return keyed.window(c.spec).accumulate_per_window().allowed_lateness(lateness);
       });
     } else {
       expect_matches(events, expected, p, all_elements,
@@ -63,8 +73,15 @@ TEST(EventTimeWindows, ProcessWindowFunctionMatchesReference) {
 
 TEST(EventTimeWindows, GeneralOperatorMatchesReference) {
   for (const auto& c : kCases) {
-    run_case(c, false, true);
-    run_case(c, true, true);
+    run_case(c, false, Layout::kGeneral);
+    run_case(c, true, Layout::kGeneral);
+  }
+}
+
+TEST(EventTimeWindows, PerWindowAccumulatorsMatchReference) {
+  for (const auto& c : kCases) {
+    run_case(c, false, Layout::kPerWindow);
+    run_case(c, true, Layout::kPerWindow);
   }
 }
 

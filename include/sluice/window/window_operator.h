@@ -4,6 +4,10 @@
 // one pane accumulator of its key, and a window is the merge of its size / pane panes when it
 // fires. A tumbling sum keeps one accumulator per key and window; a 10 s / 1 s sliding sum keeps
 // ten per key, not ten copies of every record. ProcessWindowFunction windows keep the records.
+// With per-window accumulators (WindowedStream::accumulate_per_window()), a sliding window's
+// record updates the accumulator of each of its size / slide windows instead, as Flink's
+// WindowOperator does, and a window's end merges nothing: for accumulators that are costly to
+// merge (maps, top-N lists) or that keep their result up to date as records arrive.
 //
 // Semantics follow Flink's WindowOperator with the default EventTimeTrigger:
 // - a window fires when the watermark reaches its max_timestamp() (end - 1); the result carries
@@ -248,12 +252,15 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   using Acc = typename Adapter::Acc;
   using Out = typename Adapter::Out;
 
+  // `per_window`: an accumulator per window rather than per pane (see the top of this file).
   WindowOperator(KeySelector selector, Adapter adapter, TimeWindowSpec spec,
-                 Timestamp allowed_lateness, std::optional<OutputTag<T>> late_tag)
+                 Timestamp allowed_lateness, std::optional<OutputTag<T>> late_tag,
+                 bool per_window = false)
       : selector_(std::move(selector)),
         adapter_(std::move(adapter)),
         spec_(spec),
-        pane_size_(std::gcd(spec.size, spec.slide)),
+        per_window_(per_window && spec.slide < spec.size),
+        pane_size_(per_window_ ? spec.size : std::gcd(spec.size, spec.slide)),
         lateness_(allowed_lateness),
         late_tag_(std::move(late_tag)) {}
 
@@ -286,6 +293,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
             std::vector<BackendMaterialize> backends;
             Timestamp watermark;
             int max_parallelism;
+            std::map<std::string, std::string> layout;
             // Run or dropped, it no longer reads the panes: the task may change them again.
             ~Materializer() { done->store(true, std::memory_order_release); }
           };
@@ -298,13 +306,14 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
           m->backends = std::move(backends);
           m->watermark = watermark_;
           m->max_parallelism = max_parallelism;
+          m->layout = layout_marker();
           return StateSnapshot::deferred([m](SnapshotFiles& files) {
             KeyGroupedItems items;
             for (const auto& [start, pane] : m->panes) {
               for (const auto& [key, acc] : pane->map)
                 add_item(items, m->max_parallelism, start, key, acc);
             }
-            KeyedOperatorSnapshot snapshot{m->watermark, {}, items.finish(), {}};
+            KeyedOperatorSnapshot snapshot{m->watermark, {}, items.finish(), m->layout};
             for (auto& materialize : m->backends) snapshot.backends.push_back(materialize(files));
             return to_bytes(snapshot);
           });
@@ -316,8 +325,9 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
           add_item(items, max_parallelism, start, key, acc);
         });
       }
-      return keyed_operator_snapshot(KeyedOperatorSnapshot{watermark_, {}, items.finish(), {}},
-                                     std::move(backends));
+      return keyed_operator_snapshot(
+          KeyedOperatorSnapshot{watermark_, {}, items.finish(), layout_marker()},
+          std::move(backends));
     } else {
       throw_not_checkpointable("the key or accumulator type of window operator '" +
                                this->context().operator_name + "' has no sluice::Serializer");
@@ -345,8 +355,18 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
         continue;
       }
       const Key key = std::invoke(selector_, value);
-      Pane& pane = pane_at(window_start(ts, spec_.offset, pane_size_));
-      adapter_.add(acc_for_change(pane, key), value);
+      if (per_window_) {
+        // Every window of the record that still takes records (a window past its lateness is
+        // gone, and must not come back as an empty pane).
+        spec_.for_each_window(ts, [&](const TimeWindow& w) {
+          if (w.max_timestamp() + lateness_ > watermark_) {
+            adapter_.add(acc_for_change(pane_at(w.start), key), value);
+          }
+        });
+      } else {
+        Pane& pane = pane_at(window_start(ts, spec_.offset, pane_size_));
+        adapter_.add(acc_for_change(pane, key), value);
+      }
       if (spec_.event_time && ts <= watermark_) {
         // Some windows of this record already fired: fire those still within the lateness again.
         spec_.for_each_window(ts, [&](const TimeWindow& w) {
@@ -446,10 +466,25 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
     for (const auto& [key, acc] : pane.overlay) f(key, acc);
   }
 
+  // Written into the snapshot's name -> bytes map: a pane's accumulators cannot be read as a
+  // window's, nor the other way round. Panes write nothing, as before per-window accumulators.
+  std::map<std::string, std::string> layout_marker() const {
+    if (!per_window_) return {};
+    return {{"window_layout", "per_window"}};
+  }
+  [[noreturn]] static void throw_layout_mismatch(const std::string& name) {
+    throw Error(ErrorCategory::kInvalidJob,
+                "window operator '" + name +
+                    "' is restored from a snapshot taken with the other accumulator layout (per "
+                    "pane vs. per window, WindowedStream::accumulate_per_window()): its state "
+                    "cannot be read; restore with the layout the job had when it was taken");
+  }
+
   void restore(const OperatorContext& c) {
     if constexpr (kSerializable<Key> && kSerializable<Acc>) {
       auto snapshots = restored_keyed_snapshots(c.restored_state, &watermark_);
       for (auto& snapshot : snapshots) {
+        if (snapshot.broadcast != layout_marker()) throw_layout_mismatch(c.operator_name);
         read_key_grouped_items(snapshot.internal, c.key_group_range, [&](BufferReader& in) {
           const auto pane = deserialize<Timestamp>(in);
           Key key = deserialize<Key>(in);
@@ -474,6 +509,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   // latest window starting at or before that pane. Requires panes_ not empty.
   Timestamp first_window_with_data() const {
     const Timestamp first_pane = panes_.begin()->first;
+    if (per_window_) return first_pane;  // panes are windows
     Timestamp start = window_start(first_pane, spec_.offset, spec_.slide);
     while (start - spec_.slide > first_pane - spec_.size) start -= spec_.slide;
     return start;
@@ -508,9 +544,15 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
     }
   }
 
-  // Emits key's result for window w, merging its panes: a late firing.
+  // Emits key's result for window w (merging its panes, unless per window): a late firing.
   void fire(const Key& key, const TimeWindow& w, Collector<Out>& out) {
     out.set_timestamp(w.max_timestamp());
+    if (per_window_) {
+      auto pane = panes_.find(w.start);
+      const Acc* acc = pane == panes_.end() ? nullptr : find_acc(*pane->second, key);
+      if (acc != nullptr) emit(key, w, *acc, out);
+      return;
+    }
     Acc merged = adapter_.create();
     bool any = false;
     for (auto pane = panes_.lower_bound(w.start); pane != panes_.end() && pane->first < w.end;
@@ -549,7 +591,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
 
   void fire_all_keys(const TimeWindow& w, Collector<Out>& out) {
     out.set_timestamp(w.max_timestamp());
-    if (pane_size_ == spec_.size) {  // one pane per window: emit straight from it
+    if (pane_size_ == spec_.size) {  // one pane per window (or per-window): emit straight from it
       auto pane = panes_.find(w.start);
       if (pane == panes_.end()) return;
       for_each_acc(*pane->second, [&](const Key& key, const Acc& acc) { emit(key, w, acc, out); });
@@ -593,7 +635,8 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   KeySelector selector_;
   Adapter adapter_;
   TimeWindowSpec spec_;
-  Timestamp pane_size_;
+  bool per_window_;      // panes_ holds windows (keyed by start), not panes
+  Timestamp pane_size_;  // the window size when per_window_
   Timestamp lateness_;
   std::optional<OutputTag<T>> late_tag_;
   Timestamp watermark_ = kMinWatermark;  // event time, or processing time already handled

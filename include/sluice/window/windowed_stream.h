@@ -49,6 +49,17 @@ class WindowedStream {
     late_tag_ = tag;
     return *this;
   }
+  // Sliding windows: each record updates the accumulator of every window it belongs to (size /
+  // slide of them, as in Flink) instead of one pane's, merged with the window's other panes when
+  // it fires. Costs size / slide updates per record and that many accumulators per key, and
+  // spares the merge at the window's end: for accumulators that are expensive to merge (maps,
+  // top-N lists) or that keep their result up to date, so that a window's end emits at once.
+  // No effect on tumbling windows, or with a custom trigger or evictor (those always keep an
+  // accumulator per window). Part of the state's layout: a savepoint restores only into the same.
+  WindowedStream& accumulate_per_window() {
+    per_window_ = true;
+    return *this;
+  }
 
   // Replaces the assigner's default trigger (see triggers.h).
   template <class NewTrigger>
@@ -100,6 +111,7 @@ class WindowedStream {
         input_, assigner_, std::move(trigger), std::move(evictor), all_);
     next.lateness_ = lateness_;
     next.late_tag_ = late_tag_;
+    next.per_window_ = per_window_;
     return next;
   }
 
@@ -111,13 +123,14 @@ class WindowedStream {
     auto evictor = evictor_;
     auto lateness = lateness_;
     auto late_tag = late_tag_;
+    auto per_window = per_window_;
     auto stream = input_.template add_operator<typename Adapter::Out>(
         all_ ? name + "_all" : name, [=]() -> std::unique_ptr<Operator> {
           if constexpr (std::is_same_v<Assigner, TimeWindowSpec> &&
                         std::is_same_v<Trigger, DefaultTrigger> &&
                         std::is_same_v<Evictor, NoEvictor>) {
             return std::make_unique<detail::WindowOperator<T, KeySelector, Adapter>>(
-                selector, adapter, assigner, lateness, late_tag);
+                selector, adapter, assigner, lateness, late_tag, per_window);
           } else {
             return std::make_unique<
                 detail::TriggerWindowOperator<T, KeySelector, Adapter, Assigner, Trigger, Evictor>>(
@@ -135,6 +148,7 @@ class WindowedStream {
   Timestamp lateness_ = 0;
   std::optional<OutputTag<T>> late_tag_;
   bool all_ = false;
+  bool per_window_ = false;
 };
 
 namespace detail {
