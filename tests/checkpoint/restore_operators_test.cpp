@@ -197,8 +197,8 @@ TEST_F(RestoreOperators, PaneWindowsSnapshottedAsynchronously) {
   });
 }
 
-// The same with an accumulator per window: a window's accumulators are restored as the window's,
-// and the layout is checked on restore.
+// The same with an accumulator per window (accumulate_per_window()): each window's accumulators
+// are snapshotted and restored as that window's.
 TEST_F(RestoreOperators, PerWindowAccumulatorsSnapshottedAsynchronously) {
   expect_same_output_after_failover([&](StreamEnvironment& env, bool fail) {
     return events(env, fail)
