@@ -181,37 +181,31 @@ TEST_F(RestoreOperators, SessionWindowsSnapshottedAsynchronously) {
   });
 }
 
-// Sliding windows on the pane path (an aggregate, no evictor), whose snapshots freeze the panes
-// while the task goes on adding to them (260 keys, one source subtask each).
-TEST_F(RestoreOperators, PaneWindowsSnapshottedAsynchronously) {
-  expect_same_output_after_failover([&](StreamEnvironment& env, bool fail) {
-    return events(env, fail)
-        .key_by([](const E& e) { return e.key * 10 + e.value / 7 % 10; })
-        .window(SlidingEventTimeWindows::of(300ms, 100ms))
-        .reduce([](const E& a, const E& b) {
-          return E{a.key * 10 + a.value / 7 % 10, a.value + b.value, std::max(a.ts, b.ts)};
-        })
-        .map([](const E& e) {
-          return line({e.key, e.value, e.ts});
-        });
-  });
+// Sliding-window sums of 260 keys (one source subtask each), whose snapshots freeze the windows'
+// state while the task goes on adding to it: on the pane path (an aggregate, no evictor), or with
+// an accumulator per window (accumulate_per_window()).
+DataStream<std::string> sliding_sums(DataStream<E> events, bool per_window) {
+  auto windowed = events.key_by([](const E& e) { return e.key * 10 + e.value / 7 % 10; })
+                      .window(SlidingEventTimeWindows::of(300ms, 100ms));
+  if (per_window) windowed.accumulate_per_window();
+  return windowed
+      .reduce([](const E& a, const E& b) {
+        return E{a.key * 10 + a.value / 7 % 10, a.value + b.value, std::max(a.ts, b.ts)};
+      })
+      .map([](const E& e) {
+        return line({e.key, e.value, e.ts});
+      });
 }
 
-// The same with an accumulator per window (accumulate_per_window()): each window's accumulators
-// are snapshotted and restored as that window's.
+TEST_F(RestoreOperators, PaneWindowsSnapshottedAsynchronously) {
+  expect_same_output_after_failover(
+      [&](StreamEnvironment& env, bool fail) { return sliding_sums(events(env, fail), false); });
+}
+
+// Each window's accumulators are snapshotted and restored as that window's.
 TEST_F(RestoreOperators, PerWindowAccumulatorsSnapshottedAsynchronously) {
-  expect_same_output_after_failover([&](StreamEnvironment& env, bool fail) {
-    return events(env, fail)
-        .key_by([](const E& e) { return e.key * 10 + e.value / 7 % 10; })
-        .window(SlidingEventTimeWindows::of(300ms, 100ms))
-        .accumulate_per_window()
-        .reduce([](const E& a, const E& b) {
-          return E{a.key * 10 + a.value / 7 % 10, a.value + b.value, std::max(a.ts, b.ts)};
-        })
-        .map([](const E& e) {
-          return line({e.key, e.value, e.ts});
-        });
-  });
+  expect_same_output_after_failover(
+      [&](StreamEnvironment& env, bool fail) { return sliding_sums(events(env, fail), true); });
 }
 
 TEST_F(RestoreOperators, RollingReduce) {

@@ -40,13 +40,12 @@ void run_case(const Case& c, bool all_elements, Layout layout = Layout::kPanes) 
       expect_matches(events, expected, p, all_elements, [&](auto keyed) {
         return keyed.window(c.spec).trigger(EventTimeTrigger::create()).allowed_lateness(lateness);
       });
-    } else if (layout == Layout::kPerWindow) {
-      expect_matches(events, expected, p, all_elements, [&](auto keyed) {
-        return keyed.window(c.spec).accumulate_per_window().allowed_lateness(lateness);
-      });
     } else {
-      expect_matches(events, expected, p, all_elements,
-                     [&](auto keyed) { return keyed.window(c.spec).allowed_lateness(lateness); });
+      expect_matches(events, expected, p, all_elements, [&](auto keyed) {
+        auto windowed = keyed.window(c.spec).allowed_lateness(lateness);
+        if (layout == Layout::kPerWindow) windowed.accumulate_per_window();
+        return windowed;
+      });
     }
   }
 }
