@@ -346,6 +346,7 @@ void StreamTask::handle_gate_event(InputGate::Event& event) {
         std::string bytes;
         BufferWriter out(bytes);
         input_channels[event.channel_index].codec->write(*event.buffer, out);
+        out.finish();
         capture_->buffers[event.channel_index].push_back(std::move(bytes));
       }
       head.metrics->records_in.add(event.buffer->size());

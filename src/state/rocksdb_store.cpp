@@ -714,7 +714,7 @@ class RocksDbStore::Impl {
           current_key.assign(key_bytes);
           out.write_length(key_bytes.size());
           out.write_bytes(key_bytes.data(), key_bytes.size());
-          count_at = state->bytes.size();
+          count_at = out.size();
           out.write_length(0);
         }
         const std::string_view user_key = key.substr(kKeyHeader + key_bytes.size());
@@ -745,6 +745,7 @@ class RocksDbStore::Impl {
         out.write_fixed(states[c].entries);
         out.write_bytes(states[c].bytes.data(), states[c].bytes.size());
       }
+      out.finish();
       result.groups.push_back(std::move(snapshot));
     }
     return result;

@@ -256,6 +256,7 @@ TEST(SerializationTest, ConsecutiveValuesShareOneBuffer) {
   sluice::serialize(std::string("first"), writer);
   sluice::serialize(sample_order(), writer);
   sluice::serialize<int16_t>(-3, writer);
+  writer.finish();
   EXPECT_EQ(writer.size(), bytes.size());
 
   sluice::BufferReader reader(bytes);
@@ -263,6 +264,38 @@ TEST(SerializationTest, ConsecutiveValuesShareOneBuffer) {
   EXPECT_EQ(sluice::deserialize<Order>(reader), sample_order());
   EXPECT_EQ(sluice::deserialize<int16_t>(reader), -3);
   EXPECT_TRUE(reader.at_end());
+}
+
+TEST(SerializationTest, WriterAppendsAndCutsTheStringBackWhenDone) {
+  // The writer grows the string ahead of what it wrote; finish() and destruction cut it back.
+  std::string bytes = "ab";
+  {
+    sluice::BufferWriter writer(bytes);
+    writer.write_fixed<uint8_t>('c');
+    EXPECT_EQ(writer.view(), "abc");
+    EXPECT_EQ(writer.size(), 3u);
+    std::string large(100'000, 'x');  // more than the writer grows ahead
+    writer.write_bytes(large.data(), large.size());
+    writer.write_length_prefixed([](sluice::BufferWriter& w) { w.write_fixed<uint16_t>(7); });
+    writer.finish();
+    EXPECT_EQ(bytes.size(), 3u + 100'000 + 4 + 2);
+    writer.write_fixed<uint8_t>('z');  // writing goes on after finish()
+  }
+  ASSERT_EQ(bytes.size(), 3u + 100'000 + 4 + 2 + 1);
+  EXPECT_EQ(bytes.substr(0, 3), "abc");
+  EXPECT_EQ(bytes.back(), 'z');
+  sluice::BufferReader reader(std::string_view(bytes).substr(3 + 100'000));
+  EXPECT_EQ(reader.read_length_prefixed(), std::string_view("\x07\x00", 2));
+
+  // Many short-lived writers on one string, as snapshots write one entry each.
+  std::string entries;
+  for (int i = 0; i < 1000; ++i) {
+    sluice::BufferWriter writer(entries);
+    sluice::serialize<int32_t>(i, writer);
+  }
+  ASSERT_EQ(entries.size(), 4000u);
+  sluice::BufferReader all(entries);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(sluice::deserialize<int32_t>(all), i);
 }
 
 TEST(SerializationTest, UserSpecializationIsUsed) {

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "sluice/state/keyed_state.h"
@@ -39,12 +40,15 @@ inline StateBackendOptions backend_options(Backend backend) {
 }
 
 // A checkpoint's shared-file store for backend tests: files go to one folder, stored once.
+// Asynchronous parts of several snapshots may add the same file at once (incremental snapshots
+// share files), hence the lock.
 class FolderFiles final : public SnapshotFiles {
  public:
   explicit FolderFiles(std::filesystem::path folder) : folder_(std::move(folder)) {
     std::filesystem::create_directories(folder_);
   }
   void add_shared_file(const std::string& key, const std::filesystem::path& path) override {
+    std::lock_guard lock(mutex_);
     ++added_;
     if (std::filesystem::exists(folder_ / key)) return;
     std::filesystem::copy_file(path, folder_ / key);
@@ -55,6 +59,7 @@ class FolderFiles final : public SnapshotFiles {
   int stored() const { return stored_; }
 
  private:
+  std::mutex mutex_;
   std::filesystem::path folder_;
   int added_ = 0;
   int stored_ = 0;

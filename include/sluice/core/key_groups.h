@@ -56,7 +56,8 @@ struct KeyHash {
     bytes.clear();
     BufferWriter writer(bytes);
     Serializer<K>::serialize(key, writer);
-    return hash_bytes(bytes.data(), bytes.size());
+    const std::string_view written = writer.view();
+    return hash_bytes(written.data(), written.size());
   }
 };
 

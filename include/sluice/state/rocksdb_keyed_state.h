@@ -144,6 +144,7 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend<K> {
         scratch_.clear();
         BufferWriter out(scratch_);
         Serializer<K>::serialize(this->current_key(), out);
+        out.finish();
         RocksDbStore::append_key_prefix(key_bytes_, this->current_key_group(), scratch_);
       } else {
         throw Error(ErrorCategory::kInvalidJob,
@@ -196,6 +197,7 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend<K> {
       BufferWriter out(value_bytes);
       out.write_fixed(now());
       Serializer<S>::serialize(value, out);
+      out.finish();
       store().put(column, key, value_bytes);
     }
   };
@@ -231,6 +233,7 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend<K> {
       out.write_fixed(this->now());
       out.write_length(1);
       Serializer<V>::serialize(value, out);
+      out.finish();
       this->store().merge(this->column, this->backend->key_bytes(), operand);
     }
     void update(std::vector<V> values) override {
@@ -253,6 +256,7 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend<K> {
       key.assign(this->backend->key_bytes());
       BufferWriter out(key);
       Serializer<UK>::serialize(user_key, out);
+      out.finish();
       return key;
     }
     std::optional<UV> get(const UK& user_key) override {
