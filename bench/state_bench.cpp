@@ -8,15 +8,22 @@
 //                          snapshot writes into a fresh string, the floor any serializer pays
 //   BM_KeyHashComposite    KeyHash of a two-int64 key (key_by on a composite key hashes its
 //                          serialized bytes, once per record)
+//   BM_CheckpointFile      the value snapshot's asynchronous part written to a checkpoint's state
+//                          file (fsync included): /0 built whole in memory first, then written (as
+//                          before snapshots streamed), /1 streamed key group by key group
 //
 // bytes_per_second is snapshot bytes per second; items_per_second entries (or keys) per second.
 //
 //   build/bench/state_bench --benchmark_min_time=1
 #include <benchmark/benchmark.h>
 
+#include <unistd.h>
+
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
+#include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/core/key_groups.h"
 #include "sluice/state/keyed_state.h"
 
@@ -120,6 +127,47 @@ void BM_KeyHashComposite(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_KeyHashComposite);
+
+void BM_CheckpointFile(benchmark::State& state) {
+  const bool streamed = state.range(0) == 1;
+  constexpr int64_t kEntries = 1'000'000;
+  HeapKeyedStateBackend<PairKey> backend(KeyGroupRange{0, kMaxParallelism - 1}, kMaxParallelism);
+  auto& latest = backend.get_state(ValueStateDescriptor<Order>{"latest"});
+  for (int64_t i = 0; i < kEntries; ++i) {
+    backend.set_current_key(key_at(i));
+    latest.update(Order{i, i * 3, static_cast<uint64_t>(i)});
+  }
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("sluice-state-bench-" + std::to_string(::getpid()));
+  CheckpointStorage storage(dir, 1);
+  struct ToFile final : SnapshotOutput {
+    StateFileWriter* file;
+    void write(std::string_view bytes) override { file->write(bytes); }
+  };
+  int64_t id = 0;
+  uint64_t bytes = 0;
+  for (auto _ : state) {
+    PendingCheckpoint pending = storage.begin(++id);
+    StateSnapshot snapshot =
+        keyed_operator_snapshot(KeyedOperatorSnapshot{}, {backend.snapshot_async(false)});
+    detail::NoSharedFiles files;
+    if (streamed) {
+      auto writer = pending.begin_state("keyed");
+      ToFile out;
+      out.file = writer.get();
+      snapshot.write_to(files, out);
+      writer->close();
+      bytes = writer->size();
+    } else {
+      pending.write_state("keyed", snapshot.materialize(files));
+      bytes = snapshot.bytes().size();
+    }
+    pending.abort();
+  }
+  std::filesystem::remove_all(dir);
+  state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
+}
+BENCHMARK(BM_CheckpointFile)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

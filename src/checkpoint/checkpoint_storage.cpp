@@ -209,6 +209,12 @@ PendingCheckpoint::~PendingCheckpoint() {
 }
 
 void PendingCheckpoint::write_state(const std::string& name, std::string_view bytes) {
+  auto writer = begin_state(name);
+  writer->write(bytes);
+  writer->close();
+}
+
+std::unique_ptr<StateFileWriter> PendingCheckpoint::begin_state(const std::string& name) {
   // File names are numbered: logical names may contain anything.
   std::string file;
   {
@@ -219,9 +225,58 @@ void PendingCheckpoint::write_state(const std::string& name, std::string_view by
     file = fmt::format("state-{}", states_.size());
     states_[name] = StateFile{file, 0, 0};
   }
-  write_synced(folder_ / file, bytes);
-  std::lock_guard lock(mutex_);
-  states_[name] = StateFile{file, bytes.size(), checksum(bytes)};
+  const fs::path path = folder_ / file;
+  return std::unique_ptr<StateFileWriter>(new StateFileWriter(*this, name, file, path));
+}
+
+// ---- StateFileWriter ----
+
+namespace {
+// Pieces below this are gathered into one write (write_all cuts larger ones into chunks).
+constexpr size_t kStateWriteBuffer = 256 * 1024;
+}  // namespace
+
+StateFileWriter::StateFileWriter(PendingCheckpoint& checkpoint, std::string name, std::string file,
+                                 fs::path path)
+    : checkpoint_(&checkpoint),
+      name_(std::move(name)),
+      file_(std::move(file)),
+      path_(std::move(path)) {
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw_io("cannot create checkpoint file", path_);
+}
+
+StateFileWriter::~StateFileWriter() {
+  if (fd_ >= 0) ::close(fd_);  // not closed: abandoned with its checkpoint
+}
+
+void StateFileWriter::write(std::string_view bytes) {
+  hash_.update(bytes.data(), bytes.size());
+  size_ += bytes.size();
+  if (buffer_.size() + bytes.size() <= kStateWriteBuffer) {
+    buffer_.append(bytes);
+    return;
+  }
+  flush();
+  if (bytes.size() < kStateWriteBuffer) {
+    buffer_.append(bytes);
+  } else {
+    write_all(fd_, bytes, path_);
+  }
+}
+
+void StateFileWriter::flush() {
+  write_all(fd_, buffer_, path_);
+  buffer_.clear();
+}
+
+void StateFileWriter::close() {
+  flush();
+  if (::fsync(fd_) != 0) throw_io("cannot fsync checkpoint file", path_);
+  const int fd = std::exchange(fd_, -1);
+  if (::close(fd) != 0) throw_io("cannot close checkpoint file", path_);
+  std::lock_guard lock(checkpoint_->mutex_);
+  checkpoint_->states_[name_] = StateFile{file_, size_, hash_.digest()};
 }
 
 void PendingCheckpoint::add_shared_file(const std::string& key, const fs::path& path) {

@@ -116,6 +116,9 @@ class CheckpointCoordinator {
     double sync_ms;
     // Shared with final_states_: large, never copied; materialized in place by the coordinator.
     std::shared_ptr<TaskState> state;
+    // A final state: later checkpoints write its bytes again, so they are kept (materialized)
+    // rather than streamed to the file.
+    bool is_final = false;
   };
   struct SavepointRequest {
     std::string directory;

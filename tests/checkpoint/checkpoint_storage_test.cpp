@@ -55,6 +55,31 @@ TEST_F(CheckpointStorageTest, CommittedCheckpointsReadBackAndOnlyTheNewestAreKep
   EXPECT_THROW(CheckpointStorage::read_state(*latest, "no such state"), Error);
 }
 
+TEST_F(CheckpointStorageTest, AStateWrittenInPiecesReadsBackWhole) {
+  // Small pieces are gathered, large ones written as they come; the checksum covers them all.
+  CheckpointStorage storage(dir_, 2);
+  PendingCheckpoint pending = storage.begin(1);
+  std::string expected;
+  {
+    auto writer = pending.begin_state("op-1/subtask-0/keyed");
+    for (size_t size : {3u, 0u, 600'000u, 17u, 200'000u, 200'000u, 1u}) {
+      std::string piece(size, static_cast<char>('a' + expected.size() % 26));
+      writer->write(piece);
+      expected += piece;
+    }
+    EXPECT_EQ(writer->size(), expected.size());
+    writer->close();
+  }
+  auto abandoned = pending.begin_state("never-closed");
+  abandoned->write("half");
+  abandoned.reset();  // e.g. the snapshot threw: the checkpoint is abandoned, never committed
+  pending.write_state("source/splits", "splits");
+  EXPECT_THROW(pending.begin_state("source/splits"), Error) << "a state is written once";
+  const CompletedCheckpoint done = pending.commit(1'000);
+  EXPECT_EQ(CheckpointStorage::read_state(done, "op-1/subtask-0/keyed"), expected);
+  EXPECT_EQ(CheckpointStorage::read_state(done, "source/splits"), "splits");
+}
+
 TEST_F(CheckpointStorageTest, ACorruptStateFileFallsBackToThePreviousCheckpoint) {
   CheckpointStorage storage(dir_, 3);
   write(storage, 1);

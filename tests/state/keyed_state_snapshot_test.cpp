@@ -120,6 +120,52 @@ class KeyedStateSnapshot : public testing::BackendTest {
   }
 };
 
+TEST(KeyedOperatorSnapshotStream, PiecesAreExactlyTheSerializedSnapshot) {
+  // Restores read the file as to_bytes() wrote it before snapshots were streamed: same bytes.
+  KeyedOperatorSnapshot snapshot;
+  snapshot.watermark = 123'456;
+  KeyedBackendSnapshot heap;
+  heap.groups.push_back({0, std::string(10, 'a')});
+  heap.groups.push_back({1, std::string(100'000, 'b')});  // written as its own piece
+  heap.groups.push_back({5, ""});
+  KeyedBackendSnapshot native;
+  native.native = "rocksdb checkpoint description";
+  native.groups.push_back({7, std::string(5'000, 'c')});
+  snapshot.backends = {heap, native, KeyedBackendSnapshot{}};
+  snapshot.internal.push_back({3, std::string(4'095, 'd')});
+  snapshot.internal.push_back({4, std::string(4'096, 'e')});
+  snapshot.broadcast["rules"] = "x";
+  snapshot.broadcast["window_layout"] = "per_window";
+
+  struct Pieces final : SnapshotOutput {
+    std::vector<std::string> pieces;
+    void write(std::string_view bytes) override { pieces.emplace_back(bytes); }
+  } out;
+  write_keyed_operator_snapshot(snapshot, out);
+  std::string joined;
+  for (const auto& piece : out.pieces) joined += piece;
+  EXPECT_EQ(joined, to_bytes(snapshot));
+  EXPECT_GE(out.pieces.size(), 5u) << "large key groups go out as their own pieces";
+
+  // A streamed StateSnapshot materializes to the same bytes, or writes them once to an output.
+  auto streamed = [&] {
+    return StateSnapshot::streamed(
+        [&](SnapshotFiles&, SnapshotOutput& o) { write_keyed_operator_snapshot(snapshot, o); });
+  };
+  detail::NoSharedFiles files;
+  StateSnapshot kept = streamed();
+  EXPECT_FALSE(kept.materialized());
+  EXPECT_EQ(kept.materialize(files), joined);
+  StateSnapshot spent = streamed();
+  Pieces written;
+  spent.write_to(files, written);
+  EXPECT_TRUE(spent.materialized());
+  EXPECT_TRUE(spent.bytes().empty()) << "a streamed snapshot keeps nothing";
+  std::string written_joined;
+  for (const auto& piece : written.pieces) written_joined += piece;
+  EXPECT_EQ(written_joined, joined);
+}
+
 TEST_P(KeyedStateSnapshot, RescalingMovesEveryKeyGroupIntact) {
   constexpr int kKeys = 2'000;
   Backends one;

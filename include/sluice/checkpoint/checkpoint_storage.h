@@ -25,12 +25,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "sluice/core/key_groups.h"
 #include "sluice/core/time.h"
 
 namespace sluice {
@@ -56,6 +58,37 @@ struct CompletedCheckpoint {
 
 class CheckpointStorage;
 
+class PendingCheckpoint;
+
+// One state file of a pending checkpoint written in pieces (a large keyed state streamed key group
+// by key group instead of built in one string first). Small pieces are buffered; the checksum is
+// computed as the bytes go. Nothing is recorded unless close() succeeds. One thread.
+class StateFileWriter {
+ public:
+  ~StateFileWriter();
+  StateFileWriter(const StateFileWriter&) = delete;
+  StateFileWriter& operator=(const StateFileWriter&) = delete;
+  void write(std::string_view bytes);
+  // Writes what is buffered, fsyncs, and lists the state in the checkpoint.
+  void close();
+  uint64_t size() const { return size_; }
+
+ private:
+  friend class PendingCheckpoint;
+  StateFileWriter(PendingCheckpoint& checkpoint, std::string name, std::string file,
+                  std::filesystem::path path);
+  void flush();
+
+  PendingCheckpoint* checkpoint_;
+  std::string name_;
+  std::string file_;
+  std::filesystem::path path_;
+  int fd_ = -1;
+  StreamingHash hash_;
+  uint64_t size_ = 0;
+  std::string buffer_;
+};
+
 // A checkpoint being written. Abandoned (folder removed) unless committed.
 class PendingCheckpoint {
  public:
@@ -66,6 +99,8 @@ class PendingCheckpoint {
   int64_t id() const { return id_; }
   // Writes one state durably; `name` is the logical name the restore asks for.
   void write_state(const std::string& name, std::string_view bytes);
+  // The same, in pieces (see StateFileWriter).
+  std::unique_ptr<StateFileWriter> begin_state(const std::string& name);
   // Makes the file at `path` part of the checkpoint as shared file `key` (see SnapshotFiles):
   // copied (or hard-linked: the file must never change) into shared/ unless already there.
   void add_shared_file(const std::string& key, const std::filesystem::path& path);
@@ -81,6 +116,7 @@ class PendingCheckpoint {
 
  private:
   friend class CheckpointStorage;
+  friend class StateFileWriter;
   PendingCheckpoint(CheckpointStorage& storage, int64_t id, bool savepoint,
                     std::filesystem::path folder);
 

@@ -1120,21 +1120,26 @@ struct KeyedOperatorSnapshot {
   std::map<std::string, std::string> broadcast;
 };
 
-// Reserves the whole size first: snapshots of large state are written in one allocation.
+// At least the bytes a snapshot serializes to (a little more): reserved first, so that snapshots
+// of large state are written in one allocation.
+inline size_t serialized_size_bound(const KeyedOperatorSnapshot& value) {
+  size_t size = 64;
+  auto add = [&](const std::vector<KeyGroupSnapshot>& groups) {
+    for (const auto& g : groups) size += g.bytes.size() + 8;
+  };
+  for (const auto& backend : value.backends) {
+    add(backend.groups);
+    size += backend.native.size() + 8;
+  }
+  add(value.internal);
+  for (const auto& [name, bytes] : value.broadcast) size += name.size() + bytes.size() + 8;
+  return size;
+}
+
 template <>
 struct Serializer<KeyedOperatorSnapshot> {
   static void serialize(const KeyedOperatorSnapshot& value, BufferWriter& out) {
-    size_t size = 64;
-    auto add = [&](const std::vector<KeyGroupSnapshot>& groups) {
-      for (const auto& g : groups) size += g.bytes.size() + 8;
-    };
-    for (const auto& backend : value.backends) {
-      add(backend.groups);
-      size += backend.native.size() + 8;
-    }
-    add(value.internal);
-    for (const auto& [name, bytes] : value.broadcast) size += name.size() + bytes.size() + 8;
-    out.reserve(size);
+    out.reserve(serialized_size_bound(value));
     boost::pfr::for_each_field(value, [&](const auto& field) {
       Serializer<std::decay_t<decltype(field)>>::serialize(field, out);
     });
@@ -1289,6 +1294,53 @@ std::unique_ptr<KeyedStateBackend<K>> make_keyed_state_backend(KeyGroupRange ran
   return std::make_unique<HeapKeyedStateBackend<K>>(range, max_parallelism);
 }
 
+// Writes to_bytes(snapshot) to `out` without building it in one string: each key group's bytes go
+// out as they are, the small fields around them gathered in a scratch string. A large state is
+// then never copied whole (the copy and its freshly mapped memory were most of a large heap
+// checkpoint's time).
+inline void write_keyed_operator_snapshot(const KeyedOperatorSnapshot& snapshot,
+                                          SnapshotOutput& out) {
+  constexpr size_t kGathered = 4096;  // smaller key groups are gathered with the fields
+  out.expect(serialized_size_bound(snapshot));
+  std::string scratch;
+  auto flush = [&] {
+    if (!scratch.empty()) out.write(scratch);
+    scratch.clear();
+  };
+  auto write_groups = [&](const std::vector<KeyGroupSnapshot>& groups) {
+    BufferWriter(scratch).write_length(groups.size());
+    for (const auto& group : groups) {
+      {
+        BufferWriter fields(scratch);
+        serialize(group.key_group, fields);
+        fields.write_length(group.bytes.size());
+      }
+      if (group.bytes.size() < kGathered) {
+        scratch.append(group.bytes);
+      } else {
+        flush();
+        out.write(group.bytes);
+      }
+    }
+  };
+  {
+    BufferWriter fields(scratch);
+    serialize(snapshot.watermark, fields);
+    fields.write_length(snapshot.backends.size());
+  }
+  for (const auto& backend : snapshot.backends) {
+    write_groups(backend.groups);
+    BufferWriter native(scratch);
+    serialize(backend.native, native);
+  }
+  write_groups(snapshot.internal);
+  {
+    BufferWriter fields(scratch);
+    serialize(snapshot.broadcast, fields);
+  }
+  flush();
+}
+
 // A keyed operator's snapshot: `fixed` (watermark, per-key items, broadcast state) taken now,
 // the backends' asynchronous parts run when the checkpoint writes it.
 inline StateSnapshot keyed_operator_snapshot(KeyedOperatorSnapshot fixed,
@@ -1296,11 +1348,11 @@ inline StateSnapshot keyed_operator_snapshot(KeyedOperatorSnapshot fixed,
   if (backends.empty()) return to_bytes(fixed);
   auto parts = std::make_shared<std::pair<KeyedOperatorSnapshot, std::vector<BackendMaterialize>>>(
       std::move(fixed), std::move(backends));
-  return StateSnapshot::deferred([parts](SnapshotFiles& files) {
+  return StateSnapshot::streamed([parts](SnapshotFiles& files, SnapshotOutput& out) {
     auto& [snapshot, pending] = *parts;
     snapshot.backends.clear();
     for (auto& materialize : pending) snapshot.backends.push_back(materialize(files));
-    return to_bytes(snapshot);
+    write_keyed_operator_snapshot(snapshot, out);
   });
 }
 

@@ -11,6 +11,9 @@
 //     });
 //   }
 //
+// A large state's asynchronous part should be `streamed`: it writes its bytes piece by piece to the
+// checkpoint's file instead of returning them in one string.
+//
 // Threading: a StateSnapshot is created on the task thread and materialized by one other thread.
 // The deferred function must not touch anything the task thread changes without synchronization;
 // it may outlive the operator (a checkpoint written after the task closed).
@@ -20,6 +23,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace sluice {
@@ -43,9 +47,21 @@ class SnapshotFiles {
   virtual void add_shared_file(const std::string& key, const std::filesystem::path& path) = 0;
 };
 
+// Where a streamed snapshot writes its bytes, piece by piece, in order.
+class SnapshotOutput {
+ public:
+  virtual ~SnapshotOutput() = default;
+  virtual void write(std::string_view bytes) = 0;
+  // A hint: about this many bytes will be written (an output in memory reserves them).
+  virtual void expect(size_t /*bytes*/) {}
+};
+
 class StateSnapshot {
  public:
   using Materialize = std::function<std::string(SnapshotFiles&)>;
+  // An asynchronous part that writes its bytes in pieces instead of returning them in one string:
+  // a large state goes to its file key group by key group, never whole in memory.
+  using Stream = std::function<void(SnapshotFiles&, SnapshotOutput&)>;
 
   StateSnapshot() = default;
   // Implicit: an operator with small state returns its bytes, taken synchronously.
@@ -56,20 +72,42 @@ class StateSnapshot {
     snapshot.materialize_ = std::move(materialize);
     return snapshot;
   }
+  static StateSnapshot streamed(Stream stream) {
+    StateSnapshot snapshot;
+    snapshot.stream_ = std::move(stream);
+    return snapshot;
+  }
   StateSnapshot(StateSnapshot&&) noexcept = default;
   StateSnapshot& operator=(StateSnapshot&&) noexcept = default;
   StateSnapshot(const StateSnapshot&) = delete;
   StateSnapshot& operator=(const StateSnapshot&) = delete;
 
-  bool empty() const { return bytes_.empty() && !materialize_; }
-  bool materialized() const { return !materialize_; }
+  bool empty() const { return bytes_.empty() && !materialize_ && !stream_; }
+  bool materialized() const { return !materialize_ && !stream_; }
   // Runs the asynchronous part, once; the bytes afterwards.
   const std::string& materialize(SnapshotFiles& files) {
     if (materialize_) {
       bytes_ = materialize_(files);
       materialize_ = nullptr;  // releases what it held (a frozen state, a RocksDB snapshot)
+    } else if (stream_) {
+      struct Append final : SnapshotOutput {
+        std::string& bytes;
+        explicit Append(std::string& b) : bytes(b) {}
+        void write(std::string_view piece) override { bytes.append(piece); }
+        void expect(size_t size) override { bytes.reserve(bytes.size() + size); }
+      } append(bytes_);
+      std::exchange(stream_, nullptr)(files, append);
     }
     return bytes_;
+  }
+  // Writes the bytes to `out`: a streamed asynchronous part runs straight into it and keeps
+  // nothing (the snapshot is spent: bytes() is empty afterwards), any other is materialized.
+  void write_to(SnapshotFiles& files, SnapshotOutput& out) {
+    if (stream_) {
+      std::exchange(stream_, nullptr)(files, out);
+    } else {
+      out.write(materialize(files));
+    }
   }
   // The bytes of a materialized snapshot.
   const std::string& bytes() const { return bytes_; }
@@ -77,6 +115,7 @@ class StateSnapshot {
  private:
   std::string bytes_;
   Materialize materialize_;
+  Stream stream_;
 };
 
 }  // namespace sluice

@@ -114,7 +114,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
       };
       auto m = std::make_shared<Materializer>(
           this, sync, states_->snapshot_async(request.savepoint), watermark_, range_.start);
-      return StateSnapshot::deferred([m](SnapshotFiles& files) {
+      return StateSnapshot::streamed([m](SnapshotFiles& files, SnapshotOutput& out) {
         m->ran = true;
         HeapSnapshotSync& sync = *m->sync;
         if (!sync.serialize_unclaimed([&](size_t i) { return m->op->serialize_group(i); })) {
@@ -129,7 +129,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
           }
         }
         for (auto& materialize : m->backends) snapshot.backends.push_back(materialize(files));
-        return to_bytes(snapshot);
+        write_keyed_operator_snapshot(snapshot, out);
       });
     } else {
       throw_not_checkpointable("the key, contents or trigger state type of window operator '" +

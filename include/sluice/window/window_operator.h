@@ -307,7 +307,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
           m->watermark = watermark_;
           m->max_parallelism = max_parallelism;
           m->layout = layout_marker();
-          return StateSnapshot::deferred([m](SnapshotFiles& files) {
+          return StateSnapshot::streamed([m](SnapshotFiles& files, SnapshotOutput& out) {
             KeyGroupedItems items;
             for (const auto& [start, pane] : m->panes) {
               for (const auto& [key, acc] : pane->map)
@@ -315,7 +315,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
             }
             KeyedOperatorSnapshot snapshot{m->watermark, {}, items.finish(), m->layout};
             for (auto& materialize : m->backends) snapshot.backends.push_back(materialize(files));
-            return to_bytes(snapshot);
+            write_keyed_operator_snapshot(snapshot, out);
           });
         }
       }
