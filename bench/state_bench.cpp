@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "sluice/checkpoint/checkpoint_storage.h"
@@ -56,14 +57,22 @@ size_t snapshot_bytes(const KeyedBackendSnapshot& snapshot) {
   return bytes;
 }
 
-void BM_HeapSnapshotValue(benchmark::State& state) {
-  const int64_t entries = state.range(0);
-  HeapKeyedStateBackend<PairKey> backend(KeyGroupRange{0, kMaxParallelism - 1}, kMaxParallelism);
-  auto& latest = backend.get_state(ValueStateDescriptor<Order>{"latest"});
+// q18's state: one ValueState over `entries` composite keys.
+using ValueBackend = HeapKeyedStateBackend<PairKey>;
+std::unique_ptr<ValueBackend> value_backend(int64_t entries) {
+  auto backend =
+      std::make_unique<ValueBackend>(KeyGroupRange{0, kMaxParallelism - 1}, kMaxParallelism);
+  auto& latest = backend->get_state(ValueStateDescriptor<Order>{"latest"});
   for (int64_t i = 0; i < entries; ++i) {
-    backend.set_current_key(key_at(i));
+    backend->set_current_key(key_at(i));
     latest.update(Order{i, i * 3, static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL});
   }
+  return backend;
+}
+
+template <class K>
+void measure_snapshots(benchmark::State& state, HeapKeyedStateBackend<K>& backend,
+                       int64_t entries) {
   size_t bytes = 0;
   for (auto _ : state) {
     KeyedBackendSnapshot snapshot = backend.snapshot();
@@ -72,6 +81,10 @@ void BM_HeapSnapshotValue(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
   state.SetItemsProcessed(entries * state.iterations());
+}
+
+void BM_HeapSnapshotValue(benchmark::State& state) {
+  measure_snapshots(state, *value_backend(state.range(0)), state.range(0));
 }
 BENCHMARK(BM_HeapSnapshotValue)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 
@@ -84,26 +97,15 @@ void BM_HeapSnapshotMap(benchmark::State& state) {
     backend.set_current_key(i / kPerKey);
     orders.put(i % kPerKey, Order{i, i * 3, static_cast<uint64_t>(i)});
   }
-  size_t bytes = 0;
-  for (auto _ : state) {
-    KeyedBackendSnapshot snapshot = backend.snapshot();
-    bytes = snapshot_bytes(snapshot);
-    benchmark::DoNotOptimize(snapshot);
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
-  state.SetItemsProcessed(entries * state.iterations());
+  measure_snapshots(state, backend, entries);
 }
 BENCHMARK(BM_HeapSnapshotMap)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 
 void BM_CopySnapshotBytes(benchmark::State& state) {
-  // What the value snapshot of 1 M entries writes, in as many strings as it has key groups.
-  HeapKeyedStateBackend<PairKey> backend(KeyGroupRange{0, kMaxParallelism - 1}, kMaxParallelism);
-  auto& latest = backend.get_state(ValueStateDescriptor<Order>{"latest"});
-  for (int64_t i = 0; i < state.range(0); ++i) {
-    backend.set_current_key(key_at(i));
-    latest.update(Order{});
-  }
-  const KeyedBackendSnapshot source = backend.snapshot();
+  // What the value snapshot of 1 M entries writes, in as many strings as it has key groups; the
+  // backend stays alive, as in a real snapshot (the copies then land in fresh memory too).
+  const auto backend = value_backend(state.range(0));
+  const KeyedBackendSnapshot source = backend->snapshot();
   size_t bytes = 0;
   for (auto _ : state) {
     std::vector<std::string> copies;
@@ -130,13 +132,7 @@ BENCHMARK(BM_KeyHashComposite);
 
 void BM_CheckpointFile(benchmark::State& state) {
   const bool streamed = state.range(0) == 1;
-  constexpr int64_t kEntries = 1'000'000;
-  HeapKeyedStateBackend<PairKey> backend(KeyGroupRange{0, kMaxParallelism - 1}, kMaxParallelism);
-  auto& latest = backend.get_state(ValueStateDescriptor<Order>{"latest"});
-  for (int64_t i = 0; i < kEntries; ++i) {
-    backend.set_current_key(key_at(i));
-    latest.update(Order{i, i * 3, static_cast<uint64_t>(i)});
-  }
+  const auto backend = value_backend(1'000'000);
   const auto dir =
       std::filesystem::temp_directory_path() / ("sluice-state-bench-" + std::to_string(::getpid()));
   CheckpointStorage storage(dir, 1);
@@ -149,7 +145,7 @@ void BM_CheckpointFile(benchmark::State& state) {
   for (auto _ : state) {
     PendingCheckpoint pending = storage.begin(++id);
     StateSnapshot snapshot =
-        keyed_operator_snapshot(KeyedOperatorSnapshot{}, {backend.snapshot_async(false)});
+        keyed_operator_snapshot(KeyedOperatorSnapshot{}, {backend->snapshot_async(false)});
     detail::NoSharedFiles files;
     if (streamed) {
       auto writer = pending.begin_state("keyed");
