@@ -241,7 +241,8 @@ StateFileWriter::StateFileWriter(PendingCheckpoint& checkpoint, std::string name
     : checkpoint_(&checkpoint),
       name_(std::move(name)),
       file_(std::move(file)),
-      path_(std::move(path)) {
+      path_(std::move(path)),
+      hash_(std::make_unique<StreamingHash>()) {
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) throw_io("cannot create checkpoint file", path_);
 }
@@ -251,7 +252,7 @@ StateFileWriter::~StateFileWriter() {
 }
 
 void StateFileWriter::write(std::string_view bytes) {
-  hash_.update(bytes.data(), bytes.size());
+  hash_->update(bytes.data(), bytes.size());
   size_ += bytes.size();
   if (buffer_.size() + bytes.size() <= kStateWriteBuffer) {
     buffer_.append(bytes);
@@ -276,7 +277,7 @@ void StateFileWriter::close() {
   const int fd = std::exchange(fd_, -1);
   if (::close(fd) != 0) throw_io("cannot close checkpoint file", path_);
   std::lock_guard lock(checkpoint_->mutex_);
-  checkpoint_->states_[name_] = StateFile{file_, size_, hash_.digest()};
+  checkpoint_->states_[name_] = StateFile{file_, size_, hash_->digest()};
 }
 
 void PendingCheckpoint::add_shared_file(const std::string& key, const fs::path& path) {

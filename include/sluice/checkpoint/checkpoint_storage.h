@@ -32,7 +32,6 @@
 #include <string_view>
 #include <vector>
 
-#include "sluice/core/key_groups.h"
 #include "sluice/core/time.h"
 
 namespace sluice {
@@ -59,6 +58,7 @@ struct CompletedCheckpoint {
 class CheckpointStorage;
 
 class PendingCheckpoint;
+class StreamingHash;
 
 // One state file of a pending checkpoint written in pieces (a large keyed state streamed key group
 // by key group instead of built in one string first). Small pieces are buffered; the checksum is
@@ -84,7 +84,7 @@ class StateFileWriter {
   std::string file_;
   std::filesystem::path path_;
   int fd_ = -1;
-  StreamingHash hash_;
+  std::unique_ptr<StreamingHash> hash_;  // kept out of this header
   uint64_t size_ = 0;
   std::string buffer_;
 };
