@@ -44,6 +44,7 @@ bench: build
 	$(BUILD_DIR)/bench/checkpoint_bench
 	$(BUILD_DIR)/bench/kafka_bench
 	$(BUILD_DIR)/bench/nexmark_generator_bench
+	$(BUILD_DIR)/bench/state_bench
 	OUT=$(BUILD_DIR)/nexmark-results.jsonl scripts/nexmark-suite $(BUILD_DIR)/bench/sluice-nexmark | tee $(BUILD_DIR)/nexmark-results.md
 
 format:
