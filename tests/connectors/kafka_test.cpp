@@ -102,19 +102,27 @@ TEST_F(KafkaTest, BoundedModeStopsAtTheOffsetsThatWereLatestAtStart) {
   produce("events", numbered("before-", 1000));
   auto env = testing::quiet_env(2);
   // The first record waits until more has been produced: the source must still stop at the end
-  // it saw when it started.
+  // it saw when it started. More is produced only once a record arrived, that is once the source
+  // had its splits and their end offsets (produced right after execute_async(), a slow run, e.g.
+  // under ASan, could see the new records before the source looked up the ends).
+  std::atomic<bool> reading{false};
   std::atomic<bool> produced{false};
   auto results = env.from_source(kafka_source(kafka_string_values())
                                      .bootstrap_servers(broker_.bootstrap())
                                      .topics({"events"})
                                      .bounded(),
                                  "kafka")
-                     .map([&produced](const std::string& s) {
+                     .map([&reading, &produced](const std::string& s) {
+                       reading = true;
                        while (!produced.load()) std::this_thread::sleep_for(1ms);
                        return s;
                      })
                      .collect();
   JobClient job = env.execute_async();
+  while (!reading.load()) {
+    ASSERT_FALSE(job.wait_for(1ms))
+        << "the job ended before reading: " << job.failure().value_or("");
+  }
   produce("events", numbered("after-", 500));
   produced = true;
   job.wait();
