@@ -322,31 +322,22 @@ void CheckpointCoordinator::write(Ack& ack) {
   Pending& pending = it->second;
   try {
     for (TaskStatePart& part : *ack.state) {
-      // The asynchronous part of the task's snapshot, off the task thread. A final state is
-      // materialized once and referenced by every later checkpoint; any other goes straight to
-      // its file (streamed, if the operator streams it).
-      if (!ack.is_final && !part.snapshot.materialized()) {
-        StreamedState out(pending.checkpoint.begin_state(part.name));
-        RecordingFiles files(pending.checkpoint, part.shared_files);
-        const int64_t start = monotonic_nanos();
+      // The asynchronous part of the task's snapshot, off the task thread, straight into its file
+      // (streamed, if the operator streams it). A final state is materialized instead: every
+      // later checkpoint writes its bytes again.
+      StreamedState out(pending.checkpoint.begin_state(part.name));
+      const int64_t start = monotonic_nanos();
+      RecordingFiles files(pending.checkpoint, part.shared_files);
+      if (ack.is_final) {
+        out.write(part.snapshot.materialize(files));
+      } else {
         part.snapshot.write_to(files, out);
-        pending.async_ms += static_cast<double>(monotonic_nanos() - start - out.write_nanos) / 1e6;
-        for (const std::string& key : part.shared_files)
-          pending.checkpoint.reference_shared_file(key);
-        out.file->close();
-        pending.bytes += out.file->size();
-        continue;
       }
-      if (!part.snapshot.materialized()) {
-        RecordingFiles files(pending.checkpoint, part.shared_files);
-        const int64_t start = monotonic_nanos();
-        part.snapshot.materialize(files);
-        pending.async_ms += static_cast<double>(monotonic_nanos() - start) / 1e6;
-      }
+      pending.async_ms += static_cast<double>(monotonic_nanos() - start - out.write_nanos) / 1e6;
       for (const std::string& key : part.shared_files)
         pending.checkpoint.reference_shared_file(key);
-      pending.checkpoint.write_state(part.name, part.snapshot.bytes());
-      pending.bytes += part.snapshot.bytes().size();
+      out.file->close();
+      pending.bytes += out.file->size();
     }
   } catch (const std::exception& e) {
     abandon(ack.id, e.what());
