@@ -246,7 +246,8 @@ struct HighestBid {
 inline constexpr int64_t kQ7WindowMs = 10'000;
 DataStream<HighestBid> q7(const DataStream<Event>& events);
 
-// q8: people who registered and opened an auction in the same 10 s tumbling window.
+// q8: people who registered and opened an auction in the same 10 s tumbling window, each emitted
+// as soon as both were seen (carrying the time of the later event), not at the window's end.
 struct NewUser {
   int64_t id = 0;
   std::string name;

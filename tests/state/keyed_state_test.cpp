@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "sluice/state/keyed_state.h"
@@ -157,6 +158,73 @@ TEST(Timers, EventTimeTimersAreDeduplicatedDeletableOrderedAndFireAtEndOfInput) 
     }
     auto timestamps = out->timestamps();
     for (size_t i = 0; i < fired.size(); ++i) EXPECT_EQ(timestamps[i], fired[i].time);
+  }
+}
+
+// A timer command: at `ts`, register (or delete) the key's event-time timer at `target`.
+struct TimerCommand {
+  int64_t key;
+  Timestamp ts;
+  Timestamp target;
+  bool remove;
+};
+struct ObeyTimerCommands : KeyedProcessFunction<int64_t, TimerCommand, Fired> {
+  void process_element(const TimerCommand& c, Context& ctx, Collector<Fired>&) override {
+    if (c.remove) {
+      ctx.timer_service().delete_event_time_timer(c.target);
+    } else {
+      ctx.timer_service().register_event_time_timer(c.target);
+    }
+  }
+  void on_timer(Timestamp time, OnTimerContext& ctx, Collector<Fired>& out) override {
+    if (ctx.timer_service().current_watermark() < time) throw std::logic_error("fired early");
+    out.collect(Fired{ctx.current_key(), time});
+  }
+};
+
+TEST(Timers, RandomRegistrationsAndDeletionsFireExactlyTheLiveTimers) {
+  // Commands in timestamp order, each aimed at a time after its own (so before the watermark can
+  // pass it): a timer fires iff it is live after the last command. Targets are multiples of 10,
+  // so hundreds of keys share a time (large buckets, whose deletions are skipped lazily); deleted
+  // timers are sometimes registered again.
+  std::vector<TimerCommand> commands;
+  std::set<std::pair<int64_t, Timestamp>> live;
+  std::map<int64_t, std::vector<Timestamp>> registered;  // per key, targets ever registered
+  for (int64_t i = 0; i < 30'000; ++i) {
+    const uint64_t h = mix64(static_cast<uint64_t>(i) + 17);
+    const int64_t key = static_cast<int64_t>(h % 400);
+    const Timestamp ts = i / 10;
+    std::vector<Timestamp>& mine = registered[key];
+    std::erase_if(mine, [&](Timestamp t) { return t <= ts; });
+    const bool remove = !mine.empty() && (h >> 20) % 3 == 0;
+    const Timestamp target = remove ? mine[(h >> 24) % mine.size()]
+                                    : (ts / 10 + 1 + static_cast<Timestamp>((h >> 32) % 8)) * 10;
+    commands.push_back({key, ts, target, remove});
+    if (remove) {
+      live.erase({key, target});
+    } else {
+      live.insert({key, target});
+      mine.push_back(target);
+    }
+  }
+  std::vector<Fired> expected;
+  for (const auto& [key, time] : live) expected.push_back({key, time});
+  ASSERT_GT(expected.size(), 5'000u);
+  for (int p : {1, 2, 3}) {
+    SCOPED_TRACE("parallelism " + std::to_string(p));
+    auto env = quiet_env(p);
+    // One source subtask: each key's commands arrive in order.
+    auto out = env.from_collection(commands)
+                   .set_parallelism(1)
+                   .assign_timestamps_and_watermarks(
+                       WatermarkStrategy<TimerCommand>::for_monotonous_timestamps()
+                           .with_timestamp_assigner([](const TimerCommand& c) { return c.ts; }))
+                   .set_parallelism(1)
+                   .key_by(&TimerCommand::key)
+                   .process(ObeyTimerCommands{})
+                   .collect();
+    env.execute();
+    EXPECT_EQ(sorted(out->values()), sorted(expected));
   }
 }
 

@@ -367,7 +367,7 @@ class KeyedTable {
       slot = &it->second;
       created = inserted;
     } else if ((slot = find_for_change(key, g)) == nullptr) {
-      slot = &*overlays_[i].insert_or_assign(key, Slot{}).first->second;
+      slot = &overlays_[i][key].emplace();  // absent, or removed while frozen
       created = true;
     }
     if (ttl_ > 0) {
@@ -1352,6 +1352,53 @@ inline StateSnapshot keyed_operator_snapshot(KeyedOperatorSnapshot fixed,
     auto& [snapshot, pending] = *parts;
     snapshot.backends.clear();
     for (auto& materialize : pending) snapshot.backends.push_back(materialize(files));
+    write_keyed_operator_snapshot(snapshot, out);
+  });
+}
+
+// The snapshot of a keyed operator that keeps per-key items of its own (timers, windows) in
+// KeyedTables under `guard`: freezes the tables (the task's changes go to their overlays from now
+// on; the caller finished the previous snapshot and merged the overlays first) and returns the
+// snapshot, whose asynchronous part serializes each key group (`serialize_group(local)`, unless
+// the task needed the group first and did), then runs the backends' parts. Whoever owns the
+// tables cancels guard.snapshot before they go.
+template <class SerializeGroup>
+StateSnapshot frozen_keyed_operator_snapshot(detail::WriteGuard& guard, KeyGroupRange range,
+                                             SerializeGroup serialize_group,
+                                             KeyedOperatorSnapshot fixed,
+                                             std::vector<BackendMaterialize> backends,
+                                             std::string closed_error) {
+  auto sync = std::make_shared<detail::HeapSnapshotSync>(static_cast<size_t>(range.size()));
+  guard.snapshot = sync;
+  guard.active = true;
+  struct Materializer {
+    std::shared_ptr<detail::HeapSnapshotSync> sync;
+    SerializeGroup serialize_group;
+    KeyedOperatorSnapshot snapshot;
+    std::vector<BackendMaterialize> backends;
+    int first_group;
+    std::string closed_error;
+    bool ran = false;
+    ~Materializer() {
+      if (!ran) sync->cancel();
+    }
+  };
+  auto m =
+      std::make_shared<Materializer>(sync, std::move(serialize_group), std::move(fixed),
+                                     std::move(backends), range.start, std::move(closed_error));
+  return StateSnapshot::streamed([m](SnapshotFiles& files, SnapshotOutput& out) {
+    m->ran = true;
+    detail::HeapSnapshotSync& sync = *m->sync;
+    if (!sync.serialize_unclaimed(m->serialize_group))
+      throw Error(ErrorCategory::kInternal, m->closed_error);
+    KeyedOperatorSnapshot& snapshot = m->snapshot;
+    for (size_t i = 0; i < sync.size(); ++i) {
+      if (!sync.blob(i).empty()) {
+        snapshot.internal.push_back(
+            KeyGroupSnapshot{m->first_group + static_cast<int>(i), std::move(sync.blob(i))});
+      }
+    }
+    for (auto& materialize : m->backends) snapshot.backends.push_back(materialize(files));
     write_keyed_operator_snapshot(snapshot, out);
   });
 }

@@ -98,39 +98,10 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
     if constexpr (kCheckpointable) {
       finish_snapshot_in_progress();
       keys_->merge_overlays();
-      auto sync = std::make_shared<HeapSnapshotSync>(static_cast<size_t>(range_.size()));
-      guard_.snapshot = sync;
-      guard_.active = true;
-      struct Materializer {
-        TriggerWindowOperator* op;  // only to serialize a claimed group: the operator waits
-        std::shared_ptr<HeapSnapshotSync> sync;
-        std::vector<BackendMaterialize> backends;
-        Timestamp watermark;
-        int first_group;
-        bool ran = false;
-        ~Materializer() {
-          if (!ran) sync->cancel();
-        }
-      };
-      auto m = std::make_shared<Materializer>(
-          this, sync, states_->snapshot_async(request.savepoint), watermark_, range_.start);
-      return StateSnapshot::streamed([m](SnapshotFiles& files, SnapshotOutput& out) {
-        m->ran = true;
-        HeapSnapshotSync& sync = *m->sync;
-        if (!sync.serialize_unclaimed([&](size_t i) { return m->op->serialize_group(i); })) {
-          throw Error(ErrorCategory::kInternal,
-                      "the window operator closed before its snapshot was written");
-        }
-        KeyedOperatorSnapshot snapshot{m->watermark, {}, {}, {}};
-        for (size_t i = 0; i < sync.size(); ++i) {
-          if (!sync.blob(i).empty()) {
-            snapshot.internal.push_back(
-                KeyGroupSnapshot{m->first_group + static_cast<int>(i), std::move(sync.blob(i))});
-          }
-        }
-        for (auto& materialize : m->backends) snapshot.backends.push_back(materialize(files));
-        write_keyed_operator_snapshot(snapshot, out);
-      });
+      return frozen_keyed_operator_snapshot(
+          guard_, range_, [this](size_t i) { return serialize_group(i); },
+          KeyedOperatorSnapshot{watermark_, {}, {}, {}}, states_->snapshot_async(request.savepoint),
+          "the window operator closed before its snapshot was written");
     } else {
       throw_not_checkpointable("the key, contents or trigger state type of window operator '" +
                                this->context().operator_name + "' has no sluice::Serializer");
