@@ -189,7 +189,7 @@ TEST(Timers, RandomRegistrationsAndDeletionsFireExactlyTheLiveTimers) {
   // timers are sometimes registered again.
   std::vector<TimerCommand> commands;
   std::set<std::pair<int64_t, Timestamp>> live;
-  std::map<int64_t, std::vector<Timestamp>> registered;  // per key, targets ever registered
+  std::map<int64_t, std::vector<Timestamp>> registered;  // per key, targets not yet due
   for (int64_t i = 0; i < 30'000; ++i) {
     const uint64_t h = mix64(static_cast<uint64_t>(i) + 17);
     const int64_t key = static_cast<int64_t>(h % 400);

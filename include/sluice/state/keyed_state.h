@@ -309,6 +309,49 @@ struct WriteGuard {
   }
 };
 
+// The asynchronous side of a snapshot of key groups frozen under a WriteGuard: made when the
+// snapshot freezes them; take() (once, on the thread writing the checkpoint) serializes the groups
+// the task did not claim (`serialize(local)` gives a group's bytes) and hands every group's bytes
+// over in order. Dropped without take(), it cancels the snapshot, so that the task may change the
+// groups again. Shared by the copies of the function that holds it.
+template <class SerializeGroup>
+class FrozenGroups {
+ public:
+  FrozenGroups(WriteGuard& guard, KeyGroupRange range, SerializeGroup serialize)
+      : sync_(std::make_shared<HeapSnapshotSync>(static_cast<size_t>(range.size()))),
+        serialize_(std::move(serialize)),
+        first_group_(range.start) {
+    guard.snapshot = sync_;
+    guard.active = true;
+  }
+  ~FrozenGroups() {
+    if (!taken_) sync_->cancel();
+  }
+  FrozenGroups(const FrozenGroups&) = delete;
+  FrozenGroups& operator=(const FrozenGroups&) = delete;
+
+  // With `skip_empty`, groups without bytes are left out. Throws `closed_error` if the snapshot
+  // was cancelled (its owner closed): the bytes would be incomplete.
+  std::vector<KeyGroupSnapshot> take(bool skip_empty, const std::string& closed_error) {
+    taken_ = true;
+    if (!sync_->serialize_unclaimed(serialize_))
+      throw Error(ErrorCategory::kInternal, closed_error);
+    std::vector<KeyGroupSnapshot> groups;
+    for (size_t i = 0; i < sync_->size(); ++i) {
+      if (skip_empty && sync_->blob(i).empty()) continue;
+      groups.push_back(
+          KeyGroupSnapshot{first_group_ + static_cast<int>(i), std::move(sync_->blob(i))});
+    }
+    return groups;
+  }
+
+ private:
+  std::shared_ptr<HeapSnapshotSync> sync_;
+  SerializeGroup serialize_;
+  int first_group_;
+  bool taken_ = false;
+};
+
 // Per-key storage of one state, one hash map per key group, with TTL bookkeeping. While a
 // snapshot has not serialized a key group (see WriteGuard), the group's map stays as it was and
 // changes go to the group's overlay: a changed entry is copied there on its first change, a
@@ -684,35 +727,16 @@ class HeapKeyedStateBackend final : public KeyedStateBackend<K> {
       finish_snapshot_in_progress();
       for (auto& [name, state] : states_) state->merge_overlays();
       const KeyGroupRange range = this->key_group_range();
-      auto sync = std::make_shared<detail::HeapSnapshotSync>(static_cast<size_t>(range.size()));
       frozen_.clear();
       for (const auto& [name, state] : states_) frozen_.push_back({name, state.get()});
       frozen_restored_ = restored_;
-      guard_.snapshot = sync;
-      guard_.active = true;
-      // Shared by the copies of the function: the snapshot is dropped when the last one is.
-      struct Materializer {
-        HeapKeyedStateBackend* backend;
-        std::shared_ptr<detail::HeapSnapshotSync> sync;
-        KeyGroupRange range;
-        bool ran = false;
-        ~Materializer() {
-          if (!ran) sync->cancel();
-        }
-      };
-      auto materializer = std::make_shared<Materializer>(this, sync, range);  // no temporary
-      return [materializer](SnapshotFiles&) {
-        Materializer& m = *materializer;
-        m.ran = true;
-        if (!m.sync->serialize_unclaimed([&](size_t i) { return m.backend->serialize_group(i); })) {
-          throw Error(ErrorCategory::kInternal,
-                      "the operator closed before its keyed state snapshot was written");
-        }
+      auto serialize = [this](size_t i) { return serialize_group(i); };
+      auto frozen =
+          std::make_shared<detail::FrozenGroups<decltype(serialize)>>(guard_, range, serialize);
+      return [frozen](SnapshotFiles&) {
         KeyedBackendSnapshot snapshot;
-        for (size_t i = 0; i < m.sync->size(); ++i) {
-          snapshot.groups.push_back(
-              KeyGroupSnapshot{m.range.start + static_cast<int>(i), std::move(m.sync->blob(i))});
-        }
+        snapshot.groups =
+            frozen->take(false, "the operator closed before its keyed state snapshot was written");
         return snapshot;
       };
     }
@@ -1368,39 +1392,15 @@ StateSnapshot frozen_keyed_operator_snapshot(detail::WriteGuard& guard, KeyGroup
                                              KeyedOperatorSnapshot fixed,
                                              std::vector<BackendMaterialize> backends,
                                              std::string closed_error) {
-  auto sync = std::make_shared<detail::HeapSnapshotSync>(static_cast<size_t>(range.size()));
-  guard.snapshot = sync;
-  guard.active = true;
-  struct Materializer {
-    std::shared_ptr<detail::HeapSnapshotSync> sync;
-    SerializeGroup serialize_group;
-    KeyedOperatorSnapshot snapshot;
-    std::vector<BackendMaterialize> backends;
-    int first_group;
-    std::string closed_error;
-    bool ran = false;
-    ~Materializer() {
-      if (!ran) sync->cancel();
-    }
-  };
-  auto m =
-      std::make_shared<Materializer>(sync, std::move(serialize_group), std::move(fixed),
-                                     std::move(backends), range.start, std::move(closed_error));
-  return StateSnapshot::streamed([m](SnapshotFiles& files, SnapshotOutput& out) {
-    m->ran = true;
-    detail::HeapSnapshotSync& sync = *m->sync;
-    if (!sync.serialize_unclaimed(m->serialize_group))
-      throw Error(ErrorCategory::kInternal, m->closed_error);
-    KeyedOperatorSnapshot& snapshot = m->snapshot;
-    for (size_t i = 0; i < sync.size(); ++i) {
-      if (!sync.blob(i).empty()) {
-        snapshot.internal.push_back(
-            KeyGroupSnapshot{m->first_group + static_cast<int>(i), std::move(sync.blob(i))});
-      }
-    }
-    for (auto& materialize : m->backends) snapshot.backends.push_back(materialize(files));
-    write_keyed_operator_snapshot(snapshot, out);
-  });
+  auto frozen = std::make_shared<detail::FrozenGroups<SerializeGroup>>(guard, range,
+                                                                       std::move(serialize_group));
+  return StateSnapshot::streamed(
+      [frozen, snapshot = std::move(fixed), backends = std::move(backends),
+       closed_error = std::move(closed_error)](SnapshotFiles& files, SnapshotOutput& out) mutable {
+        snapshot.internal = frozen->take(true, closed_error);
+        for (auto& materialize : backends) snapshot.backends.push_back(materialize(files));
+        write_keyed_operator_snapshot(snapshot, out);
+      });
 }
 
 }  // namespace sluice
