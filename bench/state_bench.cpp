@@ -26,7 +26,7 @@
 
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/core/key_groups.h"
-#include "sluice/state/keyed_state.h"
+#include "sluice/state/keyed_state_backend.h"
 
 namespace {
 

@@ -20,7 +20,7 @@
 #include <deque>
 
 #include "bench_util.h"
-#include "sluice/window/windowed_stream.h"
+#include "sluice/api/windowed_stream.h"
 
 namespace {
 

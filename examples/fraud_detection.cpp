@@ -22,6 +22,7 @@
 //        its topic, partition and offset and skipped.
 #include <absl/container/flat_hash_set.h>
 #include <sluice/connectors/kafka.h>
+#include <sluice/formats/json.h>
 #include <sluice/sluice.h>
 
 #include <algorithm>

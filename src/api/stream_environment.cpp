@@ -1,8 +1,6 @@
 #include <fmt/format.h>
 
-#include <mutex>
 #include <thread>
-#include <unordered_map>
 
 #include "sluice/api/data_stream.h"
 
@@ -15,14 +13,6 @@ int default_parallelism() {
 }
 
 }  // namespace
-
-int intern_output_tag(const std::string& name) {
-  static std::mutex mutex;
-  static std::unordered_map<std::string, int> tags;
-  std::lock_guard lock(mutex);
-  auto [it, inserted] = tags.try_emplace(name, static_cast<int>(tags.size()) + 1);
-  return it->second;
-}
 
 std::vector<std::unique_ptr<SourceSplit>> split_index_range(int64_t count, int parts) {
   __extension__ using Int128 = __int128;

@@ -25,7 +25,7 @@
 #include "sluice/core/error.h"
 #include "sluice/core/serialization.h"
 #include "sluice/core/time.h"
-#include "sluice/state/keyed_state.h"
+#include "sluice/state/keyed_snapshot.h"
 
 namespace sluice {
 namespace {

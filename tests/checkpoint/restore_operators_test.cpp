@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "sluice/formats/json.h"
 #include "sluice/sluice.h"
 #include "test_util.h"
 

@@ -18,6 +18,7 @@
 #include "sluice/connectors/file_sink.h"
 #include "sluice/connectors/file_source.h"
 #include "sluice/core/error.h"
+#include "sluice/formats/json.h"
 #include "test_util.h"
 
 namespace {

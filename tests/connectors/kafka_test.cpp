@@ -14,6 +14,7 @@
 
 #include "connectors/kafka/kafka_broker_fixture.h"
 #include "sluice/connectors/kafka.h"
+#include "sluice/formats/json.h"
 #include "sluice/sluice.h"
 #include "test_process.h"
 #include "test_util.h"

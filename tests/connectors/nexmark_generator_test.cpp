@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "sluice/api/data_stream.h"
+#include "sluice/api/windowed_stream.h"
 #include "sluice/connectors/nexmark.h"
 #include "sluice/time/watermarks.h"
-#include "sluice/window/windowed_stream.h"
 #include "sluice/window/windows.h"
 #include "test_util.h"
 

@@ -10,7 +10,7 @@
 #include <mutex>
 #include <string>
 
-#include "sluice/state/keyed_state.h"
+#include "sluice/state/keyed_state_backend.h"
 
 namespace sluice::testing {
 

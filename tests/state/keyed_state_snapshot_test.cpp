@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "sluice/core/key_groups.h"
-#include "sluice/state/keyed_state.h"
+#include "sluice/state/keyed_state_backend.h"
 #include "state/backend_test_util.h"
 
 namespace sluice {

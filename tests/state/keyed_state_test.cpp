@@ -8,7 +8,7 @@
 #include <set>
 #include <thread>
 
-#include "sluice/state/keyed_state.h"
+#include "sluice/state/keyed_state_backend.h"
 #include "state/backend_test_util.h"
 #include "test_util.h"
 

@@ -10,7 +10,7 @@
 #include <optional>
 #include <random>
 
-#include "sluice/state/keyed_state.h"
+#include "sluice/state/keyed_state_backend.h"
 #include "sluice/state/rocksdb_store.h"
 #include "state/backend_test_util.h"
 

@@ -6,7 +6,7 @@
 
 #include <random>
 
-#include "sluice/window/joins.h"
+#include "sluice/api/joins.h"
 #include "test_util.h"
 
 namespace sluice {

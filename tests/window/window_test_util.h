@@ -11,7 +11,7 @@
 #include <tuple>
 #include <vector>
 
-#include "sluice/window/windowed_stream.h"
+#include "sluice/api/windowed_stream.h"
 #include "test_util.h"
 
 namespace sluice::window_testing {

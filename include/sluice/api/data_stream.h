@@ -7,7 +7,8 @@
 //      .filter([](const Txn& t) { return t.amount > 1000; })
 //      .sink_to(sluice::FileSink<Txn>::json_lines("out/big"));
 //
-// Functions may be lambdas or classes (see functions.h); each subtask gets its own copy.
+// Functions may be lambdas or classes (see sluice/functions/process_function.h); each subtask gets
+// its own copy.
 // Partitioning: by default an edge is forward when both sides have the same parallelism and
 // rebalance otherwise; key_by() hash-partitions by key group; rebalance(), broadcast() and
 // forward() choose explicitly for the next transformation.
@@ -23,10 +24,23 @@
 
 #include "sluice/api/datagen.h"
 #include "sluice/api/environment.h"
-#include "sluice/api/functions.h"
-#include "sluice/api/keyed_process.h"
-#include "sluice/api/operators.h"
 #include "sluice/api/sinks.h"
+#include "sluice/functions/broadcast_process_function.h"
+#include "sluice/functions/keyed_process_function.h"
+#include "sluice/functions/process_function.h"
+#include "sluice/operators/broadcast_process.h"
+#include "sluice/operators/co_flat_map.h"
+#include "sluice/operators/co_map.h"
+#include "sluice/operators/co_process.h"
+#include "sluice/operators/filter.h"
+#include "sluice/operators/flat_map.h"
+#include "sluice/operators/identity.h"
+#include "sluice/operators/keyed_process.h"
+#include "sluice/operators/keyed_reduce.h"
+#include "sluice/operators/map.h"
+#include "sluice/operators/process.h"
+#include "sluice/operators/sink_operator.h"
+#include "sluice/operators/timestamps_and_watermarks.h"
 #include "sluice/runtime/sink.h"
 #include "sluice/time/watermarks.h"
 #include "sluice/window/windows.h"
@@ -83,20 +97,20 @@ class DataStream {
   // copy only when another operator also reads the same records).
   auto map(F fn) const {
     using Out = std::decay_t<std::invoke_result_t<F&, T&&>>;
-    return add_operator<Out>("map",
-                             [fn] { return std::make_unique<detail::MapOperator<T, Out, F>>(fn); });
+    return add_operator<Out>(
+        "map", [fn] { return std::make_unique<operators::MapOperator<T, Out, F>>(fn); });
   }
   template <class F>
   DataStream<T> filter(F fn) const {
     return add_operator<T>("filter",
-                           [fn] { return std::make_unique<detail::FilterOperator<T, F>>(fn); });
+                           [fn] { return std::make_unique<operators::FilterOperator<T, F>>(fn); });
   }
   // fn(const T&, Collector<Out>&); Out is deduced from the Collector parameter unless given.
   template <class Out = void, class F>
   auto flat_map(F fn) const {
     using O = std::conditional_t<std::is_void_v<Out>, detail::flat_map_output_t<F>, Out>;
-    return add_operator<O>("flat_map",
-                           [fn] { return std::make_unique<detail::FlatMapOperator<T, O, F>>(fn); });
+    return add_operator<O>(
+        "flat_map", [fn] { return std::make_unique<operators::FlatMapOperator<T, O, F>>(fn); });
   }
   // A ProcessFunction<T, Out> (or any class with process_element(const T&, ProcessContext&,
   // Collector<Out>&)): may emit any number of records and write to side outputs.
@@ -104,15 +118,15 @@ class DataStream {
   auto process(F fn) const {
     using O =
         std::conditional_t<std::is_void_v<Out>, typename detail::process_output<F>::type, Out>;
-    return add_operator<O>("process",
-                           [fn] { return std::make_unique<detail::ProcessOperator<T, O, F>>(fn); });
+    return add_operator<O>(
+        "process", [fn] { return std::make_unique<operators::ProcessOperator<T, O, F>>(fn); });
   }
   // Assigns event timestamps and generates watermarks (see watermarks.h). Chained to the
   // operator before it.
   template <class Assigner>
   DataStream<T> assign_timestamps_and_watermarks(WatermarkStrategy<T, Assigner> strategy) const {
     return add_operator<T>("timestamps/watermarks", [strategy] {
-      return std::make_unique<detail::TimestampsAndWatermarksOperator<T, Assigner>>(strategy);
+      return std::make_unique<operators::TimestampsAndWatermarksOperator<T, Assigner>>(strategy);
     });
   }
   template <class X>
@@ -142,7 +156,7 @@ class DataStream {
   template <class... Others>
   DataStream<T> union_with(const Others&... others) const {
     int id =
-        env_->add_node("union", [] { return std::make_unique<detail::IdentityOperator<T>>(); });
+        env_->add_node("union", [] { return std::make_unique<operators::IdentityOperator<T>>(); });
     connect_to(id, 0);
     (others.connect_to(id, 0), ...);
     return DataStream<T>(*env_, id);
@@ -156,7 +170,7 @@ class DataStream {
   auto connect(const BroadcastStream<B>& rules) const {
     return BroadcastConnectedStream<T, void, B>(*this, rules);
   }
-  // Window join and co-group with another stream (see sluice/window/joins.h).
+  // Window join and co-group with another stream (see sluice/api/joins.h).
   template <class U>
   auto join(const DataStream<U>& other) const;
   template <class U>
@@ -169,7 +183,8 @@ class DataStream {
     return sink_to(std::shared_ptr<Sink<T>>(std::make_shared<S>(std::move(sink))));
   }
   SinkHandle sink_to(std::shared_ptr<Sink<T>> sink, const std::string& name = "sink") const {
-    int id = env_->add_node(name, [sink] { return std::make_unique<SinkOperator<T>>(sink); });
+    int id =
+        env_->add_node(name, [sink] { return std::make_unique<operators::SinkOperator<T>>(sink); });
     connect_to(id, 0);
     return SinkHandle(*env_, id);
   }
@@ -266,7 +281,7 @@ class KeyedStream : public DataStream<T> {
   DataStream<T> reduce(F fn) const {
     auto selector = selector_;
     return this->template add_operator<T>("reduce", [selector, fn] {
-      return std::make_unique<detail::KeyedReduceOperator<T, KeySelector, F>>(selector, fn);
+      return std::make_unique<operators::KeyedReduceOperator<T, KeySelector, F>>(selector, fn);
     });
   }
   // Flink's field aggregations: the field is aggregated; the other fields are the first record's.
@@ -313,20 +328,21 @@ class KeyedStream : public DataStream<T> {
     return reduce([field](const T& acc, const T& v) { return acc.*field < v.*field ? v : acc; })
         .name("max_by");
   }
-  // A KeyedProcessFunction (keyed state and timers; see keyed_process.h), or any process function.
+  // A KeyedProcessFunction (keyed state and timers; see sluice/functions/keyed_process_function.h),
+  // or any process function.
   template <class Out = void, class F>
   auto process(F fn) const {
     if constexpr (requires { typename F::key_type; }) {
       auto selector = selector_;
       return this->template add_operator<typename F::output_type>("keyed_process", [selector, fn] {
-        return std::make_unique<detail::KeyedProcessOperator<T, KeySelector, F>>(selector, fn);
+        return std::make_unique<operators::KeyedProcessOperator<T, KeySelector, F>>(selector, fn);
       });
     } else {
       return DataStream<T>::template process<Out>(std::move(fn));
     }
   }
 
-  // Windows per key (see sluice/window/windowed_stream.h, included by sluice.h). `assigner`: a
+  // Windows per key (see sluice/api/windowed_stream.h, included by sluice.h). `assigner`: a
   // TimeWindowSpec, SessionWindowSpec or GlobalWindowSpec (see windows.h).
   template <class Assigner>
   auto window(const Assigner& assigner) const;
@@ -342,7 +358,7 @@ class KeyedStream : public DataStream<T> {
     return BroadcastConnectedStream<T, KeySelector, B>(*this, rules);
   }
 
-  // Interval join with another keyed stream (see sluice/window/joins.h).
+  // Interval join with another keyed stream (see sluice/api/joins.h).
   template <class U, class OtherSelector>
   auto interval_join(const KeyedStream<U, OtherSelector>& other) const;
 
@@ -386,7 +402,7 @@ class BroadcastConnectedStream {
   BroadcastConnectedStream(Main main, BroadcastStream<B> rules)
       : main_(std::move(main)), rules_(std::move(rules)) {}
   // A KeyedBroadcastProcessFunction<Key, T, B, Out>, or without keys a
-  // BroadcastProcessFunction<T, B, Out> (see keyed_process.h).
+  // BroadcastProcessFunction<T, B, Out> (see sluice/functions/).
   template <class F>
   DataStream<typename F::output_type> process(F fn) const {
     using Out = typename F::output_type;
@@ -394,12 +410,13 @@ class BroadcastConnectedStream {
     auto connected = main.connect(rules_.stream());
     if constexpr (std::is_void_v<KeySelector>) {
       return connected.template transform<Out>("broadcast_process", [fn] {
-        return std::make_unique<detail::BroadcastProcessOperator<T, B, F>>(fn);
+        return std::make_unique<operators::BroadcastProcessOperator<T, B, F>>(fn);
       });
     } else {
       auto selector = main_.key_selector();
       return connected.template transform<Out>("keyed_broadcast_process", [selector, fn] {
-        return std::make_unique<detail::KeyedProcessOperator<T, KeySelector, F, B>>(selector, fn);
+        return std::make_unique<operators::KeyedProcessOperator<T, KeySelector, F, B>>(selector,
+                                                                                       fn);
       });
     }
   }
@@ -422,21 +439,22 @@ class ConnectedStreams {
     static_assert(std::is_same_v<Out, std::decay_t<std::invoke_result_t<F2&, const T2&>>>,
                   "both co-map functions must return the same type");
     return add<Out>("co_map", [f1, f2] {
-      return std::make_unique<detail::CoMapOperator<T1, T2, Out, F1, F2>>(f1, f2);
+      return std::make_unique<operators::CoMapOperator<T1, T2, Out, F1, F2>>(f1, f2);
     });
   }
   template <class Out = void, class F1, class F2>
   auto flat_map(F1 f1, F2 f2) const {
     using O = std::conditional_t<std::is_void_v<Out>, detail::flat_map_output_t<F1>, Out>;
     return add<O>("co_flat_map", [f1, f2] {
-      return std::make_unique<detail::CoFlatMapOperator<T1, T2, O, F1, F2>>(f1, f2);
+      return std::make_unique<operators::CoFlatMapOperator<T1, T2, O, F1, F2>>(f1, f2);
     });
   }
   template <class Out = void, class F>
   auto process(F fn) const {
     using O = std::conditional_t<std::is_void_v<Out>, typename F::output_type, Out>;
-    return add<O>("co_process",
-                  [fn] { return std::make_unique<detail::CoProcessOperator<T1, T2, O, F>>(fn); });
+    return add<O>("co_process", [fn] {
+      return std::make_unique<operators::CoProcessOperator<T1, T2, O, F>>(fn);
+    });
   }
 
   // A custom two-input operator (input 0: first, input 1: second), as Flink's transform().

@@ -3,9 +3,9 @@
 //   stream.sink_to(sluice::FileSink<Alert>::json_lines("out/alerts"));  // part-0-0.jsonl, ...
 //   stream.sink_to(sluice::FileSink<Alert>::csv("out/alerts"));         // part-0-0.csv, ...
 //
-// JSON lines use nlohmann::json's to_json for T (NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE gives it in
-// one line). CSV writes T's fields in declaration order (Boost.PFR; RFC 4180 quoting) or T itself
-// when it is a number or string.
+// JSON lines use the JSON format of sluice/formats/json.h (include it): nlohmann::json's to_json
+// for T, which NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE gives in one line. CSV writes T's fields in
+// declaration order (Boost.PFR; RFC 4180 quoting) or T itself when it is a number or string.
 //
 // Part files are "part-<subtask>-<n>.<ext>", written hidden and renamed only when committed (see
 // sluice/connectors/transactional_part_files.h), so a reader never sees a half-written file. With
@@ -18,14 +18,13 @@
 
 #include <boost/pfr.hpp>
 #include <charconv>
-#include <cstdio>
 #include <functional>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "sluice/connectors/transactional_part_files.h"
 #include "sluice/core/error.h"
@@ -34,13 +33,16 @@
 
 namespace sluice {
 
+// The JSON format, defined in sluice/formats/json.h: include it to write JSON lines.
+template <class T>
+struct JsonFormat;
+
 void append_csv_field(std::string& out, std::string_view text);
+// The shortest form that reads back as the same double (as JSON numbers are written).
+void append_csv_double(std::string& out, double value);
 // `directory`/`bucket`; throws kInvalidArgument for a bucket that is absolute or leaves the
 // directory ("..").
 std::string bucket_directory(const std::string& directory, const std::string& bucket);
-// TransactionalPartFiles::discard_uncommitted in every directory below `directory`.
-void discard_uncommitted_in_subdirectories(const std::string& directory, int subtask,
-                                           const std::string& extension);
 
 namespace detail {
 
@@ -54,24 +56,84 @@ void append_csv_value(std::string& out, const V& value) {
     char digits[24];
     out.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
   } else if constexpr (std::is_arithmetic_v<V>) {
-    out += nlohmann::json(value).dump();  // shortest round-trip form for doubles
+    append_csv_double(out, static_cast<double>(value));
   } else {
     static_assert(std::is_arithmetic_v<V>, "CSV fields must be numbers, bools or strings");
   }
 }
+
+template <class T>
+void append_csv_record(const T& value, std::string& out) {
+  if constexpr (std::is_arithmetic_v<T> || std::is_same_v<T, std::string>) {
+    append_csv_value(out, value);
+  } else {
+    bool first = true;
+    boost::pfr::for_each_field(value, [&](const auto& field) {
+      if (!first) out += ',';
+      first = false;
+      append_csv_value(out, field);
+    });
+  }
+}
+
+// The untyped part of a file sink subtask: its buckets (one directory each, with its part files
+// and the bytes not yet written to them), the flushes and the commits.
+class PartFileWriterCore {
+ public:
+  PartFileWriterCore(std::string directory, int subtask, std::string extension,
+                     uint64_t max_part_bytes, bool bucketed);
+  ~PartFileWriterCore();
+  PartFileWriterCore(const PartFileWriterCore&) = delete;
+  PartFileWriterCore& operator=(const PartFileWriterCore&) = delete;
+
+  // Records of one bucket usually come in runs: the lookup is skipped while the name repeats.
+  void select_bucket(const std::string& name) {
+    if (name != current_name_) switch_bucket(name);
+  }
+  // Where the current bucket's next record goes; end it with end_record().
+  std::string& pending() { return *pending_; }
+  void end_record() {
+    *pending_ += '\n';
+    if (pending_->size() >= kFlushBytes) drain_current();
+  }
+  void flush(bool end_of_input);
+  std::vector<std::string> prepare_commit();
+  static void commit(const std::vector<std::string>& committables);
+
+ private:
+  static constexpr size_t kFlushBytes = 256 * 1024;
+  struct Bucket;
+  void switch_bucket(const std::string& name);
+  Bucket& open_bucket(const std::string& name);
+  void drain_current();
+
+  std::string directory_;
+  int subtask_;
+  std::string extension_;
+  uint64_t max_part_bytes_;
+  std::map<std::string, std::unique_ptr<Bucket>> buckets_;
+  Bucket* current_ = nullptr;
+  std::string* pending_ = nullptr;  // the current bucket's
+  std::string current_name_;
+};
 
 }  // namespace detail
 
 template <class T>
 class FileSink final : public Sink<T> {
  public:
-  enum class Format { kJsonLines, kCsv };
+  // Appends one record's text (without the line end).
+  using Encode = void (*)(const T& value, std::string& out);
 
+  template <class U = T>
   static FileSink json_lines(std::string directory) {
-    return FileSink(std::move(directory), Format::kJsonLines);
+    static_assert(
+        requires { &JsonFormat<U>::append; },
+        "FileSink::json_lines needs the JSON format: #include \"sluice/formats/json.h\"");
+    return FileSink(std::move(directory), "jsonl", &JsonFormat<U>::append);
   }
   static FileSink csv(std::string directory) {
-    return FileSink(std::move(directory), Format::kCsv);
+    return FileSink(std::move(directory), "csv", &detail::append_csv_record<T>);
   }
 
   FileSink& max_part_bytes(uint64_t bytes) {
@@ -87,134 +149,43 @@ class FileSink final : public Sink<T> {
   }
 
   std::unique_ptr<SinkWriter<T>> create_writer(const RuntimeContext& context) override {
-    return std::make_unique<Writer>(directory_, context.subtask_index(), format_, max_part_bytes_,
-                                    bucket_);
+    return std::make_unique<Writer>(*this, context.subtask_index());
   }
   void commit(const std::vector<std::string>& committables) override {
-    std::vector<PendingPartFile> files;
-    for (const auto& bytes : committables) files.push_back(from_bytes<PendingPartFile>(bytes));
-    TransactionalPartFiles::commit(files);
+    detail::PartFileWriterCore::commit(committables);
   }
 
  private:
-  FileSink(std::string directory, Format format)
-      : directory_(std::move(directory)), format_(format) {}
+  FileSink(std::string directory, std::string extension, Encode encode)
+      : directory_(std::move(directory)), extension_(std::move(extension)), encode_(encode) {}
 
   class Writer final : public SinkWriter<T> {
    public:
-    Writer(const std::string& directory, int subtask, Format format, uint64_t max_part_bytes,
-           std::function<std::string(const T&)> bucket)
-        : directory_(directory),
-          subtask_(subtask),
-          format_(format),
-          max_part_bytes_(max_part_bytes),
-          bucket_(std::move(bucket)) {
-      current_ = &open_bucket("");
-      // A bucket this attempt may never write to again still loses the hidden files of the last.
-      if (bucket_) discard_uncommitted_in_subdirectories(directory_, subtask_, extension());
-    }
+    Writer(const FileSink& sink, int subtask)
+        : core_(sink.directory_, subtask, sink.extension_, sink.max_part_bytes_,
+                static_cast<bool>(sink.bucket_)),
+          encode_(sink.encode_),
+          bucket_(sink.bucket_) {}
 
     void write(const RecordBuffer<T>& batch) override {
       for (const auto& value : batch.values) {
-        if (bucket_) select_bucket(bucket_(value));
-        std::string& pending = current_->pending;
-        if (format_ == Format::kJsonLines) {
-          append_json(pending, value);
-        } else {
-          append_csv(pending, value);
-        }
-        pending += '\n';
-        if (pending.size() >= kFlushBytes) drain(*current_);
+        if (bucket_) core_.select_bucket(bucket_(value));
+        encode_(value, core_.pending());
+        core_.end_record();
       }
     }
-    void flush(bool end_of_input) override {
-      for (auto& [name, bucket] : buckets_) drain(*bucket);
-      if (end_of_input) {
-        // An input without records still leaves its (empty) part file.
-        if (buckets_.size() == 1) buckets_.begin()->second->files.append("");
-        std::vector<PendingPartFile> files;
-        for (auto& [name, bucket] : buckets_) {
-          auto ready = bucket->files.prepare_commit();
-          files.insert(files.end(), ready.begin(), ready.end());
-        }
-        TransactionalPartFiles::commit(files);
-      }
-    }
-    std::vector<std::string> prepare_commit(int64_t) override {
-      std::vector<std::string> committables;
-      for (auto& [name, bucket] : buckets_) {
-        drain(*bucket);
-        for (const auto& file : bucket->files.prepare_commit()) {
-          committables.push_back(to_bytes(file));
-        }
-      }
-      return committables;
-    }
+    void flush(bool end_of_input) override { core_.flush(end_of_input); }
+    std::vector<std::string> prepare_commit(int64_t) override { return core_.prepare_commit(); }
 
    private:
-    static constexpr size_t kFlushBytes = 256 * 1024;
-    struct Bucket {
-      Bucket(const std::string& directory, int subtask, const char* extension, uint64_t max_bytes)
-          : files(directory, subtask, extension, max_bytes) {}
-      TransactionalPartFiles files;
-      std::string pending;
-    };
-
-    const char* extension() const { return format_ == Format::kCsv ? "csv" : "jsonl"; }
-    Bucket& open_bucket(const std::string& name) {
-      auto bucket = std::make_unique<Bucket>(bucket_directory(directory_, name), subtask_,
-                                             extension(), max_part_bytes_);
-      bucket->files.discard_uncommitted();
-      return *(buckets_[name] = std::move(bucket));
-    }
-    // Records of one bucket usually come in runs: the lookup is skipped while the name repeats.
-    void select_bucket(const std::string& name) {
-      if (name == current_name_) return;
-      auto it = buckets_.find(name);
-      current_ = it != buckets_.end() ? it->second.get() : &open_bucket(name);
-      current_name_ = name;
-    }
-    void drain(Bucket& bucket) {
-      if (bucket.pending.empty()) return;
-      bucket.files.append(bucket.pending);
-      bucket.pending.clear();
-    }
-    static void append_json(std::string& pending, const T& value) {
-      if constexpr (requires(nlohmann::json & j, const T& v) { to_json(j, v); } ||
-                    std::is_arithmetic_v<T> || std::is_same_v<T, std::string>) {
-        pending += nlohmann::json(value).dump();
-      } else {
-        throw Error(
-            ErrorCategory::kInvalidJob,
-            "FileSink::json_lines needs a to_json(nlohmann::json&, const T&) for the record "
-            "type (e.g. NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE)");
-      }
-    }
-    static void append_csv(std::string& pending, const T& value) {
-      if constexpr (std::is_arithmetic_v<T> || std::is_same_v<T, std::string>) {
-        detail::append_csv_value(pending, value);
-      } else {
-        bool first = true;
-        boost::pfr::for_each_field(value, [&](const auto& field) {
-          if (!first) pending += ',';
-          first = false;
-          detail::append_csv_value(pending, field);
-        });
-      }
-    }
-
-    std::string directory_;
-    int subtask_;
-    Format format_;
-    uint64_t max_part_bytes_;
+    detail::PartFileWriterCore core_;
+    Encode encode_;
     std::function<std::string(const T&)> bucket_;
-    std::map<std::string, std::unique_ptr<Bucket>> buckets_;
-    Bucket* current_ = nullptr;
-    std::string current_name_;
   };
 
   std::string directory_;
-  Format format_;
+  std::string extension_;
+  Encode encode_;
   uint64_t max_part_bytes_ = 128ull << 20;
   std::function<std::string(const T&)> bucket_;
 };

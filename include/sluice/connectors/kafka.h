@@ -45,21 +45,25 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <type_traits>
 #include <vector>
 
-#include "sluice/api/functions.h"
 #include "sluice/connectors/kafka_client.h"
 #include "sluice/core/error.h"
 #include "sluice/core/serialization.h"
+#include "sluice/functions/output_tag.h"
 #include "sluice/runtime/sink.h"
 #include "sluice/runtime/source.h"
+#include "sluice/state/state_descriptors.h"
 
 namespace sluice {
+
+// The JSON format, defined in sluice/formats/json.h.
+template <class T>
+struct JsonFormat;
 
 // ---------------------------------------------------------------------------------------------
 // Source
@@ -132,12 +136,16 @@ inline auto kafka_string_values() {
     return std::string(*r.value);
   };
 }
-// JSON into T through nlohmann::json's from_json (NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE).
+// JSON into T through the JSON format (#include "sluice/formats/json.h"): nlohmann::json's
+// from_json (NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE).
 template <class T>
 auto kafka_json() {
+  static_assert(
+      requires { &JsonFormat<T>::parse; },
+      "kafka_json needs the JSON format: #include \"sluice/formats/json.h\"");
   return [](const kafka::Record& r) {
     if (!r.value) throw std::invalid_argument("a record without a value (a tombstone)");
-    return nlohmann::json::parse(r.value->begin(), r.value->end()).get<T>();
+    return JsonFormat<T>::parse(*r.value);
   };
 }
 
@@ -458,10 +466,16 @@ struct KafkaProducerRecord {
 inline auto kafka_string_value_serializer() {
   return [](const std::string& s) { return KafkaProducerRecord{std::nullopt, s}; };
 }
+// T as JSON text (#include "sluice/formats/json.h").
 template <class T>
 auto kafka_json_values() {
+  static_assert(
+      requires { &JsonFormat<T>::append; },
+      "kafka_json_values needs the JSON format: #include \"sluice/formats/json.h\"");
   return [](const T& value) {
-    return KafkaProducerRecord{std::nullopt, nlohmann::json(value).dump()};
+    std::string json;
+    JsonFormat<T>::append(value, json);
+    return KafkaProducerRecord{std::nullopt, std::move(json)};
   };
 }
 // Key and value from two functions of the record, each returning a string.

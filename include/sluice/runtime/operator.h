@@ -1,7 +1,7 @@
 // The physical operator interface every operator implements, and Output, where it sends results.
 //
 // An operator receives whole buffers (process_batch), so the virtual call is paid once per batch;
-// typed operators in sluice/api/operators.h loop over records with the user function inlined.
+// the typed operators in sluice/operators/ loop over records with the user function inlined.
 // Life cycle, as Flink's StreamOperator: setup -> open -> (process_batch | process_watermark)* ->
 // finish (end of input; may still emit) -> close (always called, also on failure or cancel).
 //

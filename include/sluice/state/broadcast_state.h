@@ -22,7 +22,7 @@
 #include <string>
 
 #include "sluice/core/error.h"
-#include "sluice/state/keyed_state.h"
+#include "sluice/state/state_descriptors.h"
 
 namespace sluice {
 

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "sluice/core/error.h"
+#include "sluice/time/timer_service.h"
 #include "sluice/window/windows.h"
 
 namespace sluice {
@@ -49,16 +50,7 @@ inline bool purges(TriggerResult r) {
 }
 
 // What a trigger may do: read the clocks and set timers for the current key and window.
-class TriggerContext {
- public:
-  virtual ~TriggerContext() = default;
-  virtual Timestamp current_watermark() const = 0;
-  virtual Timestamp current_processing_time() const = 0;
-  virtual void register_event_time_timer(Timestamp time) = 0;
-  virtual void delete_event_time_timer(Timestamp time) = 0;
-  virtual void register_processing_time_timer(Timestamp time) = 0;
-  virtual void delete_processing_time_timer(Timestamp time) = 0;
-};
+using TriggerContext = TimerService;
 
 // Fires when the watermark passes the window's end (at once for a late element whose window is
 // still kept). The default for event-time assigners.

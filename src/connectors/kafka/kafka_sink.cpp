@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "sluice/connectors/kafka.h"
+#include "sluice/state/operator_state.h"
 
 namespace sluice::detail {
 

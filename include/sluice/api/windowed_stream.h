@@ -19,8 +19,10 @@
 #include <optional>
 
 #include "sluice/api/data_stream.h"
-#include "sluice/window/trigger_window_operator.h"
-#include "sluice/window/window_operator.h"
+#include "sluice/operators/trigger_window_operator.h"
+#include "sluice/operators/window_operator.h"
+#include "sluice/window/triggers.h"
+#include "sluice/window/windows.h"
 
 namespace sluice {
 
@@ -81,23 +83,23 @@ class WindowedStream {
   // fn(const T&, const T&) -> T, applied incrementally.
   template <class F>
   DataStream<T> reduce(F fn) const {
-    return apply(detail::ReduceAdapter<T, F>{std::move(fn)}, "window_reduce");
+    return apply(operators::ReduceAdapter<T, F>{std::move(fn)}, "window_reduce");
   }
   // An AggregateFunction<T, Acc, Out>: one accumulator per key and window (or pane).
   template <class Agg>
   DataStream<typename Agg::output_type> aggregate(Agg agg) const {
-    return apply(detail::AggregateAdapter<T, Agg>{std::move(agg)}, "window_aggregate");
+    return apply(operators::AggregateAdapter<T, Agg>{std::move(agg)}, "window_aggregate");
   }
   // Incremental aggregation, then a ProcessWindowFunction that sees the one result with its window.
   template <class Agg, class F>
   DataStream<typename F::output_type> aggregate(Agg agg, F fn) const {
-    return apply(detail::AggregateProcessAdapter<T, Agg, F, Key>{std::move(agg), std::move(fn)},
+    return apply(operators::AggregateProcessAdapter<T, Agg, F, Key>{std::move(agg), std::move(fn)},
                  "window_aggregate");
   }
   // A ProcessWindowFunction<T, Out, Key> over all the window's records.
   template <class F>
   DataStream<typename F::output_type> process(F fn) const {
-    return apply(detail::ProcessAdapter<T, F, Key>{std::move(fn)}, "window_process");
+    return apply(operators::ProcessAdapter<T, F, Key>{std::move(fn)}, "window_process");
   }
 
  private:
@@ -129,11 +131,11 @@ class WindowedStream {
           if constexpr (std::is_same_v<Assigner, TimeWindowSpec> &&
                         std::is_same_v<Trigger, DefaultTrigger> &&
                         std::is_same_v<Evictor, NoEvictor>) {
-            return std::make_unique<detail::WindowOperator<T, KeySelector, Adapter>>(
+            return std::make_unique<operators::WindowOperator<T, KeySelector, Adapter>>(
                 selector, adapter, assigner, lateness, late_tag, per_window);
           } else {
-            return std::make_unique<
-                detail::TriggerWindowOperator<T, KeySelector, Adapter, Assigner, Trigger, Evictor>>(
+            return std::make_unique<operators::TriggerWindowOperator<T, KeySelector, Adapter,
+                                                                     Assigner, Trigger, Evictor>>(
                 selector, adapter, assigner, trigger, evictor, lateness, late_tag);
           }
         });

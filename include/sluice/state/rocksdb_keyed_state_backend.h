@@ -3,7 +3,7 @@
 // snapshots). Every access serializes the key (once per key) and the value: slower than the heap
 // backend per access, but bounded in memory.
 //
-// Included by keyed_state.h, which defines the backend selection; include that one.
+// Included by keyed_state_backend.h, which defines the backend selection; include that one.
 //
 // Threading: as every backend, one task thread.
 #pragma once
@@ -15,17 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "sluice/state/keyed_state_backend.h"
 #include "sluice/state/rocksdb_store.h"
 
 namespace sluice {
-
-// What a backend needs besides its key groups: the options (null: heap), a name unique within the
-// process (names RocksDB's local folder), and where the restored checkpoint's shared files are.
-struct KeyedBackendSetup {
-  const StateBackendOptions* options = nullptr;
-  std::string name;
-  std::filesystem::path restored_shared_directory;
-};
 
 template <class K>
 class RocksDbKeyedStateBackend final : public KeyedStateBackend<K> {

@@ -27,13 +27,12 @@
 // Threading: define a job from one thread; operators run on one task thread each.
 #pragma once
 
-#include <map>
-#include <set>
-#include <tuple>
 #include <variant>
 #include <vector>
 
-#include "sluice/window/windowed_stream.h"
+#include "sluice/api/windowed_stream.h"
+#include "sluice/functions/join_function.h"
+#include "sluice/operators/interval_join.h"
 
 namespace sluice {
 
@@ -193,230 +192,6 @@ auto DataStream<T>::co_group(const DataStream<U>& other) const {
 
 // ---- interval join ----
 
-// What a ProcessJoinFunction sees besides the pair.
-class JoinContext {
- public:
-  explicit JoinContext(SideOutputs& side_outputs) : side_outputs_(side_outputs) {}
-  Timestamp left_timestamp() const { return left_; }
-  Timestamp right_timestamp() const { return right_; }
-  // The result's timestamp: the larger of the two.
-  Timestamp timestamp() const { return std::max(left_, right_); }
-  template <class X>
-  void output(const OutputTag<X>& tag, const X& value) {
-    side_outputs_.emit(tag, value, timestamp());
-  }
-  void set(Timestamp left, Timestamp right) {
-    left_ = left;
-    right_ = right;
-  }
-
- private:
-  SideOutputs& side_outputs_;
-  Timestamp left_ = kNoTimestamp;
-  Timestamp right_ = kNoTimestamp;
-};
-
-template <class A, class B, class Out>
-class ProcessJoinFunction {
- public:
-  using output_type = Out;
-  using Context = JoinContext;
-  virtual ~ProcessJoinFunction() = default;
-  virtual void process_element(const A& left, const B& right, Context& ctx,
-                               Collector<Out>& out) = 0;
-};
-
-namespace detail {
-
-struct IntervalBounds {
-  Timestamp lower = 0;
-  Timestamp upper = 0;
-  bool lower_exclusive = false;
-  bool upper_exclusive = false;
-};
-
-template <class A, class B, class KeyA, class KeyB, class F>
-class IntervalJoinOperator final : public TypedOperator<typename F::output_type> {
- public:
-  using Out = typename F::output_type;
-  using Key = std::decay_t<std::invoke_result_t<KeyA&, const A&>>;
-
-  IntervalJoinOperator(KeyA key_a, KeyB key_b, F fn, IntervalBounds bounds,
-                       std::optional<OutputTag<A>> late_left,
-                       std::optional<OutputTag<B>> late_right)
-      : key_a_(std::move(key_a)),
-        key_b_(std::move(key_b)),
-        fn_(std::move(fn)),
-        lower_(bounds.lower + (bounds.lower_exclusive ? 1 : 0)),
-        upper_(bounds.upper - (bounds.upper_exclusive ? 1 : 0)),
-        late_left_(std::move(late_left)),
-        late_right_(std::move(late_right)) {}
-
-  void open() override {
-    side_outputs_.bind(&this->context());
-    join_context_ = std::make_unique<JoinContext>(side_outputs_);
-    dropped_ = &this->context().metrics->user_counter("late_records_dropped");
-    restore(this->context());
-    open_function(fn_, this->context());
-  }
-  void close() override { close_function(fn_); }
-
-  // Both sides' buffers per key, by key group, and the watermark. (The cleanup timers follow from
-  // the buffers.)
-  StateSnapshot snapshot_state(const SnapshotRequest&) override {
-    if constexpr (kCheckpointable) {
-      KeyGroupedItems items;
-      for (const auto& [key, buffers] : keys_) {
-        BufferWriter out = items.add(key_group_for_key(key, this->context().max_parallelism));
-        serialize(key, out);
-        serialize(buffers.left, out);
-        serialize(buffers.right, out);
-      }
-      return to_bytes(KeyedOperatorSnapshot{watermark_, {}, items.finish(), {}});
-    } else {
-      throw_not_checkpointable("the key or record types of interval join '" +
-                               this->context().operator_name + "' have no sluice::Serializer");
-    }
-  }
-
-  void process_batch(Buffer& batch, int input) override {
-    Collector<Out> out(this->out_, this->output(), this->batch_limit());
-    if (input == 0) {
-      auto& in = static_cast<RecordBuffer<A>&>(batch);
-      for (size_t i = 0; i < in.values.size(); ++i) {
-        const A& a = in.values[i];
-        const Timestamp ts = checked_timestamp(in.timestamp(i));
-        if (is_late(ts)) {
-          on_late(late_left_, a, ts);
-          continue;
-        }
-        const Key key = std::invoke(key_a_, a);
-        Buffers& buffers = keys_[key];
-        buffers.left[ts].push_back(a);
-        // b joins a when a.ts + lower <= b.ts <= a.ts + upper.
-        for (auto it = buffers.right.lower_bound(ts + lower_);
-             it != buffers.right.end() && it->first <= ts + upper_; ++it) {
-          for (const B& b : it->second) emit(a, ts, b, it->first, out);
-        }
-        timers_.insert(left_timer(key, ts));
-      }
-    } else {
-      auto& in = static_cast<RecordBuffer<B>&>(batch);
-      for (size_t i = 0; i < in.values.size(); ++i) {
-        const B& b = in.values[i];
-        const Timestamp ts = checked_timestamp(in.timestamp(i));
-        if (is_late(ts)) {
-          on_late(late_right_, b, ts);
-          continue;
-        }
-        const Key key = std::invoke(key_b_, b);
-        Buffers& buffers = keys_[key];
-        buffers.right[ts].push_back(b);
-        for (auto it = buffers.left.lower_bound(ts - upper_);
-             it != buffers.left.end() && it->first <= ts - lower_; ++it) {
-          for (const A& a : it->second) emit(a, it->first, b, ts, out);
-        }
-        timers_.insert(right_timer(key, ts));
-      }
-    }
-    out.flush();
-    side_outputs_.flush();
-  }
-
-  void process_watermark(Timestamp watermark) override {
-    if (watermark <= watermark_) return;  // after a restore, until the input catches up
-    watermark_ = watermark;
-    // Records no later record of the other side can join any more leave their buffer.
-    while (!timers_.empty() && std::get<0>(*timers_.begin()) <= watermark) {
-      auto [time, key, side, ts] = *timers_.begin();
-      timers_.erase(timers_.begin());
-      auto it = keys_.find(key);
-      if (it == keys_.end()) continue;
-      if (side == kLeft) {
-        it->second.left.erase(ts);
-      } else {
-        it->second.right.erase(ts);
-      }
-      if (it->second.left.empty() && it->second.right.empty()) keys_.erase(it);
-    }
-    this->output().emit_watermark(watermark);
-  }
-
- private:
-  static constexpr int kLeft = 0;
-  static constexpr int kRight = 1;
-  struct Buffers {
-    std::map<Timestamp, std::vector<A>> left;
-    std::map<Timestamp, std::vector<B>> right;
-  };
-
-  static constexpr bool kCheckpointable =
-      kSerializable<Key> && kSerializable<A> && kSerializable<B>;
-
-  void restore(const OperatorContext& c) {
-    if constexpr (kCheckpointable) {
-      for (auto& snapshot : restored_keyed_snapshots(c.restored_state, &watermark_)) {
-        read_key_grouped_items(snapshot.internal, c.key_group_range, [&](BufferReader& in) {
-          Key key = deserialize<Key>(in);
-          Buffers& buffers = keys_[key];
-          buffers.left = deserialize<std::map<Timestamp, std::vector<A>>>(in);
-          buffers.right = deserialize<std::map<Timestamp, std::vector<B>>>(in);
-          for (const auto& [ts, values] : buffers.left) timers_.insert(left_timer(key, ts));
-          for (const auto& [ts, values] : buffers.right) timers_.insert(right_timer(key, ts));
-        });
-      }
-    }
-  }
-  // When a buffered record can no longer join a later one of the other side.
-  std::tuple<Timestamp, Key, int, Timestamp> left_timer(const Key& key, Timestamp ts) const {
-    return {upper_ > 0 ? ts + upper_ : ts, key, kLeft, ts};
-  }
-  std::tuple<Timestamp, Key, int, Timestamp> right_timer(const Key& key, Timestamp ts) const {
-    return {-lower_ > 0 ? ts - lower_ : ts, key, kRight, ts};
-  }
-
-  static Timestamp checked_timestamp(Timestamp ts) {
-    if (ts == kNoTimestamp) {
-      throw Error(ErrorCategory::kInvalidJob,
-                  "an interval join received a record without a timestamp: assign timestamps with "
-                  "a WatermarkStrategy");
-    }
-    return ts;
-  }
-  bool is_late(Timestamp ts) const { return watermark_ != kMinWatermark && ts < watermark_; }
-
-  template <class X>
-  void on_late(const std::optional<OutputTag<X>>& tag, const X& value, Timestamp ts) {
-    if (tag) {
-      side_outputs_.emit(*tag, value, ts);
-    } else {
-      dropped_->increment();
-    }
-  }
-
-  void emit(const A& a, Timestamp ta, const B& b, Timestamp tb, Collector<Out>& out) {
-    join_context_->set(ta, tb);
-    out.set_timestamp(std::max(ta, tb));
-    fn_.process_element(a, b, *join_context_, out);
-  }
-
-  KeyA key_a_;
-  KeyB key_b_;
-  F fn_;
-  Timestamp lower_;  // inclusive
-  Timestamp upper_;  // inclusive
-  std::optional<OutputTag<A>> late_left_;
-  std::optional<OutputTag<B>> late_right_;
-  absl::flat_hash_map<Key, Buffers> keys_;
-  std::set<std::tuple<Timestamp, Key, int, Timestamp>> timers_;  // (cleanup, key, side, ts)
-  Timestamp watermark_ = kMinWatermark;
-  SideOutputs side_outputs_;
-  std::unique_ptr<JoinContext> join_context_;
-  Counter* dropped_ = nullptr;
-};
-
-}  // namespace detail
-
 template <class A, class KeyA, class B, class KeyB>
 class IntervalJoin {
  public:
@@ -466,7 +241,7 @@ class IntervalJoin {
     const DataStream<A>& left = left_;
     return left.connect(static_cast<const DataStream<B>&>(right_))
         .template transform<typename F::output_type>("interval_join", [=] {
-          return std::make_unique<detail::IntervalJoinOperator<A, B, KeyA, KeyB, F>>(
+          return std::make_unique<operators::IntervalJoinOperator<A, B, KeyA, KeyB, F>>(
               key_a, key_b, fn, bounds, late_left, late_right);
         });
   }
@@ -474,7 +249,7 @@ class IntervalJoin {
  private:
   KeyedStream<A, KeyA> left_;
   KeyedStream<B, KeyB> right_;
-  detail::IntervalBounds bounds_;
+  operators::IntervalBounds bounds_;
   std::optional<OutputTag<A>> late_left_;
   std::optional<OutputTag<B>> late_right_;
 };

@@ -1,4 +1,5 @@
-// Keyed event-time windows (tumbling and sliding): window functions and the window operator.
+// WindowOperator: keyed tumbling and sliding windows with their default trigger and no evictor,
+// the fast path of WindowedStream (everything else runs on TriggerWindowOperator).
 //
 // State is incremental. Time is cut into panes of gcd(size, slide); every record updates exactly
 // one pane accumulator of its key, and a window is the merge of its size / pane panes when it
@@ -39,211 +40,12 @@
 #include <type_traits>
 #include <vector>
 
-#include "sluice/api/functions.h"
-#include "sluice/api/operators.h"
-#include "sluice/state/keyed_state.h"
+#include "sluice/operators/typed_operator.h"
+#include "sluice/operators/window_adapters.h"
+#include "sluice/state/keyed_snapshot.h"
 #include "sluice/window/windows.h"
 
-namespace sluice {
-
-// Incremental aggregation (Flink's AggregateFunction). Implementations are called without virtual
-// dispatch: the operator stores the concrete type.
-template <class In, class Acc, class Out>
-class AggregateFunction {
- public:
-  using input_type = In;
-  using accumulator_type = Acc;
-  using output_type = Out;
-  virtual ~AggregateFunction() = default;
-  virtual Acc create_accumulator() const = 0;
-  virtual void add(const In& value, Acc& accumulator) const = 0;
-  virtual Out get_result(const Acc& accumulator) const = 0;
-  virtual void merge(const Acc& from, Acc& into) const = 0;
-};
-
-// The keyed state a window function may use: global (per key, shared by all its windows) and
-// per window (per key and window, removed with the window).
-// Created when a window function first asks for state, or restored: most window functions keep
-// none, and a RocksDB backend is not free.
-template <class K>
-class WindowStateBackends {
- public:
-  explicit WindowStateBackends(const OperatorContext& c) : context_(c) {}
-
-  KeyedStateBackend<K>& global() {
-    if (!global_) global_ = detail::make_operator_backend<K>(context_, "global");
-    return *global_;
-  }
-  KeyedStateBackend<WindowedKey<K>>& window() {
-    if (!window_) window_ = detail::make_operator_backend<WindowedKey<K>>(context_, "window");
-    return *window_;
-  }
-  // Per-window state exists and has states registered.
-  bool has_window_state() const { return window_ && !window_->empty(); }
-
-  // The `backends` of a window operator's KeyedOperatorSnapshot: global first, then per window.
-  std::vector<BackendMaterialize> snapshot_async(bool savepoint) {
-    auto of = [&](auto& backend) -> BackendMaterialize {
-      if (!backend) return [](SnapshotFiles&) { return KeyedBackendSnapshot{}; };
-      return backend->snapshot_async(savepoint);
-    };
-    return {of(global_), of(window_)};
-  }
-  void restore(std::vector<KeyedOperatorSnapshot>& snapshots) {
-    std::vector<KeyedBackendSnapshot> globals, windows;
-    auto used = [](const KeyedBackendSnapshot& s) {
-      return !s.groups.empty() || !s.native.empty();
-    };
-    for (auto& snapshot : snapshots) {
-      if (used(snapshot.backends.at(0))) globals.push_back(std::move(snapshot.backends.at(0)));
-      if (used(snapshot.backends.at(1))) windows.push_back(std::move(snapshot.backends.at(1)));
-    }
-    if (!globals.empty()) global().restore(std::move(globals));
-    if (!windows.empty()) window().restore(std::move(windows));
-  }
-
- private:
-  const OperatorContext& context_;
-  std::unique_ptr<KeyedStateBackend<K>> global_;
-  std::unique_ptr<KeyedStateBackend<WindowedKey<K>>> window_;
-};
-
-// What a ProcessWindowFunction sees besides the key and the records.
-template <class K>
-class WindowContext {
- public:
-  WindowContext(SideOutputs& side_outputs, WindowStateBackends<K>& states, int max_parallelism,
-                bool merging)
-      : side_outputs_(side_outputs),
-        states_(states),
-        max_parallelism_(max_parallelism),
-        merging_(merging) {}
-  const TimeWindow& window() const { return window_; }
-  Timestamp current_watermark() const { return watermark_; }
-  Timestamp current_processing_time() const { return wall_clock_millis(); }
-  template <class X>
-  void output(const OutputTag<X>& tag, const X& value) const {
-    side_outputs_.emit(tag, value, window_.max_timestamp());
-  }
-  // State of the key, shared by all its windows (Flink's globalState()). Handles refer to the
-  // key of the current call: get them inside process().
-  KeyedStateStore<K> global_state() const {
-    states_.global().set_current_key(*key_);
-    return KeyedStateStore<K>(states_.global());
-  }
-  // State of the key and this window, removed when the window is (Flink's windowState()).
-  KeyedStateStore<WindowedKey<K>> window_state() const {
-    if (merging_) {
-      throw Error(ErrorCategory::kInvalidJob,
-                  "per-window state is not available with merging (session) windows: a merged "
-                  "window has no single state to keep");
-    }
-    states_.window().set_current_key(WindowedKey<K>{*key_, window_},
-                                     key_group_for_key(*key_, max_parallelism_));
-    return KeyedStateStore<WindowedKey<K>>(states_.window());
-  }
-
-  // Internal: the key and window of the next call.
-  void set(const K& key, const TimeWindow& window, Timestamp watermark) {
-    key_ = &key;
-    window_ = window;
-    watermark_ = watermark;
-  }
-
- private:
-  SideOutputs& side_outputs_;
-  WindowStateBackends<K>& states_;
-  int max_parallelism_;
-  bool merging_;
-  const K* key_ = nullptr;
-  TimeWindow window_;
-  Timestamp watermark_ = kMinWatermark;
-};
-
-template <class In, class Out, class Key>
-class ProcessWindowFunction {
- public:
-  using output_type = Out;
-  using Context = WindowContext<Key>;
-  virtual ~ProcessWindowFunction() = default;
-  virtual void process(const Key& key, const Context& context, const std::vector<In>& elements,
-                       Collector<Out>& out) = 0;
-};
-
-namespace detail {
-
-[[noreturn]] inline void throw_window_record_without_timestamp() {
-  throw Error(
-      ErrorCategory::kInvalidJob,
-      "an event-time window received a record without a timestamp: assign timestamps with a "
-      "WatermarkStrategy (from_source(source, strategy, name) or "
-      "assign_timestamps_and_watermarks)");
-}
-
-// Adapters give the operator one interface over the kinds of window function: an accumulator
-// type, add, merge, and emit.
-template <class T, class Agg>
-struct AggregateAdapter {
-  using Acc = typename Agg::accumulator_type;
-  using Out = typename Agg::output_type;
-  Agg agg;
-  Acc create() const { return agg.create_accumulator(); }
-  void add(Acc& acc, const T& value) const { agg.add(value, acc); }
-  void merge(const Acc& from, Acc& into) const { agg.merge(from, into); }
-  template <class K>
-  void emit(const K&, const WindowContext<K>&, const Acc& acc, Collector<Out>& out) {
-    out.collect(agg.get_result(acc));
-  }
-};
-
-template <class T, class F>
-struct ReduceAdapter {
-  using Acc = std::optional<T>;
-  using Out = T;
-  F fn;
-  Acc create() const { return std::nullopt; }
-  void add(Acc& acc, const T& value) { acc = acc ? fn(*acc, value) : value; }
-  void merge(const Acc& from, Acc& into) {
-    if (from) add(into, *from);
-  }
-  template <class K>
-  void emit(const K&, const WindowContext<K>&, const Acc& acc, Collector<Out>& out) {
-    if (acc) out.collect(*acc);
-  }
-};
-
-template <class T, class F, class K>
-struct ProcessAdapter {
-  using Acc = std::vector<T>;
-  using Out = typename F::output_type;
-  F fn;
-  Acc create() const { return {}; }
-  void add(Acc& acc, const T& value) const { acc.push_back(value); }
-  void merge(const Acc& from, Acc& into) const {
-    into.insert(into.end(), from.begin(), from.end());
-  }
-  void emit(const K& key, const WindowContext<K>& context, const Acc& acc, Collector<Out>& out) {
-    fn.process(key, context, acc, out);
-  }
-};
-
-template <class T, class Agg, class F, class K>
-struct AggregateProcessAdapter {
-  using Acc = typename Agg::accumulator_type;
-  using Out = typename F::output_type;
-  Agg agg;
-  F fn;
-  Acc create() const { return agg.create_accumulator(); }
-  void add(Acc& acc, const T& value) const { agg.add(value, acc); }
-  void merge(const Acc& from, Acc& into) const { agg.merge(from, into); }
-  void emit(const K& key, const WindowContext<K>& context, const Acc& acc, Collector<Out>& out) {
-    // A window's end emits every key's result: one vector reused, not one allocated per key.
-    result_.clear();
-    result_.push_back(agg.get_result(acc));
-    fn.process(key, context, result_, out);
-  }
-  std::vector<typename Agg::output_type> result_;
-};
+namespace sluice::operators {
 
 template <class T, class KeySelector, class Adapter>
 class WindowOperator final : public TypedOperator<typename Adapter::Out> {
@@ -273,7 +75,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
     dropped_ = &c.metrics->user_counter("late_records_dropped");
     restore(c);
     if constexpr (requires(Adapter & a, const RuntimeContext& c) { a.fn.open(c); }) {
-      open_function(adapter_.fn, this->context());
+      detail::open_function(adapter_.fn, this->context());
     }
     if (!spec_.event_time) schedule_processing_timer();
   }
@@ -400,7 +202,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   }
 
   void close() override {
-    if constexpr (requires(Adapter & a) { a.fn.close(); }) close_function(adapter_.fn);
+    if constexpr (requires(Adapter & a) { a.fn.close(); }) detail::close_function(adapter_.fn);
   }
 
  private:
@@ -655,5 +457,4 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
   Counter* dropped_ = nullptr;
 };
 
-}  // namespace detail
-}  // namespace sluice
+}  // namespace sluice::operators

@@ -12,10 +12,9 @@
 //   end (processing time); GlobalWindows are never cleaned up.
 //
 // Contents are incremental (one accumulator per key and window) unless an evictor needs the
-// elements. Each window lists its pending timers; a queue per time domain orders them. A deleted
-// or merged-away timer is not searched for in the queue: it is skipped when it comes due, as its
-// window no longer lists it. (An ordered set with real deletion cost 4x more per record for
-// sessions, whose timers move with every record.)
+// elements. Each window lists its pending timers; the shared timer queue orders them
+// (sluice/time/timer_queue.h): a deleted or merged-away timer the queue still holds is skipped
+// when it comes due, as its window no longer lists it.
 // The pane-based WindowOperator (window_operator.h) is the fast path for the common case of
 // tumbling and sliding windows with their default trigger and no evictor.
 //
@@ -27,22 +26,22 @@
 // Threading: as every operator, one task thread.
 #pragma once
 
-#include <absl/container/btree_map.h>
-#include <absl/container/flat_hash_map.h>
 #include <absl/container/inlined_vector.h>
 
 #include <algorithm>
-
-#include <tuple>
+#include <memory>
+#include <optional>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
-#include "sluice/api/keyed_process.h"
+#include "sluice/operators/typed_operator.h"
+#include "sluice/operators/window_adapters.h"
+#include "sluice/state/keyed_table.h"
+#include "sluice/time/timer_queue.h"
 #include "sluice/window/triggers.h"
-#include "sluice/window/window_operator.h"
 
-namespace sluice::detail {
+namespace sluice::operators {
 
 template <class T, class KeySelector, class Adapter, class Assigner, class Trigger, class Evictor>
 class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
@@ -77,6 +76,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   void open() override {
     OperatorContext& c = this->context();
     clock_ = c.processing_time;
+    timers_.open(clock_, this);
     side_outputs_.bind(&c);
     states_ = std::make_unique<WindowStateBackends<Key>>(c);
     max_parallelism_ = c.max_parallelism;
@@ -87,7 +87,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
     dropped_ = &c.metrics->user_counter("late_records_dropped");
     restore(c);
     if constexpr (requires(Adapter & a, const RuntimeContext& r) { a.fn.open(r); }) {
-      open_function(adapter_.fn, c);
+      detail::open_function(adapter_.fn, c);
     }
   }
 
@@ -109,7 +109,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   }
 
   void close() override {
-    if constexpr (requires(Adapter & a) { a.fn.close(); }) close_function(adapter_.fn);
+    if constexpr (requires(Adapter & a) { a.fn.close(); }) detail::close_function(adapter_.fn);
   }
 
   void process_batch(Buffer& batch, int) override {
@@ -159,15 +159,15 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   void process_watermark(Timestamp watermark) override {
     if (watermark > watermark_) {
       watermark_ = watermark;
-      fire_timers(event_timers_, watermark, TimeDomain::kEventTime);
+      fire_timers(TimeDomain::kEventTime, watermark);
     }
     this->output().emit_watermark(watermark);
   }
 
   void on_processing_time(Timestamp) override {
-    wakeup_at_ = kMaxWatermark;
-    fire_timers(processing_timers_, processing_time(), TimeDomain::kProcessingTime);
-    schedule_wakeup();
+    timers_.on_wakeup();
+    fire_timers(TimeDomain::kProcessingTime, processing_time());
+    timers_.schedule_wakeup();
   }
 
   // A bounded input ends: processing-time timers fire now rather than being lost (event-time ones
@@ -175,7 +175,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   // docs/SEMANTICS.md.
   void finish() override {
     draining_ = true;
-    fire_timers(processing_timers_, kMaxWatermark, TimeDomain::kProcessingTime);
+    fire_timers(TimeDomain::kProcessingTime, kMaxWatermark);
   }
 
  private:
@@ -199,21 +199,17 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
             e.count = deserialize<int64_t>(in);
             e.contents = deserialize<Contents>(in);
             e.trigger_state = deserialize<typename Trigger::State>(in);
-            for (Timestamp time : deserialize<std::vector<Timestamp>>(in)) {
-              e.event_timers.push_back(time);
-              event_timers_.push(Timer{time, key_, e.window});
-              ++live_timers_;
-            }
-            for (Timestamp time : deserialize<std::vector<Timestamp>>(in)) {
-              e.processing_timers.push_back(time);
-              processing_timers_.push(Timer{time, key_, e.window});
-              ++live_timers_;
+            for (auto domain : {TimeDomain::kEventTime, TimeDomain::kProcessingTime}) {
+              for (Timestamp time : deserialize<std::vector<Timestamp>>(in)) {
+                timers_of(e, domain).push_back(time);
+                timers_.add(domain, time, Timer{key_, e.window}, all_live);
+              }
             }
             windows.push_back(std::move(e));
           }
         });
       }
-      schedule_wakeup();
+      timers_.schedule_wakeup();
     }
   }
 
@@ -233,7 +229,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   };
   // The windows of one key: usually one (tumbling, sessions), stored inline in the key map.
   using Windows = absl::InlinedVector<Entry, 1>;
-  using Table = KeyedTable<Key, Windows>;
+  using Table = detail::KeyedTable<Key, Windows>;
 
   // One key group of the windows, as KeyGroupedItems writes it (empty if it has no key). By the
   // asynchronous part, or by the task before it changes the group as a whole.
@@ -268,89 +264,16 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   void finish_snapshot_in_progress() {
     guard_.finish_previous([this](size_t i) { return serialize_group(i); });
   }
+  // A timer's owner: the key and window whose entry lists its time.
   struct Timer {
-    Timestamp time;
     Key key;
     TimeWindow window;
+    bool operator==(const Timer&) const = default;
   };
-  // Timers by time, possibly holding stale ones. Event-time timers cluster on few timestamps
-  // (window ends), so they are bucketed per timestamp: registering is a search among the few
-  // pending timestamps and an append, with no allocation once the bucket vectors are recycled.
-  class TimerQueue {
-   public:
-    bool empty() const { return buckets_.empty(); }
-    size_t size() const { return size_; }
-    // A compaction in steps: keeps only the timers for which keep(timer) holds, from the bucket
-    // at `cursor` on, about `budget` timers' worth of buckets. False while buckets are left (the
-    // cursor then names the next one), true once the end was reached.
-    template <class Keep>
-    bool retain_some(Timestamp& cursor, size_t budget, Keep&& keep) {
-      auto it = buckets_.lower_bound(cursor);
-      for (size_t seen = 0; it != buckets_.end() && seen < budget;) {
-        seen += it->second.size();
-        size_ -= std::erase_if(it->second, [&](const Timer& t) { return !keep(t); });
-        if (it->second.empty()) {
-          recycle(std::move(it->second));
-          it = buckets_.erase(it);
-        } else {
-          ++it;
-        }
-      }
-      if (it == buckets_.end()) return true;
-      cursor = it->first;
-      return false;
-    }
-    // Removes a timer unless its bucket is large, and says whether it did. Sessions move their
-    // timer with every record: left in the queue, those stale timers would outnumber the live
-    // ones by far and make compactions (a lookup per timer) a steady cost. A bucket holds the
-    // keys whose window ends in one millisecond: up to a thousand is a short search, from the
-    // back, where the latest registrations are. A timer of a larger bucket (every key's tumbling
-    // window ends together) stays, stale, until it comes due or a compaction drops it.
-    bool erase(Timestamp time, const Key& key, const TimeWindow& window) {
-      auto it = buckets_.find(time);
-      if (it == buckets_.end() || it->second.size() > kEagerEraseBucket) return false;
-      std::vector<Timer>& timers = it->second;
-      auto t = std::find_if(timers.rbegin(), timers.rend(), [&](const Timer& x) {
-        return x.window == window && std::equal_to<Key>{}(x.key, key);
-      });
-      if (t == timers.rend()) return false;
-      timers.erase(std::next(t).base());
-      --size_;
-      if (timers.empty()) {
-        recycle(std::move(timers));
-        buckets_.erase(it);
-      }
-      return true;
-    }
-    Timestamp earliest() const { return buckets_.begin()->first; }
-    void push(Timer timer) {
-      auto [it, inserted] = buckets_.try_emplace(timer.time);
-      if (inserted && !spare_.empty()) {
-        it->second = std::move(spare_.back());
-        spare_.pop_back();
-      }
-      it->second.push_back(std::move(timer));
-      ++size_;
-    }
-    // Removes and returns the earliest timestamp's timers; give the vector back with recycle().
-    std::vector<Timer> take_earliest() {
-      auto it = buckets_.begin();
-      std::vector<Timer> timers = std::move(it->second);
-      buckets_.erase(it);
-      size_ -= timers.size();
-      return timers;
-    }
-    void recycle(std::vector<Timer> timers) {
-      timers.clear();
-      spare_.push_back(std::move(timers));
-    }
-
-   private:
-    static constexpr size_t kEagerEraseBucket = 1024;
-    absl::btree_map<Timestamp, std::vector<Timer>> buckets_;
-    std::vector<std::vector<Timer>> spare_;
-    size_t size_ = 0;
-  };
+  static TimerTimes& timers_of(Entry& e, TimeDomain domain) {
+    return domain == TimeDomain::kEventTime ? e.event_timers : e.processing_timers;
+  }
+  static constexpr auto all_live = [](TimeDomain, Timestamp, const Timer&) { return true; };
 
   Timestamp processing_time() const { return clock_->now(); }
 
@@ -358,58 +281,35 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   Timestamp current_watermark() const override { return watermark_; }
   Timestamp current_processing_time() const override { return processing_time(); }
   void register_event_time_timer(Timestamp time) override {
-    if (!list_timer(entry_->event_timers, time)) return;
-    ++live_timers_;
-    event_timers_.push(Timer{time, key_, window_});
-    compact_if_mostly_stale(event_timers_, true);
+    add_timer(TimeDomain::kEventTime, time);
   }
   void delete_event_time_timer(Timestamp time) override {
-    if (!unlist_timer(entry_->event_timers, time)) return;
-    --live_timers_;
-    event_timers_.erase(time, key_, window_);
+    delete_timer(TimeDomain::kEventTime, time);
   }
   void register_processing_time_timer(Timestamp time) override {
-    if (draining_ || !list_timer(entry_->processing_timers, time)) return;
-    ++live_timers_;
-    processing_timers_.push(Timer{time, key_, window_});
-    compact_if_mostly_stale(processing_timers_, false);
-    if (time < wakeup_at_) schedule_wakeup();
+    if (!draining_) add_timer(TimeDomain::kProcessingTime, time);
   }
   void delete_processing_time_timer(Timestamp time) override {
-    if (!unlist_timer(entry_->processing_timers, time)) return;
-    --live_timers_;
-    processing_timers_.erase(time, key_, window_);
+    delete_timer(TimeDomain::kProcessingTime, time);
   }
-
-  // Deleted and moved timers stay in the queues until they come due; with long windows or a
-  // large lateness that could be far off, so when stale entries outnumber live timers the queue
-  // is rebuilt with the live ones. In steps, kCompactionStep timers' worth per registration: a
-  // rebuild at once would stall the task for as long as it takes to look up every timer's window
-  // (tens of milliseconds with session windows of many keys, where every record moves a timer).
-  // The queue grows by one timer per step, so a pass ends before it doubled.
-  struct Compaction {
-    bool running = false;
-    Timestamp cursor = kMinWatermark;
-  };
-  static constexpr size_t kCompactionStep = 32;
-  void compact_if_mostly_stale(TimerQueue& queue, bool event_time) {
-    Compaction& compaction = event_time ? event_compaction_ : processing_compaction_;
-    if (!compaction.running) {
-      if (queue.size() < 2 * live_timers_ + 4096) return;
-      compaction = Compaction{true, kMinWatermark};
-    }
-    compaction.running =
-        !queue.retain_some(compaction.cursor, kCompactionStep, [&](const Timer& t) {
-          return timer_is_live(t, key_group_for_key(t.key, max_parallelism_), event_time);
-        });
+  void add_timer(TimeDomain domain, Timestamp time) {
+    if (!list_timer(timers_of(*entry_, domain), time)) return;
+    timers_.add(domain, time, Timer{key_, window_},
+                [this](TimeDomain d, Timestamp t, const Timer& timer) {
+                  return timer_is_live(d, t, timer, key_group_for_key(timer.key, max_parallelism_));
+                });
+  }
+  void delete_timer(TimeDomain domain, Timestamp time) {
+    if (unlist_timer(timers_of(*entry_, domain), time))
+      timers_.remove(domain, time, Timer{key_, window_});
   }
   // An entry of the current key stops having timers (merged away or cleaned up).
   void forget_timers(Entry& e) {
-    for (Timestamp time : e.event_timers) event_timers_.erase(time, key_, e.window);
-    for (Timestamp time : e.processing_timers) processing_timers_.erase(time, key_, e.window);
-    live_timers_ -= e.event_timers.size() + e.processing_timers.size();
-    e.event_timers.clear();
-    e.processing_timers.clear();
+    for (auto domain : {TimeDomain::kEventTime, TimeDomain::kProcessingTime}) {
+      for (Timestamp time : timers_of(e, domain))
+        timers_.remove(domain, time, Timer{key_, e.window});
+      timers_of(e, domain).clear();
+    }
   }
 
   // False if the window already has a timer at `time` (timers are de-duplicated).
@@ -424,15 +324,6 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
     *it = times.back();
     times.pop_back();
     return true;
-  }
-
-  // One pending runtime timer, for the earliest processing-time timer.
-  void schedule_wakeup() {
-    if (processing_timers_.empty()) return;
-    const Timestamp earliest = processing_timers_.earliest();
-    if (earliest >= wakeup_at_) return;
-    wakeup_at_ = earliest;
-    this->context().processing_time->register_timer(earliest, this);
   }
 
   // ---- windows of one key ----
@@ -569,57 +460,56 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   }
 
   // Fires, in time order, the timers due at `now`, including ones set while firing.
-  void fire_timers(TimerQueue& timers, Timestamp now, TimeDomain domain) {
+  void fire_timers(TimeDomain domain, Timestamp now) {
     Collector<Out> out(this->out_, this->output(), this->batch_limit());
-    while (!timers.empty() && timers.earliest() <= now) {
-      std::vector<Timer> due = timers.take_earliest();
-      for (const Timer& timer : due) on_timer(timer, domain, out);
-      timers.recycle(std::move(due));
-    }
+    timers_.fire_due(domain, now, [&](Timestamp time, const Timer& timer) {
+      return on_timer(time, timer, domain, out);
+    });
     out.flush();
     side_outputs_.flush();
   }
 
   // Whether the timer is still listed by its window (not merged away, moved or cleaned up). Reads
   // without merging overlays: the caller may hold an entry of the same key group.
-  bool timer_is_live(const Timer& t, int key_group, bool event_time) const {
+  bool timer_is_live(TimeDomain domain, Timestamp time, const Timer& t, int key_group) const {
     const auto* slot = keys_->peek(t.key, key_group);
     if (slot == nullptr) return false;
     const Entry* e = find(slot->value, t.window);
     if (e == nullptr) return false;
-    const TimerTimes& times = event_time ? e->event_timers : e->processing_timers;
-    return std::find(times.begin(), times.end(), t.time) != times.end();
+    const TimerTimes& times =
+        domain == TimeDomain::kEventTime ? e->event_timers : e->processing_timers;
+    return std::find(times.begin(), times.end(), time) != times.end();
   }
 
-  void on_timer(const Timer& timer, TimeDomain domain, Collector<Out>& out) {
+  // False if the timer was stale.
+  bool on_timer(Timestamp time, const Timer& timer, TimeDomain domain, Collector<Out>& out) {
     const bool event_time = domain == TimeDomain::kEventTime;
     // Checked first so that a stale timer does not copy its key's windows during a snapshot.
     const int key_group = key_group_for_key(timer.key, max_parallelism_);
-    if (!timer_is_live(timer, key_group, event_time)) return;
+    if (!timer_is_live(domain, time, timer, key_group)) return false;
     Windows& windows = keys_->find_for_change(timer.key, key_group)->value;
     Entry* e = find(windows, timer.window);
-    unlist_timer(event_time ? e->event_timers : e->processing_timers, timer.time);
-    --live_timers_;
+    unlist_timer(timers_of(*e, domain), time);
     key_ = timer.key;
     window_ = timer.window;
     entry_ = e;
     const TriggerResult result =
-        event_time ? trigger_.on_event_time(timer.time, e->window, e->trigger_state, *this)
-                   : trigger_.on_processing_time(timer.time, e->window, e->trigger_state, *this);
+        event_time ? trigger_.on_event_time(time, e->window, e->trigger_state, *this)
+                   : trigger_.on_processing_time(time, e->window, e->trigger_state, *this);
     if (fires(result)) emit(*e, out);
     if (purges(result)) purge(*e);
     if (event_time == assigner_.event_time && e->window != kGlobalWindow &&
-        timer.time == cleanup_time(e->window)) {
+        time == cleanup_time(e->window)) {
       trigger_.clear(e->window, e->trigger_state, *this);
       if (states_->has_window_state()) {
-        states_->window().set_current_key(WindowedKey<Key>{key_, e->window},
-                                          key_group_for_key(key_, this->context().max_parallelism));
+        states_->window().set_current_key(WindowedKey<Key>{key_, e->window}, key_group);
         states_->window().clear_current_key();
       }
       forget_timers(*e);
       windows.erase(windows.begin() + (e - windows.data()));
       if (windows.empty()) keys_->erase(timer.key, key_group);
     }
+    return true;
   }
 
   KeySelector selector_;
@@ -632,18 +522,13 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   int max_parallelism_ = kDefaultMaxParallelism;
   KeyGroupRange range_;
   std::unique_ptr<Table> keys_;  // each key's windows
-  WriteGuard guard_;             // and the latest snapshot
-  TimerQueue event_timers_;
-  TimerQueue processing_timers_;
+  detail::WriteGuard guard_;     // and the latest snapshot
+  TimerQueues<Timer> timers_;
   // The key, window and window entry being processed: what the TriggerContext acts on.
   Key key_{};
   TimeWindow window_{};
   Entry* entry_ = nullptr;
   Timestamp watermark_ = kMinWatermark;
-  Timestamp wakeup_at_ = kMaxWatermark;
-  size_t live_timers_ = 0;  // listed by their windows, in both queues
-  Compaction event_compaction_;
-  Compaction processing_compaction_;
   bool draining_ = false;
   ProcessingTimeService* clock_ = nullptr;
   SideOutputs side_outputs_;
@@ -652,4 +537,4 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
   Counter* dropped_ = nullptr;
 };
 
-}  // namespace sluice::detail
+}  // namespace sluice::operators

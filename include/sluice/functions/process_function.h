@@ -1,109 +1,20 @@
-// What user functions receive: Collector (emit zero or more records), OutputTag (typed side
-// outputs), ProcessContext, and the base classes ProcessFunction / CoProcessFunction. User
-// functions may be lambdas or classes; classes are stored by value in their operator and called
-// without virtual dispatch even when they derive from these bases, because the operator knows the
-// concrete type. "Rich" functions define open(const RuntimeContext&) and/or close().
+// What per-record user functions receive and implement: ProcessContext and the base classes
+// ProcessFunction / CoProcessFunction, plus the traits the API uses to read a function's types.
+// User functions may be lambdas or classes; classes are stored by value in their operator and
+// called without virtual dispatch even when they derive from these bases, because the operator
+// knows the concrete type. "Rich" functions define open(const RuntimeContext&) and/or close().
 //
 // Threading: a function instance is used by one subtask's thread only; each parallel subtask has
 // its own copy.
 #pragma once
 
-#include <memory>
-#include <string>
 #include <tuple>
 #include <type_traits>
-#include <vector>
 
+#include "sluice/functions/collector.h"
 #include "sluice/runtime/operator.h"
 
 namespace sluice {
-
-// Interns a side-output tag name into a small integer (stable for the process's lifetime).
-int intern_output_tag(const std::string& name);
-
-template <class T>
-class OutputTag {
- public:
-  using value_type = T;
-  explicit OutputTag(std::string id) : id_(std::move(id)), tag_(intern_output_tag(id_)) {}
-  const std::string& id() const { return id_; }
-  int tag() const { return tag_; }
-
- private:
-  std::string id_;
-  int tag_;
-};
-
-template <class T>
-class Collector {
- public:
-  Collector(RecordBuffer<T>& batch, Output& output, size_t limit)
-      : batch_(batch), output_(output), limit_(limit) {}
-
-  void collect(const T& value) {
-    batch_.push(value, timestamp_);
-    if (batch_.values.size() >= limit_) flush();
-  }
-  void collect(T&& value) {
-    batch_.push(std::move(value), timestamp_);
-    if (batch_.values.size() >= limit_) flush();
-  }
-  void collect_with_timestamp(const T& value, Timestamp timestamp) {
-    batch_.push(value, timestamp);
-    if (batch_.values.size() >= limit_) flush();
-  }
-
-  // Internal: the timestamp outputs inherit from the input record being processed.
-  void set_timestamp(Timestamp timestamp) { timestamp_ = timestamp; }
-  void flush() {
-    if (batch_.values.empty()) return;
-    output_.emit(batch_);
-    batch_.clear();
-  }
-
- private:
-  RecordBuffer<T>& batch_;
-  Output& output_;
-  size_t limit_;
-  Timestamp timestamp_ = kNoTimestamp;
-};
-
-// Per-operator buffers for side outputs, flushed after every input batch.
-class SideOutputs {
- public:
-  void bind(OperatorContext* context) { context_ = context; }
-
-  template <class X>
-  void emit(const OutputTag<X>& tag, const X& value, Timestamp timestamp) {
-    Slot& slot = slot_for<X>(tag.tag());
-    static_cast<RecordBuffer<X>&>(*slot.buffer).push(value, timestamp);
-  }
-  void flush() {
-    for (auto& slot : slots_) {
-      if (slot.buffer->size() == 0) continue;
-      slot.output->emit(*slot.buffer);
-      slot.buffer->clear();
-    }
-  }
-
- private:
-  struct Slot {
-    int tag;
-    std::unique_ptr<Buffer> buffer;
-    Output* output;
-  };
-  template <class X>
-  Slot& slot_for(int tag) {
-    for (auto& slot : slots_) {
-      if (slot.tag == tag) return slot;
-    }
-    slots_.push_back({tag, std::make_unique<RecordBuffer<X>>(), context_->side_output(tag)});
-    return slots_.back();
-  }
-
-  OperatorContext* context_ = nullptr;
-  std::vector<Slot> slots_;
-};
 
 class ProcessContext {
  public:
