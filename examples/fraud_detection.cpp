@@ -211,8 +211,9 @@ int main(int argc, char** argv) {
     const std::string checkpoints = config.get_string("checkpoint-dir", output + "/checkpoints");
     const auto interval = config.get_duration("checkpoint-interval", 1s);
     if (interval.count() > 0) env.enable_checkpointing(interval, checkpoints);
-    // A fresh run starts from empty output; a resumed one keeps what was committed.
-    if (env.options().restore_from.empty()) {
+    // A fresh run starts from empty output; a resumed one keeps what was committed, and
+    // --explain (print the plan, run nothing) touches nothing.
+    if (env.options().restore_from.empty() && !config.has("explain")) {
       for (const std::string& dir : {output + "/windows", output + "/late", checkpoints}) {
         std::filesystem::remove_all(dir);
       }

@@ -1,5 +1,7 @@
 #include <fmt/format.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "sluice/api/data_stream.h"
@@ -209,7 +211,27 @@ int StreamEnvironment::add_source_node(const std::string& name,
   return graph_->nodes.back().id;
 }
 
+ExecutionPlan StreamEnvironment::plan(const std::string& job_name) const {
+  JobOptions options = options_;
+  options.name = job_name;
+  return plan_job(*graph_, options);
+}
+
 JobClient StreamEnvironment::execute_async(const std::string& job_name) {
+  if (auto format = config().get("explain")) {
+    // As --help does: the answer, and nothing else happens.
+    const ExecutionPlan explained = plan(job_name);
+    if (*format == "json") {
+      fmt::print("{}\n", explained.to_json());
+    } else if (*format == "text" || *format == "true") {
+      fmt::print("{}", explained.to_text());
+    } else {
+      throw Error(ErrorCategory::kInvalidArgument,
+                  fmt::format("--explain prints the plan as text or json, got '{}'", *format));
+    }
+    std::fflush(stdout);
+    std::exit(0);
+  }
   JobOptions options = options_;
   options.name = job_name;
   return start_local_job(*graph_, options);

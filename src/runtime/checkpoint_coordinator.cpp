@@ -9,6 +9,7 @@
 
 #include "runtime/source_coordinator.h"
 #include "runtime/stream_task.h"
+#include "sluice/checkpoint/checkpoint_layout.h"
 
 namespace sluice::runtime {
 
@@ -236,7 +237,7 @@ void CheckpointCoordinator::trigger(std::optional<SavepointRequest> savepoint) {
     // The enumerators' unassigned splits, before any reader snapshots: a split assigned from now
     // on is in its reader's state instead.
     for (auto [node_id, enumerator] : participants_.enumerators) {
-      checkpoint->write_state(fmt::format("node-{}/enumerator", node_id),
+      checkpoint->write_state(CheckpointStateName::enumerator(node_id).str(),
                               enumerator->snapshot_enumerator(id));
     }
     pending_.emplace(id, Pending{std::move(*checkpoint), std::move(savepoint),

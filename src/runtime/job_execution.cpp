@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "runtime/outputs.h"
+#include "sluice/checkpoint/checkpoint_layout.h"
 #include "sluice/core/time.h"
 
 namespace sluice::runtime {
@@ -60,245 +61,168 @@ JobExecution::~JobExecution() {
 }
 
 void JobExecution::build(const StreamGraph& graph) {
-  const size_t node_count = graph.nodes.size();
-  if (node_count == 0) throw Error(ErrorCategory::kInvalidJob, "the job has no operators");
-  if (options_.checkpoint_interval.count() > 0 && options_.checkpoint_dir.empty()) {
-    throw Error(ErrorCategory::kInvalidArgument,
-                "--checkpoint-interval needs --checkpoint-dir (where checkpoints are kept)");
+  planned_ = runtime::plan(graph, options_);
+  if (const auto& checkpoint = planned_.checkpoint) {
+    fmt::print(stderr, "restoring {} {} from {}\n",
+               checkpoint->savepoint ? "savepoint" : "checkpoint", checkpoint->id,
+               checkpoint->folder.string());
   }
-  if (options_.unaligned_checkpoints && options_.at_least_once) {
-    throw Error(ErrorCategory::kInvalidArgument,
-                "unaligned checkpoints are exactly-once checkpoints: they cannot be combined with "
-                "--checkpointing-mode at-least-once");
-  }
-  if (options_.max_parallelism < 1 || options_.max_parallelism > 32768) {
-    throw Error(
-        ErrorCategory::kInvalidJob,
-        fmt::format("max parallelism must be in [1, 32768], got {}", options_.max_parallelism));
-  }
-
-  node_parallelism_.resize(node_count);
-  std::vector<int> in_degree(node_count, 0);
-  for (const auto& node : graph.nodes) {
-    int p = node.parallelism > 0 ? node.parallelism : options_.default_parallelism;
-    if (p < 1 || p > options_.max_parallelism) {
-      throw Error(
-          ErrorCategory::kInvalidJob,
-          fmt::format("operator '{}' has parallelism {}; it must be in [1, max parallelism {}]",
-                      node.name, p, options_.max_parallelism));
-    }
-    node_parallelism_[static_cast<size_t>(node.id)] = p;
-    checkpoint_properties_[fmt::format("node-{}.name", node.id)] = node.name;
-    checkpoint_properties_[fmt::format("node-{}.parallelism", node.id)] = std::to_string(p);
-  }
-  checkpoint_properties_["nodes"] = std::to_string(node_count);
-  checkpoint_properties_["max-parallelism"] = std::to_string(options_.max_parallelism);
-  load_restore_point(graph);
-  for (const auto& edge : graph.edges) ++in_degree[static_cast<size_t>(edge.target)];
-  for (const auto& node : graph.nodes) {
-    const bool has_inputs = in_degree[static_cast<size_t>(node.id)] > 0;
-    if (node.source && has_inputs) {
-      throw Error(ErrorCategory::kInvalidJob, fmt::format("source '{}' has an input", node.name));
-    }
-    if (!node.source && !has_inputs) {
-      throw Error(ErrorCategory::kInvalidJob, fmt::format("operator '{}' has no input", node.name));
-    }
-  }
-
-  // Partitioning and chaining.
-  const size_t edge_count = graph.edges.size();
-  std::vector<Partitioning> partitioning(edge_count);
-  std::vector<bool> chained(edge_count, false);
-  std::vector<int> head(node_count);
-  for (size_t i = 0; i < node_count; ++i) head[i] = static_cast<int>(i);
-  for (size_t e = 0; e < edge_count; ++e) {
-    const StreamEdge& edge = graph.edges[e];
-    const StreamNode& from = graph.node(edge.source);
-    const StreamNode& to = graph.node(edge.target);
-    if (edge.source >= edge.target) {
-      throw Error(ErrorCategory::kInternal, "job graph edges must follow node order");
-    }
-    const int ps = node_parallelism_[static_cast<size_t>(edge.source)];
-    const int pt = node_parallelism_[static_cast<size_t>(edge.target)];
-    Partitioning p = edge.partitioning;
-    if (p == Partitioning::kDefault)
-      p = ps == pt ? Partitioning::kForward : Partitioning::kRebalance;
-    if (p == Partitioning::kForward && ps != pt) {
-      throw Error(ErrorCategory::kInvalidJob,
-                  fmt::format("forward partitioning needs equal parallelism, but '{}' has {} and "
-                              "'{}' has {}",
-                              from.name, ps, to.name, pt));
-    }
-    partitioning[e] = p;
-    const bool pointwise = p == Partitioning::kForward || (ps == 1 && pt == 1);
-    chained[e] = pointwise && ps == pt && in_degree[static_cast<size_t>(edge.target)] == 1 &&
-                 from.chaining && to.chaining;
-    if (chained[e]) head[static_cast<size_t>(edge.target)] = head[static_cast<size_t>(edge.source)];
-  }
-
-  std::map<int, std::vector<int>> chains;  // head -> members in topological (id) order
-  for (size_t i = 0; i < node_count; ++i) chains[head[i]].push_back(static_cast<int>(i));
-
-  node_metrics_.resize(node_count);
-  for (const auto& node : graph.nodes) {
+  const ExecutionPlan& plan = planned_.plan;
+  node_metrics_.resize(plan.nodes.size());
+  for (const auto& node : plan.nodes) {
     auto& m = node_metrics_[static_cast<size_t>(node.id)];
     m.name = node.name;
-    for (int s = 0; s < node_parallelism_[static_cast<size_t>(node.id)]; ++s) {
+    m.parallelism = node.parallelism;
+    for (int s = 0; s < node.parallelism; ++s) {
       m.per_subtask.push_back(std::make_unique<OperatorMetrics>());
     }
   }
+  std::vector<std::vector<StreamTask*>> task_of = create_tasks(graph);
+  create_channels(graph, task_of);
+  if (planned_.checkpoint) restore_in_flight_records(graph, task_of);
+  wire_outputs(graph);
+}
 
-  // Restored operator list state, redistributed over each node's new parallelism.
-  std::map<int, std::vector<OperatorStateSnapshot>> restored_lists;
-  if (restored_) {
-    for (const auto& node : graph.nodes) {
-      std::vector<OperatorStateSnapshot> old;
-      for (int s = 0; s < restored_parallelism(node.id); ++s) {
-        auto bytes = restored_state(fmt::format("node-{}/subtask-{}/operator-lists", node.id, s));
-        if (bytes) old.push_back(from_bytes<OperatorStateSnapshot>(*bytes));
-      }
-      restored_lists[node.id] =
-          redistribute_operator_state(old, node_parallelism_[static_cast<size_t>(node.id)]);
-    }
-  }
-
-  // Tasks and chain members.
-  std::vector<std::vector<StreamTask*>> task_of(node_count);
-  std::vector<std::vector<std::pair<StreamTask*, size_t>>> member_of(node_count);
-  for (const auto& [head_id, member_ids] : chains) {
+// One task per vertex and subtask, with a chain member per node: its operator, context and
+// restored state.
+std::vector<std::vector<StreamTask*>> JobExecution::create_tasks(const StreamGraph& graph) {
+  const ExecutionPlan& plan = planned_.plan;
+  std::vector<std::vector<StreamTask*>> task_of(plan.nodes.size());
+  for (const ExecutionPlan::Vertex& vertex : plan.vertices) {
+    const int head_id = vertex.nodes.front();
     const StreamNode& head_node = graph.node(head_id);
-    const int p = node_parallelism_[static_cast<size_t>(head_id)];
-    std::string chain_name;
-    for (int id : member_ids)
-      chain_name += (chain_name.empty() ? "" : " -> ") + graph.node(id).name;
+    const int p = vertex.parallelism;
     if (head_node.source) {
       std::optional<std::string> enumerator_state;
-      if (restored_) {
-        enumerator_state = restored_state(fmt::format("node-{}/enumerator", head_id));
-        if (!enumerator_state) {
-          throw Error(ErrorCategory::kInvalidJob,
-                      fmt::format("the checkpoint has no state for the splits of source '{}'",
-                                  head_node.name),
-                      ErrorContext{.file = restored_->folder.string()});
-        }
+      if (const auto* restored = restore_of(head_id)) {
+        enumerator_state = restored_state(restored->enumerator);
       }
       coordinators_.push_back(
           std::make_unique<SourceCoordinator>(*head_node.source, p, enumerator_state));
       enumerators_.emplace_back(head_id, coordinators_.back().get());
     }
     for (int s = 0; s < p; ++s) {
-      auto task = std::make_unique<StreamTask>(*this, chain_name, s, p);
+      auto task = std::make_unique<StreamTask>(*this, vertex.name, s, p);
       if (head_node.source) {
         task->source = head_node.source->create_driver();
         task->coordinator = coordinators_.back().get();
       }
-      for (int id : member_ids) {
-        const StreamNode& node = graph.node(id);
-        ChainMember member;
-        member.node_id = id;
-        member.metrics =
-            node_metrics_[static_cast<size_t>(id)].per_subtask[static_cast<size_t>(s)].get();
-        if (!node.source) member.op = node.make_operator();
-        member.context = std::make_unique<OperatorContext>();
-        OperatorContext& ctx = *member.context;
-        ctx.operator_name = node.name;
-        ctx.node_id = id;
-        ctx.subtask_index = s;
-        ctx.parallelism = p;
-        ctx.max_parallelism = options_.max_parallelism;
-        ctx.key_group_range = key_group_range_for_subtask(s, p, options_.max_parallelism);
-        ctx.metrics = member.metrics;
-        ctx.config = &options_.config;
-        ctx.buffer_bytes = options_.buffer_bytes;
-        member.timers = std::make_unique<MemberTimerService>(*task, id);
-        ctx.processing_time = member.timers.get();
-        member.operator_state = std::make_unique<OperatorStateStore>();
-        ctx.operator_state = member.operator_state.get();
-        ctx.checkpointing = options_.checkpoint_interval.count() > 0;
-        ctx.state_backend = &options_.state_backend;
-        if (restored_) ctx.restored_shared_directory = restored_->shared_directory();
-        if (restored_) {
-          member.operator_state->restore(restored_lists[id][static_cast<size_t>(s)]);
-          // Keyed state: every old subtask whose key groups overlap this one's.
-          const int old_parallelism = restored_parallelism(id);
-          for (int old = 0; old < old_parallelism; ++old) {
-            const KeyGroupRange range =
-                key_group_range_for_subtask(old, old_parallelism, options_.max_parallelism);
-            if (range.end < ctx.key_group_range.start || range.start > ctx.key_group_range.end) {
-              continue;
-            }
-            auto bytes = restored_state(fmt::format("node-{}/subtask-{}/operator", id, old));
-            if (bytes) ctx.restored_state.push_back(std::move(*bytes));
-          }
-        }
-        StreamTask* raw = task.get();
-        NullOutput* null_output = null_output_.get();
-        ctx.side_output = [raw, id, null_output](int tag) -> Output* {
-          auto it = raw->side_outputs.find(side_output_key(id, tag));
-          return it == raw->side_outputs.end() ? null_output : it->second;
-        };
+      for (int id : vertex.nodes) {
+        task->members.push_back(create_member(graph.node(id), *task, s, p));
         task_of[static_cast<size_t>(id)].push_back(task.get());
-        member_of[static_cast<size_t>(id)].emplace_back(task.get(), task->members.size());
-        task->members.push_back(std::move(member));
       }
       tasks_.push_back(std::move(task));
     }
   }
+  return task_of;
+}
 
-  // Channels of the non-chained edges: edge_channels[e][producer subtask] = targets.
-  std::vector<std::vector<std::vector<ChannelWriter*>>> edge_channels(edge_count);
-  for (size_t e = 0; e < edge_count; ++e) {
-    if (chained[e]) continue;
-    const StreamEdge& edge = graph.edges[e];
-    if (options_.unaligned_checkpoints && options_.checkpoint_interval.count() > 0 && !edge.codec) {
-      throw Error(ErrorCategory::kInvalidJob,
-                  fmt::format("unaligned checkpoints store the records in flight between '{}' and "
-                              "'{}', but their type has no sluice::Serializer",
-                              graph.node(edge.source).name, graph.node(edge.target).name));
+ChainMember JobExecution::create_member(const StreamNode& node, StreamTask& task, int subtask,
+                                        int parallelism) {
+  const int id = node.id;
+  ChainMember member;
+  member.node_id = id;
+  member.metrics =
+      node_metrics_[static_cast<size_t>(id)].per_subtask[static_cast<size_t>(subtask)].get();
+  if (!node.source) member.op = node.make_operator();
+  member.context = std::make_unique<OperatorContext>();
+  OperatorContext& ctx = *member.context;
+  ctx.operator_name = node.name;
+  ctx.node_id = id;
+  ctx.subtask_index = subtask;
+  ctx.parallelism = parallelism;
+  ctx.max_parallelism = options_.max_parallelism;
+  ctx.key_group_range = key_group_range_for_subtask(subtask, parallelism, options_.max_parallelism);
+  ctx.metrics = member.metrics;
+  ctx.config = &options_.config;
+  ctx.buffer_bytes = options_.buffer_bytes;
+  member.timers = std::make_unique<MemberTimerService>(task, id);
+  ctx.processing_time = member.timers.get();
+  member.operator_state = std::make_unique<OperatorStateStore>();
+  ctx.operator_state = member.operator_state.get();
+  ctx.checkpointing = options_.checkpoint_interval.count() > 0;
+  ctx.state_backend = &options_.state_backend;
+  if (const auto* restored = restore_of(id)) {
+    ctx.restored_shared_directory = planned_.checkpoint->shared_directory();
+    member.operator_state->restore(restored_lists(*restored, parallelism)[subtask]);
+    for (const std::string& name :
+         restored->subtasks[static_cast<size_t>(subtask)].operator_states) {
+      ctx.restored_state.push_back(restored_state(name));
     }
-    const int ps = node_parallelism_[static_cast<size_t>(edge.source)];
-    const int pt = node_parallelism_[static_cast<size_t>(edge.target)];
-    edge_channels[e].resize(static_cast<size_t>(ps));
+  }
+  StreamTask* raw = &task;
+  NullOutput* null_output = null_output_.get();
+  ctx.side_output = [raw, id, null_output](int tag) -> Output* {
+    auto it = raw->side_outputs.find(side_output_key(id, tag));
+    return it == raw->side_outputs.end() ? null_output : it->second;
+  };
+  return member;
+}
+
+// A node's restored operator lists, redistributed over its new parallelism (read once per node).
+const std::vector<OperatorStateSnapshot>& JobExecution::restored_lists(
+    const ExecutionPlan::NodeRestore& restored, int parallelism) {
+  auto [it, inserted] = restored_lists_.try_emplace(restored.node);
+  if (inserted) {
+    std::vector<OperatorStateSnapshot> old;
+    for (const std::string& name : restored.operator_lists)
+      old.push_back(from_bytes<OperatorStateSnapshot>(restored_state(name)));
+    it->second = redistribute_operator_state(old, parallelism);
+  }
+  return it->second;
+}
+
+// A channel per (producer subtask, consumer subtask) of every edge that is not chained: i -> i
+// for forward edges, all to all for the others.
+void JobExecution::create_channels(const StreamGraph& graph,
+                                   const std::vector<std::vector<StreamTask*>>& task_of) {
+  const ExecutionPlan& plan = planned_.plan;
+  edge_channels_.resize(plan.edges.size());
+  for (size_t e = 0; e < plan.edges.size(); ++e) {
+    const ExecutionPlan::Edge& edge = plan.edges[e];
+    if (edge.chained) continue;
+    const BufferCodec* codec = graph.edges[e].codec.get();
+    const int ps = plan.node(edge.source).parallelism;
+    const int pt = plan.node(edge.target).parallelism;
+    const bool forward = edge.partitioning == Partitioning::kForward;
+    edge_channels_[e].resize(static_cast<size_t>(ps));
     for (int i = 0; i < ps; ++i) {
-      int first = partitioning[e] == Partitioning::kForward ? i : 0;
-      int last = partitioning[e] == Partitioning::kForward ? i : pt - 1;
-      for (int j = first; j <= last; ++j) {
+      for (int j = forward ? i : 0; j <= (forward ? i : pt - 1); ++j) {
         auto channel = std::make_unique<Channel>(*scheduler_, options_.channel_capacity);
         StreamTask* producer = task_of[static_cast<size_t>(edge.source)][static_cast<size_t>(i)];
         StreamTask* consumer = task_of[static_cast<size_t>(edge.target)][static_cast<size_t>(j)];
         channel->connect(producer, consumer);
         consumer->gate.add_channel(channel.get(), edge.target_input);
-        consumer->input_channels.push_back({edge.source, i, edge.target_input, edge.codec.get()});
-        edge_channels[e][static_cast<size_t>(i)].push_back(channel.get());
+        consumer->input_channels.push_back({edge.source, i, edge.target_input, codec});
+        edge_channels_[e][static_cast<size_t>(i)].push_back(channel.get());
         channels_.push_back(std::move(channel));
       }
     }
   }
-
   for (auto& task : tasks_) {
     task->gate.set_barrier_mode(options_.at_least_once ? InputGate::BarrierMode::kAtLeastOnce
                                                        : InputGate::BarrierMode::kExactlyOnce);
     task->gate.set_unaligned(options_.unaligned_checkpoints,
                              options_.aligned_checkpoint_timeout.count());
   }
-  if (restored_) restore_in_flight_records(graph, partitioning, task_of);
+}
 
-  // Outputs of every member: chained calls, network writers, or both.
-  for (const auto& node : graph.nodes) {
-    const auto id = static_cast<size_t>(node.id);
-    std::set<int> tags{0};
-    for (const auto& edge : graph.edges) {
-      if (edge.source == node.id) tags.insert(edge.source_tag);
-    }
-    for (auto [task, index] : member_of[id]) {
-      ChainMember& member = task->members[index];
-      const int s = task->subtask();
+// Every member's outputs, per side-output tag it has: chained calls, network writers, or both.
+void JobExecution::wire_outputs(const StreamGraph& graph) {
+  const ExecutionPlan& plan = planned_.plan;
+  for (auto& task : tasks_) {
+    const int s = task->subtask();
+    for (ChainMember& member : task->members) {
+      std::set<int> tags{0};
+      for (const auto& edge : graph.edges) {
+        if (edge.source == member.node_id) tags.insert(edge.source_tag);
+      }
       for (int tag : tags) {
         std::vector<Output*> targets;
-        for (size_t e = 0; e < edge_count; ++e) {
+        for (size_t e = 0; e < plan.edges.size(); ++e) {
           const StreamEdge& edge = graph.edges[e];
-          if (edge.source != node.id || edge.source_tag != tag) continue;
-          if (chained[e]) {
+          if (edge.source != member.node_id || edge.source_tag != tag) continue;
+          if (plan.edges[e].chained) {
             auto target_it =
                 std::find_if(task->members.begin(), task->members.end(),
                              [&](const ChainMember& m) { return m.node_id == edge.target; });
@@ -307,8 +231,8 @@ void JobExecution::build(const StreamGraph& graph) {
             targets.push_back(out.get());
             task->owned_outputs.push_back(std::move(out));
           } else {
-            WriterSpec spec{partitioning[e], edge_channels[e][static_cast<size_t>(s)], s,
-                            options_.max_parallelism, options_.buffer_bytes};
+            WriterSpec spec{plan.edges[e].partitioning, edge_channels_[e][static_cast<size_t>(s)],
+                            s, options_.max_parallelism, options_.buffer_bytes};
             std::unique_ptr<NetworkOutput> writer = edge.make_writer(spec);
             writer->set_metrics(member.metrics);
             targets.push_back(writer.get());
@@ -328,7 +252,7 @@ void JobExecution::build(const StreamGraph& graph) {
         Output* output = counting.get();
         task->owned_outputs.push_back(std::move(counting));
         if (tag != 0) {
-          task->side_outputs[side_output_key(node.id, tag)] = output;
+          task->side_outputs[side_output_key(member.node_id, tag)] = output;
         } else if (member.op) {
           member.op->setup(member.context.get(), output);
         } else {
@@ -358,7 +282,7 @@ void JobExecution::start() {
     settings.min_pause = options_.min_pause_between_checkpoints;
     settings.max_concurrent = options_.max_concurrent_checkpoints;
     settings.tolerable_failures = options_.tolerable_failed_checkpoints;
-    settings.properties = checkpoint_properties_;
+    settings.properties = planned_.checkpoint_properties;
     checkpoints_ = std::make_unique<CheckpointCoordinator>(
         CheckpointStorage(options_.checkpoint_dir, options_.checkpoints_retained),
         std::move(settings),
@@ -393,7 +317,7 @@ void JobExecution::fail_task(StreamTask& task, int node_id, std::exception_ptr c
     if (member.node_id == node_id) where.operator_name = member.context->operator_name;
   }
   where.subtask = task.subtask();
-  where.parallelism = node_id >= 0 ? node_parallelism_[static_cast<size_t>(node_id)] : -1;
+  where.parallelism = node_id >= 0 ? planned_.plan.node(node_id).parallelism : -1;
   Error error = error_from(cause, std::move(where));
   {
     std::lock_guard lock(mutex_);
@@ -418,101 +342,42 @@ void JobExecution::fail_job(Error error) {
   for (auto& t : tasks_) scheduler_->notify(t.get());
 }
 
-void JobExecution::load_restore_point(const StreamGraph& graph) {
-  const std::string& from = options_.restore_from;
-  if (from.empty()) return;
-  if (from == "latest") {
-    if (options_.checkpoint_dir.empty()) {
-      throw Error(ErrorCategory::kInvalidArgument,
-                  "--restore-from latest needs --checkpoint-dir (where to look for checkpoints)");
-    }
-    CheckpointStorage storage(options_.checkpoint_dir, options_.checkpoints_retained);
-    std::vector<std::string> problems;
-    restored_ = storage.latest(&problems);
-    for (const auto& problem : problems) fmt::print(stderr, "skipping checkpoint: {}\n", problem);
-    if (!restored_) {
-      if (!problems.empty()) {
-        throw Error(ErrorCategory::kIo,
-                    fmt::format("--restore-from latest: none of the {} checkpoints in {} is usable "
-                                "(reasons above)",
-                                problems.size(), options_.checkpoint_dir),
-                    ErrorContext{.file = options_.checkpoint_dir});
-      }
-      fmt::print(stderr, "no completed checkpoint in {}: starting from the beginning\n",
-                 options_.checkpoint_dir);
-      return;
-    }
-  } else {
-    restored_ = CheckpointStorage::load(from);
-  }
-  const CompletedCheckpoint& checkpoint = *restored_;
-  auto mismatch = [&](const std::string& what) {
-    throw Error(ErrorCategory::kInvalidJob,
-                "the checkpoint does not fit this job: " + what +
-                    " (a checkpoint restores the job that took it, at any parallelism)",
-                ErrorContext{.file = checkpoint.folder.string()});
-  };
-  auto property = [&](const std::string& key) {
-    auto it = checkpoint.properties.find(key);
-    if (it == checkpoint.properties.end()) mismatch("it does not record '" + key + "'");
-    return it->second;
-  };
-  if (property("max-parallelism") != checkpoint_properties_.at("max-parallelism")) {
-    mismatch(fmt::format("it was taken with max parallelism {}, the job has {}",
-                         property("max-parallelism"), options_.max_parallelism));
-  }
-  if (property("nodes") != checkpoint_properties_.at("nodes")) {
-    mismatch(fmt::format("it has {} operators, the job {}", property("nodes"), graph.nodes.size()));
-  }
-  for (const auto& node : graph.nodes) {
-    const std::string name = property(fmt::format("node-{}.name", node.id));
-    if (name != node.name) {
-      mismatch(fmt::format("operator {} is '{}' there and '{}' here", node.id, name, node.name));
-    }
-  }
-  fmt::print(stderr, "restoring {} {} from {}\n", checkpoint.savepoint ? "savepoint" : "checkpoint",
-             checkpoint.id, checkpoint.folder.string());
-}
-
 // An unaligned checkpoint's in-flight records go back to the node they were travelling to: to the
 // same subtask at the same parallelism; rescaled, keyed records to the subtask that owns their key
 // group now and others spread over the new subtasks.
 void JobExecution::restore_in_flight_records(const StreamGraph& graph,
-                                             const std::vector<Partitioning>& partitioning,
                                              const std::vector<std::vector<StreamTask*>>& task_of) {
-  for (const auto& node : graph.nodes) {
-    const int old_parallelism = restored_parallelism(node.id);
-    const int parallelism = node_parallelism_[static_cast<size_t>(node.id)];
-    for (int old = 0; old < old_parallelism; ++old) {
-      auto bytes = restored_state(fmt::format("node-{}/subtask-{}/channel-state", node.id, old));
-      if (!bytes) continue;
-      for (auto& entry : from_bytes<std::vector<ChannelStateEntry>>(*bytes)) {
-        size_t e = 0;
-        while (e < graph.edges.size() &&
-               (graph.edges[e].source != entry.producer_node || graph.edges[e].target != node.id ||
-                graph.edges[e].target_input != entry.input)) {
-          ++e;
-        }
-        if (e == graph.edges.size() || !graph.edges[e].codec) {
-          throw Error(ErrorCategory::kInvalidJob,
-                      fmt::format("the checkpoint holds records in flight to '{}' from an input "
-                                  "this job does not have",
-                                  node.name),
-                      ErrorContext{.file = restored_->folder.string()});
-        }
-        const bool keyed = partitioning[e] == Partitioning::kHash && graph.edges[e].codec->keyed();
-        for (int s = 0; s < parallelism; ++s) {
-          const bool same = parallelism == old_parallelism;
-          if (same ? s != old : (!keyed && old % parallelism != s)) continue;
+  const ExecutionPlan& plan = planned_.plan;
+  for (const ExecutionPlan::NodeRestore& restored : plan.restore->nodes) {
+    const ExecutionPlan::Node& node = plan.node(restored.node);
+    const bool rescaled = restored.old_parallelism != node.parallelism;
+    for (const ExecutionPlan::SubtaskRestore& subtask : restored.subtasks) {
+      for (const std::string& name : subtask.channel_states) {
+        const int old = CheckpointStateName::parse(name)->subtask;
+        for (auto& entry : read_channel_state(restored_state(name))) {
+          size_t e = 0;
+          while (e < graph.edges.size() &&
+                 (graph.edges[e].source != entry.producer_node ||
+                  graph.edges[e].target != node.id || graph.edges[e].target_input != entry.input)) {
+            ++e;
+          }
+          if (e == graph.edges.size() || !graph.edges[e].codec) {
+            throw Error(ErrorCategory::kInvalidJob,
+                        fmt::format("the checkpoint holds records in flight to '{}' from an input "
+                                    "this job does not have",
+                                    node.name),
+                        ErrorContext{.file = plan.restore->folder});
+          }
+          const bool keyed =
+              plan.edges[e].partitioning == Partitioning::kHash && graph.edges[e].codec->keyed();
+          if (rescaled && !keyed && old % node.parallelism != subtask.subtask) continue;
           StreamTask::RestoredInFlight in_flight;
           in_flight.node_id = node.id;
           in_flight.input = entry.input;
           in_flight.codec = graph.edges[e].codec;
           in_flight.buffers = entry.buffers;
-          if (!same && keyed) {
-            in_flight.keep = key_group_range_for_subtask(s, parallelism, options_.max_parallelism);
-          }
-          task_of[static_cast<size_t>(node.id)][static_cast<size_t>(s)]
+          if (rescaled && keyed) in_flight.keep = subtask.key_groups;
+          task_of[static_cast<size_t>(node.id)][static_cast<size_t>(subtask.subtask)]
               ->restored_in_flight.push_back(std::move(in_flight));
         }
       }
@@ -520,13 +385,13 @@ void JobExecution::restore_in_flight_records(const StreamGraph& graph,
   }
 }
 
-std::optional<std::string> JobExecution::restored_state(const std::string& name) const {
-  if (!restored_ || !restored_->states.contains(name)) return std::nullopt;
-  return CheckpointStorage::read_state(*restored_, name);
+const ExecutionPlan::NodeRestore* JobExecution::restore_of(int node_id) const {
+  if (!planned_.plan.restore) return nullptr;
+  return &planned_.plan.restore->nodes.at(static_cast<size_t>(node_id));
 }
 
-int JobExecution::restored_parallelism(int node_id) const {
-  return std::stoi(restored_->properties.at(fmt::format("node-{}.parallelism", node_id)));
+std::string JobExecution::restored_state(const std::string& name) const {
+  return CheckpointStorage::read_state(*planned_.checkpoint, name);
 }
 
 void JobExecution::cancel() {

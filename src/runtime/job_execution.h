@@ -1,15 +1,10 @@
-// The embedded executor's view of one running job: expands the logical StreamGraph into chained,
-// parallel tasks connected by channels, runs them on a private Scheduler, and tracks completion,
-// failure and cancellation.
+// The embedded executor's view of one running job: plans the logical StreamGraph (see
+// sluice/runtime/execution_plan.h), deploys the plan as chained, parallel tasks connected by
+// channels, runs them on a private Scheduler, and tracks completion, failure and cancellation.
 //
-// Graph expansion (see docs/ARCHITECTURE.md):
-//  1. resolve each node's parallelism and each edge's partitioning (default: forward when the
-//     parallelisms match, else rebalance; an explicit forward across different parallelisms is an
-//     error);
-//  2. chain an edge when it is forward (or connects two parallelism-1 nodes), both ends allow
-//     chaining, and the target has no other input;
-//  3. create one task per chain and subtask, one channel per (producer, consumer) subtask pair of
-//     every non-chained edge, and wire outputs.
+// Deployment: one task per vertex and subtask, with a chain member per node (its operator, context
+// and restored state); one channel per (producer, consumer) subtask pair of every edge that is not
+// chained; then every member's outputs (chained calls, network writers, side outputs).
 //
 // Threading: the public methods are thread-safe. Tasks call back into fail_task() and the
 // scheduler's done hook from worker threads.
@@ -26,6 +21,7 @@
 
 #include "runtime/channel.h"
 #include "runtime/checkpoint_coordinator.h"
+#include "runtime/planner.h"
 #include "runtime/scheduler.h"
 #include "runtime/source_coordinator.h"
 #include "runtime/stream_task.h"
@@ -58,38 +54,47 @@ class JobExecution {
   void task_opened();
   // Null unless checkpointing is on.
   CheckpointCoordinator* checkpoints() { return checkpoints_.get(); }
+  const ExecutionPlan& plan() const { return planned_.plan; }
 
  private:
   struct NodeMetrics {
     std::string name;
+    int parallelism = 0;
     std::vector<std::unique_ptr<OperatorMetrics>> per_subtask;
   };
 
   void build(const StreamGraph& graph);
-  // The checkpoint to resume from (options_.restore_from), checked against the graph.
-  void load_restore_point(const StreamGraph& graph);
-  // Restored state by name; nullopt when the checkpoint has none of that name (or no restore).
-  std::optional<std::string> restored_state(const std::string& name) const;
+  // Tasks by node and subtask.
+  std::vector<std::vector<StreamTask*>> create_tasks(const StreamGraph& graph);
+  ChainMember create_member(const StreamNode& node, StreamTask& task, int subtask, int parallelism);
+  void create_channels(const StreamGraph& graph,
+                       const std::vector<std::vector<StreamTask*>>& task_of);
   void restore_in_flight_records(const StreamGraph& graph,
-                                 const std::vector<Partitioning>& partitioning,
                                  const std::vector<std::vector<StreamTask*>>& task_of);
-  int restored_parallelism(int node_id) const;
+  void wire_outputs(const StreamGraph& graph);
+  // What the plan restores into `node_id`; null on a fresh start.
+  const ExecutionPlan::NodeRestore* restore_of(int node_id) const;
+  const std::vector<OperatorStateSnapshot>& restored_lists(
+      const ExecutionPlan::NodeRestore& restored, int parallelism);
+  // A state of the checkpoint the job resumes from, verified.
+  std::string restored_state(const std::string& name) const;
   void fail_job(Error error);
   void on_task_done(Schedulable* task);
   JobMetrics metrics_locked() const;
 
   JobOptions options_;
   std::vector<NodeMetrics> node_metrics_;
-  std::vector<int> node_parallelism_;
+  PlannedJob planned_;
   std::unique_ptr<Scheduler> scheduler_;
   std::vector<std::unique_ptr<SourceCoordinator>> coordinators_;
   std::vector<std::unique_ptr<Channel>> channels_;
   std::vector<std::unique_ptr<StreamTask>> tasks_;
   std::unique_ptr<NullOutput> null_output_ = std::make_unique<NullOutput>();
   std::unique_ptr<CheckpointCoordinator> checkpoints_;
-  std::map<std::string, std::string> checkpoint_properties_;  // describe the graph
   std::vector<std::pair<int, SourceCoordinator*>> enumerators_;
-  std::optional<CompletedCheckpoint> restored_;
+  // Channels of the edges that are not chained: [edge][producer subtask] = the targets.
+  std::vector<std::vector<std::vector<ChannelWriter*>>> edge_channels_;
+  std::map<int, std::vector<OperatorStateSnapshot>> restored_lists_;  // by node
 
   std::atomic<bool> cancelling_{false};
   int64_t start_ns_ = 0;

@@ -178,6 +178,15 @@ JobMetrics JobRunner::metrics() const {
   return attempt->metrics();
 }
 
+ExecutionPlan JobRunner::plan() const {
+  std::shared_ptr<JobExecution> attempt;
+  {
+    std::lock_guard lock(mutex_);
+    attempt = current_;
+  }
+  return attempt->plan();
+}
+
 std::string JobRunner::trigger_savepoint(const std::string& directory) {
   std::shared_ptr<JobExecution> attempt;
   {
@@ -229,6 +238,7 @@ std::optional<std::string> JobClient::failure() const {
   return std::string(failure->what());
 }
 int JobClient::restarts() const { return runner_->restarts(); }
+ExecutionPlan JobClient::plan() const { return runner_->plan(); }
 std::string JobClient::trigger_savepoint(const std::string& directory) {
   return runner_->trigger_savepoint(directory);
 }

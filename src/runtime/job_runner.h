@@ -15,6 +15,7 @@
 #include <optional>
 #include <thread>
 
+#include "sluice/runtime/execution_plan.h"
 #include "sluice/runtime/job_client.h"
 
 namespace sluice::runtime {
@@ -36,6 +37,7 @@ class JobRunner {
   // The failure that ended the job (the last attempt's), once it ended.
   std::optional<Error> failure() const;
   JobMetrics metrics() const;  // of the current (or last) attempt
+  ExecutionPlan plan() const;  // of the current (or last) attempt
   int restarts() const;
   std::string trigger_savepoint(const std::string& directory);
   std::string stop_with_savepoint(const std::string& directory);

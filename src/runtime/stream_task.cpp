@@ -7,6 +7,7 @@
 #include "runtime/checkpoint_coordinator.h"
 #include "runtime/job_execution.h"
 #include "runtime/outputs.h"
+#include "sluice/checkpoint/checkpoint_layout.h"
 #include "sluice/core/time.h"
 
 namespace sluice::runtime {
@@ -176,9 +177,6 @@ void StreamTask::perform_checkpoint(int64_t id, Timestamp time, bool savepoint, 
   capture_.reset();  // an unaligned checkpoint still collecting its input was abandoned
   if (input_ended_ && final_checkpoint_ == 0) final_checkpoint_ = id;
   CheckpointCoordinator::TaskState state;
-  auto state_name = [&](int node_id, const char* kind) {
-    return fmt::format("node-{}/subtask-{}/{}", node_id, subtask_, kind);
-  };
   if (source) {
     // Splits assigned before the enumerator's snapshot but not yet handed to the reader are the
     // reader's too: that snapshot no longer has them. Later ones wait until after the barrier.
@@ -194,12 +192,16 @@ void StreamTask::perform_checkpoint(int64_t id, Timestamp time, bool savepoint, 
       attributed_to(member.node_id, [&] {
         StateSnapshot snapshot = member.op->snapshot_state(SnapshotRequest{id, savepoint});
         if (!snapshot.empty())
-          state.push_back({state_name(member.node_id, "operator"), std::move(snapshot), {}});
+          state.push_back({CheckpointStateName::operator_state(member.node_id, subtask_).str(),
+                           std::move(snapshot),
+                           {}});
       });
     }
     OperatorStateSnapshot lists = member.operator_state->snapshot();
     if (!lists.lists.empty()) {
-      state.push_back({state_name(member.node_id, "operator-lists"), to_bytes(lists), {}});
+      state.push_back({CheckpointStateName::operator_lists(member.node_id, subtask_).str(),
+                       to_bytes(lists),
+                       {}});
     }
   }
   if (!input_ended_) {
@@ -243,8 +245,8 @@ void StreamTask::complete_channel_state(int64_t id) {
   }
   if (!entries.empty()) {
     capture_->state.push_back(
-        {fmt::format("node-{}/subtask-{}/channel-state", members.front().node_id, subtask_),
-         to_bytes(entries),
+        {CheckpointStateName::channel_state(members.front().node_id, subtask_).str(),
+         write_channel_state(entries),
          {}});
   }
   job_.checkpoints()->acknowledge(this, id, std::move(capture_->state), input_ended_,

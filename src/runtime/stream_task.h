@@ -47,15 +47,6 @@ class MemberTimerService final : public ProcessingTimeService {
   int node_id_;
 };
 
-// The records that were in flight towards a task when an unaligned checkpoint's snapshot was
-// taken, per input channel: the checkpoint's "channel-state" of the task's head node.
-struct ChannelStateEntry {
-  int32_t producer_node = 0;
-  int32_t producer_subtask = 0;
-  int32_t input = 0;
-  std::vector<std::string> buffers;
-};
-
 struct ChainMember {
   int node_id = 0;
   std::unique_ptr<MemberTimerService> timers;

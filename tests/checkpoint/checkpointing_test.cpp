@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "sluice/checkpoint/checkpoint_layout.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/sluice.h"
 #include "test_util.h"
@@ -61,7 +62,9 @@ TEST_P(ConsistentCuts, EveryCheckpointIsAConsistentCut) {
     int64_t left = 0, counted = 0;  // records the sources had still to emit; records counted
     for (const auto& [name, file] : checkpoint.states) {
       const std::string bytes = CheckpointStorage::read_state(checkpoint, name);
-      if (name.starts_with("node-0/") && name.ends_with("/operator-lists")) {
+      const auto state = CheckpointStateName::parse(name);
+      ASSERT_TRUE(state.has_value()) << name;
+      if (state->node == 0 && state->part == CheckpointStateName::Part::kOperatorLists) {
         // What is left of the subtask's index ranges (exhausted ones are not listed).
         for (const auto& list : from_bytes<OperatorStateSnapshot>(bytes).lists) {
           ASSERT_EQ(list.name, "source-splits");
@@ -71,7 +74,7 @@ TEST_P(ConsistentCuts, EveryCheckpointIsAConsistentCut) {
             left += end - next;
           }
         }
-      } else if (name.ends_with("/operator")) {
+      } else if (state->part == CheckpointStateName::Part::kOperator) {
         HeapKeyedStateBackend<int64_t> backend(KeyGroupRange{0, 127}, 128);
         backend.restore(from_bytes<KeyedOperatorSnapshot>(bytes).backends.at(0));
         backend.apply_to_all_keys(

@@ -9,7 +9,7 @@
 #include <mutex>
 #include <thread>
 
-#include "runtime/stream_task.h"
+#include "sluice/checkpoint/checkpoint_layout.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/sluice.h"
 #include "test_util.h"
@@ -49,7 +49,13 @@ CheckpointTally tally(const CompletedCheckpoint& checkpoint) {
   RecordBufferCodec<int64_t> codec;
   for (const auto& [name, file] : checkpoint.states) {
     const std::string bytes = CheckpointStorage::read_state(checkpoint, name);
-    if (name.starts_with("node-0/") && name.ends_with("/operator-lists")) {
+    const auto state = CheckpointStateName::parse(name);
+    if (!state) {
+      ADD_FAILURE() << "a state name the checkpoint layout does not make: " << name;
+      continue;
+    }
+    using Part = CheckpointStateName::Part;
+    if (state->node == 0 && state->part == Part::kOperatorLists) {
       for (const auto& list : from_bytes<OperatorStateSnapshot>(bytes).lists) {
         for (const auto& element : list.elements) {
           auto [next, end, index] =
@@ -57,21 +63,21 @@ CheckpointTally tally(const CompletedCheckpoint& checkpoint) {
           t.left += end - next;
         }
       }
-    } else if (name == "node-0/enumerator") {
+    } else if (state->node == 0 && state->part == Part::kEnumerator) {
       // Splits not assigned yet when the checkpoint was triggered (a reader that registered late).
       for (const auto& split : from_bytes<std::vector<std::string>>(bytes)) {
         auto [next, end, index] = from_bytes<std::tuple<int64_t, int64_t, int>>(split);
         t.left += end - next;
       }
-    } else if (name.starts_with("node-1/") && name.ends_with("/operator")) {
+    } else if (state->node == 1 && state->part == Part::kOperator) {
       HeapKeyedStateBackend<int64_t> backend(KeyGroupRange{0, 127}, 128);
       backend.restore(from_bytes<KeyedOperatorSnapshot>(bytes).backends.at(0));
       backend.apply_to_all_keys(
           ValueStateDescriptor<int64_t>{"count"},
           [&](const int64_t&, ValueState<int64_t>& c) { t.counted += *c.value(); });
-    } else if (name.ends_with("/channel-state")) {
-      EXPECT_TRUE(name.starts_with("node-1/")) << name;
-      for (const auto& entry : from_bytes<std::vector<runtime::ChannelStateEntry>>(bytes)) {
+    } else if (state->part == Part::kChannelState) {
+      EXPECT_EQ(state->node, 1) << name;
+      for (const auto& entry : read_channel_state(bytes)) {
         for (const auto& buffer : entry.buffers) {
           BufferReader in(buffer);
           t.in_flight += static_cast<int64_t>(codec.read(in)->size());

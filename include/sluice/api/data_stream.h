@@ -131,7 +131,9 @@ class DataStream {
   }
   template <class X>
   DataStream<X> get_side_output(const OutputTag<X>& tag) const {
-    return DataStream<X>(*env_, side_output_node_ >= 0 ? side_output_node_ : node_, tag.tag());
+    DataStream<X> side(*env_, side_output_node_ >= 0 ? side_output_node_ : node_, tag.tag());
+    side.side_output_ = tag.id();
+    return side;
   }
 
   // Windows over the whole stream, computed by one subtask (see windowed_stream.h).
@@ -230,7 +232,8 @@ class DataStream {
   }
   // Adds the edge from this stream to node `target`'s input `input` (for the API's own use).
   void connect_to(int target, int input) const {
-    env_->graph().edges.push_back({node_, tag_, target, input, partitioning_, writer_, codec_});
+    env_->graph().edges.push_back({node_, tag_, target, input, partitioning_, writer_, codec_,
+                                   readable_type_name<T>(), side_output_});
   }
   // Adds an operator node fed by this stream.
   template <class Out>
@@ -251,9 +254,13 @@ class DataStream {
   }
   StreamNode& node() { return env_->graph().node(node_); }
 
+  template <class U>
+  friend class DataStream;
+
   StreamEnvironment* env_;
   int node_;
   int tag_;
+  std::string side_output_;  // the tag's name when tag_ != 0
   int side_output_node_ = -1;
   Partitioning partitioning_ = Partitioning::kDefault;
   WriterFactory writer_;

@@ -69,6 +69,11 @@ class DatagenSource final : public Source<T> {
                                                       std::string_view state) override {
     return std::make_unique<StaticSplitEnumerator>(context, deserialize_split_list(*this, state));
   }
+  void describe(OperatorDescription& d) const override {
+    d.add("generator", "datagen");
+    d.add("rows", rows_ == kUnbounded ? "unbounded" : std::to_string(rows_));
+    if (rows_per_second_ > 0) d.add("rows per second", std::to_string(rows_per_second_));
+  }
 
  private:
   static constexpr int64_t kUnbounded = std::numeric_limits<int64_t>::max();

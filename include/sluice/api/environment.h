@@ -9,8 +9,9 @@
 // Flags read from the command line: --parallelism (default: number of cores), --max-parallelism
 // (128), --workers (worker threads, default: number of cores), --buffer-bytes (32768),
 // --channel-capacity (buffers per channel, 4), --print-summary (true),
-// --latency-tracking-interval (off; e.g. 1s), --auto-watermark-interval (200ms). All flags stay
-// available to the application through config().
+// --latency-tracking-interval (off; e.g. 1s), --auto-watermark-interval (200ms), --explain
+// [text|json] (print the plan, run nothing). All flags stay available to the application through
+// config().
 //
 // Threading: build and execute a job from one thread. execute_async() returns a thread-safe
 // JobClient.
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "sluice/core/config.h"
+#include "sluice/runtime/execution_plan.h"
 #include "sluice/runtime/job_client.h"
 #include "sluice/runtime/stream_graph.h"
 
@@ -90,9 +92,14 @@ class StreamEnvironment {
   // The numbers from..to inclusive, generated in parallel.
   DataStream<int64_t> from_sequence(int64_t from, int64_t to);
 
-  // Runs the job and blocks until it ends; throws sluice::Error if it failed.
+  // Runs the job and blocks until it ends; throws sluice::Error if it failed. With --explain
+  // (text, the default, or json) they print the job's execution plan to standard output instead
+  // and end the process (exit code 0), as --help does: nothing runs.
   JobResult execute(const std::string& job_name = "sluice-job");
   JobClient execute_async(const std::string& job_name = "sluice-job");
+  // The execution plan of the job as defined so far, without running anything (see
+  // sluice/runtime/execution_plan.h).
+  ExecutionPlan plan(const std::string& job_name = "sluice-job") const;
 
   // For the DataStream API and connectors.
   StreamGraph& graph() { return *graph_; }

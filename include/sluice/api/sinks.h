@@ -67,6 +67,7 @@ class CollectSink final : public Sink<T> {
   std::unique_ptr<SinkWriter<T>> create_writer(const RuntimeContext&) override {
     return std::make_unique<Writer>(results_);
   }
+  void describe(OperatorDescription& d) const override { d.add("into", "memory (collect)"); }
 
  private:
   class Writer final : public SinkWriter<T> {
@@ -91,6 +92,10 @@ class PrintSink final : public Sink<T> {
     if (context.parallelism() > 1)
       label += (label.empty() ? "" : " ") + std::to_string(context.subtask_index() + 1);
     return std::make_unique<Writer>(label.empty() ? "" : label + "> ");
+  }
+  void describe(OperatorDescription& d) const override {
+    d.add("into", "standard output");
+    if (!prefix_.empty()) d.add("prefix", prefix_);
   }
 
  private:
@@ -120,6 +125,7 @@ class DiscardingSink final : public Sink<T> {
   std::unique_ptr<SinkWriter<T>> create_writer(const RuntimeContext&) override {
     return std::make_unique<Writer>();
   }
+  void describe(OperatorDescription& d) const override { d.add("into", "nothing (discarding)"); }
 
  private:
   class Writer final : public SinkWriter<T> {
@@ -135,6 +141,9 @@ class FunctionSink final : public Sink<T> {
   explicit FunctionSink(F fn) : fn_(std::move(fn)) {}
   std::unique_ptr<SinkWriter<T>> create_writer(const RuntimeContext&) override {
     return std::make_unique<Writer>(fn_);
+  }
+  void describe(OperatorDescription& d) const override {
+    d.add("function", readable_type_name<F>());
   }
 
  private:

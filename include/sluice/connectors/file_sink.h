@@ -154,6 +154,11 @@ class FileSink final : public Sink<T> {
   void commit(const std::vector<std::string>& committables) override {
     detail::PartFileWriterCore::commit(committables);
   }
+  void describe(OperatorDescription& d) const override {
+    d.add("directory", directory_);
+    d.add("format", extension_);
+    if (bucket_) d.add("buckets", "by record");
+  }
 
  private:
   FileSink(std::string directory, std::string extension, Encode encode)

@@ -92,6 +92,7 @@ class TextSource final : public Source<T> {
                                                       std::string_view state) override {
     return std::make_unique<SplitQueueEnumerator>(context, deserialize_split_list(*this, state));
   }
+  void describe(OperatorDescription& d) const override { d.add("path", path_); }
 
  private:
   class Reader final : public SourceReader<T> {

@@ -420,6 +420,15 @@ class KafkaSource final : public Source<T> {
     const std::string copy(state);
     return detail::make_kafka_enumerator(context, options_, &copy);
   }
+  void describe(OperatorDescription& d) const override {
+    std::string topics = options_->topic_pattern;
+    for (const auto& topic : options_->topics) topics += (topics.empty() ? "" : ", ") + topic;
+    d.add(options_->topic_pattern.empty() ? "topics" : "topic pattern", topics);
+    if (auto it = options_->properties.find("group.id"); it != options_->properties.end())
+      d.add("group", it->second);
+    if (options_->bad_records == BadRecordPolicy::kDeadLetter)
+      d.side_outputs.emplace_back(dead_letters_.id(), readable_type_name<KafkaDeadLetter>());
+  }
 
  private:
   static int next_tag_id() {
@@ -649,6 +658,12 @@ class KafkaSink final : public Sink<T> {
   KafkaSink& property(const std::string& key, const std::string& value) {
     options_.properties[key] = value;
     return *this;
+  }
+  void describe(OperatorDescription& d) const override {
+    d.add("topic", options_.topic);
+    d.add("delivery", options_.guarantee == DeliveryGuarantee::kExactlyOnce   ? "exactly once"
+                      : options_.guarantee == DeliveryGuarantee::kAtLeastOnce ? "at least once"
+                                                                              : "none");
   }
   // partition = fn(record, number of partitions of its topic).
   template <class F>

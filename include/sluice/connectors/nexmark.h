@@ -262,6 +262,7 @@ class NexmarkSource final : public Source<nexmark::Event> {
   std::unique_ptr<SourceSplit> deserialize_split(std::string_view bytes) const override;
   std::unique_ptr<SplitEnumerator> restore_enumerator(SplitEnumeratorContext& context,
                                                       std::string_view state) override;
+  void describe(OperatorDescription& description) const override;
 
  private:
   std::shared_ptr<const NexmarkGenerator> generator_;

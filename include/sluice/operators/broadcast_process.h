@@ -33,6 +33,11 @@ class BroadcastProcessOperator final : public TypedOperator<typename F::output_t
     return to_bytes(states_.snapshot());
   }
   void close() override { detail::close_function(fn_); }
+  OperatorDescription describe() const override {
+    auto d = OperatorDescription::of_two<In, B, Out>("broadcast_process");
+    d.add("function", readable_type_name<F>());
+    return d;
+  }
   void process_batch(Buffer& batch, int input) override {
     if (input == 0) {
       for_each(static_cast<RecordBuffer<In>&>(batch), *read_only_,

@@ -13,6 +13,11 @@ template <class In1, class In2, class Out, class F1, class F2>
 class CoFlatMapOperator final : public TypedOperator<Out> {
  public:
   CoFlatMapOperator(F1 f1, F2 f2) : f1_(std::move(f1)), f2_(std::move(f2)) {}
+  OperatorDescription describe() const override {
+    auto d = OperatorDescription::of_two<In1, In2, Out>("co_flat_map");
+    d.add("functions", readable_type_name<F1>() + ", " + readable_type_name<F2>());
+    return d;
+  }
   void process_batch(Buffer& batch, int input) override {
     Collector<Out> collector(this->out_, this->output(), this->batch_limit());
     if (input == 0) {

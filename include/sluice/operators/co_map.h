@@ -11,6 +11,11 @@ template <class In1, class In2, class Out, class F1, class F2>
 class CoMapOperator final : public TypedOperator<Out> {
  public:
   CoMapOperator(F1 f1, F2 f2) : f1_(std::move(f1)), f2_(std::move(f2)) {}
+  OperatorDescription describe() const override {
+    auto d = OperatorDescription::of_two<In1, In2, Out>("co_map");
+    d.add("functions", readable_type_name<F1>() + ", " + readable_type_name<F2>());
+    return d;
+  }
   void process_batch(Buffer& batch, int input) override {
     if (input == 0) {
       apply(static_cast<RecordBuffer<In1>&>(batch), f1_);

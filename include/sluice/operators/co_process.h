@@ -12,6 +12,11 @@ template <class In1, class In2, class Out, class F>
 class CoProcessOperator final : public ProcessOperatorBase<Out, F> {
  public:
   using ProcessOperatorBase<Out, F>::ProcessOperatorBase;
+  OperatorDescription describe() const override {
+    auto d = OperatorDescription::of_two<In1, In2, Out>("co_process");
+    d.add("function", readable_type_name<F>());
+    return d;
+  }
   void process_batch(Buffer& batch, int input) override {
     if (input == 0) {
       this->for_each_record(static_cast<RecordBuffer<In1>&>(batch),

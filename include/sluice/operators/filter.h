@@ -17,6 +17,11 @@ class FilterOperator final : public TypedOperator<T> {
   explicit FilterOperator(F fn) : fn_(std::move(fn)) {}
   void open() override { detail::open_function(fn_, this->context()); }
   void close() override { detail::close_function(fn_); }
+  OperatorDescription describe() const override {
+    auto d = OperatorDescription::of<T, T>("filter");
+    d.add("function", readable_type_name<F>());
+    return d;
+  }
   void process_batch(Buffer& batch, int) override {
     auto& in = static_cast<RecordBuffer<T>&>(batch);
     auto& out = this->out_;

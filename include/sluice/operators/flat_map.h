@@ -15,6 +15,11 @@ class FlatMapOperator final : public TypedOperator<Out> {
   explicit FlatMapOperator(F fn) : fn_(std::move(fn)) {}
   void open() override { detail::open_function(fn_, this->context()); }
   void close() override { detail::close_function(fn_); }
+  OperatorDescription describe() const override {
+    auto d = OperatorDescription::of<In, Out>("flat_map");
+    d.add("function", readable_type_name<F>());
+    return d;
+  }
   void process_batch(Buffer& batch, int) override {
     auto& in = static_cast<RecordBuffer<In>&>(batch);
     Collector<Out> collector(this->out_, this->output(), this->batch_limit());

@@ -11,6 +11,7 @@ namespace sluice::operators {
 template <class T>
 class IdentityOperator final : public Operator {
  public:
+  OperatorDescription describe() const override { return OperatorDescription::of<T, T>("union"); }
   void process_batch(Buffer& batch, int) override { output().emit(batch); }
 };
 

@@ -77,6 +77,17 @@ class IntervalJoinOperator final : public TypedOperator<typename F::output_type>
     }
   }
 
+  OperatorDescription describe() const override {
+    auto d = OperatorDescription::of_two<A, B, Out>("interval_join");
+    d.add("key", readable_type_name<Key>());
+    d.add("bounds",
+          "[" + std::to_string(lower_) + " ms, " + std::to_string(upper_) + " ms], inclusive");
+    d.add("function", readable_type_name<F>());
+    if (late_left_) d.side_outputs.emplace_back(late_left_->id(), readable_type_name<A>());
+    if (late_right_) d.side_outputs.emplace_back(late_right_->id(), readable_type_name<B>());
+    return d;
+  }
+
   void process_batch(Buffer& batch, int input) override {
     Collector<Out> out(this->out_, this->output(), this->batch_limit());
     if (input == 0) {

@@ -74,6 +74,17 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
   }
   void close() override { detail::close_function(fn_); }
 
+  OperatorDescription describe() const override {
+    OperatorDescription d;
+    if constexpr (std::is_void_v<BroadcastT>) {
+      d = OperatorDescription::of<T, Out>("keyed_process");
+    } else {
+      d = OperatorDescription::of_two<T, BroadcastT, Out>("keyed_broadcast_process");
+    }
+    d.add("key", readable_type_name<Key>());
+    d.add("function", readable_type_name<F>());
+    return d;
+  }
   void process_batch(Buffer& batch, int input) override {
     if constexpr (!std::is_void_v<BroadcastT>) {
       if (input == 1) return process_broadcast(static_cast<RecordBuffer<BroadcastT>&>(batch));

@@ -52,6 +52,12 @@ class KeyedReduceOperator final : public TypedOperator<T> {
     }
   }
   void close() override { detail::close_function(fn_); }
+  OperatorDescription describe() const override {
+    auto d = OperatorDescription::of<T, T>("keyed_reduce");
+    d.add("key", readable_type_name<Key>());
+    d.add("function", readable_type_name<F>());
+    return d;
+  }
   void process_batch(Buffer& batch, int) override {
     auto& in = static_cast<RecordBuffer<T>&>(batch);
     auto& out = this->out_;

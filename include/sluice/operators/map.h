@@ -18,6 +18,11 @@ class MapOperator final : public TypedOperator<Out> {
   explicit MapOperator(F fn) : fn_(std::move(fn)) {}
   void open() override { detail::open_function(fn_, this->context()); }
   void close() override { detail::close_function(fn_); }
+  OperatorDescription describe() const override {
+    auto d = OperatorDescription::of<In, Out>("map");
+    d.add("function", readable_type_name<F>());
+    return d;
+  }
   void process_batch(Buffer& batch, int) override {
     auto& in = static_cast<RecordBuffer<In>&>(batch);
     auto& out = this->out_;

@@ -54,6 +54,11 @@ template <class In, class Out, class F>
 class ProcessOperator final : public ProcessOperatorBase<Out, F> {
  public:
   using ProcessOperatorBase<Out, F>::ProcessOperatorBase;
+  OperatorDescription describe() const override {
+    auto d = OperatorDescription::of<In, Out>("process");
+    d.add("function", readable_type_name<F>());
+    return d;
+  }
   void process_batch(Buffer& batch, int) override {
     this->for_each_record(static_cast<RecordBuffer<In>&>(batch),
                           [](F& fn, const In& value, ProcessContext& ctx, Collector<Out>& out) {

@@ -54,6 +54,11 @@ class SinkOperator final : public Operator {
     sink_->commit(due);
     committables_->update(std::move(later));
   }
+  OperatorDescription describe() const override {
+    auto d = OperatorDescription::of<T, void>("sink");
+    sink_->describe(d);
+    return d;
+  }
   void process_batch(Buffer& batch, int) override {
     writer_->write(static_cast<RecordBuffer<T>&>(batch));
   }

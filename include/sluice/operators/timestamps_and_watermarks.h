@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "sluice/operators/typed_operator.h"
@@ -33,6 +35,18 @@ class TimestampsAndWatermarksOperator final : public TypedOperator<T>, private W
     interval_ =
         config.get_duration("auto-watermark-interval", std::chrono::milliseconds(200)).count();
     if (interval_ > 0) schedule_next(this->context().processing_time->now());
+  }
+  OperatorDescription describe() const override {
+    auto d = OperatorDescription::of<T, T>("timestamps_and_watermarks");
+    d.add("watermarks", strategy_.description());
+    if constexpr (std::is_same_v<Assigner, RecordTimestamp>) {
+      d.add("timestamps", "the source's");
+    } else {
+      d.add("timestamps", readable_type_name<Assigner>());
+    }
+    const auto idleness = strategy_.idleness().count();
+    d.add("idleness", idleness > 0 ? std::to_string(idleness) + " ms" : "off");
+    return d;
   }
   void process_batch(Buffer& batch, int) override {
     auto& in = static_cast<RecordBuffer<T>&>(batch);

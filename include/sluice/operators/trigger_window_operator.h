@@ -112,6 +112,18 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
     if constexpr (requires(Adapter & a) { a.fn.close(); }) detail::close_function(adapter_.fn);
   }
 
+  OperatorDescription describe() const override {
+    auto d = OperatorDescription::of<T, Out>("window");
+    d.add("key", readable_type_name<Key>());
+    d.add("assigner", assigner_.description());
+    d.add("trigger", describe_part(trigger_));
+    if constexpr (kEvicting) d.add("evictor", describe_part(evictor_));
+    d.add("allowed lateness", std::to_string(lateness_) + " ms");
+    d.add("function", adapter_.description());
+    if (late_tag_) d.side_outputs.emplace_back(late_tag_->id(), readable_type_name<T>());
+    return d;
+  }
+
   void process_batch(Buffer& batch, int) override {
     auto& in = static_cast<RecordBuffer<T>&>(batch);
     Collector<Out> out(this->out_, this->output(), this->batch_limit());

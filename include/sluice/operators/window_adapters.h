@@ -6,6 +6,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "sluice/core/error.h"
@@ -28,6 +29,7 @@ struct AggregateAdapter {
   using Acc = typename Agg::accumulator_type;
   using Out = typename Agg::output_type;
   Agg agg;
+  std::string description() const { return "aggregate " + readable_type_name<Agg>(); }
   Acc create() const { return agg.create_accumulator(); }
   void add(Acc& acc, const T& value) const { agg.add(value, acc); }
   void merge(const Acc& from, Acc& into) const { agg.merge(from, into); }
@@ -42,6 +44,7 @@ struct ReduceAdapter {
   using Acc = std::optional<T>;
   using Out = T;
   F fn;
+  std::string description() const { return "reduce " + readable_type_name<F>(); }
   Acc create() const { return std::nullopt; }
   void add(Acc& acc, const T& value) { acc = acc ? fn(*acc, value) : value; }
   void merge(const Acc& from, Acc& into) {
@@ -58,6 +61,7 @@ struct ProcessAdapter {
   using Acc = std::vector<T>;
   using Out = typename F::output_type;
   F fn;
+  std::string description() const { return "process " + readable_type_name<F>(); }
   Acc create() const { return {}; }
   void add(Acc& acc, const T& value) const { acc.push_back(value); }
   void merge(const Acc& from, Acc& into) const {
@@ -74,6 +78,9 @@ struct AggregateProcessAdapter {
   using Out = typename F::output_type;
   Agg agg;
   F fn;
+  std::string description() const {
+    return "aggregate " + readable_type_name<Agg>() + ", then process " + readable_type_name<F>();
+  }
   Acc create() const { return agg.create_accumulator(); }
   void add(Acc& acc, const T& value) const { agg.add(value, acc); }
   void merge(const Acc& from, Acc& into) const { agg.merge(from, into); }

@@ -136,6 +136,18 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
     }
   }
 
+  OperatorDescription describe() const override {
+    auto d = OperatorDescription::of<T, Out>("window");
+    d.add("key", readable_type_name<Key>());
+    d.add("assigner", spec_.description());
+    d.add("trigger", spec_.event_time ? "event time (default)" : "processing time (default)");
+    d.add("allowed lateness", std::to_string(lateness_) + " ms");
+    d.add("function", adapter_.description());
+    d.add("state", per_window_ ? "an accumulator per window" : "an accumulator per pane");
+    if (late_tag_) d.side_outputs.emplace_back(late_tag_->id(), readable_type_name<T>());
+    return d;
+  }
+
   void process_batch(Buffer& batch, int) override {
     auto& in = static_cast<RecordBuffer<T>&>(batch);
     thaw_if_done();

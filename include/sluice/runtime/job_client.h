@@ -92,6 +92,8 @@ struct JobOptions {
 enum class JobStatus { kRunning, kFinished, kFailed, kCancelled };
 const char* to_string(JobStatus status);
 
+struct ExecutionPlan;  // sluice/runtime/execution_plan.h
+
 namespace runtime {
 class JobRunner;
 }
@@ -113,6 +115,8 @@ class JobClient {
   std::optional<std::string> failure() const;
   // How often the job restarted after a failure so far.
   int restarts() const;
+  // The plan the current attempt runs (a restart plans again, restoring the latest checkpoint).
+  ExecutionPlan plan() const;
   // Takes a savepoint into `directory` (folder savepoint-<id>) while the job runs, and returns
   // its folder once complete; --restore-from that folder resumes from it, at any parallelism.
   // Needs checkpoints on. Throws a sluice::Error if the savepoint fails.

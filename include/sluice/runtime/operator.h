@@ -19,6 +19,7 @@
 #include "sluice/core/time.h"
 #include "sluice/runtime/buffer.h"
 #include "sluice/runtime/metrics.h"
+#include "sluice/runtime/operator_description.h"
 #include "sluice/state/state_backend_options.h"
 #include "sluice/state/state_snapshot.h"
 
@@ -136,6 +137,12 @@ class Operator : public TimerTarget {
   virtual void process_watermark_status(bool idle) { output_->emit_watermark_status(idle); }
   virtual void finish() {}
   virtual void close() {}
+  // What it is, for EXPLAIN and the execution plan: callable before setup(), on any instance.
+  virtual OperatorDescription describe() const {
+    OperatorDescription d;
+    d.kind = "operator";
+    return d;
+  }
 
  protected:
   Output& output() { return *output_; }

@@ -52,6 +52,8 @@ class Sink {
   // Makes prepared output visible. Idempotent: committing twice, or concurrently from several
   // subtasks, is the same as once.
   virtual void commit(const std::vector<std::string>& /*committables*/) {}
+  // Adds what tells this sink apart to its operator's description (a directory, a topic).
+  virtual void describe(OperatorDescription& /*description*/) const {}
 };
 
 }  // namespace sluice

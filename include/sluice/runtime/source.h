@@ -244,6 +244,8 @@ class Source {
   virtual std::unique_ptr<SourceSplit> deserialize_split(std::string_view bytes) const;
   virtual std::unique_ptr<SplitEnumerator> restore_enumerator(SplitEnumeratorContext& context,
                                                               std::string_view state);
+  // Adds what tells this source apart to its node's description (a path, topics, a rate).
+  virtual void describe(OperatorDescription& /*description*/) const {}
 };
 
 template <class T>
@@ -334,6 +336,7 @@ class SourceFactory {
   virtual std::unique_ptr<SourceDriver> create_driver() = 0;
   virtual std::unique_ptr<SplitEnumerator> restore_enumerator(SplitEnumeratorContext& context,
                                                               std::string_view state) = 0;
+  virtual OperatorDescription describe() const = 0;
 };
 
 template <class T>
@@ -398,6 +401,14 @@ class TypedSourceFactory final : public SourceFactory {
   std::unique_ptr<SplitEnumerator> restore_enumerator(SplitEnumeratorContext& context,
                                                       std::string_view state) override {
     return source_->restore_enumerator(context, state);
+  }
+  OperatorDescription describe() const override {
+    OperatorDescription d;
+    d.kind = "source";
+    d.output = readable_type_name<T>();
+    d.add("bounded", source_->boundedness() == Boundedness::kBounded ? "yes" : "no");
+    source_->describe(d);
+    return d;
   }
 
  private:

@@ -49,6 +49,8 @@ struct StreamEdge {
   Partitioning partitioning = Partitioning::kDefault;
   WriterFactory make_writer;
   std::shared_ptr<const BufferCodec> codec;  // null: the record type has no Serializer
+  std::string record_type;                   // for the execution plan
+  std::string side_output;                   // the side output's tag name when source_tag != 0
 };
 
 struct StreamGraph {

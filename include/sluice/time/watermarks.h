@@ -29,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <string>
 #include <type_traits>
 
 #include "sluice/core/time.h"
@@ -123,31 +124,40 @@ class WatermarkStrategy {
   using GeneratorFactory = std::function<std::unique_ptr<WatermarkGenerator<T>>()>;
 
   static WatermarkStrategy for_monotonous_timestamps() {
-    return for_bounded_out_of_orderness(Duration(0));
+    WatermarkStrategy strategy = for_bounded_out_of_orderness(Duration(0));
+    strategy.description_ = "monotonous timestamps";
+    return strategy;
   }
   template <class Rep, class Period>
   static WatermarkStrategy for_bounded_out_of_orderness(std::chrono::duration<Rep, Period> bound) {
     auto millis = std::chrono::duration_cast<Duration>(bound);
-    return WatermarkStrategy(
+    WatermarkStrategy strategy(
         [millis] { return std::make_unique<BoundedOutOfOrdernessWatermarks<T>>(millis); });
+    strategy.description_ = "bounded out-of-orderness " + std::to_string(millis.count()) + " ms";
+    return strategy;
   }
   // A custom generator (periodic, punctuated, or both).
   static WatermarkStrategy for_generator(GeneratorFactory factory) {
-    return WatermarkStrategy(std::move(factory));
+    WatermarkStrategy strategy(std::move(factory));
+    strategy.description_ = "custom generator";
+    return strategy;
   }
   // Timestamps only: no watermark until the end of the input.
   static WatermarkStrategy no_watermarks() {
-    return WatermarkStrategy([] { return std::make_unique<WatermarkGenerator<T>>(); });
+    WatermarkStrategy strategy([] { return std::make_unique<WatermarkGenerator<T>>(); });
+    strategy.description_ = "no watermarks";
+    return strategy;
   }
 
   // fn(const T&, Timestamp existing) -> Timestamp, or fn(const T&) -> Timestamp.
   template <class F>
   auto with_timestamp_assigner(F fn) const {
     if constexpr (std::is_invocable_v<F&, const T&, Timestamp>) {
-      return WatermarkStrategy<T, F>(factory_, idleness_, std::move(fn));
+      return WatermarkStrategy<T, F>(factory_, idleness_, std::move(fn), description_);
     } else {
       auto adapted = [fn](const T& value, Timestamp) { return fn(value); };
-      return WatermarkStrategy<T, decltype(adapted)>(factory_, idleness_, std::move(adapted));
+      return WatermarkStrategy<T, decltype(adapted)>(factory_, idleness_, std::move(adapted),
+                                                     description_);
     }
   }
   template <class Rep, class Period>
@@ -165,9 +175,16 @@ class WatermarkStrategy {
     return generator;
   }
   Assigner& assigner() { return assigner_; }
+  // For EXPLAIN: how watermarks are made ("bounded out-of-orderness 2000 ms", ...).
+  const std::string& description() const { return description_; }
+  Duration idleness() const { return idleness_; }
 
-  WatermarkStrategy(GeneratorFactory factory, Duration idleness, Assigner assigner)
-      : factory_(std::move(factory)), idleness_(idleness), assigner_(std::move(assigner)) {}
+  WatermarkStrategy(GeneratorFactory factory, Duration idleness, Assigner assigner,
+                    std::string description)
+      : factory_(std::move(factory)),
+        idleness_(idleness),
+        assigner_(std::move(assigner)),
+        description_(std::move(description)) {}
 
  private:
   explicit WatermarkStrategy(GeneratorFactory factory) : factory_(std::move(factory)) {}
@@ -175,6 +192,7 @@ class WatermarkStrategy {
   GeneratorFactory factory_;
   Duration idleness_{0};
   Assigner assigner_{};
+  std::string description_;
 };
 
 }  // namespace sluice

@@ -32,13 +32,25 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "sluice/core/error.h"
+#include "sluice/core/type_name.h"
 #include "sluice/time/timer_service.h"
 #include "sluice/window/windows.h"
 
 namespace sluice {
+
+// A trigger's or evictor's description for EXPLAIN: its description(), or its type's name.
+template <class X>
+std::string describe_part(const X& part) {
+  if constexpr (requires { part.description(); }) {
+    return part.description();
+  } else {
+    return readable_type_name<X>();
+  }
+}
 
 enum class TriggerResult { kContinue, kFire, kPurge, kFireAndPurge };
 
@@ -79,6 +91,7 @@ struct EventTimeTrigger {
       ctx.register_event_time_timer(w.max_timestamp());
   }
   static EventTimeTrigger create() { return {}; }
+  std::string description() const { return "event time"; }
 };
 
 // Fires when the wall clock passes the window's end. The default for processing-time assigners.
@@ -104,6 +117,7 @@ struct ProcessingTimeTrigger {
       ctx.register_processing_time_timer(w.max_timestamp());
   }
   static ProcessingTimeTrigger create() { return {}; }
+  std::string description() const { return "processing time"; }
 };
 
 // The default trigger of time and session windows: the event- or processing-time trigger, as the
@@ -111,6 +125,9 @@ struct ProcessingTimeTrigger {
 struct DefaultTrigger {
   struct State {};
   bool event_time = true;
+  std::string description() const {
+    return event_time ? "event time (default)" : "processing time (default)";
+  }
 
  private:
   // Calls fn(trigger, its empty state) with the trigger of the time domain. (Defined first: the
@@ -153,6 +170,7 @@ struct DefaultTrigger {
 // Never fires: the default of GlobalWindows.
 struct NeverTrigger {
   struct State {};
+  std::string description() const { return "never (default)"; }
   template <class T>
   TriggerResult on_element(const T&, Timestamp, const TimeWindow&, State&, TriggerContext&) {
     return TriggerResult::kContinue;
@@ -174,6 +192,7 @@ struct CountTrigger {
     int64_t count = 0;
   };
   int64_t max_count = 1;
+  std::string description() const { return "count " + std::to_string(max_count); }
   static CountTrigger of(int64_t count) {
     if (count <= 0) throw Error(ErrorCategory::kInvalidArgument, "a count trigger needs count > 0");
     return CountTrigger{count};
@@ -222,6 +241,9 @@ Timestamp positive_interval(std::chrono::duration<Rep, Period> interval) {
 struct ContinuousEventTimeTrigger {
   using State = detail::NextFiring;
   Timestamp interval = 1;
+  std::string description() const {
+    return "continuous event time, every " + std::to_string(interval) + " ms";
+  }
   template <class Rep, class Period>
   static ContinuousEventTimeTrigger of(std::chrono::duration<Rep, Period> interval) {
     return ContinuousEventTimeTrigger{detail::positive_interval(interval)};
@@ -276,6 +298,9 @@ struct ContinuousEventTimeTrigger {
 struct ContinuousProcessingTimeTrigger {
   using State = detail::NextFiring;
   Timestamp interval = 1;
+  std::string description() const {
+    return "continuous processing time, every " + std::to_string(interval) + " ms";
+  }
   template <class Rep, class Period>
   static ContinuousProcessingTimeTrigger of(std::chrono::duration<Rep, Period> interval) {
     return ContinuousProcessingTimeTrigger{detail::positive_interval(interval)};
@@ -319,6 +344,7 @@ template <class Nested>
 struct PurgingTrigger {
   using State = typename Nested::State;
   Nested nested;
+  std::string description() const { return "purging " + describe_part(nested); }
   static PurgingTrigger of(Nested nested) { return PurgingTrigger{std::move(nested)}; }
   template <class T>
   TriggerResult on_element(const T& v, Timestamp ts, const TimeWindow& w, State& s,
@@ -354,12 +380,17 @@ struct TimestampedValue {
 //   template <class T> void evict_before(std::vector<TimestampedValue<T>>&, const TimeWindow&);
 //   template <class T> void evict_after(std::vector<TimestampedValue<T>>&, const TimeWindow&);
 // operating on the window's elements in arrival order.
-struct NoEvictor {};
+struct NoEvictor {
+  std::string description() const { return "none"; }
+};
 
 // Keeps at most `max_count` elements, dropping the oldest arrivals.
 struct CountEvictor {
   size_t max_count = 0;
   bool after = false;  // evict after the window function instead of before
+  std::string description() const {
+    return "count " + std::to_string(max_count) + (after ? ", after firing" : "");
+  }
   static CountEvictor of(size_t count, bool evict_after = false) {
     return CountEvictor{count, evict_after};
   }
@@ -386,6 +417,9 @@ struct CountEvictor {
 struct TimeEvictor {
   Timestamp keep = 0;
   bool after = false;
+  std::string description() const {
+    return "time " + std::to_string(keep) + " ms" + (after ? ", after firing" : "");
+  }
   template <class Rep, class Period>
   static TimeEvictor of(std::chrono::duration<Rep, Period> keep, bool evict_after = false) {
     return TimeEvictor{std::chrono::duration_cast<std::chrono::milliseconds>(keep).count(),

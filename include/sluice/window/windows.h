@@ -69,6 +69,15 @@ struct TimeWindowSpec {
     for_each_window(ts, fn);
   }
 
+  // For EXPLAIN: "tumbling 60000 ms, event time", "sliding 10000 ms every 1000 ms, ...".
+  std::string description() const {
+    std::string text = size == slide ? "tumbling " + std::to_string(size) + " ms"
+                                     : "sliding " + std::to_string(size) + " ms every " +
+                                           std::to_string(slide) + " ms";
+    if (offset != 0) text += ", offset " + std::to_string(offset) + " ms";
+    return text + (event_time ? ", event time" : ", processing time");
+  }
+
   // Calls fn(TimeWindow) for every window containing ts, latest first.
   template <class F>
   void for_each_window(Timestamp ts, F&& fn) const {
@@ -152,6 +161,15 @@ struct SessionWindowSpec {
     }
     fn(TimeWindow{ts, ts + g});
   }
+  std::string description() const {
+    std::string text = "session";
+    if constexpr (requires { gap.millis; }) {
+      text += ", gap " + std::to_string(gap.millis) + " ms";
+    } else {
+      text += ", dynamic gap";
+    }
+    return text + (event_time ? ", event time" : ", processing time");
+  }
 };
 
 namespace detail {
@@ -217,6 +235,7 @@ struct GlobalWindowSpec {
   void assign(const T&, Timestamp, F&& fn) const {
     fn(kGlobalWindow);
   }
+  std::string description() const { return "global"; }
 };
 
 struct GlobalWindows {

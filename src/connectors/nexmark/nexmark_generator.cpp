@@ -591,6 +591,14 @@ std::unique_ptr<SplitEnumerator> NexmarkSource::restore_enumerator(SplitEnumerat
   return std::make_unique<StaticSplitEnumerator>(context, deserialize_split_list(*this, state));
 }
 
+void NexmarkSource::describe(OperatorDescription& d) const {
+  const NexmarkConfig& config = generator_->config();
+  d.add("generator", "nexmark");
+  d.add("events", config.max_events == 0 ? "unbounded" : std::to_string(config.max_events));
+  d.add("events per second of event time", std::to_string(config.events_per_second));
+  if (config.rate_limited) d.add("paced", "yes");
+}
+
 void Serializer<nexmark::Event>::throw_bad_type() {
   throw Error(ErrorCategory::kSerialization, "nexmark event with an unknown type tag");
 }
