@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 
+#include "sluice/checkpoint/checkpoint_location.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/core/key_groups.h"
 #include "sluice/state/keyed_state_backend.h"
@@ -148,12 +149,11 @@ void BM_CheckpointFile(benchmark::State& state) {
         keyed_operator_snapshot(KeyedOperatorSnapshot{}, {backend->snapshot_async(false)});
     detail::NoSharedFiles files;
     if (streamed) {
-      auto writer = pending.begin_state("keyed");
+      auto writer = pending.location().begin_state("keyed");
       ToFile out;
       out.file = writer.get();
       snapshot.write_to(files, out);
-      writer->close();
-      bytes = writer->size();
+      bytes = writer->close().size;
     } else {
       pending.write_state("keyed", snapshot.materialize(files));
       bytes = snapshot.bytes().size();

@@ -1,5 +1,8 @@
 #include "sluice/checkpoint/checkpoint_storage.h"
 
+#include "checkpoint/file_io.h"
+#include "sluice/checkpoint/checkpoint_location.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -23,112 +26,12 @@ constexpr const char* kMetadata = "_metadata";
 constexpr const char* kCheckpointPrefix = "chk-";
 constexpr const char* kSavepointPrefix = "savepoint-";
 
-[[noreturn]] void throw_io(const std::string& what, const fs::path& path) {
-  throw Error(ErrorCategory::kIo, fmt::format("{}: {}", what, std::strerror(errno)),
-              ErrorContext{.file = path.string()});
-}
-
-// In chunks: one write of megabytes kept the (low-priority) coordinator thread in the kernel for
-// 35-55 ms, and the task threads stalled meanwhile (perf trace: 15-20 ms futex waits of every
-// worker, Nexmark q3's p99 latency 27 ms instead of 6.5).
-void write_all(int fd, std::string_view bytes, const fs::path& path) {
-  constexpr size_t kChunk = 256 * 1024;
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), std::min(bytes.size(), kChunk));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_io("cannot write checkpoint file", path);
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-}
-
-// Writes `bytes` to `path` and fsyncs it; the caller makes it visible (rename) if needed.
-void write_synced(const fs::path& path, std::string_view bytes) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw_io("cannot create checkpoint file", path);
-  try {
-    write_all(fd, bytes, path);
-    if (::fsync(fd) != 0) throw_io("cannot fsync checkpoint file", path);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  if (::close(fd) != 0) throw_io("cannot close checkpoint file", path);
-}
-
-void fsync_directory(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw_io("cannot open checkpoint folder", dir);
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) throw_io("cannot fsync checkpoint folder", dir);
-}
-
-// Sized by fstat and read in large chunks: state files can be gigabytes.
-std::string read_file(const fs::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_io("cannot open", path);
-  std::string contents;
-  try {
-    struct stat info {};
-    if (::fstat(fd, &info) != 0) throw_io("cannot stat", path);
-    contents.resize(static_cast<size_t>(info.st_size));
-    size_t done = 0;
-    while (done < contents.size()) {
-      const ssize_t n = ::read(fd, contents.data() + done, contents.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) throw_io("cannot read", path);
-      if (n == 0) break;  // shorter than it was: the size check reports it
-      done += static_cast<size_t>(n);
-    }
-    contents.resize(done);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  ::close(fd);
-  return contents;
-}
-
-uint64_t checksum(std::string_view bytes) { return hash_bytes(bytes.data(), bytes.size()); }
-
-// The size and checksum of a file, read in chunks (shared files are SSTs of up to hundreds of MB).
-StateFile describe_file(const fs::path& path, const std::string& name) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_io("cannot open", path);
-  StreamingHash hash;
-  std::string chunk(1 << 20, '\0');
-  uint64_t size = 0;
-  while (true) {
-    const ssize_t n = ::read(fd, chunk.data(), chunk.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      throw_io("cannot read", path);
-    }
-    if (n == 0) break;
-    hash.update(chunk.data(), static_cast<size_t>(n));
-    size += static_cast<uint64_t>(n);
-  }
-  ::close(fd);
-  return StateFile{name, size, hash.digest()};
-}
-
-// Copies `from` to `to` and fsyncs the copy.
-void copy_synced(const fs::path& from, const fs::path& to) {
-  std::error_code ec;
-  fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
-  if (ec) {
-    throw Error(ErrorCategory::kIo, "cannot copy into the checkpoint: " + ec.message(),
-                ErrorContext{.file = from.string()});
-  }
-  const int fd = ::open(to.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_io("cannot open", to);
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) throw_io("cannot fsync checkpoint file", to);
-}
+using checkpoint_io::checksum;
+using checkpoint_io::describe_file;
+using checkpoint_io::fsync_directory;
+using checkpoint_io::read_file;
+using checkpoint_io::throw_io;
+using checkpoint_io::write_synced;
 
 nlohmann::json files_to_json(const std::map<std::string, StateFile>& files) {
   nlohmann::json json = nlohmann::json::object();
@@ -195,6 +98,7 @@ PendingCheckpoint::PendingCheckpoint(PendingCheckpoint&& other) noexcept
       savepoint_(other.savepoint_),
       folder_(std::move(other.folder_)),
       states_(std::move(other.states_)),
+      shared_(std::move(other.shared_)),
       properties_(std::move(other.properties_)),
       done_(other.done_) {
   other.done_ = true;
@@ -208,160 +112,39 @@ PendingCheckpoint::~PendingCheckpoint() {
   }
 }
 
+CheckpointLocation PendingCheckpoint::location() const {
+  // Savepoints are self-contained: no shared folder.
+  return CheckpointLocation{id_, folder_.string(),
+                            savepoint_ ? std::string() : (storage_->directory_ / "shared").string()};
+}
+
+void PendingCheckpoint::add_state(const std::string& name, const StateFile& file) {
+  if (!states_.emplace(name, file).second) {
+    throw Error(ErrorCategory::kInternal, "state '" + name + "' written twice to a checkpoint");
+  }
+}
+
 void PendingCheckpoint::write_state(const std::string& name, std::string_view bytes) {
-  auto writer = begin_state(name);
-  writer->write(bytes);
-  writer->close();
+  add_state(name, location().write_state(name, bytes));
 }
 
-std::unique_ptr<StateFileWriter> PendingCheckpoint::begin_state(const std::string& name) {
-  // File names are numbered: logical names may contain anything.
-  std::string file;
-  {
-    std::lock_guard lock(mutex_);
-    if (states_.count(name) != 0) {
-      throw Error(ErrorCategory::kInternal, "state '" + name + "' written twice to a checkpoint");
-    }
-    file = fmt::format("state-{}", states_.size());
-    states_[name] = StateFile{file, 0, 0};
-  }
-  const fs::path path = folder_ / file;
-  return std::unique_ptr<StateFileWriter>(new StateFileWriter(*this, name, file, path));
+void PendingCheckpoint::adopt_state(const std::string& name, const StateFile& file,
+                                    const fs::path& from_folder) {
+  checkpoint_io::link_or_copy(from_folder / file.file, folder_ / file.file);
+  add_state(name, file);
 }
 
-// ---- StateFileWriter ----
-
-namespace {
-// Pieces below this are gathered into one write (write_all cuts larger ones into chunks).
-constexpr size_t kStateWriteBuffer = 256 * 1024;
-}  // namespace
-
-StateFileWriter::StateFileWriter(PendingCheckpoint& checkpoint, std::string name, std::string file,
-                                 fs::path path)
-    : checkpoint_(&checkpoint),
-      name_(std::move(name)),
-      file_(std::move(file)),
-      path_(std::move(path)),
-      hash_(std::make_unique<StreamingHash>()) {
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw_io("cannot create checkpoint file", path_);
-}
-
-StateFileWriter::~StateFileWriter() {
-  if (fd_ >= 0) ::close(fd_);  // not closed: abandoned with its checkpoint
-}
-
-void StateFileWriter::write(std::string_view bytes) {
-  hash_->update(bytes.data(), bytes.size());
-  size_ += bytes.size();
-  if (buffer_.size() + bytes.size() <= kStateWriteBuffer) {
-    buffer_.append(bytes);
-    return;
-  }
-  flush();
-  if (bytes.size() < kStateWriteBuffer) {
-    buffer_.append(bytes);
-  } else {
-    write_all(fd_, bytes, path_);
-  }
-}
-
-void StateFileWriter::flush() {
-  write_all(fd_, buffer_, path_);
-  buffer_.clear();
-}
-
-void StateFileWriter::close() {
-  flush();
-  if (::fsync(fd_) != 0) throw_io("cannot fsync checkpoint file", path_);
-  const int fd = std::exchange(fd_, -1);
-  if (::close(fd) != 0) throw_io("cannot close checkpoint file", path_);
-  std::lock_guard lock(checkpoint_->mutex_);
-  checkpoint_->states_[name_] = StateFile{file_, size_, hash_->digest()};
-}
-
-void PendingCheckpoint::add_shared_file(const std::string& key, const fs::path& path) {
-  if (key.empty() || key.find('/') != std::string::npos || key.starts_with(".")) {
-    throw Error(ErrorCategory::kInternal, "invalid shared file key '" + key + "'");
-  }
-  const fs::path shared = storage_->directory_ / "shared";
-  const fs::path target = shared / key;
-  std::optional<StateFile> known;
-  {
-    std::lock_guard lock(storage_->shared_mutex_);
-    if (auto it = storage_->known_shared_.find(key); it != storage_->known_shared_.end())
-      known = it->second;
-  }
+void PendingCheckpoint::add_shared(const std::string& key, const StateFile& file) {
   std::error_code ec;
-  if (!known || !fs::exists(target, ec)) {
-    if (fs::exists(target, ec)) {
-      // Stored by an earlier run in this directory: complete (published by rename), verify it.
-      known = describe_file(target, "shared/" + key);
-    } else {
-      fs::create_directories(shared, ec);
-      // Published by rename, so shared/<key> is always a complete file.
-      const fs::path temporary = shared / fmt::format(".{}.{}.tmp", key, id_);
-      fs::remove(temporary, ec);
-      if (::link(path.c_str(), temporary.c_str()) == 0) {
-        const int fd = ::open(temporary.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || ::fsync(fd) != 0) {
-          if (fd >= 0) ::close(fd);
-          throw_io("cannot fsync shared checkpoint file", temporary);
-        }
-        ::close(fd);
-      } else {
-        copy_synced(path, temporary);  // another file system: a copy
-      }
-      known = describe_file(temporary, "shared/" + key);
-      {
-        std::lock_guard lock(mutex_);
-        new_shared_bytes_ += known->size;
-      }
-      fs::rename(temporary, target, ec);
-      if (ec) {
-        throw Error(ErrorCategory::kIo, "cannot publish shared checkpoint file: " + ec.message(),
-                    ErrorContext{.file = target.string()});
-      }
-      fsync_directory(shared);
-    }
-    std::lock_guard lock(storage_->shared_mutex_);
-    storage_->known_shared_[key] = *known;
-  }
-  std::lock_guard lock(mutex_);
-  shared_[key] = *known;
-}
-
-void PendingCheckpoint::reference_shared_file(const std::string& key) {
-  std::optional<StateFile> known;
-  {
-    std::lock_guard lock(storage_->shared_mutex_);
-    if (auto it = storage_->known_shared_.find(key); it != storage_->known_shared_.end())
-      known = it->second;
-  }
-  std::error_code ec;
-  const fs::path target = storage_->directory_ / "shared" / key;
-  if (!known || !fs::exists(target, ec)) {
+  const fs::path path = storage_->directory_ / "shared" / key;
+  if (!fs::exists(path, ec)) {
     throw Error(ErrorCategory::kIo, "shared checkpoint file '" + key + "' is gone",
-                ErrorContext{.file = target.string()});
+                ErrorContext{.file = path.string()});
   }
-  std::lock_guard lock(mutex_);
-  shared_[key] = *known;
-}
-
-uint64_t PendingCheckpoint::shared_bytes() const {
-  std::lock_guard lock(mutex_);
-  uint64_t total = 0;
-  for (const auto& [key, file] : shared_) total += file.size;
-  return total;
-}
-
-uint64_t PendingCheckpoint::new_shared_bytes() const {
-  std::lock_guard lock(mutex_);
-  return new_shared_bytes_;
+  shared_[key] = file;
 }
 
 void PendingCheckpoint::set_property(const std::string& key, const std::string& value) {
-  std::lock_guard lock(mutex_);
   properties_[key] = value;
 }
 
@@ -403,11 +186,6 @@ void PendingCheckpoint::abort() {
 
 CheckpointStorage::CheckpointStorage(fs::path directory, int retained)
     : directory_(std::move(directory)), retained_(std::max(1, retained)) {}
-
-CheckpointStorage::CheckpointStorage(CheckpointStorage&& other) noexcept
-    : directory_(std::move(other.directory_)),
-      retained_(other.retained_),
-      known_shared_(std::move(other.known_shared_)) {}
 
 PendingCheckpoint CheckpointStorage::begin(int64_t id, bool savepoint) {
   const fs::path folder =
@@ -543,8 +321,6 @@ void CheckpointStorage::apply_retention(int64_t newest_completed) {
     const std::string key = entry.path().filename().string();
     if (referenced.contains(key)) continue;
     fs::remove(entry.path(), ec);
-    std::lock_guard lock(shared_mutex_);
-    known_shared_.erase(key);
   }
 }
 

@@ -18,11 +18,11 @@
 #include <vector>
 
 #include "runtime/scheduler.h"
-#include "sluice/runtime/record_writer.h"
+#include "sluice/runtime/channel_endpoints.h"
 
 namespace sluice::runtime {
 
-class Channel final : public ChannelWriter {
+class Channel final : public ChannelWriter, public ChannelReader {
  public:
   Channel(Scheduler& scheduler, size_t capacity) : scheduler_(scheduler), capacity_(capacity) {}
   void connect(Schedulable* producer, Schedulable* consumer) {
@@ -37,15 +37,13 @@ class Channel final : public ChannelWriter {
   void push_overtaking(StreamElement barrier) override;
   std::unique_ptr<Buffer> take_recycled() override;
 
-  std::optional<StreamElement> pop();
-  // Pops the head element only if it is a checkpoint barrier: what a backpressured task still
-  // takes, so that barriers are not held up by full outputs.
-  std::optional<StreamElement> pop_barrier();
+  std::optional<StreamElement> pop() override;
+  std::optional<StreamElement> pop_barrier() override;
   // Moves checkpoint `id`'s barrier, if queued, ahead of the data before it (counted in its
   // `overtaken`), though never ahead of an older barrier: an aligned checkpoint that timed out and
   // turns unaligned. False if the barrier is not in the channel.
   bool promote_barrier(int64_t id) override;
-  void recycle(std::unique_ptr<Buffer> buffer);
+  void recycle(std::unique_ptr<Buffer> buffer) override;
 
  private:
   Scheduler& scheduler_;

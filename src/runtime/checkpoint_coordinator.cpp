@@ -7,9 +7,8 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "runtime/source_coordinator.h"
-#include "runtime/stream_task.h"
 #include "sluice/checkpoint/checkpoint_layout.h"
+#include "sluice/checkpoint/checkpoint_location.h"
 
 namespace sluice::runtime {
 
@@ -31,7 +30,10 @@ CheckpointCoordinator::CheckpointCoordinator(CheckpointStorage storage, Settings
       settings_(std::move(settings)),
       participants_(std::move(participants)),
       fail_job_(std::move(fail_job)) {
-  for (StreamTask* task : participants_.tasks) input_ended_[task] = false;
+  for (TaskGateway* task : participants_.tasks) {
+    tasks_[task->task_id()] = task;
+    input_ended_[task->task_id()] = false;
+  }
   last_id_ = storage_.highest_id();
 }
 
@@ -50,19 +52,25 @@ void CheckpointCoordinator::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void CheckpointCoordinator::acknowledge(StreamTask* task, int64_t id, TaskState state, bool final,
-                                        double sync_ms) {
+void CheckpointCoordinator::acknowledge(TaskCheckpointAck ack) {
   {
     std::lock_guard lock(mutex_);
-    auto shared = std::make_shared<TaskState>(std::move(state));
-    if (final) final_states_[task] = shared;
-    last_acknowledged_[task] = id;
-    acks_.push_back(Ack{id, sync_ms, std::move(shared), final});
+    if (ack.final) acknowledged_final_.insert(ack.task);
+    last_acknowledged_[ack.task] = ack.checkpoint_id;
+    acks_.push_back(Ack{std::move(ack), {}, false});
   }
   cv_.notify_all();
 }
 
-void CheckpointCoordinator::task_ended_input(StreamTask* task) {
+void CheckpointCoordinator::decline(TaskId task, int64_t id, std::string reason) {
+  {
+    std::lock_guard lock(mutex_);
+    acks_.push_back(Ack{TaskCheckpointAck{task, id}, std::move(reason), false});
+  }
+  cv_.notify_all();
+}
+
+void CheckpointCoordinator::input_ended(TaskId task) {
   std::map<int64_t, Timestamp> pending;
   {
     std::lock_guard lock(mutex_);
@@ -75,19 +83,19 @@ void CheckpointCoordinator::task_ended_input(StreamTask* task) {
   }
   // The pending checkpoints' barriers may never reach this task now: it acknowledges directly
   // (the task ignores a checkpoint it already acknowledged).
-  for (const auto& [id, time] : pending) task->trigger_checkpoint(id, time);
+  for (const auto& [id, time] : pending) tasks_.at(task)->trigger_checkpoint(id, time, false);
   cv_.notify_all();
 }
 
-void CheckpointCoordinator::task_finished(StreamTask* task, bool normally) {
+void CheckpointCoordinator::task_finished(TaskId task, bool normally) {
   {
     std::lock_guard lock(mutex_);
-    if (normally && final_states_.contains(task)) {
-      closed_.push_back(task);
+    if (normally && acknowledged_final_.contains(task)) {
+      closed_.insert(task);
       // Triggered before it closed, but it closed without acknowledging: its final state does.
       for (const auto& [id, time] : pending_ids_) {
         if (last_acknowledged_[task] >= id) continue;
-        acks_.push_back(Ack{id, 0, final_states_.at(task), true});
+        acks_.push_back(Ack{TaskCheckpointAck{task, id}, {}, true});
         last_acknowledged_[task] = id;
       }
     } else {
@@ -168,7 +176,7 @@ void CheckpointCoordinator::run() {
       Ack ack = std::move(acks_.front());
       acks_.pop_front();
       lock.unlock();
-      write(ack);  // file writes without the lock: tasks keep acknowledging meanwhile
+      record(ack);  // file links without the lock: tasks keep acknowledging meanwhile
       lock.lock();
     }
     if (any_task_finished_ || final_completed_) {
@@ -207,6 +215,7 @@ void CheckpointCoordinator::run() {
   reject_queued_savepoints();
   lock.unlock();
   for (auto& [id, pending] : pending_) {
+    participants_.executor->checkpoint_ended(id);
     pending.checkpoint.abort();
     if (pending.savepoint) {
       reject(pending.savepoint->done, ErrorCategory::kInvalidArgument,
@@ -236,10 +245,11 @@ void CheckpointCoordinator::trigger(std::optional<SavepointRequest> savepoint) {
     }
     // The enumerators' unassigned splits, before any reader snapshots: a split assigned from now
     // on is in its reader's state instead.
-    for (auto [node_id, enumerator] : participants_.enumerators) {
-      checkpoint->write_state(CheckpointStateName::enumerator(node_id).str(),
-                              enumerator->snapshot_enumerator(id));
+    for (const Enumerator& enumerator : participants_.enumerators) {
+      checkpoint->write_state(CheckpointStateName::enumerator(enumerator.node_id).str(),
+                              enumerator.snapshot(id));
     }
+    participants_.executor->checkpoint_started(checkpoint->location());
     pending_.emplace(id, Pending{std::move(*checkpoint), std::move(savepoint),
                                  std::chrono::steady_clock::now()});
   } catch (const Error& e) {
@@ -264,99 +274,98 @@ void CheckpointCoordinator::trigger(std::optional<SavepointRequest> savepoint) {
     return;
   }
   const Timestamp now = wall_clock_millis();
-  std::vector<StreamTask*> to_trigger = participants_.source_tasks;
+  std::vector<TaskGateway*> to_trigger = participants_.source_tasks;
+  std::vector<TaskId> closed;
   {
     std::lock_guard lock(mutex_);
     pending_ids_[id] = now;
     stats_.peak_concurrent =
         std::max(stats_.peak_concurrent, static_cast<int>(pending_ids_.size()));
     for (auto [task, ended] : input_ended_) {
-      const bool closed = std::find(closed_.begin(), closed_.end(), task) != closed_.end();
-      if (closed) {
-        acks_.push_back(Ack{id, 0, final_states_.at(task), true});
+      if (closed_.contains(task)) {
+        closed.push_back(task);
         last_acknowledged_[task] = id;
       } else if (ended) {
-        to_trigger.push_back(task);
+        to_trigger.push_back(tasks_.at(task));
       }
     }
     if (tasks_ended_ == participants_.tasks.size()) final_id_ = id;
   }
+  if (!closed.empty()) adopt_final_states(id, pending_.at(id), closed);
   // Savepoints are always aligned (as Flink's): their barriers never overtake data.
-  for (StreamTask* task : to_trigger) task->trigger_checkpoint(id, now, is_savepoint);
+  for (TaskGateway* task : to_trigger) task->trigger_checkpoint(id, now, is_savepoint);
 }
 
-namespace {
-
-// The checkpoint's SnapshotFiles, noting which shared files each state uses.
-class RecordingFiles final : public SnapshotFiles {
- public:
-  RecordingFiles(PendingCheckpoint& checkpoint, std::vector<std::string>& keys)
-      : checkpoint_(checkpoint), keys_(keys) {}
-  void add_shared_file(const std::string& key, const std::filesystem::path& path) override {
-    checkpoint_.add_shared_file(key, path);
-    keys_.push_back(key);
-  }
-
- private:
-  PendingCheckpoint& checkpoint_;
-  std::vector<std::string>& keys_;
-};
-
-// A state file as a snapshot's output; the time spent writing is kept apart, so that the
-// asynchronous part's figure stays the snapshot's own work.
-struct StreamedState final : SnapshotOutput {
-  explicit StreamedState(std::unique_ptr<StateFileWriter> f) : file(std::move(f)) {}
-  void write(std::string_view bytes) override {
-    const int64_t start = monotonic_nanos();
-    file->write(bytes);
-    write_nanos += monotonic_nanos() - start;
-  }
-  std::unique_ptr<StateFileWriter> file;
-  int64_t write_nanos = 0;
-};
-
-}  // namespace
-
-void CheckpointCoordinator::write(Ack& ack) {
-  auto it = pending_.find(ack.id);
-  if (it == pending_.end()) return;  // of an abandoned checkpoint
-  Pending& pending = it->second;
+void CheckpointCoordinator::adopt_final_states(int64_t id, Pending& pending,
+                                               const std::vector<TaskId>& tasks) {
   try {
-    for (TaskStatePart& part : *ack.state) {
-      // The asynchronous part of the task's snapshot, off the task thread, straight into its file
-      // (streamed, if the operator streams it). A final state is materialized instead: every
-      // later checkpoint writes its bytes again.
-      StreamedState out(pending.checkpoint.begin_state(part.name));
-      const int64_t start = monotonic_nanos();
-      RecordingFiles files(pending.checkpoint, part.shared_files);
-      if (ack.is_final) {
-        out.write(part.snapshot.materialize(files));
-      } else {
-        part.snapshot.write_to(files, out);
+    for (TaskId task : tasks) {
+      auto final = final_states_.find(task);
+      if (final == final_states_.end()) {
+        throw Error(ErrorCategory::kInternal,
+                    fmt::format("subtask {} of vertex {} closed without a completed checkpoint of "
+                                "its final state",
+                                task.subtask, task.vertex));
       }
-      pending.async_ms += static_cast<double>(monotonic_nanos() - start - out.write_nanos) / 1e6;
-      for (const std::string& key : part.shared_files)
-        pending.checkpoint.reference_shared_file(key);
-      out.file->close();
-      pending.bytes += out.file->size();
+      for (const StateHandle& state : final->second.states) {
+        pending.checkpoint.adopt_state(state.name, state.file, final->second.folder);
+        pending.bytes += state.file.size;
+        for (const auto& [key, file] : state.shared) {
+          pending.checkpoint.add_shared(key, file);
+          pending.shared_sizes[key] = file.size;
+        }
+      }
+      pending.final_states[task] = final->second.states;
+      ++pending.acknowledged;
     }
   } catch (const std::exception& e) {
-    abandon(ack.id, e.what());
+    abandon(id, e.what());
     return;
   }
-  pending.sync_ms = std::max(pending.sync_ms, ack.sync_ms);
-  if (++pending.acknowledged == participants_.tasks.size()) complete(ack.id);
+  if (pending.acknowledged == participants_.tasks.size()) complete(id);
+}
+
+void CheckpointCoordinator::record(Ack& ack) {
+  const int64_t id = ack.ack.checkpoint_id;
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;  // of an abandoned checkpoint
+  Pending& pending = it->second;
+  const TaskId task = ack.ack.task;
+  if (!ack.declined.empty()) {
+    abandon(id, fmt::format("subtask {} of vertex {} could not write its snapshot: {}",
+                            task.subtask, task.vertex, ack.declined));
+    return;
+  }
+  if (ack.adopt) return adopt_final_states(id, pending, {task});
+  try {
+    for (const StateHandle& state : ack.ack.states) {
+      pending.checkpoint.add_state(state.name, state.file);
+      pending.bytes += state.file.size;
+      for (const auto& [key, file] : state.shared) {
+        pending.checkpoint.add_shared(key, file);
+        pending.shared_sizes[key] = file.size;
+      }
+    }
+  } catch (const std::exception& e) {
+    abandon(id, e.what());
+    return;
+  }
+  if (ack.ack.final) pending.final_states[task] = std::move(ack.ack.states);
+  pending.new_shared_bytes += ack.ack.new_shared_bytes;
+  pending.async_ms += ack.ack.async_ms;
+  pending.sync_ms = std::max(pending.sync_ms, ack.ack.sync_ms);
+  if (++pending.acknowledged == participants_.tasks.size()) complete(id);
 }
 
 void CheckpointCoordinator::complete(int64_t id) {
   Pending& pending = pending_.at(id);
-  uint64_t shared_bytes = 0, new_shared_bytes = 0;
+  uint64_t shared_bytes = 0;
+  for (const auto& [key, size] : pending.shared_sizes) shared_bytes += size;
   try {
-    pending.checkpoint.set_property("tasks", std::to_string(participants_.tasks.size()));
+    pending.checkpoint.set_property(std::string(checkpoint_property::kTasks),
+                                    std::to_string(participants_.tasks.size()));
     for (const auto& [key, value] : settings_.properties)
       pending.checkpoint.set_property(key, value);
-    shared_bytes = pending.checkpoint.shared_bytes();
-    new_shared_bytes = pending.checkpoint.new_shared_bytes();
     pending.checkpoint.commit(wall_clock_millis());
   } catch (const Error& e) {
     abandon(id, e.what());
@@ -380,15 +389,21 @@ void CheckpointCoordinator::complete(int64_t id) {
     stats_.max_sync_ms = std::max(stats_.max_sync_ms, pending.sync_ms);
     stats_.last_async_ms = pending.async_ms;
     stats_.last_bytes = pending.bytes + shared_bytes;
-    stats_.last_new_bytes = pending.bytes + new_shared_bytes;
+    stats_.last_new_bytes = pending.bytes + pending.new_shared_bytes;
   }
+  // A finished task's final state is linked from here into later checkpoints: the newest completed
+  // checkpoint is never deleted.
+  for (auto& [task, states] : pending.final_states) {
+    final_states_[task] = FinalState{std::move(states), pending.checkpoint.folder()};
+  }
+  participants_.executor->checkpoint_ended(id);
   pending_.erase(id);
   forget_pending(id);
   // Older pending checkpoints are subsumed: this one restores everything they would.
   while (!pending_.empty() && pending_.begin()->first < id) {
     abandon(pending_.begin()->first, fmt::format("checkpoint {} completed first", id), false);
   }
-  for (StreamTask* task : participants_.tasks) task->notify_checkpoint_complete(id);
+  for (TaskGateway* task : participants_.tasks) task->notify_checkpoint_complete(id);
 }
 
 void CheckpointCoordinator::forget_pending(int64_t id) {
@@ -404,6 +419,7 @@ void CheckpointCoordinator::abandon(int64_t id, const std::string& why, bool fai
   auto it = pending_.find(id);
   if (it == pending_.end()) return;
   if (failure) fmt::print(stderr, "checkpoint {} failed: {}\n", id, why);
+  participants_.executor->checkpoint_ended(id);
   it->second.checkpoint.abort();
   if (it->second.savepoint) {
     reject(it->second.savepoint->done, ErrorCategory::kIo,

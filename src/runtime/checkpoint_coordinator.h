@@ -2,19 +2,20 @@
 // executor).
 //
 // Every interval, if fewer than `max_concurrent` checkpoints are pending, it starts checkpoint n in
-// the CheckpointStorage,
-// stores each source's split enumerator state, and asks every source task to inject barrier n.
-// Tasks snapshot their chain when the barrier passes them (sources: at injection; others: once the
-// input gate aligned it) and acknowledge with their state; the coordinator writes the state files
-// on its own thread, so tasks go on processing. When every task acknowledged, it writes the
-// metadata (the checkpoint now exists) and tells every task, which tells its operators
-// (two-phase-commit sinks commit then).
+// the CheckpointStorage, stores each source's split enumerator state, tells the task executor where
+// n's files go, and asks every source task to inject barrier n. Tasks snapshot their chain when
+// the barrier passes them (sources: at injection; others: once the input gate aligned it); their
+// executor writes the snapshots' files and acknowledges with what it wrote (see task_gateway.h:
+// only messages cross, the coordinator never runs operator code). When every task acknowledged,
+// the coordinator writes the metadata (the checkpoint now exists) and tells every task, which tells
+// its operators (two-phase-commit sinks commit then).
 //
 // A task whose input ended receives no barrier any more: it is asked directly and acknowledges
 // with its final state (Flink's checkpoints after tasks finished, FLIP-147). When every task's
 // input ended, one more checkpoint is triggered at once: the final one, which commits the end of
 // the output; tasks close when a checkpoint taken after their input ended completed, and from
-// then on the coordinator acknowledges for them with that final state.
+// then on the coordinator acknowledges for them with that final state: its files, linked from the
+// newest completed checkpoint that lists them into each new one.
 //
 // At most `max_concurrent` checkpoints pending (Flink's default: 1); with a `min_pause` the next
 // starts at least that long after the previous one ended, one at a time (as Flink). A checkpoint
@@ -26,8 +27,8 @@
 // checkpoints. Once a task failed or was cancelled, pending checkpoints are abandoned and no new
 // one starts.
 //
-// Threading: acknowledge(), task_ended_input(), task_finished() and stop() are thread-safe; one
-// internal thread triggers and writes.
+// Threading: the CheckpointResponder methods, request_savepoint(), stats() and stop() are
+// thread-safe; one internal thread triggers, records acknowledgements and commits.
 #pragma once
 
 #include <chrono>
@@ -39,31 +40,20 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "runtime/task_gateway.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/core/error.h"
-#include "sluice/state/state_snapshot.h"
 
 namespace sluice::runtime {
 
-class StreamTask;
-class SourceCoordinator;
-
-class CheckpointCoordinator {
+class CheckpointCoordinator final : public CheckpointResponder {
  public:
-  // One state of a task's snapshot: its name in the checkpoint, and its snapshot, materialized
-  // by the coordinator (with the shared files it uses) before it is written.
-  struct TaskStatePart {
-    std::string name;
-    StateSnapshot snapshot;
-    std::vector<std::string> shared_files;
-  };
-  using TaskState = std::vector<TaskStatePart>;
-
   struct Settings {
     std::chrono::milliseconds interval{0};
     std::chrono::milliseconds timeout{10 * 60 * 1000};  // a checkpoint taking longer fails
@@ -72,26 +62,30 @@ class CheckpointCoordinator {
     int tolerable_failures = 3;              // consecutive failed checkpoints before the job fails
     std::map<std::string, std::string> properties;  // stored with every checkpoint
   };
+  // A source's split enumerator, whose state every checkpoint stores first.
+  struct Enumerator {
+    int node_id = 0;
+    std::function<std::string(int64_t checkpoint_id)> snapshot;
+  };
   struct Participants {
-    std::vector<StreamTask*> tasks;
-    std::vector<StreamTask*> source_tasks;
-    std::vector<std::pair<int, SourceCoordinator*>> enumerators;  // node id -> coordinator
+    std::vector<TaskGateway*> tasks;
+    std::vector<TaskGateway*> source_tasks;
+    std::vector<Enumerator> enumerators;
+    TaskExecutorGateway* executor = nullptr;  // where the tasks' snapshots are written
   };
 
   CheckpointCoordinator(CheckpointStorage storage, Settings settings, Participants participants,
                         std::function<void(Error)> fail_job);
-  ~CheckpointCoordinator();
+  ~CheckpointCoordinator() override;
 
   void start();
   void stop();
-  // A task snapshotted its chain for checkpoint `id`; `final`: after its input ended. `sync_ms`:
-  // how long the synchronous part held the task.
-  void acknowledge(StreamTask* task, int64_t id, TaskState state, bool final, double sync_ms = 0);
-  // The task's input ended; it waits for a checkpoint to cover its final state.
-  void task_ended_input(StreamTask* task);
-  // A task closed: after its final checkpoint (its final state stands for it in every later
-  // checkpoint), or because the job failed or was cancelled (no checkpoint can complete now).
-  void task_finished(StreamTask* task, bool normally);
+
+  // CheckpointResponder.
+  void acknowledge(TaskCheckpointAck ack) override;
+  void decline(TaskId task, int64_t id, std::string reason) override;
+  void input_ended(TaskId task) override;
+  void task_finished(TaskId task, bool normally) override;
 
   // A savepoint into `directory` (savepoint-<id>), taken like a checkpoint as soon as none is
   // pending; the future gives its folder, or the error that made it fail.
@@ -111,14 +105,16 @@ class CheckpointCoordinator {
   Stats stats() const;
 
  private:
+  // What a task's executor wrote for a checkpoint, or (adopted) a closed task's final state.
   struct Ack {
-    int64_t id;
-    double sync_ms;
-    // Shared with final_states_: large, never copied; materialized in place by the coordinator.
-    std::shared_ptr<TaskState> state;
-    // A final state: later checkpoints write its bytes again, so they are kept (materialized)
-    // rather than streamed to the file.
-    bool is_final = false;
+    TaskCheckpointAck ack;
+    std::string declined;  // non-empty: the task could not write its part, and why
+    bool adopt = false;    // the task closed: its final state stands in (ack holds the id only)
+  };
+  // A closed task's final state: the newest completed checkpoint folder listing its files.
+  struct FinalState {
+    std::vector<StateHandle> states;
+    std::filesystem::path folder;
   };
   struct SavepointRequest {
     std::string directory;
@@ -131,8 +127,11 @@ class CheckpointCoordinator {
     std::chrono::steady_clock::time_point since;
     size_t acknowledged = 0;
     uint64_t bytes = 0;
+    uint64_t new_shared_bytes = 0;
     double sync_ms = 0;
     double async_ms = 0;
+    std::map<std::string, uint64_t> shared_sizes;             // the shared files it lists
+    std::map<TaskId, std::vector<StateHandle>> final_states;  // of tasks whose input ended
   };
   void run();
   // Starts a checkpoint, or the savepoint `savepoint` asks for.
@@ -140,7 +139,9 @@ class CheckpointCoordinator {
   std::chrono::steady_clock::time_point wake_time() const;
   bool may_trigger() const;
   void reject_queued_savepoints();  // with mutex_ held
-  void write(Ack& ack);
+  void record(Ack& ack);
+  // The final states of closed tasks, linked into `pending` (whose folder is `id`'s).
+  void adopt_final_states(int64_t id, Pending& pending, const std::vector<TaskId>& tasks);
   void complete(int64_t id);
   // `failure`: counts towards the tolerable failures (a subsumed checkpoint does not).
   void abandon(int64_t id, const std::string& why, bool failure = true);
@@ -158,17 +159,18 @@ class CheckpointCoordinator {
   std::deque<SavepointRequest> savepoint_requests_;
   bool stopping_ = false;
   bool any_task_finished_ = false;
-  std::map<StreamTask*, bool> input_ended_;
-  std::map<StreamTask*, std::shared_ptr<TaskState>>
-      final_states_;                 // the last acknowledged after input ended
-  std::vector<StreamTask*> closed_;  // closed normally: acknowledged from the cache
-  std::map<StreamTask*, int64_t> last_acknowledged_;
+  std::map<TaskId, TaskGateway*> tasks_;
+  std::map<TaskId, bool> input_ended_;
+  std::map<TaskId, int64_t> last_acknowledged_;
+  std::set<TaskId> acknowledged_final_;  // acknowledged a state taken after their input ended
+  std::set<TaskId> closed_;  // closed normally: their final state is adopted by the coordinator
   size_t tasks_ended_ = 0;
   std::map<int64_t, Timestamp> pending_ids_;  // pending checkpoints and their trigger times
   Stats stats_;
 
   // Coordinator thread only.
   std::map<int64_t, Pending> pending_;
+  std::map<TaskId, FinalState> final_states_;
   std::optional<CheckpointStorage> savepoint_storage_;
   std::chrono::steady_clock::time_point next_trigger_{};  // of the next periodic checkpoint
   int64_t last_id_ = 0;

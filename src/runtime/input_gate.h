@@ -36,7 +36,8 @@
 #include <optional>
 #include <vector>
 
-#include "runtime/channel.h"
+#include "sluice/core/time.h"
+#include "sluice/runtime/channel_endpoints.h"
 
 namespace sluice::runtime {
 
@@ -55,7 +56,7 @@ class InputGate {
     };
     Kind kind = Kind::kNothing;
     std::unique_ptr<Buffer> buffer;
-    Channel* channel = nullptr;
+    ChannelReader* channel = nullptr;
     size_t channel_index = 0;  // in the order of add_channel
     int input = 0;
     bool record = false;     // kBuffer: in flight before an unaligned barrier
@@ -70,7 +71,7 @@ class InputGate {
 
   enum class BarrierMode { kExactlyOnce, kAtLeastOnce };
 
-  void add_channel(Channel* channel, int input);
+  void add_channel(ChannelReader* channel, int input);
   void set_barrier_mode(BarrierMode mode) { barrier_mode_ = mode; }
   // Exactly-once checkpoints may go unaligned, after `alignment_timeout_ms` (0: at once).
   void set_unaligned(bool enabled, int64_t alignment_timeout_ms) {
@@ -90,7 +91,7 @@ class InputGate {
 
  private:
   struct ChannelState {
-    Channel* channel;
+    ChannelReader* channel;
     int input;
     Timestamp watermark = kMinWatermark;
     bool idle = false;

@@ -99,10 +99,12 @@ std::vector<std::vector<StreamTask*>> JobExecution::create_tasks(const StreamGra
       }
       coordinators_.push_back(
           std::make_unique<SourceCoordinator>(*head_node.source, p, enumerator_state));
-      enumerators_.emplace_back(head_id, coordinators_.back().get());
+      SourceCoordinator* coordinator = coordinators_.back().get();
+      enumerators_.push_back(CheckpointCoordinator::Enumerator{
+          head_id, [coordinator](int64_t id) { return coordinator->snapshot_enumerator(id); }});
     }
     for (int s = 0; s < p; ++s) {
-      auto task = std::make_unique<StreamTask>(*this, vertex.name, s, p);
+      auto task = std::make_unique<StreamTask>(*this, vertex.name, vertex.id, s, p);
       if (head_node.source) {
         task->source = head_node.source->create_driver();
         task->coordinator = coordinators_.back().get();
@@ -271,11 +273,12 @@ void JobExecution::start() {
     remaining_tasks_ = tasks_.size();
   }
   if (options_.checkpoint_interval.count() > 0) {
-    std::vector<StreamTask*> all, sources;
+    std::vector<TaskGateway*> all, sources;
     for (auto& task : tasks_) {
       all.push_back(task.get());
       if (task->source) sources.push_back(task.get());
     }
+    snapshot_writer_ = std::make_unique<SnapshotWriter>();
     CheckpointCoordinator::Settings settings;
     settings.interval = options_.checkpoint_interval;
     settings.timeout = options_.checkpoint_timeout;
@@ -286,8 +289,14 @@ void JobExecution::start() {
     checkpoints_ = std::make_unique<CheckpointCoordinator>(
         CheckpointStorage(options_.checkpoint_dir, options_.checkpoints_retained),
         std::move(settings),
-        CheckpointCoordinator::Participants{std::move(all), std::move(sources), enumerators_},
+        CheckpointCoordinator::Participants{std::move(all), std::move(sources), enumerators_,
+                                            snapshot_writer_.get()},
         [this](Error error) { fail_job(std::move(error)); });
+    snapshot_writer_->respond_to(*checkpoints_);
+    for (auto& task : tasks_) {
+      task->snapshot_writer = snapshot_writer_.get();
+      task->checkpoint_responder = checkpoints_.get();
+    }
     checkpoints_->start();
   }
   for (auto& task : tasks_) scheduler_->notify(task.get());
@@ -295,7 +304,7 @@ void JobExecution::start() {
 
 void JobExecution::on_task_done(Schedulable* task) {
   if (checkpoints_) {
-    checkpoints_->task_finished(static_cast<StreamTask*>(task), !cancelling_.load());
+    checkpoints_->task_finished(static_cast<StreamTask*>(task)->task_id(), !cancelling_.load());
   }
   std::lock_guard lock(mutex_);
   if (--remaining_tasks_ > 0) return;
@@ -410,6 +419,7 @@ void JobExecution::wait() {
     done_cv_.wait(lock, [this] { return remaining_tasks_ == 0; });
   }
   if (checkpoints_) checkpoints_->stop();
+  if (snapshot_writer_) snapshot_writer_->stop();
   scheduler_->shutdown();
 }
 

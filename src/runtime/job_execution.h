@@ -23,6 +23,7 @@
 #include "runtime/checkpoint_coordinator.h"
 #include "runtime/planner.h"
 #include "runtime/scheduler.h"
+#include "runtime/snapshot_writer.h"
 #include "runtime/source_coordinator.h"
 #include "runtime/stream_task.h"
 #include "sluice/runtime/job_client.h"
@@ -91,7 +92,9 @@ class JobExecution {
   std::vector<std::unique_ptr<StreamTask>> tasks_;
   std::unique_ptr<NullOutput> null_output_ = std::make_unique<NullOutput>();
   std::unique_ptr<CheckpointCoordinator> checkpoints_;
-  std::vector<std::pair<int, SourceCoordinator*>> enumerators_;
+  // Declared after the coordinator: destroyed first, as it acknowledges to the coordinator.
+  std::unique_ptr<SnapshotWriter> snapshot_writer_;
+  std::vector<CheckpointCoordinator::Enumerator> enumerators_;
   // Channels of the edges that are not chained: [edge][producer subtask] = the targets.
   std::vector<std::vector<std::vector<ChannelWriter*>>> edge_channels_;
   std::map<int, std::vector<OperatorStateSnapshot>> restored_lists_;  // by node

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 
-#include "runtime/checkpoint_coordinator.h"
 #include "runtime/job_execution.h"
 #include "runtime/outputs.h"
 #include "sluice/checkpoint/checkpoint_layout.h"
@@ -45,8 +44,13 @@ class StreamTask::ReaderContext final : public SourceReaderContext {
   OperatorMetrics& metrics_;
 };
 
-StreamTask::StreamTask(JobExecution& job, std::string name, int subtask, int parallelism)
-    : job_(job), name_(std::move(name)), subtask_(subtask), parallelism_(parallelism) {}
+StreamTask::StreamTask(JobExecution& job, std::string name, int vertex, int subtask,
+                       int parallelism)
+    : job_(job),
+      name_(std::move(name)),
+      vertex_(vertex),
+      subtask_(subtask),
+      parallelism_(parallelism) {}
 
 StreamTask::~StreamTask() = default;
 
@@ -170,13 +174,12 @@ void StreamTask::notify_checkpoint_complete(int64_t id) {
 }
 
 void StreamTask::perform_checkpoint(int64_t id, Timestamp time, bool savepoint, bool unaligned) {
-  CheckpointCoordinator* checkpoints = job_.checkpoints();
-  if (checkpoints == nullptr || id <= acknowledged_checkpoint_) return;
+  if (snapshot_writer == nullptr || id <= acknowledged_checkpoint_) return;
   acknowledged_checkpoint_ = id;
   const int64_t sync_start = monotonic_nanos();
   capture_.reset();  // an unaligned checkpoint still collecting its input was abandoned
   if (input_ended_ && final_checkpoint_ == 0) final_checkpoint_ = id;
-  CheckpointCoordinator::TaskState state;
+  std::vector<SnapshotWriter::Part> state;
   if (source) {
     // Splits assigned before the enumerator's snapshot but not yet handed to the reader are the
     // reader's too: that snapshot no longer has them. Later ones wait until after the barrier.
@@ -192,16 +195,15 @@ void StreamTask::perform_checkpoint(int64_t id, Timestamp time, bool savepoint, 
       attributed_to(member.node_id, [&] {
         StateSnapshot snapshot = member.op->snapshot_state(SnapshotRequest{id, savepoint});
         if (!snapshot.empty())
-          state.push_back({CheckpointStateName::operator_state(member.node_id, subtask_).str(),
-                           std::move(snapshot),
-                           {}});
+          state.push_back(
+              {CheckpointStateName::operator_state(member.node_id, subtask_).str(),
+               std::move(snapshot)});
       });
     }
     OperatorStateSnapshot lists = member.operator_state->snapshot();
     if (!lists.lists.empty()) {
-      state.push_back({CheckpointStateName::operator_lists(member.node_id, subtask_).str(),
-                       to_bytes(lists),
-                       {}});
+      state.push_back(
+          {CheckpointStateName::operator_lists(member.node_id, subtask_).str(), to_bytes(lists)});
     }
   }
   if (!input_ended_) {
@@ -230,8 +232,8 @@ void StreamTask::perform_checkpoint(int64_t id, Timestamp time, bool savepoint, 
     capture_->sync_ms = static_cast<double>(monotonic_nanos() - sync_start) / 1e6;
     return;
   }
-  checkpoints->acknowledge(this, id, std::move(state), input_ended_,
-                           static_cast<double>(monotonic_nanos() - sync_start) / 1e6);
+  snapshot_writer->submit(task_id(), id, std::move(state), input_ended_,
+                          static_cast<double>(monotonic_nanos() - sync_start) / 1e6);
 }
 
 void StreamTask::complete_channel_state(int64_t id) {
@@ -246,11 +248,10 @@ void StreamTask::complete_channel_state(int64_t id) {
   if (!entries.empty()) {
     capture_->state.push_back(
         {CheckpointStateName::channel_state(members.front().node_id, subtask_).str(),
-         write_channel_state(entries),
-         {}});
+         write_channel_state(entries)});
   }
-  job_.checkpoints()->acknowledge(this, id, std::move(capture_->state), input_ended_,
-                                  capture_->sync_ms);
+  snapshot_writer->submit(task_id(), id, std::move(capture_->state), input_ended_,
+                          capture_->sync_ms);
   capture_.reset();
 }
 
@@ -413,13 +414,12 @@ Schedulable::RunResult StreamTask::end_input() {
     if (member.op) attributed_to(member.node_id, [&] { member.op->finish(); });
   }
   for (auto* output : network_outputs) output->broadcast_control(StreamElement::end_of_input());
-  CheckpointCoordinator* checkpoints = job_.checkpoints();
-  if (checkpoints == nullptr) {
+  if (checkpoint_responder == nullptr) {
     close_chain();
     return RunResult::kDone;
   }
   input_ended_ = true;
-  checkpoints->task_ended_input(this);
+  checkpoint_responder->input_ended(task_id());
   return run_after_end_of_input();
 }
 

@@ -20,10 +20,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "runtime/checkpoint_coordinator.h"
 #include "runtime/input_gate.h"
 #include "runtime/scheduler.h"
+#include "runtime/snapshot_writer.h"
 #include "runtime/source_coordinator.h"
+#include "runtime/task_gateway.h"
 #include "sluice/runtime/buffer_codec.h"
 #include "sluice/runtime/operator.h"
 #include "sluice/runtime/record_writer.h"
@@ -56,9 +57,9 @@ struct ChainMember {
   OperatorMetrics* metrics = nullptr;
 };
 
-class StreamTask final : public Schedulable {
+class StreamTask final : public Schedulable, public TaskGateway {
  public:
-  StreamTask(JobExecution& job, std::string name, int subtask, int parallelism);
+  StreamTask(JobExecution& job, std::string name, int vertex, int subtask, int parallelism);
   ~StreamTask() override;
 
   RunResult run() override;
@@ -68,12 +69,12 @@ class StreamTask final : public Schedulable {
   TaskMetrics& metrics() { return metrics_; }
   // Thread: the task's own (operators register timers while processing).
   void register_timer(Timestamp time, TimerTarget* target, int node_id);
-  // Thread-safe: at its next run, a source task snapshots and injects checkpoint `id`'s barrier;
-  // a task whose input ended snapshots its final state. (Other tasks wait for the barrier.)
-  // `savepoint`: a savepoint, whose barriers never overtake data.
-  void trigger_checkpoint(int64_t id, Timestamp time, bool savepoint = false);
-  // Thread-safe: checkpoint `id` completed; the operators hear of it at the task's next run.
-  void notify_checkpoint_complete(int64_t id);
+  // TaskGateway (thread-safe). At its next run, a source task snapshots and injects checkpoint
+  // `id`'s barrier; a task whose input ended snapshots its final state (other tasks wait for the
+  // barrier). A completed checkpoint reaches the operators at the task's next run.
+  TaskId task_id() const override { return TaskId{vertex_, subtask_}; }
+  void trigger_checkpoint(int64_t id, Timestamp time, bool savepoint) override;
+  void notify_checkpoint_complete(int64_t id) override;
 
   // Where each input channel (in the gate's order) comes from.
   struct InputChannel {
@@ -104,6 +105,10 @@ class StreamTask final : public Schedulable {
   Output* head_output = nullptr;  // source tasks: where the reader's records go
   std::unique_ptr<SourceDriver> source;
   SourceCoordinator* coordinator = nullptr;
+  // With checkpoints on: where the asynchronous parts of snapshots go, and who hears that the
+  // input ended.
+  SnapshotWriter* snapshot_writer = nullptr;
+  CheckpointResponder* checkpoint_responder = nullptr;
 
  private:
   class ReaderContext;
@@ -141,6 +146,7 @@ class StreamTask final : public Schedulable {
 
   JobExecution& job_;
   std::string name_;
+  int vertex_;
   int subtask_;
   int parallelism_;
   TaskMetrics metrics_;
@@ -171,7 +177,7 @@ class StreamTask final : public Schedulable {
   // An unaligned checkpoint whose snapshot is taken, waiting for the rest of its in-flight input.
   struct ChannelStateCapture {
     int64_t id = 0;
-    std::vector<CheckpointCoordinator::TaskStatePart> state;
+    std::vector<SnapshotWriter::Part> state;
     std::vector<std::vector<std::string>> buffers;  // per input channel
     double sync_ms = 0;
   };

@@ -1,5 +1,6 @@
 // The checkpoint directory: durable completed checkpoints, retention, and falling back past
 // corrupt or incomplete ones with a reason.
+#include "sluice/checkpoint/checkpoint_location.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
 
 #include <gtest/gtest.h>
@@ -60,21 +61,24 @@ TEST_F(CheckpointStorageTest, AStateWrittenInPiecesReadsBackWhole) {
   CheckpointStorage storage(dir_, 2);
   PendingCheckpoint pending = storage.begin(1);
   std::string expected;
+  const CheckpointLocation location = pending.location();
   {
-    auto writer = pending.begin_state("op-1/subtask-0/keyed");
+    auto writer = location.begin_state("op-1/subtask-0/keyed");
     for (size_t size : {3u, 0u, 600'000u, 17u, 200'000u, 200'000u, 1u}) {
       std::string piece(size, static_cast<char>('a' + expected.size() % 26));
       writer->write(piece);
       expected += piece;
     }
     EXPECT_EQ(writer->size(), expected.size());
-    writer->close();
+    pending.add_state("op-1/subtask-0/keyed", writer->close());
   }
-  auto abandoned = pending.begin_state("never-closed");
+  auto abandoned = location.begin_state("never-closed");
   abandoned->write("half");
-  abandoned.reset();  // e.g. the snapshot threw: the checkpoint is abandoned, never committed
+  abandoned.reset();  // e.g. the snapshot threw: never acknowledged, so never listed
   pending.write_state("source/splits", "splits");
-  EXPECT_THROW(pending.begin_state("source/splits"), Error) << "a state is written once";
+  EXPECT_THROW(pending.add_state("source/splits", StateFile{"other", 5, 6}), Error)
+      << "a state is listed once";
+  EXPECT_THROW(location.begin_state("../escape"), Error) << "names are the layout's";
   const CompletedCheckpoint done = pending.commit(1'000);
   EXPECT_EQ(CheckpointStorage::read_state(done, "op-1/subtask-0/keyed"), expected);
   EXPECT_EQ(CheckpointStorage::read_state(done, "source/splits"), "splits");
@@ -175,9 +179,16 @@ TEST_F(CheckpointStorageTest, SharedFilesAreStoredOnceAndDeletedWithTheirLastChe
   const fs::path sst1 = make_local("000001.sst", std::string(5000, 'x'));
   const fs::path sst2 = make_local("000002.sst", std::string(7000, 'y'));
   CheckpointStorage storage(dir_, 2);
+  SharedFileStore shared;
+  // As a task adds a file: stored (or found) in shared/, then listed by the coordinator.
+  auto add = [&](PendingCheckpoint& pending, const std::string& key, const fs::path& path) {
+    const SharedFileStore::Stored stored = shared.add(pending.location(), key, path);
+    pending.add_shared(key, stored.file);
+    return stored;
+  };
   {
     PendingCheckpoint pending = storage.begin(1);
-    pending.add_shared_file("a-000001.sst", sst1);
+    EXPECT_TRUE(add(pending, "a-000001.sst", sst1).added);
     pending.write_state("op", "1");
     pending.commit(1000);
   }
@@ -191,15 +202,15 @@ TEST_F(CheckpointStorageTest, SharedFilesAreStoredOnceAndDeletedWithTheirLastChe
   const auto stored_inode = inode(shared1);
   {
     PendingCheckpoint pending = storage.begin(2);
-    pending.add_shared_file("a-000001.sst", sst1);  // unchanged: referenced, not stored again
-    pending.add_shared_file("a-000002.sst", sst2);
+    EXPECT_FALSE(add(pending, "a-000001.sst", sst1).added) << "referenced, not stored again";
+    EXPECT_TRUE(add(pending, "a-000002.sst", sst2).added);
     pending.write_state("op", "2");
     pending.commit(2000);
   }
   EXPECT_EQ(inode(shared1), stored_inode);
   {
     PendingCheckpoint pending = storage.begin(3);
-    pending.reference_shared_file("a-000002.sst");
+    add(pending, "a-000002.sst", sst2);
     pending.write_state("op", "3");
     pending.commit(3000);
   }
@@ -207,13 +218,15 @@ TEST_F(CheckpointStorageTest, SharedFilesAreStoredOnceAndDeletedWithTheirLastChe
   EXPECT_TRUE(fs::exists(shared1));
   {
     PendingCheckpoint pending = storage.begin(4);
-    pending.reference_shared_file("a-000002.sst");
+    add(pending, "a-000002.sst", sst2);
     pending.write_state("op", "4");
     pending.commit(4000);
   }
   EXPECT_FALSE(fs::exists(shared1)) << "no retained checkpoint lists it";
   EXPECT_TRUE(fs::exists(dir_ / "shared" / "a-000002.sst"));
-  EXPECT_THROW(storage.begin(5).reference_shared_file("a-000001.sst"), Error);
+  EXPECT_THROW(storage.begin(5).add_shared("a-000001.sst", StateFile{"shared/a-000001.sst", 5000}),
+               Error)
+      << "a shared file that is gone cannot be listed";
 
   auto latest = storage.latest();
   ASSERT_TRUE(latest.has_value());
@@ -231,7 +244,8 @@ TEST_F(CheckpointStorageTest, ACorruptSharedFileFallsBackAndNamesIt) {
   write(storage, 1);
   {
     PendingCheckpoint pending = storage.begin(2);
-    pending.add_shared_file("k-x.sst", dir_ / "local" / "x.sst");
+    SharedFileStore shared;
+    pending.add_shared("k-x.sst", shared.add(pending.location(), "k-x.sst", dir_ / "local" / "x.sst").file);
     pending.write_state("op", "2");
     pending.commit(2000);
   }

@@ -32,12 +32,14 @@ oops
 4,19,1.0,1767225799500
 1,13,1.0,1767225630000
 CSV
-# --explain prints the execution plan (text or JSON) and runs nothing.
+# --explain prints the execution plan (text or JSON) and runs nothing. (Checked from variables:
+# `bin | grep -q` could end the binary by SIGPIPE once grep has its match, and fail the pipe.)
 plan=$("$bin" --input "$dir/tx.csv" --output "$dir/out" --parallelism 2 --explain)
-echo "$plan" | grep -q "^Execution plan of 'fraud-scoring': 3 vertices, 6 tasks"
-echo "$plan" | grep -q "key: long int, assigner: tumbling 60000 ms, event time"
-echo "$plan" | grep -q "node 2 -> node 3: hash, 4 channels, Transaction"
-"$bin" --input "$dir/tx.csv" --output "$dir/out" --explain json | grep -q '"kind": "window"'
+grep -q "^Execution plan of 'fraud-scoring': 3 vertices, 6 tasks" <<<"$plan"
+grep -q "key: long int, assigner: tumbling 60000 ms, event time" <<<"$plan"
+grep -q "node 2 -> node 3: hash, 4 channels, Transaction" <<<"$plan"
+json=$("$bin" --input "$dir/tx.csv" --output "$dir/out" --explain json)
+grep -q '"kind": "window"' <<<"$json"
 [ ! -e "$dir/out" ]
 out=$("$bin" --input "$dir/tx.csv" --output "$dir/out" --out-of-orderness 1s --parallelism 2 \
         --buffer-bytes 64 --auto-watermark-interval 1h --print-summary false 2> "$dir/stderr")

@@ -1,6 +1,8 @@
 // The watermark valve of the input gate, element by element, against Flink's rules.
 #include "runtime/input_gate.h"
 
+#include "runtime/channel.h"
+
 #include <gtest/gtest.h>
 
 #include <memory>

@@ -1,7 +1,7 @@
 // Checkpoint storage: where completed checkpoints live, in a directory that survives the process.
 //
 //   <checkpoint dir>/chk-7/
-//       op-3-subtask-0.keyed        state files, written first (any thread), each fsynced
+//       node-3.subtask-0.operator   state files, written first by the tasks, each fsynced
 //       ...
 //       _metadata                   written last: write _metadata.inprogress, fsync, rename,
 //                                   fsync the folder. Lists every state file with its size and
@@ -18,15 +18,16 @@
 // ones are deleted (never the newest), together with folders of checkpoints that never completed,
 // and the shared files no retained checkpoint lists.
 //
-// Threading: a PendingCheckpoint's write_state may be called from several threads at once (each
-// file is independent); commit / abort and the CheckpointStorage methods from one thread.
+// The coordinator's side: a PendingCheckpoint lists what the tasks wrote (checkpoint_location.h is
+// their side) and commits it.
+//
+// Threading: a PendingCheckpoint and the CheckpointStorage methods are used from one thread (the
+// coordinator's); the static ones from any.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <map>
-#include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,7 @@ struct StateFile {
   std::string file;  // name inside the checkpoint folder
   uint64_t size = 0;
   uint64_t checksum = 0;  // XXH3-64 of the contents
+  bool operator==(const StateFile&) const = default;
 };
 
 struct CompletedCheckpoint {
@@ -56,40 +58,11 @@ struct CompletedCheckpoint {
 };
 
 class CheckpointStorage;
+struct CheckpointLocation;
 
-class PendingCheckpoint;
-class StreamingHash;
-
-// One state file of a pending checkpoint written in pieces (a large keyed state streamed key group
-// by key group instead of built in one string first). Small pieces are buffered; the checksum is
-// computed as the bytes go. Nothing is recorded unless close() succeeds. One thread.
-class StateFileWriter {
- public:
-  ~StateFileWriter();
-  StateFileWriter(const StateFileWriter&) = delete;
-  StateFileWriter& operator=(const StateFileWriter&) = delete;
-  void write(std::string_view bytes);
-  // Writes what is buffered, fsyncs, and lists the state in the checkpoint.
-  void close();
-  uint64_t size() const { return size_; }
-
- private:
-  friend class PendingCheckpoint;
-  StateFileWriter(PendingCheckpoint& checkpoint, std::string name, std::string file,
-                  std::filesystem::path path);
-  void flush();
-
-  PendingCheckpoint* checkpoint_;
-  std::string name_;
-  std::string file_;
-  std::filesystem::path path_;
-  int fd_ = -1;
-  std::unique_ptr<StreamingHash> hash_;  // kept out of this header
-  uint64_t size_ = 0;
-  std::string buffer_;
-};
-
-// A checkpoint being written. Abandoned (folder removed) unless committed.
+// A checkpoint being taken, as the coordinator sees it: its folder, and the states and shared files
+// the tasks wrote into it (they write through its location(), see checkpoint_location.h). Abandoned
+// (folder removed) unless committed.
 class PendingCheckpoint {
  public:
   PendingCheckpoint(PendingCheckpoint&&) noexcept;
@@ -97,18 +70,20 @@ class PendingCheckpoint {
   ~PendingCheckpoint();
 
   int64_t id() const { return id_; }
-  // Writes one state durably; `name` is the logical name the restore asks for.
+  const std::filesystem::path& folder() const { return folder_; }
+  // Where the tasks write this checkpoint's files.
+  CheckpointLocation location() const;
+  // A state a task wrote into this checkpoint's folder, under the logical `name` a restore asks
+  // for. Each name is listed once.
+  void add_state(const std::string& name, const StateFile& file);
+  // A state of the coordinator's own: written (durably) and listed.
   void write_state(const std::string& name, std::string_view bytes);
-  // The same, in pieces (see StateFileWriter).
-  std::unique_ptr<StateFileWriter> begin_state(const std::string& name);
-  // Makes the file at `path` part of the checkpoint as shared file `key` (see SnapshotFiles):
-  // copied (or hard-linked: the file must never change) into shared/ unless already there.
-  void add_shared_file(const std::string& key, const std::filesystem::path& path);
-  // Lists shared file `key`, which an earlier add_shared_file of this storage stored, again.
-  void reference_shared_file(const std::string& key);
-  // Bytes of the shared files this checkpoint lists, and of those it stored itself.
-  uint64_t shared_bytes() const;
-  uint64_t new_shared_bytes() const;
+  // A state written into another checkpoint's folder (a finished task's final state), linked (or
+  // copied) into this one and listed.
+  void adopt_state(const std::string& name, const StateFile& file,
+                   const std::filesystem::path& from_folder);
+  // Lists shared file `key` (stored in the shared folder by a task); throws if it is gone.
+  void add_shared(const std::string& key, const StateFile& file);
   void set_property(const std::string& key, const std::string& value);
   // Writes _metadata: from now on the checkpoint exists. Then applies the retention policy.
   CompletedCheckpoint commit(Timestamp timestamp);
@@ -116,7 +91,6 @@ class PendingCheckpoint {
 
  private:
   friend class CheckpointStorage;
-  friend class StateFileWriter;
   PendingCheckpoint(CheckpointStorage& storage, int64_t id, bool savepoint,
                     std::filesystem::path folder);
 
@@ -124,10 +98,8 @@ class PendingCheckpoint {
   int64_t id_;
   bool savepoint_;
   std::filesystem::path folder_;
-  mutable std::mutex mutex_;  // guards states_, shared_ and properties_
   std::map<std::string, StateFile> states_;
   std::map<std::string, StateFile> shared_;
-  uint64_t new_shared_bytes_ = 0;
   std::map<std::string, std::string> properties_;
   bool done_ = false;
 };
@@ -136,12 +108,11 @@ class CheckpointStorage {
  public:
   // `retained`: completed checkpoints kept (at least 1).
   explicit CheckpointStorage(std::filesystem::path directory, int retained = 3);
-  CheckpointStorage(CheckpointStorage&& other) noexcept;
 
   const std::filesystem::path& directory() const { return directory_; }
 
-  // Starts checkpoint `id` (ids increase); a savepoint goes to savepoint-<id> and is never
-  // deleted by the retention policy.
+  // Starts checkpoint `id` (ids increase): creates its folder. A savepoint goes to savepoint-<id>
+  // and is never deleted by the retention policy.
   PendingCheckpoint begin(int64_t id, bool savepoint = false);
 
   // The highest id of any checkpoint folder, completed or not (0 if none): a job that resumes in
@@ -166,8 +137,6 @@ class CheckpointStorage {
 
   std::filesystem::path directory_;
   int retained_;
-  std::mutex shared_mutex_;
-  std::map<std::string, StateFile> known_shared_;  // stored in shared/ and verified
 };
 
 }  // namespace sluice

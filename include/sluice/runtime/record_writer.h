@@ -20,26 +20,10 @@
 
 #include "sluice/core/key_groups.h"
 #include "sluice/runtime/buffer.h"
+#include "sluice/runtime/channel_endpoints.h"
 #include "sluice/runtime/operator.h"
 
 namespace sluice {
-
-// The producer end of one channel.
-class ChannelWriter {
- public:
-  virtual ~ChannelWriter() = default;
-  // False while the channel holds its capacity of buffers or more.
-  virtual bool has_capacity() const = 0;
-  // Always accepted: the capacity is checked by the task before it processes more input.
-  virtual void push(StreamElement element) = 0;
-  // An unaligned checkpoint barrier: goes ahead of the data queued in the channel (not of an older
-  // barrier), and records in its `overtaken` how many data buffers it passed.
-  virtual void push_overtaking(StreamElement barrier) = 0;
-  // Moves checkpoint `id`'s barrier, if still queued, to the head in the same way.
-  virtual bool promote_barrier(int64_t id) = 0;
-  // A buffer the consumer has finished with, or null.
-  virtual std::unique_ptr<Buffer> take_recycled() = 0;
-};
 
 enum class Partitioning { kDefault, kForward, kRebalance, kHash, kBroadcast };
 const char* to_string(Partitioning partitioning);
