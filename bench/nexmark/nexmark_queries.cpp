@@ -1,4 +1,7 @@
-// The Nexmark queries' jobs (what each computes: nexmark_queries.h and docs/NEXMARK.md).
+// The Nexmark queries' jobs (what each computes: nexmark_queries.h and docs/NEXMARK.md). Over 800
+// lines as a catalogue: 23 independent job definitions of 20-80 lines each, which share a few
+// helpers (event filters, key selectors, formatters); one file keeps them side by side, as the
+// benchmark suite lists them.
 //
 // Joins key both inputs' events on the join key and keep, per key, what a later event of the
 // other side can still match; windows use the window operators; "per group, when its day ends"

@@ -1,3 +1,10 @@
+// The RocksDB store behind the typed RocksDB keyed state backend (see rocksdb_store.h): the only
+// code that includes RocksDB. Over 800 lines on purpose: its parts — the process's shared memory
+// budget, the write-back cache in front of RocksDB, the list merge operator, TTL compaction
+// filters, full and native (incremental) snapshots and restores by key-group range — all work on
+// the one store's private state (its column families, its cache, its snapshot bookkeeping); split
+// into files, that state would have to move into a private header shared by all of them, and the
+// RocksDB includes with it.
 #include "sluice/state/rocksdb_store.h"
 
 #include <absl/container/flat_hash_map.h>

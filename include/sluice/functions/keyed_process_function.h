@@ -100,11 +100,11 @@ template <class K>
 class BroadcastContext {
  public:
   BroadcastContext(SideOutputs& side_outputs, BroadcastStates& states,
-                   KeyedStateBackend<K>* backend)
-      : side_outputs_(side_outputs), states_(states), backend_(backend) {}
+                   KeyedStateBackend<K>* backend, const ProcessingTimeService* clock)
+      : side_outputs_(side_outputs), states_(states), backend_(backend), clock_(clock) {}
   Timestamp timestamp() const { return timestamp_; }
   Timestamp current_watermark() const { return watermark_; }
-  Timestamp current_processing_time() const { return wall_clock_millis(); }
+  Timestamp current_processing_time() const { return clock_->now(); }
   template <class BK, class BV>
   BroadcastState<BK, BV>& broadcast_state(const MapStateDescriptor<BK, BV>& d) {
     return states_.get(d);
@@ -132,6 +132,7 @@ class BroadcastContext {
   SideOutputs& side_outputs_;
   BroadcastStates& states_;
   KeyedStateBackend<K>* backend_;
+  const ProcessingTimeService* clock_;
   Timestamp timestamp_ = kNoTimestamp;
   Timestamp watermark_ = kMinWatermark;
 };

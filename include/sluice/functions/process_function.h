@@ -24,7 +24,7 @@ class ProcessContext {
   // The current record's event timestamp, or kNoTimestamp.
   Timestamp timestamp() const { return timestamp_; }
   Timestamp current_watermark() const { return watermark_; }
-  Timestamp current_processing_time() const { return wall_clock_millis(); }
+  Timestamp current_processing_time() const { return runtime_.current_processing_time(); }
   const RuntimeContext& runtime() const { return runtime_; }
 
   template <class X>

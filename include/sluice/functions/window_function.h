@@ -80,15 +80,16 @@ class WindowStateBackends {
 template <class K>
 class WindowContext {
  public:
-  WindowContext(SideOutputs& side_outputs, WindowStateBackends<K>& states, int max_parallelism,
-                bool merging)
+  WindowContext(SideOutputs& side_outputs, WindowStateBackends<K>& states,
+                const OperatorContext& context, bool merging)
       : side_outputs_(side_outputs),
         states_(states),
-        max_parallelism_(max_parallelism),
+        max_parallelism_(context.max_parallelism),
+        clock_(context.processing_time),
         merging_(merging) {}
   const TimeWindow& window() const { return window_; }
   Timestamp current_watermark() const { return watermark_; }
-  Timestamp current_processing_time() const { return wall_clock_millis(); }
+  Timestamp current_processing_time() const { return clock_->now(); }
   template <class X>
   void output(const OutputTag<X>& tag, const X& value) const {
     side_outputs_.emit(tag, value, window_.max_timestamp());
@@ -122,6 +123,7 @@ class WindowContext {
   SideOutputs& side_outputs_;
   WindowStateBackends<K>& states_;
   int max_parallelism_;
+  const ProcessingTimeService* clock_;
   bool merging_;
   const K* key_ = nullptr;
   TimeWindow window_;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "sluice/functions/broadcast_process_function.h"
+#include "sluice/functions/process_function.h"
 #include "sluice/operators/typed_operator.h"
 
 namespace sluice::operators {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "sluice/functions/keyed_process_function.h"
+#include "sluice/functions/process_function.h"
 #include "sluice/operators/typed_operator.h"
 #include "sluice/state/keyed_table.h"
 #include "sluice/time/timer_queue.h"
@@ -58,8 +59,8 @@ class KeyedProcessOperator final : public TypedOperator<typename F::output_type>
         std::make_unique<OnTimerContext<Key>>(side_outputs_, timers, backend_->current_key());
     if constexpr (!std::is_void_v<BroadcastT>) {
       context_->set_broadcast_states(&broadcast_states_);
-      broadcast_context_ =
-          std::make_unique<BroadcastContext<Key>>(side_outputs_, broadcast_states_, backend_.get());
+      broadcast_context_ = std::make_unique<BroadcastContext<Key>>(
+          side_outputs_, broadcast_states_, backend_.get(), c.processing_time);
     }
     if constexpr (requires(F & f, KeyedRuntimeContext<Key> & r) { f.open(r); }) {
       KeyedRuntimeContext<Key> runtime(c, *backend_);

@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/functions/process_function.h"
 #include "sluice/operators/typed_operator.h"
 #include "sluice/operators/window_adapters.h"
 #include "sluice/state/keyed_table.h"
@@ -82,8 +83,7 @@ class TriggerWindowOperator final : public TypedOperator<typename Adapter::Out>,
     max_parallelism_ = c.max_parallelism;
     range_ = c.key_group_range;
     keys_ = std::make_unique<Table>(range_, StateTtlConfig{}, nullptr, &guard_);
-    context_ =
-        std::make_unique<WindowContext<Key>>(side_outputs_, *states_, c.max_parallelism, kMerging);
+    context_ = std::make_unique<WindowContext<Key>>(side_outputs_, *states_, c, kMerging);
     dropped_ = &c.metrics->user_counter("late_records_dropped");
     restore(c);
     if constexpr (requires(Adapter & a, const RuntimeContext& r) { a.fn.open(r); }) {

@@ -40,6 +40,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "sluice/functions/process_function.h"
 #include "sluice/operators/typed_operator.h"
 #include "sluice/operators/window_adapters.h"
 #include "sluice/state/keyed_snapshot.h"
@@ -70,8 +71,7 @@ class WindowOperator final : public TypedOperator<typename Adapter::Out> {
     OperatorContext& c = this->context();
     side_outputs_.bind(&c);
     states_ = std::make_unique<WindowStateBackends<Key>>(c);
-    context_ =
-        std::make_unique<WindowContext<Key>>(side_outputs_, *states_, c.max_parallelism, false);
+    context_ = std::make_unique<WindowContext<Key>>(side_outputs_, *states_, c, false);
     dropped_ = &c.metrics->user_counter("late_records_dropped");
     restore(c);
     if constexpr (requires(Adapter & a, const RuntimeContext& c) { a.fn.open(c); }) {

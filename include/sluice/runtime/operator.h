@@ -102,6 +102,11 @@ class RuntimeContext {
   OperatorStateStore& operator_state() const { return *context_.operator_state; }
   // Checkpoints are on (sinks: output becomes visible with them).
   bool checkpointing() const { return context_.checkpointing; }
+  // Processing time as the operator's timers see it (the wall clock, or a test's clock).
+  Timestamp current_processing_time() const {
+    return context_.processing_time != nullptr ? context_.processing_time->now()
+                                               : wall_clock_millis();
+  }
 
  private:
   const OperatorContext& context_;

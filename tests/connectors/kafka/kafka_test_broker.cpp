@@ -18,6 +18,8 @@
 // Not modelled: replication (one broker is leader of everything), durability across its own
 // restart, consumer group membership (JoinGroup/SyncGroup: consumers assign partitions, as Sluice's
 // source and `kcat -C` do), compaction, retention, quotas, ACLs, SASL/TLS.
+// Over 800 lines as one program: the protocol's request handlers share the broker's in-memory
+// log, transaction and offset tables; it is a test tool built from this one file, not a library.
 //
 // Usage: kafka_test_broker [--port P] [--auto-create-partitions N (0: off)]
 //                          [--transaction-timeout-ms T]
