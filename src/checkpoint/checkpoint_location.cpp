@@ -7,10 +7,11 @@
 #include <algorithm>
 #include <cctype>
 #include <optional>
+#include <utility>
 
 #include "checkpoint/file_io.h"
 #include "sluice/core/error.h"
-#include "sluice/core/key_groups.h"
+#include "sluice/core/key_group_range.h"
 
 namespace sluice {
 
@@ -61,12 +62,11 @@ StateFile StateFileWriter::close() {
 }
 
 std::string CheckpointLocation::file_name(std::string_view name) {
-  const bool valid =
-      !name.empty() && name.front() != '.' && name.front() != '_' &&
-      std::all_of(name.begin(), name.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
-               c == '/';
-      });
+  const bool valid = !name.empty() && name.front() != '.' && name.front() != '_' &&
+                     std::all_of(name.begin(), name.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
+                              c == '.' || c == '/';
+                     });
   if (!valid) {
     throw Error(ErrorCategory::kInternal, fmt::format("invalid checkpoint state name '{}'", name));
   }
@@ -91,9 +91,9 @@ SharedFileStore::Stored SharedFileStore::add(const CheckpointLocation& location,
     throw Error(ErrorCategory::kInternal, "invalid shared file key '" + key + "'");
   }
   if (location.shared_folder.empty()) {
-    throw Error(ErrorCategory::kInternal,
-                "shared file '" + key + "' in a snapshot of a savepoint (savepoints are "
-                                        "self-contained)");
+    throw Error(ErrorCategory::kInternal, "shared file '" + key +
+                                              "' in a snapshot of a savepoint (savepoints are "
+                                              "self-contained)");
   }
   const fs::path shared = location.shared_folder;
   const fs::path target = shared / key;

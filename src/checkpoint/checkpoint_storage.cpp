@@ -15,7 +15,7 @@
 #include <set>
 
 #include "sluice/core/error.h"
-#include "sluice/core/key_groups.h"
+#include "sluice/core/key_group_range.h"
 
 namespace sluice {
 namespace {

@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "sluice/core/error.h"
-#include "sluice/core/key_groups.h"
+#include "sluice/core/key_group_range.h"
 
 namespace sluice::checkpoint_io {
 

@@ -903,7 +903,7 @@ class RocksDbStore::Impl {
     old->Close();
   }
 
-  // Canonical entries (see keyed_state.h) into this database's layout.
+  // Canonical entries (see keyed_snapshot.h) into this database's layout.
   void load_canonical_group(const KeyGroupSnapshot& group) {
     BufferReader in(group.bytes);
     rocksdb::WriteBatch batch;

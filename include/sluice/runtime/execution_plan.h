@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "sluice/core/key_groups.h"
+#include "sluice/core/key_group_range.h"
 #include "sluice/runtime/job_client.h"
 #include "sluice/runtime/operator_description.h"
 #include "sluice/runtime/record_writer.h"

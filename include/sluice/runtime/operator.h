@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "sluice/core/config.h"
-#include "sluice/core/key_groups.h"
+#include "sluice/core/key_group_range.h"
 #include "sluice/core/time.h"
 #include "sluice/runtime/buffer.h"
 #include "sluice/runtime/metrics.h"

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "sluice/core/error.h"
-#include "sluice/core/key_groups.h"
+#include "sluice/core/key_group_range.h"
 #include "sluice/core/serialization.h"
 #include "sluice/core/time.h"
 #include "sluice/state/state_snapshot.h"

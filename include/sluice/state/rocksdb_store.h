@@ -1,5 +1,5 @@
 // One embedded RocksDB database on local disk: the keyed state of one RocksDB backend (one operator
-// instance). It works on bytes; the typed backend (rocksdb_keyed_state.h) serializes keys and
+// instance). It works on bytes; the typed backend (rocksdb_keyed_state_backend.h) serializes keys and
 // values. This header keeps RocksDB's own headers out of every translation unit that uses state.
 //
 // Layout (Flink's RocksDB layout, key group first so that a key-group range is one key range):
@@ -30,7 +30,7 @@
 #include <string_view>
 #include <vector>
 
-#include "sluice/core/key_groups.h"
+#include "sluice/core/key_group_range.h"
 #include "sluice/state/state_backend_options.h"
 #include "sluice/state/state_snapshot.h"
 
