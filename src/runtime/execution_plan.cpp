@@ -10,8 +10,6 @@ namespace sluice {
 
 namespace {
 
-using Json = nlohmann::ordered_json;
-
 std::string join(const std::vector<std::string>& parts, const char* separator = ", ") {
   std::string text;
   for (const auto& part : parts) text += (text.empty() ? "" : separator) + part;
@@ -33,28 +31,55 @@ std::string describe_node(const ExecutionPlan::Node& node) {
   return text;
 }
 
-Partitioning partitioning_from(const std::string& name) {
-  for (Partitioning p : {Partitioning::kForward, Partitioning::kRebalance, Partitioning::kHash,
-                         Partitioning::kBroadcast, Partitioning::kDefault}) {
-    if (name == to_string(p)) return p;
-  }
-  throw Error(ErrorCategory::kSerialization, "execution plan: unknown partitioning '" + name + "'");
-}
-
-// An object whose members keep the pairs' order.
-Json pairs_to_json(const std::vector<std::pair<std::string, std::string>>& pairs) {
-  Json json = Json::object();
-  for (const auto& [name, value] : pairs) json[name] = value;
-  return json;
-}
-
-std::vector<std::pair<std::string, std::string>> pairs_from_json(const Json& json) {
-  std::vector<std::pair<std::string, std::string>> pairs;
-  for (const auto& [name, value] : json.items()) pairs.emplace_back(name, value);
-  return pairs;
-}
-
 }  // namespace
+
+// The plan's JSON: every struct field by field (names as in the structs).
+NLOHMANN_JSON_SERIALIZE_ENUM(Partitioning, {{Partitioning::kDefault, "default"},
+                                            {Partitioning::kForward, "forward"},
+                                            {Partitioning::kRebalance, "rebalance"},
+                                            {Partitioning::kHash, "hash"},
+                                            {Partitioning::kBroadcast, "broadcast"}})
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(KeyGroupRange, start, end)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(OperatorDescription, kind, parameters, inputs, output,
+                                   side_outputs)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExecutionPlan::Node, id, name, uid, parallelism, vertex,
+                                   description)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExecutionPlan::Edge, source, side_output, target, target_input,
+                                   partitioning, chained, channels, record_type)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExecutionPlan::Vertex, id, name, nodes, parallelism)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExecutionPlan::SubtaskRestore, subtask, key_groups,
+                                   operator_states, channel_states)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExecutionPlan::NodeRestore, node, old_parallelism, enumerator,
+                                   operator_lists, subtasks)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExecutionPlan::Restore, checkpoint_id, savepoint, folder, nodes)
+
+void to_json(nlohmann::json& json, const ExecutionPlan& plan) {
+  json = {{"job", plan.job_name},
+          {"max_parallelism", plan.max_parallelism},
+          {"state_backend", plan.state_backend},
+          {"checkpoints",
+           {{"interval_ms", plan.checkpoint_interval_ms},
+            {"directory", plan.checkpoint_directory},
+            {"mode", plan.checkpointing_mode}}},
+          {"nodes", plan.nodes},
+          {"edges", plan.edges},
+          {"vertices", plan.vertices}};
+  if (plan.restore) json["restore"] = *plan.restore;
+}
+
+void from_json(const nlohmann::json& json, ExecutionPlan& plan) {
+  json.at("job").get_to(plan.job_name);
+  json.at("max_parallelism").get_to(plan.max_parallelism);
+  json.at("state_backend").get_to(plan.state_backend);
+  const nlohmann::json& checkpoints = json.at("checkpoints");
+  checkpoints.at("interval_ms").get_to(plan.checkpoint_interval_ms);
+  checkpoints.at("directory").get_to(plan.checkpoint_directory);
+  checkpoints.at("mode").get_to(plan.checkpointing_mode);
+  json.at("nodes").get_to(plan.nodes);
+  json.at("edges").get_to(plan.edges);
+  json.at("vertices").get_to(plan.vertices);
+  if (json.contains("restore")) plan.restore = json.at("restore").get<ExecutionPlan::Restore>();
+}
 
 std::string ExecutionPlan::to_text() const {
   std::string text =
@@ -109,136 +134,17 @@ std::string ExecutionPlan::to_text() const {
 }
 
 std::string ExecutionPlan::to_json() const {
-  Json json;
-  json["job"] = job_name;
-  json["max_parallelism"] = max_parallelism;
-  json["state_backend"] = state_backend;
-  json["checkpoints"] = {{"interval_ms", checkpoint_interval_ms},
-                         {"directory", checkpoint_directory},
-                         {"mode", checkpointing_mode}};
-  Json& json_nodes = json["nodes"] = Json::array();
-  for (const Node& n : nodes) {
-    json_nodes.push_back({{"id", n.id},
-                          {"name", n.name},
-                          {"uid", n.uid},
-                          {"parallelism", n.parallelism},
-                          {"vertex", n.vertex},
-                          {"kind", n.description.kind},
-                          {"parameters", pairs_to_json(n.description.parameters)},
-                          {"inputs", n.description.inputs},
-                          {"output", n.description.output},
-                          {"side_outputs", pairs_to_json(n.description.side_outputs)}});
-  }
-  Json& json_edges = json["edges"] = Json::array();
-  for (const Edge& e : edges) {
-    json_edges.push_back({{"source", e.source},
-                          {"side_output", e.side_output},
-                          {"target", e.target},
-                          {"target_input", e.target_input},
-                          {"partitioning", to_string(e.partitioning)},
-                          {"chained", e.chained},
-                          {"channels", e.channels},
-                          {"record_type", e.record_type}});
-  }
-  Json& json_vertices = json["vertices"] = Json::array();
-  for (const Vertex& v : vertices) {
-    json_vertices.push_back(
-        {{"id", v.id}, {"name", v.name}, {"nodes", v.nodes}, {"parallelism", v.parallelism}});
-  }
-  if (restore) {
-    Json restored = {{"checkpoint_id", restore->checkpoint_id},
-                     {"savepoint", restore->savepoint},
-                     {"folder", restore->folder},
-                     {"nodes", Json::array()}};
-    for (const NodeRestore& n : restore->nodes) {
-      Json subtasks = Json::array();
-      for (const SubtaskRestore& s : n.subtasks) {
-        subtasks.push_back({{"subtask", s.subtask},
-                            {"key_groups", {s.key_groups.start, s.key_groups.end}},
-                            {"operator_states", s.operator_states},
-                            {"channel_states", s.channel_states}});
-      }
-      restored["nodes"].push_back({{"node", n.node},
-                                   {"old_parallelism", n.old_parallelism},
-                                   {"enumerator", n.enumerator},
-                                   {"operator_lists", n.operator_lists},
-                                   {"subtasks", std::move(subtasks)}});
-    }
-    json["restore"] = std::move(restored);
-  }
+  nlohmann::json json = *this;
   return json.dump(2);
 }
 
 ExecutionPlan ExecutionPlan::from_json(std::string_view text) {
-  ExecutionPlan plan;
   try {
-    const Json json = Json::parse(text);
-    plan.job_name = json.at("job");
-    plan.max_parallelism = json.at("max_parallelism");
-    plan.state_backend = json.at("state_backend");
-    const Json& checkpoints = json.at("checkpoints");
-    plan.checkpoint_interval_ms = checkpoints.at("interval_ms");
-    plan.checkpoint_directory = checkpoints.at("directory");
-    plan.checkpointing_mode = checkpoints.at("mode");
-    for (const Json& n : json.at("nodes")) {
-      Node node;
-      node.id = n.at("id");
-      node.name = n.at("name");
-      node.uid = n.at("uid");
-      node.parallelism = n.at("parallelism");
-      node.vertex = n.at("vertex");
-      node.description.kind = n.at("kind");
-      node.description.parameters = pairs_from_json(n.at("parameters"));
-      node.description.inputs = n.at("inputs").get<std::vector<std::string>>();
-      node.description.output = n.at("output");
-      node.description.side_outputs = pairs_from_json(n.at("side_outputs"));
-      plan.nodes.push_back(std::move(node));
-    }
-    for (const Json& e : json.at("edges")) {
-      Edge edge;
-      edge.source = e.at("source");
-      edge.side_output = e.at("side_output");
-      edge.target = e.at("target");
-      edge.target_input = e.at("target_input");
-      edge.partitioning = partitioning_from(e.at("partitioning"));
-      edge.chained = e.at("chained");
-      edge.channels = e.at("channels");
-      edge.record_type = e.at("record_type");
-      plan.edges.push_back(std::move(edge));
-    }
-    for (const Json& v : json.at("vertices")) {
-      plan.vertices.push_back(Vertex{v.at("id"), v.at("name"),
-                                     v.at("nodes").get<std::vector<int>>(), v.at("parallelism")});
-    }
-    if (json.contains("restore")) {
-      const Json& r = json.at("restore");
-      Restore restore;
-      restore.checkpoint_id = r.at("checkpoint_id");
-      restore.savepoint = r.at("savepoint");
-      restore.folder = r.at("folder");
-      for (const Json& n : r.at("nodes")) {
-        NodeRestore node;
-        node.node = n.at("node");
-        node.old_parallelism = n.at("old_parallelism");
-        node.enumerator = n.at("enumerator");
-        node.operator_lists = n.at("operator_lists").get<std::vector<std::string>>();
-        for (const Json& s : n.at("subtasks")) {
-          SubtaskRestore subtask;
-          subtask.subtask = s.at("subtask");
-          subtask.key_groups = KeyGroupRange{s.at("key_groups").at(0), s.at("key_groups").at(1)};
-          subtask.operator_states = s.at("operator_states").get<std::vector<std::string>>();
-          subtask.channel_states = s.at("channel_states").get<std::vector<std::string>>();
-          node.subtasks.push_back(std::move(subtask));
-        }
-        restore.nodes.push_back(std::move(node));
-      }
-      plan.restore = std::move(restore);
-    }
+    return nlohmann::json::parse(text).get<ExecutionPlan>();
   } catch (const nlohmann::json::exception& e) {
     throw Error(ErrorCategory::kSerialization,
                 std::string("execution plan: the JSON does not describe a plan: ") + e.what());
   }
-  return plan;
 }
 
 }  // namespace sluice

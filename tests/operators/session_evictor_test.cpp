@@ -13,72 +13,51 @@
 #include "sluice/window/triggers.h"
 #include "sluice/window/windows.h"
 #include "support/operator_harness.h"
+#include "window/window_test_util.h"
 
 namespace sluice {
 namespace {
 
-struct Event {
-  int64_t key;
-  int64_t id;
-  Timestamp ts;
-};
+using window_testing::CountAllElements;
+using window_testing::Ev;
+using window_testing::Result;
 
-// What a fired session says: its key and bounds, and the elements the evictor left.
-struct Summary {
-  int64_t key;
-  Timestamp start;
-  Timestamp end;
-  int64_t count;
-  int64_t id_sum;
-  auto operator<=>(const Summary&) const = default;
-};
-
-struct Summarize : ProcessWindowFunction<Event, Summary, int64_t> {
-  void process(const int64_t& key, const Context& ctx, const std::vector<Event>& events,
-               Collector<Summary>& out) override {
-    int64_t sum = 0;
-    for (const Event& e : events) sum += e.id;
-    out.collect(Summary{key, ctx.window().start, ctx.window().end,
-                        static_cast<int64_t>(events.size()), sum});
-  }
-};
-
-constexpr auto kKey = [](const Event& e) { return e.key; };
+constexpr auto kKey = [](const Ev& e) { return e.key; };
 constexpr Timestamp kGap = 50;
 
 template <class Evictor>
 std::unique_ptr<Operator> make_operator(Evictor evictor) {
-  using Adapter = operators::ProcessAdapter<Event, Summarize, int64_t>;
+  using Adapter = operators::ProcessAdapter<Ev, CountAllElements, int64_t>;
   auto sessions = EventTimeSessionWindows::with_gap(std::chrono::milliseconds(kGap));
   return std::make_unique<operators::TriggerWindowOperator<
-      Event, decltype(kKey), Adapter, decltype(sessions), DefaultTrigger, Evictor>>(
-      kKey, Adapter{Summarize{}}, sessions, DefaultTrigger{true}, evictor, 0, std::nullopt);
+      Ev, decltype(kKey), Adapter, decltype(sessions), DefaultTrigger, Evictor>>(
+      kKey, Adapter{CountAllElements{}}, sessions, DefaultTrigger{true}, evictor, 0, std::nullopt);
 }
 
 // Each key's sessions from all its events (in arrival order within a session), with
 // keep(elements) applied to each.
 template <class Keep>
-std::vector<Summary> reference(const std::vector<Event>& events, Keep&& keep) {
-  std::map<int64_t, std::vector<Event>> by_key;
-  for (const Event& e : events) by_key[e.key].push_back(e);
-  std::vector<Summary> result;
+std::vector<Result> reference(const std::vector<Ev>& events, Keep&& keep) {
+  std::map<int64_t, std::vector<Ev>> by_key;
+  for (const Ev& e : events) by_key[e.key].push_back(e);
+  std::vector<Result> result;
   for (auto& [key, list] : by_key) {
-    std::vector<Event> sorted = list;
+    std::vector<Ev> sorted = list;
     std::stable_sort(sorted.begin(), sorted.end(),
-                     [](const Event& a, const Event& b) { return a.ts < b.ts; });
+                     [](const Ev& a, const Ev& b) { return a.ts < b.ts; });
     size_t i = 0;
     while (i < sorted.size()) {
       Timestamp start = sorted[i].ts, end = sorted[i].ts + kGap;
       size_t j = i + 1;
       while (j < sorted.size() && sorted[j].ts <= end) end = std::max(end, sorted[j++].ts + kGap);
-      std::vector<Event> session;  // in arrival order
-      for (const Event& e : list) {
+      std::vector<Ev> session;  // in arrival order
+      for (const Ev& e : list) {
         if (e.ts >= start && e.ts < end) session.push_back(e);
       }
-      const std::vector<Event> kept = keep(session);
+      const std::vector<Ev> kept = keep(session);
       int64_t sum = 0;
-      for (const Event& e : kept) sum += e.id;
-      result.push_back(Summary{key, start, end, static_cast<int64_t>(kept.size()), sum});
+      for (const Ev& e : kept) sum += e.value;
+      result.push_back(Result{key, start, end, static_cast<int64_t>(kept.size()), sum});
       i = j;
     }
   }
@@ -90,20 +69,20 @@ std::vector<Summary> reference(const std::vector<Event>& events, Keep&& keep) {
 // exchange does), with watermarks that trail the input by `disorder` + a gap (so a session that
 // fires is final), and returns every subtask's output.
 template <class Evictor>
-std::vector<Summary> run(const std::vector<Event>& events, int parallelism, Timestamp disorder,
-                         Evictor evictor) {
-  std::vector<std::unique_ptr<testing::OperatorHarness<Summary>>> subtasks;
+std::vector<Result> run(const std::vector<Ev>& events, int parallelism, Timestamp disorder,
+                        Evictor evictor) {
+  std::vector<std::unique_ptr<testing::OperatorHarness<Result>>> subtasks;
   for (int s = 0; s < parallelism; ++s) {
     testing::HarnessOptions options;
     options.subtask = s;
     options.parallelism = parallelism;
     subtasks.push_back(
-        std::make_unique<testing::OperatorHarness<Summary>>(make_operator(evictor), options));
+        std::make_unique<testing::OperatorHarness<Result>>(make_operator(evictor), options));
     subtasks.back()->open();
   }
   Timestamp max_seen = kMinWatermark;
   for (size_t i = 0; i < events.size(); ++i) {
-    const Event& e = events[i];
+    const Ev& e = events[i];
     const int subtask = subtask_for_key_group(key_group_for_key(e.key, kDefaultMaxParallelism),
                                               parallelism, kDefaultMaxParallelism);
     subtasks[static_cast<size_t>(subtask)]->process(e, e.ts);
@@ -112,10 +91,10 @@ std::vector<Summary> run(const std::vector<Event>& events, int parallelism, Time
       for (auto& h : subtasks) h->process_watermark(max_seen - disorder - kGap - 1);
     }
   }
-  std::vector<Summary> result;
+  std::vector<Result> result;
   for (auto& h : subtasks) {
     h->end_input();
-    for (const Summary& s : h->output_values()) result.push_back(s);
+    for (const Result& s : h->output_values()) result.push_back(s);
     EXPECT_EQ(h->counter("late_records_dropped"), 0u);
   }
   std::sort(result.begin(), result.end());
@@ -124,18 +103,18 @@ std::vector<Summary> run(const std::vector<Event>& events, int parallelism, Time
 
 // Keys' events in time order (so arrival order is time order within each key), gaps drawn so
 // that sessions both form and merge.
-std::vector<Event> in_order_events(std::mt19937_64& rng, int keys, int per_key) {
-  std::vector<Event> events;
+std::vector<Ev> in_order_events(std::mt19937_64& rng, int keys, int per_key) {
+  std::vector<Ev> events;
   std::vector<Timestamp> clock(static_cast<size_t>(keys), 1'000);
   int64_t id = 0;
   for (int n = 0; n < keys * per_key; ++n) {
     const auto key = static_cast<int64_t>(rng() % static_cast<uint64_t>(keys));
     Timestamp& ts = clock[static_cast<size_t>(key)];
     ts += static_cast<Timestamp>(rng() % 4 == 0 ? 60 + rng() % 100 : rng() % 30);
-    events.push_back(Event{key, ++id, ts});
+    events.push_back(Ev{key, ++id, ts});
   }
   std::stable_sort(events.begin(), events.end(),
-                   [](const Event& a, const Event& b) { return a.ts < b.ts; });
+                   [](const Ev& a, const Ev& b) { return a.ts < b.ts; });
   return events;
 }
 
@@ -143,7 +122,7 @@ TEST(SessionWindowsWithEvictors, CountEvictorKeepsTheLastElementsOfEachMergedSes
   for (uint64_t seed : {1u, 2u, 3u}) {
     std::mt19937_64 rng(seed);
     const auto events = in_order_events(rng, 7, 40);
-    const auto expected = reference(events, [](std::vector<Event> session) {
+    const auto expected = reference(events, [](std::vector<Ev> session) {
       if (session.size() > 3) session.erase(session.begin(), session.end() - 3);
       return session;
     });
@@ -160,17 +139,17 @@ TEST(SessionWindowsWithEvictors, TimeEvictorOverOutOfOrderInputMatchesTheReferen
   for (uint64_t seed : {11u, 12u, 13u}) {
     std::mt19937_64 rng(seed);
     // Each event arrives up to kDisorder after its timestamp: in order of ts + delay.
-    std::vector<std::pair<Timestamp, Event>> delayed;
-    for (const Event& e : in_order_events(rng, 5, 60))
+    std::vector<std::pair<Timestamp, Ev>> delayed;
+    for (const Ev& e : in_order_events(rng, 5, 60))
       delayed.emplace_back(e.ts + static_cast<Timestamp>(rng() % kDisorder), e);
     std::stable_sort(delayed.begin(), delayed.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::vector<Event> arrival;
+    std::vector<Ev> arrival;
     for (const auto& [at, e] : delayed) arrival.push_back(e);
-    const auto expected = reference(arrival, [](std::vector<Event> session) {
+    const auto expected = reference(arrival, [](std::vector<Ev> session) {
       Timestamp newest = kMinWatermark;
-      for (const Event& e : session) newest = std::max(newest, e.ts);
-      std::erase_if(session, [&](const Event& e) { return e.ts <= newest - kKeep; });
+      for (const Ev& e : session) newest = std::max(newest, e.ts);
+      std::erase_if(session, [&](const Ev& e) { return e.ts <= newest - kKeep; });
       return session;
     });
     for (int parallelism : {1, 2, 3}) {
