@@ -39,7 +39,7 @@ test-tsan: setup
 	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=thread -DSLUICE_BUILD_BENCH=OFF
 	cmake --build $(TSAN_DIR) --target runtime_test checkpoint_test state_test
 	cd $(TSAN_DIR) && ctest --output-on-failure --timeout 900 -j 2 \
-	  -R '^(JobGraph|Parallelism|Fairness|Failure|Sources|InputGateTest|UnalignedGateTest|Checkpointing|UnalignedCheckpoints|ExactlyOnce\.Rescaling|FinishedTasks|RestoreOperators\.(SessionWindows|PaneWindows|PerWindowAccumulators)|Backends/KeyedStateSnapshot\..*/Heap)'
+	  -R '^(JobGraph|Parallelism|Fairness|Failure|Sources|InputGateTest|UnalignedGateTest|Checkpointing|CheckpointCoordinatorMessages|UnalignedCheckpoints|ExactlyOnce\.Rescaling|FinishedTasks|RestoreOperators\.(SessionWindows|PaneWindows|PerWindowAccumulators)|Backends/KeyedStateSnapshot\..*/Heap)'
 
 bench: build
 	$(BUILD_DIR)/bench/runtime_bench

@@ -25,7 +25,9 @@ constexpr size_t kStateWriteBuffer = 256 * 1024;
 
 StateFileWriter::StateFileWriter(const fs::path& folder, std::string file)
     : file_(std::move(file)), path_(folder / file_), hash_(std::make_unique<StreamingHash>()) {
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // The folder is new, so the file must be: never open one again (a file hard-linked from an
+  // older checkpoint would be truncated under it).
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd_ < 0) throw_io("cannot create checkpoint file", path_);
 }
 

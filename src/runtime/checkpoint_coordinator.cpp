@@ -15,7 +15,8 @@ namespace sluice::runtime {
 namespace {
 
 constexpr auto kNever = std::chrono::steady_clock::time_point::max();
-constexpr int kSnapshotNice = 10;
+// Below the task threads, as the snapshot writer (snapshot_writer.cpp says why).
+constexpr int kCoordinatorNice = 10;
 
 void reject(std::promise<std::string>& savepoint, ErrorCategory category, std::string why) {
   savepoint.set_exception(std::make_exception_ptr(Error(category, std::move(why))));
@@ -87,14 +88,15 @@ void CheckpointCoordinator::input_ended(TaskId task) {
   cv_.notify_all();
 }
 
-void CheckpointCoordinator::task_finished(TaskId task, bool normally) {
+void CheckpointCoordinator::task_finished(TaskId task, bool normally, int64_t newest_snapshot) {
   {
     std::lock_guard lock(mutex_);
     if (normally && acknowledged_final_.contains(task)) {
       closed_.insert(task);
-      // Triggered before it closed, but it closed without acknowledging: its final state does.
+      // Triggered before it closed, but it closed without taking a snapshot: its final state
+      // stands for it. (The snapshots it took acknowledge through the snapshot writer.)
       for (const auto& [id, time] : pending_ids_) {
-        if (last_acknowledged_[task] >= id) continue;
+        if (id <= newest_snapshot || last_acknowledged_[task] >= id) continue;
         acks_.push_back(Ack{TaskCheckpointAck{task, id}, {}, true});
         last_acknowledged_[task] = id;
       }
@@ -147,11 +149,9 @@ std::chrono::steady_clock::time_point CheckpointCoordinator::wake_time() const {
 
 void CheckpointCoordinator::run() {
   using Clock = std::chrono::steady_clock;
-  // The asynchronous parts of snapshots run here (serializing state, writing files): at a lower
-  // priority than the task threads, so that on a busy machine they wait for idle time instead of
-  // taking a core from a task for a scheduler slice (milliseconds of latency for every record
-  // queued behind it). Best effort: without the permission, at the same priority.
-  setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kSnapshotNice);
+  // The coordinator's own work (the enumerators' snapshots, listing files, writing _metadata,
+  // retention) waits for idle time on a busy machine. Best effort, as the writer's.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kCoordinatorNice);
   std::unique_lock lock(mutex_);
   const size_t task_count = participants_.tasks.size();
   next_trigger_ = Clock::now() + settings_.interval;
@@ -291,7 +291,10 @@ void CheckpointCoordinator::trigger(std::optional<SavepointRequest> savepoint) {
     }
     if (tasks_ended_ == participants_.tasks.size()) final_id_ = id;
   }
-  if (!closed.empty()) adopt_final_states(id, pending_.at(id), closed);
+  if (!closed.empty()) {
+    adopt_final_states(id, pending_.at(id), closed);
+    if (!pending_.contains(id)) return;  // abandoned (or complete: every task had closed)
+  }
   // Savepoints are always aligned (as Flink's): their barriers never overtake data.
   for (TaskGateway* task : to_trigger) task->trigger_checkpoint(id, now, is_savepoint);
 }
@@ -300,6 +303,7 @@ void CheckpointCoordinator::adopt_final_states(int64_t id, Pending& pending,
                                                const std::vector<TaskId>& tasks) {
   try {
     for (TaskId task : tasks) {
+      count_acknowledgement(pending, task);
       auto final = final_states_.find(task);
       if (final == final_states_.end()) {
         throw Error(ErrorCategory::kInternal,
@@ -316,13 +320,22 @@ void CheckpointCoordinator::adopt_final_states(int64_t id, Pending& pending,
         }
       }
       pending.final_states[task] = final->second.states;
-      ++pending.acknowledged;
     }
   } catch (const std::exception& e) {
     abandon(id, e.what());
     return;
   }
-  if (pending.acknowledged == participants_.tasks.size()) complete(id);
+  if (pending.acknowledged.size() == participants_.tasks.size()) complete(id);
+}
+
+// A second acknowledgement from one task would let the checkpoint complete without another's
+// state: it is a bug, and the checkpoint is abandoned rather than completed.
+void CheckpointCoordinator::count_acknowledgement(Pending& pending, TaskId task) {
+  if (!pending.acknowledged.insert(task).second) {
+    throw Error(ErrorCategory::kInternal,
+                fmt::format("subtask {} of vertex {} acknowledged checkpoint {} twice",
+                            task.subtask, task.vertex, pending.checkpoint.id()));
+  }
 }
 
 void CheckpointCoordinator::record(Ack& ack) {
@@ -338,6 +351,7 @@ void CheckpointCoordinator::record(Ack& ack) {
   }
   if (ack.adopt) return adopt_final_states(id, pending, {task});
   try {
+    count_acknowledgement(pending, task);
     for (const StateHandle& state : ack.ack.states) {
       pending.checkpoint.add_state(state.name, state.file);
       pending.bytes += state.file.size;
@@ -354,7 +368,7 @@ void CheckpointCoordinator::record(Ack& ack) {
   pending.new_shared_bytes += ack.ack.new_shared_bytes;
   pending.async_ms += ack.ack.async_ms;
   pending.sync_ms = std::max(pending.sync_ms, ack.ack.sync_ms);
-  if (++pending.acknowledged == participants_.tasks.size()) complete(id);
+  if (pending.acknowledged.size() == participants_.tasks.size()) complete(id);
 }
 
 void CheckpointCoordinator::complete(int64_t id) {
@@ -379,9 +393,9 @@ void CheckpointCoordinator::complete(int64_t id) {
   const auto now = std::chrono::steady_clock::now();
   next_trigger_ = std::max(next_trigger_, now + settings_.min_pause);
   consecutive_failures_ = 0;
-  if (id == final_id_) final_completed_ = true;
   {
     std::lock_guard lock(mutex_);
+    if (id == final_id_) final_completed_ = true;
     ++stats_.completed;
     stats_.last_duration_ms =
         std::chrono::duration<double, std::milli>(now - pending.since).count();
@@ -392,9 +406,15 @@ void CheckpointCoordinator::complete(int64_t id) {
     stats_.last_new_bytes = pending.bytes + pending.new_shared_bytes;
   }
   // A finished task's final state is linked from here into later checkpoints: the newest completed
-  // checkpoint is never deleted.
+  // checkpoint is never deleted. A savepoint's folder is the user's (it may be moved or deleted),
+  // so it is the source only until a checkpoint has the state.
   for (auto& [task, states] : pending.final_states) {
-    final_states_[task] = FinalState{std::move(states), pending.checkpoint.folder()};
+    FinalState final{std::move(states), pending.checkpoint.folder()};
+    if (pending.savepoint) {
+      final_states_.try_emplace(task, std::move(final));
+    } else {
+      final_states_[task] = std::move(final);
+    }
   }
   participants_.executor->checkpoint_ended(id);
   pending_.erase(id);

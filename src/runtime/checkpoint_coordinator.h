@@ -85,7 +85,7 @@ class CheckpointCoordinator final : public CheckpointResponder {
   void acknowledge(TaskCheckpointAck ack) override;
   void decline(TaskId task, int64_t id, std::string reason) override;
   void input_ended(TaskId task) override;
-  void task_finished(TaskId task, bool normally) override;
+  void task_finished(TaskId task, bool normally, int64_t newest_snapshot) override;
 
   // A savepoint into `directory` (savepoint-<id>), taken like a checkpoint as soon as none is
   // pending; the future gives its folder, or the error that made it fail.
@@ -125,7 +125,7 @@ class CheckpointCoordinator final : public CheckpointResponder {
     PendingCheckpoint checkpoint;
     std::optional<SavepointRequest> savepoint;
     std::chrono::steady_clock::time_point since;
-    size_t acknowledged = 0;
+    std::set<TaskId> acknowledged;  // by an ack or by a finished task's final state
     uint64_t bytes = 0;
     uint64_t new_shared_bytes = 0;
     double sync_ms = 0;
@@ -134,6 +134,7 @@ class CheckpointCoordinator final : public CheckpointResponder {
     std::map<TaskId, std::vector<StateHandle>> final_states;  // of tasks whose input ended
   };
   void run();
+  static void count_acknowledgement(Pending& pending, TaskId task);
   // Starts a checkpoint, or the savepoint `savepoint` asks for.
   void trigger(std::optional<SavepointRequest> savepoint);
   std::chrono::steady_clock::time_point wake_time() const;
@@ -166,6 +167,8 @@ class CheckpointCoordinator final : public CheckpointResponder {
   std::set<TaskId> closed_;  // closed normally: their final state is adopted by the coordinator
   size_t tasks_ended_ = 0;
   std::map<int64_t, Timestamp> pending_ids_;  // pending checkpoints and their trigger times
+  int64_t final_id_ = 0;  // the checkpoint triggered after every task's input ended
+  bool final_completed_ = false;
   Stats stats_;
 
   // Coordinator thread only.
@@ -175,8 +178,6 @@ class CheckpointCoordinator final : public CheckpointResponder {
   std::chrono::steady_clock::time_point next_trigger_{};  // of the next periodic checkpoint
   int64_t last_id_ = 0;
   int consecutive_failures_ = 0;
-  int64_t final_id_ = 0;  // the checkpoint triggered after every task's input ended
-  bool final_completed_ = false;
   std::chrono::steady_clock::time_point retry_final_at_{};  // after a failed checkpoint
   std::thread thread_;
 };

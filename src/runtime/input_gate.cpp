@@ -6,7 +6,9 @@
 
 namespace sluice::runtime {
 
-void InputGate::add_channel(ChannelReader* channel, int input) { channels_.push_back({channel, input}); }
+void InputGate::add_channel(ChannelReader* channel, int input) {
+  channels_.push_back({channel, input});
+}
 
 void InputGate::push_watermark(Timestamp watermark) {
   last_watermark_ = watermark;

@@ -304,7 +304,9 @@ void JobExecution::start() {
 
 void JobExecution::on_task_done(Schedulable* task) {
   if (checkpoints_) {
-    checkpoints_->task_finished(static_cast<StreamTask*>(task)->task_id(), !cancelling_.load());
+    const auto* stream_task = static_cast<StreamTask*>(task);
+    checkpoints_->task_finished(stream_task->task_id(), !cancelling_.load(),
+                                stream_task->newest_snapshot());
   }
   std::lock_guard lock(mutex_);
   if (--remaining_tasks_ > 0) return;
@@ -418,8 +420,9 @@ void JobExecution::wait() {
     std::unique_lock lock(mutex_);
     done_cv_.wait(lock, [this] { return remaining_tasks_ == 0; });
   }
-  if (checkpoints_) checkpoints_->stop();
+  // The writer first: the coordinator removes the folders of unfinished checkpoints as it stops.
   if (snapshot_writer_) snapshot_writer_->stop();
+  if (checkpoints_) checkpoints_->stop();
   scheduler_->shutdown();
 }
 

@@ -40,6 +40,7 @@ class SnapshotWriter final : public TaskExecutorGateway {
   void respond_to(CheckpointResponder& responder) { responder_ = &responder; }
 
   void checkpoint_started(const CheckpointLocation& location) override;
+  // Returns once nothing of checkpoint `id` is being written: its folder may then be removed.
   void checkpoint_ended(int64_t id) override;
   // A task's synchronous part of checkpoint `id` is done: the rest is written in order, then
   // acknowledged (or declined, if writing fails). Parts of a checkpoint not started (or already
@@ -65,6 +66,7 @@ class SnapshotWriter final : public TaskExecutorGateway {
   std::condition_variable cv_;
   std::deque<Job> jobs_;
   std::map<int64_t, CheckpointLocation> locations_;  // of the checkpoints in progress
+  int64_t writing_ = 0;                              // the checkpoint being written (0: none)
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -164,7 +164,7 @@ void StreamTask::perform_requested_checkpoint() {
   std::sort(requests.begin(), requests.end(),
             [](const CheckpointRequest& a, const CheckpointRequest& b) { return a.id < b.id; });
   for (const CheckpointRequest& r : requests) {
-    if (r.id > acknowledged_checkpoint_) perform_checkpoint(r.id, r.time, r.savepoint, false);
+    if (r.id > taken_checkpoint_) perform_checkpoint(r.id, r.time, r.savepoint, false);
   }
 }
 
@@ -174,8 +174,8 @@ void StreamTask::notify_checkpoint_complete(int64_t id) {
 }
 
 void StreamTask::perform_checkpoint(int64_t id, Timestamp time, bool savepoint, bool unaligned) {
-  if (snapshot_writer == nullptr || id <= acknowledged_checkpoint_) return;
-  acknowledged_checkpoint_ = id;
+  if (snapshot_writer == nullptr || id <= taken_checkpoint_) return;
+  taken_checkpoint_ = id;
   const int64_t sync_start = monotonic_nanos();
   capture_.reset();  // an unaligned checkpoint still collecting its input was abandoned
   if (input_ended_ && final_checkpoint_ == 0) final_checkpoint_ = id;
@@ -195,9 +195,8 @@ void StreamTask::perform_checkpoint(int64_t id, Timestamp time, bool savepoint, 
       attributed_to(member.node_id, [&] {
         StateSnapshot snapshot = member.op->snapshot_state(SnapshotRequest{id, savepoint});
         if (!snapshot.empty())
-          state.push_back(
-              {CheckpointStateName::operator_state(member.node_id, subtask_).str(),
-               std::move(snapshot)});
+          state.push_back({CheckpointStateName::operator_state(member.node_id, subtask_).str(),
+                           std::move(snapshot)});
       });
     }
     OperatorStateSnapshot lists = member.operator_state->snapshot();
@@ -308,7 +307,7 @@ Schedulable::RunResult StreamTask::run_source_slice(
     std::chrono::steady_clock::time_point slice_end) {
   for (int step = 0; step < kMaxStepsPerSlice; ++step) {
     if (!outputs_available()) return wait(WaitReason::kBackpressure);
-    take_split_assignments(acknowledged_checkpoint_ + 1);
+    take_split_assignments(taken_checkpoint_ + 1);
     InputStatus status;
     attributed_to(members.front().node_id, [&] { status = source->poll(); });
     if (status == InputStatus::kEndOfInput) return end_input();

@@ -73,6 +73,8 @@ class StreamTask final : public Schedulable, public TaskGateway {
   // `id`'s barrier; a task whose input ended snapshots its final state (other tasks wait for the
   // barrier). A completed checkpoint reaches the operators at the task's next run.
   TaskId task_id() const override { return TaskId{vertex_, subtask_}; }
+  // After the task ended: the newest checkpoint it took a snapshot for (0: none).
+  int64_t newest_snapshot() const { return taken_checkpoint_; }
   void trigger_checkpoint(int64_t id, Timestamp time, bool savepoint) override;
   void notify_checkpoint_complete(int64_t id) override;
 
@@ -188,9 +190,11 @@ class StreamTask final : public Schedulable, public TaskGateway {
     Timestamp deadline = 0;
   };
   std::optional<QueuedBarrier> queued_barrier_;
-  int64_t acknowledged_checkpoint_ = 0;
+  // The newest checkpoint whose snapshot this task took (its acknowledgement goes through the
+  // snapshot writer, so the coordinator may not have it yet).
+  int64_t taken_checkpoint_ = 0;
   bool input_ended_ = false;
-  int64_t final_checkpoint_ = 0;                  // the first acknowledged after the input ended
+  int64_t final_checkpoint_ = 0;                  // the first taken after the input ended
   std::atomic<int64_t> completed_checkpoint_{0};  // written by the coordinator
   int64_t notified_checkpoint_ = 0;
 };

@@ -50,8 +50,10 @@ class CheckpointResponder {
   // The task's input ended; it waits for a checkpoint to cover its final state.
   virtual void input_ended(TaskId task) = 0;
   // The task closed: after its final checkpoint (its final state stands for it in every later
-  // checkpoint), or because the job failed or was cancelled.
-  virtual void task_finished(TaskId task, bool normally) = 0;
+  // checkpoint), or because the job failed or was cancelled. `newest_snapshot`: the newest
+  // checkpoint it took a snapshot for, whose acknowledgement may still be on its way; later ones
+  // it was triggered for, it never takes.
+  virtual void task_finished(TaskId task, bool normally, int64_t newest_snapshot) = 0;
 };
 
 }  // namespace sluice::runtime

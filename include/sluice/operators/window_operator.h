@@ -27,7 +27,7 @@
 // serialized at once.
 //
 // Threading: as every operator, one task thread; the asynchronous part of a snapshot reads the
-// frozen panes on the checkpoint coordinator's thread.
+// frozen panes on the snapshot writer's thread.
 #pragma once
 
 #include <absl/container/flat_hash_map.h>

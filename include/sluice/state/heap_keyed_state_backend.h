@@ -348,12 +348,7 @@ class HeapKeyedStateBackend final : public KeyedStateBackend<K> {
       }
       slot = std::move(h);
     }
-    H* typed = dynamic_cast<H*>(slot.get());
-    if (typed == nullptr) {
-      throw Error(ErrorCategory::kInvalidJob,
-                  "state '" + name + "' was registered with another type");
-    }
-    return *typed;
+    return this->template registered_as<H>(slot, name);
   }
 
   // One key group of the frozen states, in the canonical format. Called by the asynchronous part

@@ -137,6 +137,17 @@ class KeyedStateBackend {
   void note_ttl(const StateTtlConfig& ttl) {
     if (ttl.ttl.count() > 0) has_ttl_ = true;
   }
+  // The state handle registered as `name`, as the handle type H the caller expects: a name
+  // registered again with another type is the user's error.
+  template <class H, class Handle>
+  static H& registered_as(const std::unique_ptr<Handle>& slot, const std::string& name) {
+    H* typed = dynamic_cast<H*>(slot.get());
+    if (typed == nullptr) {
+      throw Error(ErrorCategory::kInvalidJob,
+                  "state '" + name + "' was registered with another type");
+    }
+    return *typed;
+  }
 
  private:
   template <class V>

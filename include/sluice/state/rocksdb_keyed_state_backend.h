@@ -337,12 +337,7 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackend<K> {
       this->note_ttl(ttl);
       slot = std::move(h);
     }
-    H* typed = dynamic_cast<H*>(slot.get());
-    if (typed == nullptr) {
-      throw Error(ErrorCategory::kInvalidJob,
-                  "state '" + name + "' was registered with another type");
-    }
-    return *typed;
+    return this->template registered_as<H>(slot, name);
   }
 
   bool incremental_;

@@ -1,6 +1,7 @@
 // One embedded RocksDB database on local disk: the keyed state of one RocksDB backend (one operator
-// instance). It works on bytes; the typed backend (rocksdb_keyed_state_backend.h) serializes keys and
-// values. This header keeps RocksDB's own headers out of every translation unit that uses state.
+// instance). It works on bytes; the typed backend (rocksdb_keyed_state_backend.h) serializes keys
+// and values. This header keeps RocksDB's own headers out of every translation unit that uses
+// state.
 //
 // Layout (Flink's RocksDB layout, key group first so that a key-group range is one key range):
 //   key    u16 key group (big-endian) | u32 length of the key (big-endian) | key | [user key]
