@@ -92,26 +92,40 @@ TaskCheckpointAck written(const CheckpointLocation& location, TaskId task, bool 
   return ack;
 }
 
+// Two tasks: a source that keeps running, and one whose input ended. Checkpoints every 20 ms.
+class CheckpointCoordinatorMessages : public ::testing::Test {
+ protected:
+  CheckpointCoordinatorMessages()
+      : coordinator(
+            CheckpointStorage(dir / "checkpoints"), settings(),
+            CheckpointCoordinator::Participants{{&source, &ended}, {&source}, {}, &executor},
+            [this](Error e) { messages.add([&] { failures.push_back(e.what()); }); }) {
+    coordinator.start();
+  }
+  static CheckpointCoordinator::Settings settings() {
+    CheckpointCoordinator::Settings settings;
+    settings.interval = 20ms;
+    return settings;
+  }
+  fs::path checkpoint_folder(int64_t id) const {
+    return fs::path(dir / "checkpoints") / ("chk-" + std::to_string(id));
+  }
+
+  testing::TempDir dir;
+  Messages messages;
+  std::set<int64_t> source_triggered, ended_triggered;  // under the messages' lock
+  StandInTask source{TaskId{0, 0}, messages, source_triggered};
+  StandInTask ended{TaskId{1, 0}, messages, ended_triggered};
+  StandInExecutor executor{messages};
+  std::vector<std::string> failures;  // under the messages' lock
+  CheckpointCoordinator coordinator;
+};
+
 // A task that took its snapshot for checkpoint n and then closed, before its executor's
 // acknowledgement of n arrived: n must count that acknowledgement once, with the state the task
 // wrote, and not also stand the task's older final state in for it (which, counted twice, would
 // complete n without another task's state, or link the older file where the new one is written).
-TEST(CheckpointCoordinatorMessages, ATaskClosingBeforeItsAcknowledgementIsCountedOnce) {
-  testing::TempDir dir;
-  Messages messages;
-  std::set<int64_t> source_triggered, ended_triggered;
-  StandInTask source(TaskId{0, 0}, messages, source_triggered);
-  StandInTask ended(TaskId{1, 0}, messages, ended_triggered);
-  StandInExecutor executor(messages);
-  std::vector<std::string> failures;
-  CheckpointCoordinator::Settings settings;
-  settings.interval = 20ms;
-  CheckpointCoordinator coordinator(
-      CheckpointStorage(dir / "checkpoints"), settings,
-      CheckpointCoordinator::Participants{{&source, &ended}, {&source}, {}, &executor},
-      [&](Error e) { messages.add([&] { failures.push_back(e.what()); }); });
-  coordinator.start();
-
+TEST_F(CheckpointCoordinatorMessages, ATaskClosingBeforeItsAcknowledgementIsCountedOnce) {
   // The second task's input ended: it is asked directly, and checkpoint 1 has its final state.
   coordinator.input_ended(ended.id);
   ASSERT_TRUE(messages.wait_until(
@@ -133,35 +147,20 @@ TEST(CheckpointCoordinatorMessages, ATaskClosingBeforeItsAcknowledgementIsCounte
   EXPECT_EQ(stats.failed, 0);
   EXPECT_GE(stats.completed, 2);
   EXPECT_TRUE(failures.empty());
-  const CompletedCheckpoint checkpoint =
-      CheckpointStorage::load(fs::path(dir / "checkpoints") / "chk-2");
+  const CompletedCheckpoint checkpoint = CheckpointStorage::load(checkpoint_folder(2));
   const std::string name = CheckpointStateName::operator_state(1, 0).str();
   EXPECT_EQ(CheckpointStorage::read_state(checkpoint, name), "final state of checkpoint 2");
   struct stat info {};
   ASSERT_EQ(::stat((checkpoint.folder / checkpoint.states.at(name).file).c_str(), &info), 0);
   EXPECT_EQ(info.st_nlink, 1U) << "the task's own file of 2, not one linked from 1";
   // Checkpoint 1 keeps what it had.
-  EXPECT_EQ(CheckpointStorage::read_state(
-                CheckpointStorage::load(fs::path(dir / "checkpoints") / "chk-1"), name),
+  EXPECT_EQ(CheckpointStorage::read_state(CheckpointStorage::load(checkpoint_folder(1)), name),
             "final state of checkpoint 1");
 }
 
 // The other order: triggered for n but closed without taking a snapshot for it (its newest is
 // older), so its final state stands in, linked from the checkpoint that has it.
-TEST(CheckpointCoordinatorMessages, ATaskClosedBeforeTakingASnapshotIsCoveredByItsFinalState) {
-  testing::TempDir dir;
-  Messages messages;
-  std::set<int64_t> source_triggered, ended_triggered;
-  StandInTask source(TaskId{0, 0}, messages, source_triggered);
-  StandInTask ended(TaskId{1, 0}, messages, ended_triggered);
-  StandInExecutor executor(messages);
-  CheckpointCoordinator::Settings settings;
-  settings.interval = 20ms;
-  CheckpointCoordinator coordinator(
-      CheckpointStorage(dir / "checkpoints"), settings,
-      CheckpointCoordinator::Participants{{&source, &ended}, {&source}, {}, &executor},
-      [](Error) {});
-  coordinator.start();
+TEST_F(CheckpointCoordinatorMessages, ATaskClosedBeforeTakingASnapshotIsCoveredByItsFinalState) {
   coordinator.input_ended(ended.id);
   const CheckpointLocation first = executor.location(1);
   coordinator.acknowledge(written(first, ended.id, true, "final state"));
@@ -174,8 +173,7 @@ TEST(CheckpointCoordinatorMessages, ATaskClosedBeforeTakingASnapshotIsCoveredByI
   coordinator.stop();
 
   EXPECT_EQ(coordinator.stats().failed, 0);
-  const CompletedCheckpoint checkpoint =
-      CheckpointStorage::load(fs::path(dir / "checkpoints") / "chk-2");
+  const CompletedCheckpoint checkpoint = CheckpointStorage::load(checkpoint_folder(2));
   const std::string name = CheckpointStateName::operator_state(1, 0).str();
   EXPECT_EQ(CheckpointStorage::read_state(checkpoint, name), "final state");
   struct stat info {};
