@@ -114,8 +114,9 @@ PendingCheckpoint::~PendingCheckpoint() {
 
 CheckpointLocation PendingCheckpoint::location() const {
   // Savepoints are self-contained: no shared folder.
-  return CheckpointLocation{id_, folder_.string(),
-                            savepoint_ ? std::string() : (storage_->directory_ / "shared").string()};
+  return CheckpointLocation{
+      id_, folder_.string(),
+      savepoint_ ? std::string() : (storage_->directory_ / "shared").string()};
 }
 
 void PendingCheckpoint::add_state(const std::string& name, const StateFile& file) {

@@ -21,8 +21,8 @@ namespace fs = std::filesystem;
               ErrorContext{.file = path.string()});
 }
 
-// In chunks: one write of megabytes kept the (low-priority) snapshot-writing thread in the kernel for
-// 35-55 ms, and the task threads stalled meanwhile (perf trace: 15-20 ms futex waits of every
+// In chunks: one write of megabytes kept the (low-priority) snapshot-writing thread in the kernel
+// for 35-55 ms, and the task threads stalled meanwhile (perf trace: 15-20 ms futex waits of every
 // worker, Nexmark q3's p99 latency 27 ms instead of 6.5).
 void write_all(int fd, std::string_view bytes, const fs::path& path) {
   constexpr size_t kChunk = 256 * 1024;

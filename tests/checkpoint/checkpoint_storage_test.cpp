@@ -1,7 +1,7 @@
 // The checkpoint directory: durable completed checkpoints, retention, and falling back past
 // corrupt or incomplete ones with a reason.
-#include "sluice/checkpoint/checkpoint_location.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
+#include "sluice/checkpoint/checkpoint_location.h"
 
 #include <gtest/gtest.h>
 
@@ -245,7 +245,8 @@ TEST_F(CheckpointStorageTest, ACorruptSharedFileFallsBackAndNamesIt) {
   {
     PendingCheckpoint pending = storage.begin(2);
     SharedFileStore shared;
-    pending.add_shared("k-x.sst", shared.add(pending.location(), "k-x.sst", dir_ / "local" / "x.sst").file);
+    pending.add_shared("k-x.sst",
+                       shared.add(pending.location(), "k-x.sst", dir_ / "local" / "x.sst").file);
     pending.write_state("op", "2");
     pending.commit(2000);
   }

@@ -38,9 +38,9 @@ struct TaskCheckpointAck {
   // Taken after the task's input ended: later checkpoints list these states again.
   bool final = false;
   std::vector<StateHandle> states;
-  double sync_ms = 0;              // the task held its records this long (the synchronous part)
-  double async_ms = 0;             // serializing its states, off the task's thread
-  uint64_t new_shared_bytes = 0;   // shared files this acknowledgement stored
+  double sync_ms = 0;             // the task held its records this long (the synchronous part)
+  double async_ms = 0;            // serializing its states, off the task's thread
+  uint64_t new_shared_bytes = 0;  // shared files this acknowledgement stored
   bool operator==(const TaskCheckpointAck&) const = default;
 };
 
