@@ -57,7 +57,6 @@ void CheckpointCoordinator::acknowledge(TaskCheckpointAck ack) {
   {
     std::lock_guard lock(mutex_);
     if (ack.final) acknowledged_final_.insert(ack.task);
-    last_acknowledged_[ack.task] = ack.checkpoint_id;
     acks_.push_back(Ack{std::move(ack), {}, false});
   }
   cv_.notify_all();
@@ -83,7 +82,7 @@ void CheckpointCoordinator::input_ended(TaskId task) {
     pending = pending_ids_;
   }
   // The pending checkpoints' barriers may never reach this task now: it acknowledges directly
-  // (the task ignores a checkpoint it already acknowledged).
+  // (the task ignores a checkpoint it already took a snapshot for).
   for (const auto& [id, time] : pending) tasks_.at(task)->trigger_checkpoint(id, time, false);
   cv_.notify_all();
 }
@@ -94,11 +93,9 @@ void CheckpointCoordinator::task_finished(TaskId task, bool normally, int64_t ne
     if (normally && acknowledged_final_.contains(task)) {
       closed_.insert(task);
       // Triggered before it closed, but it closed without taking a snapshot: its final state
-      // stands for it. (The snapshots it took acknowledge through the snapshot writer.)
+      // stands for it. (The snapshots it took, acknowledged or not yet, count as themselves.)
       for (const auto& [id, time] : pending_ids_) {
-        if (id <= newest_snapshot || last_acknowledged_[task] >= id) continue;
-        acks_.push_back(Ack{TaskCheckpointAck{task, id}, {}, true});
-        last_acknowledged_[task] = id;
+        if (id > newest_snapshot) acks_.push_back(Ack{TaskCheckpointAck{task, id}, {}, true});
       }
     } else {
       any_task_finished_ = true;
@@ -284,7 +281,6 @@ void CheckpointCoordinator::trigger(std::optional<SavepointRequest> savepoint) {
     for (auto [task, ended] : input_ended_) {
       if (closed_.contains(task)) {
         closed.push_back(task);
-        last_acknowledged_[task] = id;
       } else if (ended) {
         to_trigger.push_back(tasks_.at(task));
       }

@@ -162,7 +162,6 @@ class CheckpointCoordinator final : public CheckpointResponder {
   bool any_task_finished_ = false;
   std::map<TaskId, TaskGateway*> tasks_;
   std::map<TaskId, bool> input_ended_;
-  std::map<TaskId, int64_t> last_acknowledged_;
   std::set<TaskId> acknowledged_final_;  // acknowledged a state taken after their input ended
   std::set<TaskId> closed_;  // closed normally: their final state is adopted by the coordinator
   size_t tasks_ended_ = 0;

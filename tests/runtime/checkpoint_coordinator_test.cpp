@@ -110,6 +110,15 @@ class CheckpointCoordinatorMessages : public ::testing::Test {
   fs::path checkpoint_folder(int64_t id) const {
     return fs::path(dir / "checkpoints") / ("chk-" + std::to_string(id));
   }
+  // How many names the file of the ended task's state in `checkpoint` has (> 1: linked).
+  static nlink_t links_of_ended_state(const CompletedCheckpoint& checkpoint) {
+    struct stat info {};
+    const fs::path file = checkpoint.folder / checkpoint.states.at(kEndedState).file;
+    EXPECT_EQ(::stat(file.c_str(), &info), 0) << file;
+    return info.st_nlink;
+  }
+
+  inline static const std::string kEndedState = CheckpointStateName::operator_state(1, 0).str();
 
   testing::TempDir dir;
   Messages messages;
@@ -148,14 +157,12 @@ TEST_F(CheckpointCoordinatorMessages, ATaskClosingBeforeItsAcknowledgementIsCoun
   EXPECT_GE(stats.completed, 2);
   EXPECT_TRUE(failures.empty());
   const CompletedCheckpoint checkpoint = CheckpointStorage::load(checkpoint_folder(2));
-  const std::string name = CheckpointStateName::operator_state(1, 0).str();
-  EXPECT_EQ(CheckpointStorage::read_state(checkpoint, name), "final state of checkpoint 2");
-  struct stat info {};
-  ASSERT_EQ(::stat((checkpoint.folder / checkpoint.states.at(name).file).c_str(), &info), 0);
-  EXPECT_EQ(info.st_nlink, 1U) << "the task's own file of 2, not one linked from 1";
+  EXPECT_EQ(CheckpointStorage::read_state(checkpoint, kEndedState), "final state of checkpoint 2");
+  EXPECT_EQ(links_of_ended_state(checkpoint), 1U) << "the task's own file of 2, not one linked";
   // Checkpoint 1 keeps what it had.
-  EXPECT_EQ(CheckpointStorage::read_state(CheckpointStorage::load(checkpoint_folder(1)), name),
-            "final state of checkpoint 1");
+  EXPECT_EQ(
+      CheckpointStorage::read_state(CheckpointStorage::load(checkpoint_folder(1)), kEndedState),
+      "final state of checkpoint 1");
 }
 
 // The other order: triggered for n but closed without taking a snapshot for it (its newest is
@@ -174,11 +181,8 @@ TEST_F(CheckpointCoordinatorMessages, ATaskClosedBeforeTakingASnapshotIsCoveredB
 
   EXPECT_EQ(coordinator.stats().failed, 0);
   const CompletedCheckpoint checkpoint = CheckpointStorage::load(checkpoint_folder(2));
-  const std::string name = CheckpointStateName::operator_state(1, 0).str();
-  EXPECT_EQ(CheckpointStorage::read_state(checkpoint, name), "final state");
-  struct stat info {};
-  ASSERT_EQ(::stat((checkpoint.folder / checkpoint.states.at(name).file).c_str(), &info), 0);
-  EXPECT_GT(info.st_nlink, 1U) << "linked from checkpoint 1";
+  EXPECT_EQ(CheckpointStorage::read_state(checkpoint, kEndedState), "final state");
+  EXPECT_GT(links_of_ended_state(checkpoint), 1U) << "linked from checkpoint 1";
 }
 
 }  // namespace
