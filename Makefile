@@ -4,10 +4,14 @@ ASAN_DIR ?= build-asan
 TSAN_DIR ?= build-tsan
 CMAKE_FLAGS ?=
 
-.PHONY: setup build demo test test-asan test-tsan bench format clean
+.PHONY: setup setup-tests build demo test test-asan test-tsan bench format clean
 
 setup:
 	@bash scripts/setup
+
+# The tests also need the SQL tests' DuckDB oracle (an npm package).
+setup-tests:
+	@bash scripts/setup --tests
 
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
@@ -22,12 +26,12 @@ demo: setup $(BUILD_DIR)/build.ninja
 	@echo "== running the fraud-detection example on the embedded runtime =="
 	$(BUILD_DIR)/examples/fraud_detection --output out
 
-test: build
+test: setup-tests build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j 2
 
 # Address + undefined-behaviour sanitizers over every test (without the benchmarks, "all" is the
 # tests, their helper binaries and the example, so a new test binary cannot be left unbuilt).
-test-asan: setup
+test-asan: setup-tests
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=address -DSLUICE_BUILD_BENCH=OFF
 	cmake --build $(ASAN_DIR)
 	cd $(ASAN_DIR) && ctest --output-on-failure --timeout 900 -j 2

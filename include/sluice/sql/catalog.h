@@ -1,0 +1,92 @@
+// The catalog: the tables and views a SQL session knows by name, and the TableSource interface
+// through which the batch executor reads a table. A TableSource describes its columns and opens
+// scans that produce only the columns asked for (projection push-down); in-memory tables hold
+// chunks (CREATE TABLE AS, INSERT INTO), file tables read CSV or JSON lines on every scan.
+//
+// Threading: a Catalog is owned by one session and used from its thread. A TableSource may be
+// scanned by several scans at once (each scan is one thread's); MemoryTable::append must not
+// run concurrently with a scan of the same table.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sluice/sql/types.h"
+#include "sluice/sql/vector.h"
+
+namespace sluice::sql {
+
+struct QueryNode;
+
+struct ColumnSchema {
+  std::string name;
+  LogicalType type;
+  bool nullable = true;
+};
+
+// One scan of a table: fills chunks with the projected columns until the table is exhausted.
+class TableScan {
+ public:
+  virtual ~TableScan() = default;
+  // Fills `out` (initialized with the projected columns' types) with the next rows; false at the
+  // end, with out.size() == 0.
+  virtual bool next(DataChunk& out) = 0;
+};
+
+class TableSource {
+ public:
+  virtual ~TableSource() = default;
+  virtual const std::vector<ColumnSchema>& columns() const = 0;
+  // A scan producing `projection` (positions in columns()), in that order.
+  virtual std::unique_ptr<TableScan> scan(const std::vector<size_t>& projection) const = 0;
+  virtual std::optional<uint64_t> row_count() const { return std::nullopt; }
+  // For EXPLAIN: "memory", "csv '/path'", ...
+  virtual std::string describe() const = 0;
+};
+
+// Rows held in memory as chunks.
+class MemoryTable : public TableSource {
+ public:
+  explicit MemoryTable(std::vector<ColumnSchema> columns);
+  const std::vector<ColumnSchema>& columns() const override { return columns_; }
+  std::unique_ptr<TableScan> scan(const std::vector<size_t>& projection) const override;
+  std::optional<uint64_t> row_count() const override { return rows_; }
+  std::string describe() const override { return "memory"; }
+
+  // Appends the rows of `chunk`, whose columns have exactly this table's types.
+  void append(const DataChunk& chunk);
+  void clear();
+
+ private:
+  std::vector<ColumnSchema> columns_;
+  std::vector<std::unique_ptr<DataChunk>> chunks_;
+  uint64_t rows_ = 0;
+};
+
+struct CatalogEntry {
+  enum class Kind { kTable, kView };
+  Kind kind = Kind::kTable;
+  std::string name;
+  std::shared_ptr<TableSource> table;  // kTable
+  std::string view_sql;                // kView: the query text, bound at each use
+  std::vector<std::string> view_columns;
+  std::map<std::string, std::string> options;  // WITH (...) as written
+};
+
+class Catalog {
+ public:
+  // Names are case-sensitive, as Flink's identifiers.
+  const CatalogEntry* find(const std::string& name) const;
+  void add(CatalogEntry entry);  // replaces nothing: the caller checks for existence first
+  bool remove(const std::string& name);
+  std::vector<std::string> names() const;
+
+ private:
+  std::map<std::string, CatalogEntry> entries_;
+};
+
+}  // namespace sluice::sql

@@ -1,0 +1,82 @@
+#include "sluice/sql/catalog.h"
+
+#include <algorithm>
+
+namespace sluice::sql {
+
+namespace {
+
+class MemoryTableScan : public TableScan {
+ public:
+  MemoryTableScan(const std::vector<std::unique_ptr<DataChunk>>& chunks,
+                  std::vector<size_t> projection)
+      : chunks_(chunks), projection_(std::move(projection)) {}
+
+  bool next(DataChunk& out) override {
+    out.reset();
+    if (index_ >= chunks_.size()) return false;
+    const DataChunk& chunk = *chunks_[index_++];
+    for (size_t i = 0; i < projection_.size(); ++i) {
+      out.column(i).copy_from(chunk.column(projection_[i]), chunk.size());
+    }
+    out.set_size(chunk.size());
+    return true;
+  }
+
+ private:
+  const std::vector<std::unique_ptr<DataChunk>>& chunks_;
+  std::vector<size_t> projection_;
+  size_t index_ = 0;
+};
+
+}  // namespace
+
+MemoryTable::MemoryTable(std::vector<ColumnSchema> columns) : columns_(std::move(columns)) {}
+
+std::unique_ptr<TableScan> MemoryTable::scan(const std::vector<size_t>& projection) const {
+  return std::make_unique<MemoryTableScan>(chunks_, projection);
+}
+
+void MemoryTable::append(const DataChunk& chunk) {
+  if (chunk.size() == 0) return;
+  std::vector<LogicalType> types;
+  for (const auto& c : columns_) types.push_back(c.type);
+  size_t offset = 0;
+  // Top up the last chunk first so that many small inserts do not make many small chunks.
+  while (offset < chunk.size()) {
+    if (chunks_.empty() || chunks_.back()->size() == kBatchSize) {
+      chunks_.push_back(std::make_unique<DataChunk>(types));
+    }
+    DataChunk& last = *chunks_.back();
+    size_t room = kBatchSize - last.size();
+    size_t take = std::min(room, chunk.size() - offset);
+    for (size_t r = 0; r < take; ++r) last.append_row(chunk, offset + r);
+    offset += take;
+  }
+  rows_ += chunk.size();
+}
+
+void MemoryTable::clear() {
+  chunks_.clear();
+  rows_ = 0;
+}
+
+const CatalogEntry* Catalog::find(const std::string& name) const {
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+void Catalog::add(CatalogEntry entry) {
+  std::string name = entry.name;
+  entries_[name] = std::move(entry);
+}
+
+bool Catalog::remove(const std::string& name) { return entries_.erase(name) > 0; }
+
+std::vector<std::string> Catalog::names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, _] : entries_) out.push_back(name);
+  return out;
+}
+
+}  // namespace sluice::sql

@@ -1,0 +1,48 @@
+// Evaluates a bound expression a chunk at a time. Construction walks the expression once and
+// allocates a result vector per inner node; execute() then runs one kernel call per node per
+// chunk, with no allocation, no virtual call and no per-row interpretation of the tree. Column
+// references are read in place; constant sub-expressions are evaluated once, at construction.
+//
+// Threading: an executor is one thread's (it owns scratch vectors); build one per thread over
+// the same (immutable) expression.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "sluice/sql/expression.h"
+#include "sluice/sql/vector.h"
+
+namespace sluice::sql {
+
+class ExpressionExecutor {
+ public:
+  explicit ExpressionExecutor(const BoundExpr& expr);
+  ~ExpressionExecutor();
+
+  // result = the expression over the chunk's rows (flat, or constant when it reads no column).
+  void execute(const DataChunk& input, Vector& result);
+  // Writes the positions of the rows where the (boolean) expression is TRUE into `sel`;
+  // returns how many.
+  size_t select(const DataChunk& input, uint32_t* sel);
+
+ private:
+  struct Node;
+  std::unique_ptr<Node> build(const BoundExpr& expr);
+  void evaluate(Node& node, const DataChunk& input, Vector& out);
+  // The vector holding child `i`'s value: the input column itself, the folded constant, or the
+  // child's scratch result.
+  Vector* argument(Node& node, size_t i, const DataChunk& input);
+
+  std::unique_ptr<Node> root_;
+  std::unique_ptr<Vector> boolean_scratch_;
+};
+
+// Casts `count` rows of `input` into `result` (result.type() is the target). Rows that cannot
+// be converted fail with a clear error, or become NULL when `try_cast`.
+void cast_vector(const Vector& input, Vector& result, size_t count, bool try_cast);
+
+// Three-valued comparison of row a of `x` with row b of `y` (same type, both valid): <0, 0, >0.
+int compare_values(const Vector& x, size_t a, const Vector& y, size_t b);
+
+}  // namespace sluice::sql

@@ -1,0 +1,716 @@
+#include "optimizer.h"
+
+#include <algorithm>
+#include <functional>
+
+#include "binder.h"
+#include "sluice/core/error.h"
+
+namespace sluice::sql {
+
+namespace {
+
+// ------------------------------------------------------------------ helpers
+void split_and(BoundExprPtr e, std::vector<BoundExprPtr>& out) {
+  if (e->kind == BoundExprKind::kAnd) {
+    for (auto& c : e->children) split_and(std::move(c), out);
+  } else {
+    out.push_back(std::move(e));
+  }
+}
+
+BoundExprPtr conjoin(std::vector<BoundExprPtr> conjuncts) {
+  if (conjuncts.empty()) return nullptr;
+  if (conjuncts.size() == 1) return std::move(conjuncts[0]);
+  auto e = std::make_unique<BoundExpr>(BoundExprKind::kAnd, LogicalType::boolean());
+  e->children = std::move(conjuncts);
+  return e;
+}
+
+std::vector<size_t> columns_of(const BoundExpr& e) {
+  std::vector<size_t> out;
+  e.collect_columns(out);
+  return out;
+}
+
+bool is_deterministic(const BoundExpr& e) {
+  if (e.kind == BoundExprKind::kFunction && e.function->is_volatile) return false;
+  for (const auto& c : e.children) {
+    if (!is_deterministic(*c)) return false;
+  }
+  return true;
+}
+
+// Replaces each column reference c by a copy of replacements[c].
+BoundExprPtr substitute(const BoundExpr& e, const std::vector<BoundExprPtr>& replacements) {
+  if (e.kind == BoundExprKind::kColumn) return replacements[e.column]->clone();
+  BoundExprPtr copy = e.clone();
+  for (size_t i = 0; i < e.children.size(); ++i)
+    copy->children[i] = substitute(*e.children[i], replacements);
+  return copy;
+}
+
+void shift_columns(BoundExpr& e, int64_t delta) {
+  if (e.kind == BoundExprKind::kColumn)
+    e.column = static_cast<size_t>(static_cast<int64_t>(e.column) + delta);
+  for (auto& c : e.children) shift_columns(*c, delta);
+}
+
+LogicalPlan make_filter(LogicalPlan child, std::vector<BoundExprPtr> conjuncts) {
+  if (conjuncts.empty()) return child;
+  auto filter = std::make_unique<LogicalOperator>(LogicalKind::kFilter);
+  filter->output = child->output;
+  filter->predicate = conjoin(std::move(conjuncts));
+  filter->children.push_back(std::move(child));
+  return filter;
+}
+
+// ------------------------------------------------------------------ constant folding
+void fold(BoundExprPtr& e) {
+  if (!e) return;
+  for (auto& c : e->children) fold(c);
+  if (e->kind == BoundExprKind::kConstant || e->kind == BoundExprKind::kColumn) return;
+  if (!e->is_constant_foldable()) return;
+  try {
+    e = make_constant(evaluate_constant(*e));
+  } catch (const Error&) {
+    // Leave it to run time: the expression may sit in a branch that is never taken.
+  }
+}
+
+void fold_constants(LogicalOperator& op) {
+  fold(op.predicate);
+  for (auto& e : op.expressions) fold(e);
+  for (auto& e : op.filters) fold(e);
+  for (auto& e : op.left_keys) fold(e);
+  for (auto& e : op.right_keys) fold(e);
+  for (auto& a : op.aggregates) fold(a.argument);
+  for (auto& c : op.children) fold_constants(*c);
+}
+
+bool is_true_constant(const BoundExpr& e) {
+  return e.kind == BoundExprKind::kConstant && !e.constant.is_null() &&
+         e.type.id() == TypeId::kBoolean && e.constant.as_bool();
+}
+
+// ------------------------------------------------------------------ OR factoring
+// (a AND b) OR (a AND c) = a AND (b OR c): pulls the conjuncts every branch of an OR shares out
+// of it, so that a join condition written in each branch (TPC-H Q19) becomes a hash-join key and
+// single-table parts can be pushed down.
+void factor_or(BoundExprPtr& e) {
+  if (!e) return;
+  for (auto& c : e->children) factor_or(c);
+  if (e->kind != BoundExprKind::kOr) return;
+  std::vector<std::vector<BoundExprPtr>> branches;
+  for (auto& c : e->children) {
+    std::vector<BoundExprPtr> conjuncts;
+    split_and(std::move(c), conjuncts);
+    branches.push_back(std::move(conjuncts));
+  }
+  std::vector<BoundExprPtr> common;
+  for (auto& candidate : branches[0]) {
+    if (!candidate) continue;
+    bool everywhere = true;
+    for (size_t b = 1; b < branches.size() && everywhere; ++b) {
+      bool found = false;
+      for (const auto& other : branches[b]) found = found || (other && other->equals(*candidate));
+      everywhere = found;
+    }
+    if (!everywhere) continue;
+    for (size_t b = 1; b < branches.size(); ++b) {
+      for (auto& other : branches[b]) {
+        if (other && other->equals(*candidate)) {
+          other.reset();
+          break;
+        }
+      }
+    }
+    common.push_back(std::move(candidate));
+  }
+  auto rebuild = [](std::vector<BoundExprPtr>& parts) -> BoundExprPtr {
+    std::vector<BoundExprPtr> kept;
+    for (auto& p : parts) {
+      if (p) kept.push_back(std::move(p));
+    }
+    return conjoin(std::move(kept));
+  };
+  auto disjunction = std::make_unique<BoundExpr>(BoundExprKind::kOr, LogicalType::boolean());
+  bool any_empty = false;
+  for (auto& branch : branches) {
+    BoundExprPtr rebuilt = rebuild(branch);
+    if (!rebuilt) {
+      any_empty = true;  // a branch that was only common conjuncts: the OR is TRUE
+      continue;
+    }
+    disjunction->children.push_back(std::move(rebuilt));
+  }
+  if (!any_empty) {
+    if (disjunction->children.size() == 1) {
+      common.push_back(std::move(disjunction->children[0]));
+    } else {
+      common.push_back(std::move(disjunction));
+    }
+  }
+  e = conjoin(std::move(common));
+  if (!e) e = make_constant(Value::boolean(true));
+}
+
+void factor_ors(LogicalOperator& op) {
+  factor_or(op.predicate);
+  for (auto& f : op.filters) factor_or(f);
+  for (auto& c : op.children) factor_ors(*c);
+}
+
+// ------------------------------------------------------------------ predicate push-down
+class FilterPushDown {
+ public:
+  LogicalPlan push(LogicalPlan op, std::vector<BoundExprPtr> conjuncts) {
+    // TRUE conjuncts vanish.
+    conjuncts.erase(std::remove_if(conjuncts.begin(), conjuncts.end(),
+                                   [](const BoundExprPtr& e) { return is_true_constant(*e); }),
+                    conjuncts.end());
+    switch (op->kind) {
+      case LogicalKind::kFilter: {
+        split_and(std::move(op->predicate), conjuncts);
+        return push(std::move(op->children[0]), std::move(conjuncts));
+      }
+      case LogicalKind::kScan: {
+        for (auto& c : conjuncts) op->filters.push_back(std::move(c));
+        return op;
+      }
+      case LogicalKind::kProject: {
+        std::vector<BoundExprPtr> below;
+        std::vector<BoundExprPtr> above;
+        for (auto& c : conjuncts) {
+          bool pushable = is_deterministic(*c);
+          for (size_t col : columns_of(*c))
+            pushable = pushable && is_deterministic(*op->expressions[col]);
+          if (pushable) {
+            below.push_back(substitute(*c, op->expressions));
+          } else {
+            above.push_back(std::move(c));
+          }
+        }
+        op->children[0] = push(std::move(op->children[0]), std::move(below));
+        return make_filter(std::move(op), std::move(above));
+      }
+      case LogicalKind::kAggregate: {
+        std::vector<BoundExprPtr> below;
+        std::vector<BoundExprPtr> above;
+        size_t groups = op->expressions.size();
+        for (auto& c : conjuncts) {
+          bool on_groups = is_deterministic(*c);
+          for (size_t col : columns_of(*c)) on_groups = on_groups && col < groups;
+          // Without GROUP BY, a filter decides whether the one row exists: keep it above.
+          if (on_groups && groups > 0) {
+            below.push_back(substitute(*c, op->expressions));
+          } else {
+            above.push_back(std::move(c));
+          }
+        }
+        op->children[0] = push(std::move(op->children[0]), std::move(below));
+        return make_filter(std::move(op), std::move(above));
+      }
+      case LogicalKind::kSort: {
+        op->children[0] = push(std::move(op->children[0]), std::move(conjuncts));
+        return op;
+      }
+      case LogicalKind::kUnion: {
+        for (auto& child : op->children) {
+          std::vector<BoundExprPtr> copies;
+          for (const auto& c : conjuncts) copies.push_back(c->clone());
+          child = push(std::move(child), std::move(copies));
+        }
+        return op;
+      }
+      case LogicalKind::kJoin:
+        return push_join(std::move(op), std::move(conjuncts));
+      default: {
+        for (auto& child : op->children) child = push(std::move(child), {});
+        return make_filter(std::move(op), std::move(conjuncts));
+      }
+    }
+  }
+
+ private:
+  enum class Side { kNone, kLeft, kRight, kBoth };
+
+  static Side side_of(const BoundExpr& e, size_t left_width) {
+    bool left = false;
+    bool right = false;
+    for (size_t col : columns_of(e)) {
+      if (col < left_width) {
+        left = true;
+      } else {
+        right = true;
+      }
+    }
+    return left && right ? Side::kBoth : left ? Side::kLeft : right ? Side::kRight : Side::kNone;
+  }
+
+  LogicalPlan push_join(LogicalPlan op, std::vector<BoundExprPtr> above) {
+    size_t left_width = op->children[0]->output.size();
+    JoinKind kind = op->join_kind;
+    std::vector<BoundExprPtr> to_left;
+    std::vector<BoundExprPtr> to_right;
+    std::vector<BoundExprPtr> condition;
+    std::vector<BoundExprPtr> stay_above;
+    bool inner = kind == JoinKind::kInner || kind == JoinKind::kCross;
+
+    // Conditions from above the join.
+    for (auto& c : above) {
+      Side side = side_of(*c, left_width);
+      bool deterministic = is_deterministic(*c);
+      if (inner && deterministic) {
+        if (side == Side::kLeft || side == Side::kNone) {
+          to_left.push_back(std::move(c));
+        } else if (side == Side::kRight) {
+          to_right.push_back(std::move(c));
+        } else {
+          condition.push_back(std::move(c));
+        }
+      } else if ((kind == JoinKind::kLeft || kind == JoinKind::kSemi || kind == JoinKind::kAnti) &&
+                 deterministic && (side == Side::kLeft || side == Side::kNone)) {
+        to_left.push_back(std::move(c));
+      } else {
+        stay_above.push_back(std::move(c));
+      }
+    }
+    // The join's own condition.
+    std::vector<BoundExprPtr> own;
+    if (op->predicate) split_and(std::move(op->predicate), own);
+    for (auto& c : own) {
+      Side side = side_of(*c, left_width);
+      if (is_true_constant(*c)) continue;
+      if (inner && side == Side::kLeft) {
+        to_left.push_back(std::move(c));
+      } else if ((inner || kind == JoinKind::kLeft || kind == JoinKind::kSemi ||
+                  kind == JoinKind::kAnti) &&
+                 side == Side::kRight) {
+        to_right.push_back(std::move(c));
+      } else {
+        condition.push_back(std::move(c));
+      }
+    }
+    for (auto& c : to_right) shift_columns(*c, -static_cast<int64_t>(left_width));
+    op->children[0] = push(std::move(op->children[0]), std::move(to_left));
+    op->children[1] = push(std::move(op->children[1]), std::move(to_right));
+
+    // Equalities between a left and a right expression become hash keys.
+    std::vector<BoundExprPtr> residual;
+    for (auto& c : condition) {
+      if (c->kind == BoundExprKind::kFunction && c->name == "=" && c->children.size() == 2) {
+        Side a = side_of(*c->children[0], left_width);
+        Side b = side_of(*c->children[1], left_width);
+        if ((a == Side::kLeft && b == Side::kRight) || (a == Side::kRight && b == Side::kLeft)) {
+          BoundExprPtr left_key = std::move(c->children[a == Side::kLeft ? 0 : 1]);
+          BoundExprPtr right_key = std::move(c->children[a == Side::kLeft ? 1 : 0]);
+          shift_columns(*right_key, -static_cast<int64_t>(left_width));
+          op->left_keys.push_back(std::move(left_key));
+          op->right_keys.push_back(std::move(right_key));
+          continue;
+        }
+      }
+      residual.push_back(std::move(c));
+    }
+    if (kind == JoinKind::kCross && (!op->left_keys.empty() || !residual.empty())) {
+      op->join_kind = JoinKind::kInner;
+    }
+    op->predicate = conjoin(std::move(residual));
+    return make_filter(std::move(op), std::move(stay_above));
+  }
+};
+
+// ------------------------------------------------------------------ column pruning
+// Rewrites `op` to output only the columns marked in `required` (plus what it cannot drop) and
+// returns, for each old output position, its new position (SIZE_MAX if dropped).
+class ColumnPruner {
+ public:
+  std::vector<size_t> prune(LogicalOperator& op, std::vector<bool> required) {
+    switch (op.kind) {
+      case LogicalKind::kScan:
+        return prune_scan(op, required);
+      case LogicalKind::kProject:
+        return prune_project(op, required);
+      case LogicalKind::kFilter: {
+        mark(*op.predicate, required);
+        std::vector<size_t> mapping = prune(*op.children[0], required);
+        op.predicate->remap_columns(mapping);
+        op.output = op.children[0]->output;
+        return mapping;
+      }
+      case LogicalKind::kAggregate:
+        return prune_aggregate(op, required);
+      case LogicalKind::kJoin:
+        return prune_join(op, required);
+      case LogicalKind::kSort:
+      case LogicalKind::kTopN: {
+        for (const auto& k : op.sort_keys) required[k.column] = true;
+        std::vector<size_t> mapping = prune(*op.children[0], required);
+        for (auto& k : op.sort_keys) k.column = mapping[k.column];
+        op.output = op.children[0]->output;
+        return mapping;
+      }
+      case LogicalKind::kLimit: {
+        std::vector<size_t> mapping = prune(*op.children[0], required);
+        op.output = op.children[0]->output;
+        return mapping;
+      }
+      default: {
+        // Positional operators (VALUES, UNION, INTERSECT, EXCEPT) keep every column.
+        for (auto& child : op.children) {
+          prune(*child, std::vector<bool>(child->output.size(), true));
+        }
+        return identity(op.output.size());
+      }
+    }
+  }
+
+ private:
+  static std::vector<size_t> identity(size_t n) {
+    std::vector<size_t> m(n);
+    for (size_t i = 0; i < n; ++i) m[i] = i;
+    return m;
+  }
+
+  static void mark(const BoundExpr& e, std::vector<bool>& required) {
+    for (size_t c : columns_of(e)) required[c] = true;
+  }
+
+  std::vector<size_t> prune_scan(LogicalOperator& op, std::vector<bool>& required) {
+    for (const auto& f : op.filters) mark(*f, required);
+    std::vector<size_t> mapping(op.output.size(), SIZE_MAX);
+    std::vector<size_t> projection;
+    std::vector<OutputColumn> output;
+    for (size_t i = 0; i < op.output.size(); ++i) {
+      if (!required[i]) continue;
+      mapping[i] = projection.size();
+      projection.push_back(op.projection[i]);
+      output.push_back(op.output[i]);
+    }
+    op.projection = std::move(projection);
+    op.output = std::move(output);
+    for (auto& f : op.filters) f->remap_columns(mapping);
+    return mapping;
+  }
+
+  std::vector<size_t> prune_project(LogicalOperator& op, std::vector<bool>& required) {
+    std::vector<size_t> mapping(op.output.size(), SIZE_MAX);
+    std::vector<BoundExprPtr> kept;
+    std::vector<OutputColumn> output;
+    for (size_t i = 0; i < op.expressions.size(); ++i) {
+      if (!required[i]) continue;
+      mapping[i] = kept.size();
+      kept.push_back(std::move(op.expressions[i]));
+      output.push_back(op.output[i]);
+    }
+    if (kept.empty() && !op.expressions.empty()) {
+      // Keep one column so that the row count survives (SELECT COUNT(*) FROM (SELECT a ...)).
+      mapping[0] = 0;
+      kept.push_back(std::move(op.expressions[0]));
+      output.push_back(op.output[0]);
+    }
+    std::vector<bool> child_required(op.children[0]->output.size(), false);
+    for (const auto& e : kept) mark(*e, child_required);
+    std::vector<size_t> child_mapping = prune(*op.children[0], child_required);
+    for (auto& e : kept) e->remap_columns(child_mapping);
+    op.expressions = std::move(kept);
+    op.output = std::move(output);
+    return mapping;
+  }
+
+  std::vector<size_t> prune_aggregate(LogicalOperator& op, std::vector<bool>& required) {
+    size_t groups = op.expressions.size();
+    std::vector<size_t> mapping(op.output.size(), SIZE_MAX);
+    for (size_t g = 0; g < groups; ++g) mapping[g] = g;
+    std::vector<BoundAggregate> kept;
+    std::vector<OutputColumn> output(op.output.begin(),
+                                     op.output.begin() + static_cast<long>(groups));
+    for (size_t a = 0; a < op.aggregates.size(); ++a) {
+      if (!required[groups + a]) continue;
+      mapping[groups + a] = groups + kept.size();
+      kept.push_back(std::move(op.aggregates[a]));
+      output.push_back(op.output[groups + a]);
+    }
+    std::vector<bool> child_required(op.children[0]->output.size(), false);
+    for (const auto& g : op.expressions) mark(*g, child_required);
+    for (const auto& a : kept) {
+      if (a.argument) mark(*a.argument, child_required);
+    }
+    std::vector<size_t> child_mapping = prune(*op.children[0], child_required);
+    for (auto& g : op.expressions) g->remap_columns(child_mapping);
+    for (auto& a : kept) {
+      if (a.argument) a.argument->remap_columns(child_mapping);
+    }
+    op.aggregates = std::move(kept);
+    op.output = std::move(output);
+    return mapping;
+  }
+
+  std::vector<size_t> prune_join(LogicalOperator& op, std::vector<bool>& required) {
+    size_t left_width = op.children[0]->output.size();
+    size_t right_width = op.children[1]->output.size();
+    bool right_in_output = op.join_kind != JoinKind::kSemi && op.join_kind != JoinKind::kAnti;
+    std::vector<bool> left_required(left_width, false);
+    std::vector<bool> right_required(right_width, false);
+    for (size_t i = 0; i < required.size(); ++i) {
+      if (!required[i]) continue;
+      if (i < left_width) {
+        left_required[i] = true;
+      } else {
+        right_required[i - left_width] = true;
+      }
+    }
+    for (const auto& k : op.left_keys) mark(*k, left_required);
+    for (const auto& k : op.right_keys) mark(*k, right_required);
+    if (op.predicate) {
+      for (size_t c : columns_of(*op.predicate)) {
+        if (c < left_width) {
+          left_required[c] = true;
+        } else {
+          right_required[c - left_width] = true;
+        }
+      }
+    }
+    std::vector<size_t> left_mapping = prune(*op.children[0], left_required);
+    std::vector<size_t> right_mapping = prune(*op.children[1], right_required);
+    size_t new_left_width = op.children[0]->output.size();
+    for (auto& k : op.left_keys) k->remap_columns(left_mapping);
+    for (auto& k : op.right_keys) k->remap_columns(right_mapping);
+    std::vector<size_t> combined(left_width + right_width, SIZE_MAX);
+    for (size_t i = 0; i < left_width; ++i) combined[i] = left_mapping[i];
+    for (size_t i = 0; i < right_width; ++i) {
+      if (right_mapping[i] != SIZE_MAX)
+        combined[left_width + i] = new_left_width + right_mapping[i];
+    }
+    if (op.predicate) op.predicate->remap_columns(combined);
+    op.output = op.children[0]->output;
+    if (right_in_output) {
+      for (const auto& c : op.children[1]->output) op.output.push_back(c);
+      return combined;
+    }
+    combined.resize(left_width);
+    return combined;
+  }
+};
+
+// ------------------------------------------------------------------ join ordering
+// A tree of inner joins is flattened into its inputs and conditions, then rebuilt greedily:
+// start from the smallest input, and repeatedly join the smallest input connected to what is
+// built by an equality (a cross join only when nothing is connected). Sizes are estimated from
+// table row counts, with each pushed-down filter keeping a fixed fraction.
+class JoinOrderer {
+ public:
+  LogicalPlan reorder(LogicalPlan op) {
+    for (auto& child : op->children) child = reorder(std::move(child));
+    if (op->kind != LogicalKind::kJoin || op->join_kind != JoinKind::kInner) return op;
+    std::vector<LogicalPlan> inputs;
+    std::vector<BoundExprPtr> conditions;
+    size_t width = op->output.size();
+    std::vector<OutputColumn> output = op->output;
+    flatten(std::move(op), 0, inputs, conditions);
+    if (inputs.size() < 3)
+      return rebuild_in_order(std::move(inputs), std::move(conditions), output);
+    return greedy(std::move(inputs), std::move(conditions), width, output);
+  }
+
+ private:
+  // Inputs in order; conditions over the concatenation of all inputs' columns.
+  void flatten(LogicalPlan op, size_t offset, std::vector<LogicalPlan>& inputs,
+               std::vector<BoundExprPtr>& conditions) {
+    if (op->kind == LogicalKind::kJoin && op->join_kind == JoinKind::kInner) {
+      size_t left_width = op->children[0]->output.size();
+      for (size_t k = 0; k < op->left_keys.size(); ++k) {
+        BoundExprPtr l = std::move(op->left_keys[k]);
+        BoundExprPtr r = std::move(op->right_keys[k]);
+        shift_columns(*l, static_cast<int64_t>(offset));
+        shift_columns(*r, static_cast<int64_t>(offset + left_width));
+        auto eq = std::make_unique<BoundExpr>(BoundExprKind::kFunction, LogicalType::boolean());
+        eq->name = "=";
+        eq->function = equality_function(l->type);
+        eq->children.push_back(std::move(l));
+        eq->children.push_back(std::move(r));
+        conditions.push_back(std::move(eq));
+      }
+      if (op->predicate) {
+        shift_columns(*op->predicate, static_cast<int64_t>(offset));
+        split_and(std::move(op->predicate), conditions);
+      }
+      flatten(std::move(op->children[0]), offset, inputs, conditions);
+      flatten(std::move(op->children[1]), offset + left_width, inputs, conditions);
+      return;
+    }
+    inputs.push_back(std::move(op));
+  }
+
+  static const ScalarFunction* equality_function(const LogicalType& type);
+
+  static double estimate(const LogicalOperator& op) {
+    switch (op.kind) {
+      case LogicalKind::kScan: {
+        double rows = static_cast<double>(op.table->row_count().value_or(1000000));
+        for (size_t i = 0; i < op.filters.size(); ++i) rows *= 0.2;
+        return std::max(rows, 1.0);
+      }
+      case LogicalKind::kFilter:
+        return std::max(estimate(*op.children[0]) * 0.2, 1.0);
+      case LogicalKind::kAggregate:
+        return op.expressions.empty() ? 1.0 : std::max(estimate(*op.children[0]) * 0.5, 1.0);
+      case LogicalKind::kValues:
+        return static_cast<double>(std::max<size_t>(op.rows.size(), 1));
+      case LogicalKind::kLimit:
+      case LogicalKind::kTopN:
+        return std::min(estimate(*op.children[0]),
+                        static_cast<double>(op.limit.value_or(UINT64_MAX)));
+      case LogicalKind::kJoin: {
+        double l = estimate(*op.children[0]);
+        double r = estimate(*op.children[1]);
+        if (op.join_kind == JoinKind::kSemi || op.join_kind == JoinKind::kAnti) return l * 0.5;
+        return op.left_keys.empty() ? l * r : std::max(l, r);
+      }
+      default:
+        return op.children.empty() ? 1000.0 : estimate(*op.children[0]);
+    }
+  }
+
+  LogicalPlan greedy(std::vector<LogicalPlan> inputs, std::vector<BoundExprPtr> conditions,
+                     size_t width, const std::vector<OutputColumn>& output) {
+    size_t n = inputs.size();
+    // Global column ranges of each input.
+    std::vector<size_t> begin(n);
+    size_t position = 0;
+    for (size_t i = 0; i < n; ++i) {
+      begin[i] = position;
+      position += inputs[i]->output.size();
+    }
+    auto input_of = [&](size_t column) {
+      size_t i = n - 1;
+      while (begin[i] > column) --i;
+      return i;
+    };
+    std::vector<std::vector<size_t>> touches(conditions.size());
+    for (size_t c = 0; c < conditions.size(); ++c) {
+      for (size_t col : columns_of(*conditions[c])) {
+        size_t i = input_of(col);
+        if (std::find(touches[c].begin(), touches[c].end(), i) == touches[c].end())
+          touches[c].push_back(i);
+      }
+    }
+    std::vector<double> size(n);
+    for (size_t i = 0; i < n; ++i) size[i] = estimate(*inputs[i]);
+    std::vector<bool> used(n, false);
+    std::vector<size_t> order;
+    size_t first = 0;
+    for (size_t i = 1; i < n; ++i) {
+      if (size[i] < size[first]) first = i;
+    }
+    order.push_back(first);
+    used[first] = true;
+    while (order.size() < n) {
+      size_t best = SIZE_MAX;
+      for (size_t i = 0; i < n; ++i) {
+        if (used[i]) continue;
+        bool connected = false;
+        for (size_t c = 0; c < conditions.size() && !connected; ++c) {
+          const auto& t = touches[c];
+          if (std::find(t.begin(), t.end(), i) == t.end() || t.size() < 2) continue;
+          bool rest_built = true;
+          for (size_t other : t) rest_built = rest_built && (other == i || used[other]);
+          connected = rest_built;
+        }
+        if (connected && (best == SIZE_MAX || size[i] < size[best])) best = i;
+      }
+      if (best == SIZE_MAX) {
+        for (size_t i = 0; i < n; ++i) {
+          if (!used[i] && (best == SIZE_MAX || size[i] < size[best])) best = i;
+        }
+      }
+      order.push_back(best);
+      used[best] = true;
+    }
+    // New global positions: inputs in `order`.
+    std::vector<size_t> mapping(width);
+    size_t next = 0;
+    for (size_t i : order) {
+      for (size_t c = 0; c < inputs[i]->output.size(); ++c) mapping[begin[i] + c] = next++;
+    }
+    for (auto& c : conditions) c->remap_columns(mapping);
+    std::vector<LogicalPlan> ordered;
+    for (size_t i : order) ordered.push_back(std::move(inputs[i]));
+    LogicalPlan joined = rebuild_in_order(std::move(ordered), std::move(conditions), {});
+    // Restore the original column order on top.
+    auto project = std::make_unique<LogicalOperator>(LogicalKind::kProject);
+    for (size_t c = 0; c < width; ++c) {
+      project->expressions.push_back(make_column(mapping[c], output[c].type, output[c].name));
+    }
+    project->output = output;
+    project->children.push_back(std::move(joined));
+    return project;
+  }
+
+  // Left-deep joins of `inputs` in order, each condition attached at the first join that has all
+  // its columns (and split into keys by the push-down pass that runs afterwards).
+  LogicalPlan rebuild_in_order(std::vector<LogicalPlan> inputs,
+                               std::vector<BoundExprPtr> conditions,
+                               const std::vector<OutputColumn>&) {
+    LogicalPlan current = std::move(inputs[0]);
+    std::vector<bool> placed(conditions.size(), false);
+    for (size_t i = 1; i < inputs.size(); ++i) {
+      auto join = std::make_unique<LogicalOperator>(LogicalKind::kJoin);
+      join->join_kind = JoinKind::kInner;
+      join->output = current->output;
+      for (const auto& c : inputs[i]->output) join->output.push_back(c);
+      size_t width = join->output.size();
+      std::vector<BoundExprPtr> here;
+      for (size_t c = 0; c < conditions.size(); ++c) {
+        if (placed[c]) continue;
+        bool fits = true;
+        for (size_t col : columns_of(*conditions[c])) fits = fits && col < width;
+        if (fits) {
+          here.push_back(std::move(conditions[c]));
+          placed[c] = true;
+        }
+      }
+      join->predicate = conjoin(std::move(here));
+      join->children.push_back(std::move(current));
+      join->children.push_back(std::move(inputs[i]));
+      current = std::move(join);
+    }
+    std::vector<BoundExprPtr> rest;
+    for (size_t c = 0; c < conditions.size(); ++c) {
+      if (!placed[c]) rest.push_back(std::move(conditions[c]));
+    }
+    return make_filter(std::move(current), std::move(rest));
+  }
+};
+
+}  // namespace
+
+}  // namespace sluice::sql
+
+#include "function_library.h"
+
+namespace sluice::sql {
+
+namespace {
+
+const ScalarFunction* JoinOrderer::equality_function(const LogicalType& type) {
+  std::string error;
+  auto resolved = (*FunctionRegistry::builtins().find_scalar("="))({type, type}, error);
+  return resolved->function;
+}
+
+}  // namespace
+
+LogicalPlan optimize(LogicalPlan plan) {
+  fold_constants(*plan);
+  factor_ors(*plan);
+  plan = FilterPushDown().push(std::move(plan), {});
+  plan = JoinOrderer().reorder(std::move(plan));
+  // Join ordering moved conditions into joins' predicates: split them into keys again.
+  plan = FilterPushDown().push(std::move(plan), {});
+  ColumnPruner().prune(*plan, std::vector<bool>(plan->output.size(), true));
+  return plan;
+}
+
+}  // namespace sluice::sql
