@@ -37,13 +37,14 @@ test-asan: setup-tests
 	cd $(ASAN_DIR) && ctest --output-on-failure --timeout 900 -j 2
 
 # ThreadSanitizer over the runtime tests (the scheduler, channels and task hand-offs), the
-# checkpoint coordinator, and the heap backend's copy-on-write snapshots (RocksDB itself is not
-# instrumented, so its tests stay out).
+# checkpoint coordinator, the heap backend's copy-on-write snapshots (RocksDB itself is not
+# instrumented, so its tests stay out), and the SQL files run on three threads (the batch
+# executor's instances meeting in shared operator state).
 test-tsan: setup
 	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=thread -DSLUICE_BUILD_BENCH=OFF
-	cmake --build $(TSAN_DIR) --target runtime_test checkpoint_test state_test
+	cmake --build $(TSAN_DIR) --target runtime_test checkpoint_test state_test sql_logic_test
 	cd $(TSAN_DIR) && ctest --output-on-failure --timeout 900 -j 2 \
-	  -R '^(JobGraph|Parallelism|Fairness|Failure|Sources|InputGateTest|UnalignedGateTest|Checkpointing|CheckpointCoordinatorMessages|UnalignedCheckpoints|ExactlyOnce\.Rescaling|FinishedTasks|RestoreOperators\.(SessionWindows|PaneWindows|PerWindowAccumulators)|Backends/KeyedStateSnapshot\..*/Heap)'
+	  -R '^(sql\..*\.p3|JobGraph|Parallelism|Fairness|Failure|Sources|InputGateTest|UnalignedGateTest|Checkpointing|CheckpointCoordinatorMessages|UnalignedCheckpoints|ExactlyOnce\.Rescaling|FinishedTasks|RestoreOperators\.(SessionWindows|PaneWindows|PerWindowAccumulators)|Backends/KeyedStateSnapshot\..*/Heap)'
 
 bench: build
 	$(BUILD_DIR)/bench/runtime_bench

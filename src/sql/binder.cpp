@@ -1032,6 +1032,11 @@ class Binder::Impl {
       conditions.push_back(bind_boolean(*ref.condition, ctx));
     }
     if (!conditions.empty()) join->predicate = conjoin(std::move(conditions));
+    if (ref.join_kind == JoinKind::kSemi || ref.join_kind == JoinKind::kAnti) {
+      // The right side is seen only by the ON condition: the result has the left's columns.
+      scope.columns.resize(left_columns);
+      join->output = left->output;
+    }
     join->children.push_back(std::move(left));
     join->children.push_back(std::move(right));
     return join;

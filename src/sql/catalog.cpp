@@ -9,13 +9,15 @@ namespace {
 class MemoryTableScan : public TableScan {
  public:
   MemoryTableScan(const std::vector<std::unique_ptr<DataChunk>>& chunks,
-                  std::vector<size_t> projection)
-      : chunks_(chunks), projection_(std::move(projection)) {}
+                  std::vector<size_t> projection, size_t part, size_t parts)
+      : chunks_(chunks), projection_(std::move(projection)), index_(part), step_(parts) {}
 
   bool next(DataChunk& out) override {
     out.reset();
     if (index_ >= chunks_.size()) return false;
-    const DataChunk& chunk = *chunks_[index_++];
+    // Chunks are dealt round-robin to the parts: equal shares of similar work.
+    const DataChunk& chunk = *chunks_[index_];
+    index_ += step_;
     for (size_t i = 0; i < projection_.size(); ++i) {
       out.column(i).copy_from(chunk.column(projection_[i]), chunk.size());
     }
@@ -26,15 +28,17 @@ class MemoryTableScan : public TableScan {
  private:
   const std::vector<std::unique_ptr<DataChunk>>& chunks_;
   std::vector<size_t> projection_;
-  size_t index_ = 0;
+  size_t index_;
+  size_t step_;
 };
 
 }  // namespace
 
 MemoryTable::MemoryTable(std::vector<ColumnSchema> columns) : columns_(std::move(columns)) {}
 
-std::unique_ptr<TableScan> MemoryTable::scan(const std::vector<size_t>& projection) const {
-  return std::make_unique<MemoryTableScan>(chunks_, projection);
+std::unique_ptr<TableScan> MemoryTable::scan(const std::vector<size_t>& projection, size_t part,
+                                             size_t parts) const {
+  return std::make_unique<MemoryTableScan>(chunks_, projection, part, parts);
 }
 
 void MemoryTable::append(const DataChunk& chunk) {

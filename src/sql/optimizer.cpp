@@ -502,13 +502,17 @@ class ColumnPruner {
 class JoinOrderer {
  public:
   LogicalPlan reorder(LogicalPlan op) {
-    for (auto& child : op->children) child = reorder(std::move(child));
-    if (op->kind != LogicalKind::kJoin || op->join_kind != JoinKind::kInner) return op;
+    if (!is_inner_join(*op)) {
+      for (auto& child : op->children) child = reorder(std::move(child));
+      return op;
+    }
+    // The whole tree of inner joins at once; each of its inputs is reordered on its own.
     std::vector<LogicalPlan> inputs;
     std::vector<BoundExprPtr> conditions;
     size_t width = op->output.size();
     std::vector<OutputColumn> output = op->output;
     flatten(std::move(op), 0, inputs, conditions);
+    for (auto& input : inputs) input = reorder(std::move(input));
     if (inputs.size() < 3)
       return rebuild_in_order(std::move(inputs), std::move(conditions), output);
     return greedy(std::move(inputs), std::move(conditions), width, output);
@@ -518,7 +522,7 @@ class JoinOrderer {
   // Inputs in order; conditions over the concatenation of all inputs' columns.
   void flatten(LogicalPlan op, size_t offset, std::vector<LogicalPlan>& inputs,
                std::vector<BoundExprPtr>& conditions) {
-    if (op->kind == LogicalKind::kJoin && op->join_kind == JoinKind::kInner) {
+    if (is_inner_join(*op)) {
       size_t left_width = op->children[0]->output.size();
       for (size_t k = 0; k < op->left_keys.size(); ++k) {
         BoundExprPtr l = std::move(op->left_keys[k]);
@@ -545,6 +549,12 @@ class JoinOrderer {
 
   static const ScalarFunction* equality_function(const LogicalType& type);
 
+  // Inner and cross joins commute: the orderer rearranges trees of them.
+  static bool is_inner_join(const LogicalOperator& op) {
+    return op.kind == LogicalKind::kJoin &&
+           (op.join_kind == JoinKind::kInner || op.join_kind == JoinKind::kCross);
+  }
+
   static double estimate(const LogicalOperator& op) {
     switch (op.kind) {
       case LogicalKind::kScan: {
@@ -566,7 +576,9 @@ class JoinOrderer {
         double l = estimate(*op.children[0]);
         double r = estimate(*op.children[1]);
         if (op.join_kind == JoinKind::kSemi || op.join_kind == JoinKind::kAnti) return l * 0.5;
-        return op.left_keys.empty() ? l * r : std::max(l, r);
+        // An equi-join is taken for a foreign-key join: as large as its larger input.
+        bool keyed = !op.left_keys.empty() || op.predicate != nullptr;
+        return keyed ? std::max(l, r) : l * r;
       }
       default:
         return op.children.empty() ? 1000.0 : estimate(*op.children[0]);
@@ -672,6 +684,31 @@ class JoinOrderer {
         }
       }
       join->predicate = conjoin(std::move(here));
+      // The right input is the hash join's build side: make it the smaller one. The swapped
+      // join is projected back to (built so far, next input) for the conditions above it.
+      double built = estimate(*current);
+      double next_size = estimate(*inputs[i]);
+      size_t left_width = current->output.size();
+      size_t right_width = inputs[i]->output.size();
+      if (built < next_size && join->predicate) {
+        std::vector<size_t> swap(width);
+        for (size_t c = 0; c < left_width; ++c) swap[c] = right_width + c;
+        for (size_t c = 0; c < right_width; ++c) swap[left_width + c] = c;
+        join->predicate->remap_columns(swap);
+        std::vector<OutputColumn> original = join->output;
+        join->output = inputs[i]->output;
+        for (const auto& c : current->output) join->output.push_back(c);
+        join->children.push_back(std::move(inputs[i]));
+        join->children.push_back(std::move(current));
+        auto project = std::make_unique<LogicalOperator>(LogicalKind::kProject);
+        for (size_t c = 0; c < width; ++c) {
+          project->expressions.push_back(make_column(swap[c], original[c].type, original[c].name));
+        }
+        project->output = std::move(original);
+        project->children.push_back(std::move(join));
+        current = std::move(project);
+        continue;
+      }
       join->children.push_back(std::move(current));
       join->children.push_back(std::move(inputs[i]));
       current = std::move(join);

@@ -52,24 +52,24 @@ std::string nearest_name(std::string_view name, const std::vector<std::string>& 
   std::string target = upper(name);
   std::string best;
   size_t best_distance = std::string::npos;
-  std::vector<size_t> row;
+  std::vector<std::vector<size_t>> d;
   for (const std::string& candidate : candidates) {
     std::string c = upper(candidate);
-    // Levenshtein distance, one row at a time.
-    row.assign(c.size() + 1, 0);
-    for (size_t j = 0; j <= c.size(); ++j) row[j] = j;
+    // Edit distance where swapping two neighbours is one edit (FORM -> FROM).
+    d.assign(target.size() + 1, std::vector<size_t>(c.size() + 1, 0));
+    for (size_t i = 0; i <= target.size(); ++i) d[i][0] = i;
+    for (size_t j = 0; j <= c.size(); ++j) d[0][j] = j;
     for (size_t i = 1; i <= target.size(); ++i) {
-      size_t diagonal = row[0];
-      row[0] = i;
       for (size_t j = 1; j <= c.size(); ++j) {
-        size_t above = row[j];
-        row[j] =
-            std::min({row[j] + 1, row[j - 1] + 1, diagonal + (target[i - 1] == c[j - 1] ? 0 : 1)});
-        diagonal = above;
+        size_t cost = target[i - 1] == c[j - 1] ? 0 : 1;
+        d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+        if (i > 1 && j > 1 && target[i - 1] == c[j - 2] && target[i - 2] == c[j - 1]) {
+          d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+        }
       }
     }
-    if (row[c.size()] < best_distance) {
-      best_distance = row[c.size()];
+    if (d[target.size()][c.size()] < best_distance) {
+      best_distance = d[target.size()][c.size()];
       best = candidate;
     }
   }
@@ -387,6 +387,24 @@ class Parser {
     const Token& t = peek();
     return t.type == TokenType::kQuotedIdentifier ||
            (t.type == TokenType::kIdentifier && !is_reserved(t));
+  }
+
+  // `SELECT a FORM t`: an implicit alias that looks like a misspelled clause keyword and is
+  // followed by a name is a typo, not an alias.
+  void misspelled_clause_check() const {
+    const Token& t = peek();
+    const Token& after = peek(1);
+    if (t.type != TokenType::kIdentifier ||
+        (after.type != TokenType::kIdentifier && after.type != TokenType::kQuotedIdentifier)) {
+      return;
+    }
+    static const std::vector<std::string> kClauses = {"FROM",   "WHERE", "GROUP", "ORDER",
+                                                      "HAVING", "LIMIT", "UNION", "JOIN"};
+    std::string near = nearest_name(t.text, kClauses);
+    if (!near.empty() && upper(t.text) != near) {
+      fail(fmt::format("syntax error: unexpected '{}' (did you mean {}?)", t.text, near),
+           t.position);
+    }
   }
 
   std::vector<std::string> qualified_name() {
@@ -879,6 +897,7 @@ class Parser {
       if (accept_keyword("AS")) {
         item.alias = identifier("an alias");
       } else if (at_identifier()) {
+        misspelled_clause_check();
         item.alias = identifier();
       }
       node->select_list.push_back(std::move(item));

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "binder.h"
 #include "execution/physical_operator.h"
@@ -43,18 +44,6 @@ void render_physical(const LogicalOperator& op, int depth, std::string& out) {
   }
   out += indent + line + "\n";
   for (const auto& child : op.children) render_physical(*child, depth + 1, out);
-}
-
-std::vector<std::unique_ptr<DataChunk>> collect(PhysicalOperator& root) {
-  std::vector<std::unique_ptr<DataChunk>> chunks;
-  while (true) {
-    auto chunk = std::make_unique<DataChunk>(root.types());
-    if (!root.next(*chunk)) break;
-    if (chunk->size() == 0) continue;
-    for (size_t c = 0; c < chunk->column_count(); ++c) chunk->column(c).flatten(chunk->size());
-    chunks.push_back(std::move(chunk));
-  }
-  return chunks;
 }
 
 QueryResult text_rows(const std::string& column, const std::vector<std::string>& lines) {
@@ -266,6 +255,23 @@ QueryResult Session::run(const Statement& statement) {
   throw SqlError("unsupported statement");
 }
 
+ExecutionOptions Session::execution_options() const {
+  ExecutionOptions options;
+  options.parallelism = std::max(1u, std::thread::hardware_concurrency());
+  auto it = options_.find("parallelism.default");
+  if (it != options_.end()) {
+    try {
+      options.parallelism = std::stoul(it->second);
+    } catch (const std::exception&) {
+      options.parallelism = 0;
+    }
+    if (options.parallelism == 0 || options.parallelism > 256) {
+      throw SqlError(fmt::format("'parallelism.default' must be 1 to 256, not '{}'", it->second));
+    }
+  }
+  return options;
+}
+
 QueryResult Session::run_query(const Statement& statement) {
   Binder binder(catalog_, functions_, statement.source);
   LogicalPlan plan = optimize(binder.bind_query(*statement.query));
@@ -275,8 +281,7 @@ QueryResult Session::run_query(const Statement& statement) {
     result.column_names.push_back(c.name);
     result.column_types.push_back(c.type);
   }
-  PhysicalPlan physical = create_physical_plan(*plan, ExecutionOptions{});
-  result.chunks = collect(*physical);
+  result.chunks = execute_plan(*plan, execution_options());
   return result;
 }
 
@@ -329,8 +334,7 @@ QueryResult Session::create_table(const Statement& statement) {
     if (!columns.empty()) throw SqlError("CREATE TABLE AS SELECT takes its columns from the query");
     for (const auto& c : plan->output) columns.push_back({c.name, c.type, true});
     table = std::make_shared<MemoryTable>(columns);
-    PhysicalPlan physical = create_physical_plan(*plan, ExecutionOptions{});
-    for (const auto& chunk : collect(*physical)) table->append(*chunk);
+    for (const auto& chunk : execute_plan(*plan, execution_options())) table->append(*chunk);
   } else {
     table = std::make_shared<MemoryTable>(columns);
   }
@@ -402,9 +406,8 @@ QueryResult Session::insert(const Statement& statement) {
   }
   project->children.push_back(std::move(plan));
   LogicalPlan optimized = optimize(std::move(project));
-  PhysicalPlan physical = create_physical_plan(*optimized, ExecutionOptions{});
   // The whole result first, then the append: a failing query inserts nothing.
-  auto chunks = collect(*physical);
+  auto chunks = execute_plan(*optimized, execution_options());
   size_t rows = 0;
   for (const auto& chunk : chunks) {
     for (size_t i = 0; i < columns.size(); ++i) {

@@ -1,5 +1,5 @@
 // Runs sqllogictest-style files (tests/sql/README.md) through a Sluice SQL session:
-//   sql_logic_test [--data DIR] FILE...
+//   sql_logic_test [--data DIR] [--parallelism N] FILE...
 // Prints every mismatch as FILE:LINE with the SQL, the expected and the actual rows; exits 1 if
 // any record failed. The same files run through DuckDB (scripts/sql-oracle), so each expected
 // answer is DuckDB's too.
@@ -129,10 +129,11 @@ char type_letter(const sluice::sql::LogicalType& t) {
   return 'T';
 }
 
-int run_file(const std::string& path, const std::string& data_dir) {
+int run_file(const std::string& path, const std::string& data_dir, int parallelism) {
   std::vector<Record> records = parse(path, data_dir);
   sluice::sql::Session session;
   sluice::connectors::register_filesystem_connector(session);
+  session.execute(fmt::format("SET 'parallelism.default' = '{}'", parallelism));
   int failures = 0;
   int ran = 0;
   int skipped = 0;
@@ -230,7 +231,8 @@ int run_file(const std::string& path, const std::string& data_dir) {
       report(r, text);
     }
   }
-  std::cout << fmt::format("{}: {} records, {} skipped, {} failed\n", path, ran, skipped, failures);
+  std::cout << fmt::format("{} (parallelism {}): {} records, {} skipped, {} failed\n", path,
+                           parallelism, ran, skipped, failures);
   return failures;
 }
 
@@ -238,13 +240,16 @@ int run_file(const std::string& path, const std::string& data_dir) {
 
 int main(int argc, char** argv) {
   std::string data_dir;
+  int parallelism = 1;
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--data" && i + 1 < argc) {
       data_dir = argv[++i];
+    } else if (arg == "--parallelism" && i + 1 < argc) {
+      parallelism = std::stoi(argv[++i]);
     } else if (arg == "--help") {
-      std::cout << "usage: sql_logic_test [--data DIR] FILE_OR_DIR...\n";
+      std::cout << "usage: sql_logic_test [--data DIR] [--parallelism N] FILE_OR_DIR...\n";
       return 0;
     } else if (!arg.empty() && arg[0] == '-') {
       std::cerr << "unknown option " << arg << "\n";
@@ -270,7 +275,7 @@ int main(int argc, char** argv) {
   int failures = 0;
   for (const auto& f : expanded) {
     try {
-      failures += run_file(f, data_dir);
+      failures += run_file(f, data_dir, parallelism);
     } catch (const std::exception& e) {
       std::cerr << e.what() << "\n";
       ++failures;

@@ -66,8 +66,11 @@ class CsvTable : public sql::TableSource {
  public:
   CsvTable(std::filesystem::path path, std::vector<sql::ColumnSchema> columns, CsvOptions options);
   const std::vector<sql::ColumnSchema>& columns() const override { return columns_; }
-  std::unique_ptr<sql::TableScan> scan(const std::vector<size_t>& projection) const override;
+  // Files are dealt round-robin to the parts; a single file is read by part 0.
+  std::unique_ptr<sql::TableScan> scan(const std::vector<size_t>& projection, size_t part = 0,
+                                       size_t parts = 1) const override;
   std::string describe() const override;
+  std::optional<uint64_t> row_count() const override;  // estimated from the files' size
 
  private:
   std::filesystem::path path_;

@@ -41,8 +41,12 @@ class TableSource {
  public:
   virtual ~TableSource() = default;
   virtual const std::vector<ColumnSchema>& columns() const = 0;
-  // A scan producing `projection` (positions in columns()), in that order.
-  virtual std::unique_ptr<TableScan> scan(const std::vector<size_t>& projection) const = 0;
+  // A scan producing `projection` (positions in columns()), in that order: part `part` of
+  // `parts` disjoint parts that together hold every row (parallel scans; a source that cannot
+  // split gives every row to part 0).
+  virtual std::unique_ptr<TableScan> scan(const std::vector<size_t>& projection, size_t part = 0,
+                                          size_t parts = 1) const = 0;
+  // The number of rows, exact or estimated (the optimizer orders joins by it).
   virtual std::optional<uint64_t> row_count() const { return std::nullopt; }
   // For EXPLAIN: "memory", "csv '/path'", ...
   virtual std::string describe() const = 0;
@@ -53,7 +57,8 @@ class MemoryTable : public TableSource {
  public:
   explicit MemoryTable(std::vector<ColumnSchema> columns);
   const std::vector<ColumnSchema>& columns() const override { return columns_; }
-  std::unique_ptr<TableScan> scan(const std::vector<size_t>& projection) const override;
+  std::unique_ptr<TableScan> scan(const std::vector<size_t>& projection, size_t part = 0,
+                                  size_t parts = 1) const override;
   std::optional<uint64_t> row_count() const override { return rows_; }
   std::string describe() const override { return "memory"; }
 

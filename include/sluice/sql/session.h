@@ -21,6 +21,7 @@
 namespace sluice::sql {
 
 struct Statement;
+struct ExecutionOptions;
 
 // What a statement returned: rows for a query (and for SHOW, DESCRIBE, EXPLAIN), a message
 // for other statements.
@@ -61,7 +62,7 @@ class Session {
   void register_table(const std::string& name, std::shared_ptr<TableSource> table);
   FunctionRegistry& functions() { return functions_; }
   const Catalog& catalog() const { return catalog_; }
-  // SET 'key' = 'value' options.
+  // SET 'key' = 'value' options ('parallelism.default': threads per query, all cores unless set).
   const std::map<std::string, std::string>& options() const { return options_; }
 
  private:
@@ -69,6 +70,8 @@ class Session {
   QueryResult run_query(const Statement& statement);
   QueryResult create_table(const Statement& statement);
   QueryResult insert(const Statement& statement);
+  // 'parallelism.default' (as Flink's key): the threads a query runs on, all cores by default.
+  ExecutionOptions execution_options() const;
 
   Catalog catalog_;
   FunctionRegistry functions_;

@@ -1,7 +1,11 @@
 // Hash aggregation: GROUP BY keys (and DISTINCT) into a hash table of encoded row keys, each
 // group owning a block of aggregate states; aggregates are updated a batch at a time through
-// arrays of state pointers. DISTINCT aggregates first filter their input through a set of
-// (group, value) keys. Without GROUP BY, the one group exists even for empty input (COUNT(*) = 0).
+// arrays of state pointers. In parallel, each instance aggregates its part of the input into a
+// table of its own; the last instance to finish merges the tables (combining states), and the
+// merged groups are then divided between the instances for output. DISTINCT aggregates collect
+// their (group, value) pairs in sets that are merged the same way and fed to the aggregate after
+// the merge, so a value seen by two instances counts once. Without GROUP BY, the one group
+// exists even for empty input (COUNT(*) = 0).
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
 
@@ -17,11 +21,141 @@ namespace sluice::sql {
 
 namespace {
 
+struct AggregateLayout {
+  const AggregateFunction* function;
+  bool distinct;
+  size_t offset;  // of its state inside a group's block
+  LogicalType argument_type;
+};
+
+// Groups by encoded key, each with a block of aggregate states.
+class GroupTable {
+ public:
+  static constexpr size_t kGroupsPerBlock = 1024;
+
+  // The layout is copied: the merged table outlives the operator instance that made it.
+  GroupTable(std::vector<AggregateLayout> layout, size_t stride)
+      : layout_(std::move(layout)), stride_(stride), distinct_(layout_.size()) {}
+  GroupTable(const GroupTable&) = delete;
+  ~GroupTable() {
+    for (const auto& agg : layout_) {
+      if (!agg.function->destroy) continue;
+      for (size_t g = 0; g < keys_.size(); ++g) agg.function->destroy(state(g) + agg.offset);
+    }
+  }
+
+  size_t size() const { return keys_.size(); }
+  // A group's key: encoded bytes (row_key.h), or, if packed(group), the packed word's 8 bytes.
+  std::string_view key(size_t group) const { return keys_[group]; }
+  bool packed(size_t group) const { return packed_[group] != 0; }
+  uint64_t packed_key(size_t group) const {
+    uint64_t word;
+    std::memcpy(&word, keys_[group].data(), 8);
+    return word;
+  }
+  uint8_t* state(size_t group) {
+    return blocks_[group / kGroupsPerBlock].get() + (group % kGroupsPerBlock) * stride_;
+  }
+
+  size_t find_or_add(std::string_view key) {
+    auto it = index_.find(key);
+    if (it != index_.end()) return it->second;
+    size_t id = add(key, false);
+    index_.emplace(keys_.back(), id);
+    return id;
+  }
+
+  // Keys that pack into a word (PackedKeys): a hash map of words.
+  size_t find_or_add_packed(uint64_t key) {
+    auto it = packed_index_.find(key);
+    if (it != packed_index_.end()) return it->second;
+    size_t id = add(std::string_view(reinterpret_cast<const char*>(&key), 8), true);
+    packed_index_.emplace(key, id);
+    return id;
+  }
+
+  // A group's identity in DISTINCT sets: which map it is in, and its key.
+  std::string identity(size_t group) const {
+    std::string out(1, packed(group) ? 'P' : 'S');
+    out.append(key(group));
+    return out;
+  }
+  size_t find_or_add_identity(std::string_view identity) {
+    std::string_view key = identity.substr(1);
+    if (identity[0] == 'P') {
+      uint64_t word;
+      std::memcpy(&word, key.data(), 8);
+      return find_or_add_packed(word);
+    }
+    return find_or_add(key);
+  }
+
+  // DISTINCT aggregate `a`: its (group key, value key) pairs, as one string each.
+  absl::flat_hash_set<std::string>& distinct(size_t a) { return distinct_[a]; }
+
+  // Merges `other` into this table and leaves `other` empty.
+  void merge(GroupTable& other) {
+    for (size_t g = 0; g < other.size(); ++g) {
+      size_t id =
+          other.packed(g) ? find_or_add_packed(other.packed_key(g)) : find_or_add(other.key(g));
+      uint8_t* target = state(id);
+      uint8_t* source = other.state(g);
+      for (const auto& agg : layout_) {
+        if (!agg.distinct) agg.function->combine(target + agg.offset, source + agg.offset);
+      }
+    }
+    for (size_t a = 0; a < distinct_.size(); ++a) {
+      distinct_[a].merge(other.distinct_[a]);
+    }
+  }
+
+ private:
+  size_t add(std::string_view key, bool packed) {
+    size_t id = keys_.size();
+    if (id % kGroupsPerBlock == 0) {
+      blocks_.emplace_back(
+          static_cast<uint8_t*>(::operator new[](kGroupsPerBlock* stride_, std::align_val_t(16))));
+    }
+    // The map's key points at the arena's copy.
+    char* bytes = arena_.allocate(key.empty() ? 1 : key.size());
+    std::memcpy(bytes, key.data(), key.size());
+    keys_.emplace_back(bytes, key.size());
+    packed_.push_back(packed ? 1 : 0);
+    uint8_t* block = state(id);
+    for (const auto& agg : layout_) agg.function->initialize(block + agg.offset);
+    return id;
+  }
+
+  struct AlignedDelete {
+    void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(16)); }
+  };
+
+  std::vector<AggregateLayout> layout_;
+  size_t stride_;
+  absl::flat_hash_map<std::string_view, size_t> index_;
+  absl::flat_hash_map<uint64_t, size_t> packed_index_;
+  std::vector<std::string_view> keys_;
+  std::vector<uint8_t> packed_;
+  StringHeap arena_;
+  std::vector<std::unique_ptr<uint8_t[], AlignedDelete>> blocks_;
+  std::vector<absl::flat_hash_set<std::string>> distinct_;
+};
+
+struct AggregateShared {
+  InstanceBarrier barrier;
+  std::vector<std::unique_ptr<GroupTable>> tables;  // deposited by the instances
+  std::unique_ptr<GroupTable> merged;
+};
+
 class HashAggregateOperator : public PhysicalOperator {
  public:
-  HashAggregateOperator(const LogicalOperator& plan, PhysicalPlan child)
+  HashAggregateOperator(const LogicalOperator& plan, PhysicalPlan child, ExecutionContext& context,
+                        size_t instance)
       : PhysicalOperator(plan.types()),
         child_(std::move(child)),
+        context_(context),
+        shared_(context.shared<AggregateShared>(&plan)),
+        instance_(instance),
         group_count_(plan.expressions.size()),
         input_(child_->types()) {
     for (const auto& e : plan.expressions) {
@@ -30,42 +164,44 @@ class HashAggregateOperator : public PhysicalOperator {
     }
     size_t offset = 0;
     for (const auto& a : plan.aggregates) {
-      Aggregate agg;
-      agg.function = a.function.function;
-      agg.distinct = a.distinct;
-      if (a.argument) {
-        agg.argument = std::make_unique<ExpressionExecutor>(*a.argument);
-        agg.value = std::make_unique<Vector>(a.argument->type);
-        agg.distinct_value = std::make_unique<Vector>(a.argument->type);
-      }
+      AggregateLayout layout{a.function.function, a.distinct, offset,
+                             a.argument ? a.argument->type : LogicalType::null()};
       // States are 16-byte aligned inside a group's block.
-      agg.offset = offset;
-      offset += (agg.function->state_size + 15) / 16 * 16;
-      aggregates_.push_back(std::move(agg));
+      offset += (layout.function->state_size + 15) / 16 * 16;
+      layout_.push_back(layout);
+      arguments_.push_back(a.argument ? std::make_unique<ExpressionExecutor>(*a.argument)
+                                      : nullptr);
+      values_.push_back(a.argument ? std::make_unique<Vector>(a.argument->type) : nullptr);
     }
-    state_stride_ = std::max<size_t>(offset, 16);
-  }
-
-  ~HashAggregateOperator() override {
-    for (const auto& agg : aggregates_) {
-      if (!agg.function->destroy) continue;
-      for (size_t g = 0; g < group_keys_.size(); ++g) agg.function->destroy(state(g) + agg.offset);
-    }
+    stride_ = std::max<size_t>(offset, 16);
+    std::vector<LogicalType> key_types;
+    for (const auto& e : plan.expressions) key_types.push_back(e->type);
+    if (PackedKeys::packable(key_types)) packed_keys_ = std::make_unique<PackedKeys>(key_types);
+    states_.resize(kBatchSize);
+    offset_states_.resize(kBatchSize);
+    group_ids_.resize(kBatchSize);
   }
 
   bool next(DataChunk& out) override {
     if (!built_) build();
     out.reset();
-    if (emitted_ >= group_keys_.size()) return false;
-    size_t n = std::min(kBatchSize, group_keys_.size() - emitted_);
+    GroupTable& table = *shared_.merged;
+    size_t end = table.size() * (instance_ + 1) / context_.parallelism();
+    if (emitted_ >= end) return false;
+    size_t n = std::min(kBatchSize, end - emitted_);
     std::vector<Vector*> key_columns;
     for (size_t k = 0; k < group_count_; ++k) key_columns.push_back(&out.column(k));
     for (size_t i = 0; i < n; ++i) {
-      decode_row_key(group_keys_[emitted_ + i], key_columns, i);
-      states_[i] = state(emitted_ + i);
+      size_t group = emitted_ + i;
+      if (table.packed(group)) {
+        packed_keys_->unpack(table.packed_key(group), key_columns, i);
+      } else {
+        decode_row_key(table.key(group), key_columns, i);
+      }
+      states_[i] = table.state(group);
     }
-    for (size_t a = 0; a < aggregates_.size(); ++a) {
-      const Aggregate& agg = aggregates_[a];
+    for (size_t a = 0; a < layout_.size(); ++a) {
+      const AggregateLayout& agg = layout_[a];
       for (size_t i = 0; i < n; ++i) offset_states_[i] = states_[i] + agg.offset;
       agg.function->finalize(*agg.function, offset_states_.data(), n, out.column(group_count_ + a));
     }
@@ -75,42 +211,9 @@ class HashAggregateOperator : public PhysicalOperator {
   }
 
  private:
-  struct Aggregate {
-    const AggregateFunction* function;
-    bool distinct = false;
-    std::unique_ptr<ExpressionExecutor> argument;
-    std::unique_ptr<Vector> value;
-    std::unique_ptr<Vector> distinct_value;
-    absl::flat_hash_set<std::string> seen;  // DISTINCT: group id + value key
-    size_t offset = 0;
-  };
-
-  static constexpr size_t kGroupsPerBlock = 1024;
-
-  uint8_t* state(size_t group) {
-    return blocks_[group / kGroupsPerBlock].get() + (group % kGroupsPerBlock) * state_stride_;
-  }
-
-  size_t add_group(std::string_view key) {
-    size_t id = group_keys_.size();
-    if (id % kGroupsPerBlock == 0) {
-      blocks_.emplace_back(static_cast<uint8_t*>(
-          ::operator new[](kGroupsPerBlock* state_stride_, std::align_val_t(16))));
-    }
-    // The key's bytes live in the arena; the map's string_view points at them.
-    char* bytes = key_arena_.allocate(key.size() == 0 ? 1 : key.size());
-    std::memcpy(bytes, key.data(), key.size());
-    group_keys_.emplace_back(bytes, key.size());
-    uint8_t* block = state(id);
-    for (const auto& agg : aggregates_) agg.function->initialize(block + agg.offset);
-    return id;
-  }
-
   void build() {
     built_ = true;
-    states_.resize(kBatchSize);
-    offset_states_.resize(kBatchSize);
-    group_ids_.resize(kBatchSize);
+    auto local = std::make_unique<GroupTable>(layout_, stride_);
     std::vector<const Vector*> key_columns;
     for (auto& v : group_values_) key_columns.push_back(v.get());
     while (child_->next(input_)) {
@@ -120,83 +223,128 @@ class HashAggregateOperator : public PhysicalOperator {
         group_values_[k]->reset();
         group_exprs_[k]->execute(input_, *group_values_[k]);
       }
-      encoder_.encode(key_columns, n);
-      for (size_t i = 0; i < n; ++i) {
-        std::string_view key = encoder_.key(i);
-        auto it = groups_.find(key);
-        size_t id;
-        if (it == groups_.end()) {
-          id = add_group(key);
-          groups_.emplace(group_keys_.back(), id);
-        } else {
-          id = it->second;
+      if (packed_keys_) {
+        packed_keys_->pack(key_columns, n);
+        bool encoded = false;
+        for (size_t i = 0; i < n; ++i) {
+          size_t id;
+          if (!packed_keys_->has_null(i)) {
+            id = local->find_or_add_packed(packed_keys_->key(i));
+          } else {
+            // A NULL in the key: the byte-string form, which tells NULL from 0.
+            if (!encoded) encoder_.encode(key_columns, n);
+            encoded = true;
+            id = local->find_or_add(encoder_.key(i));
+          }
+          group_ids_[i] = id;
+          states_[i] = local->state(id);
         }
-        group_ids_[i] = id;
-        states_[i] = state(id);
+      } else {
+        encoder_.encode(key_columns, n);
+        for (size_t i = 0; i < n; ++i) {
+          size_t id = local->find_or_add(encoder_.key(i));
+          group_ids_[i] = id;
+          states_[i] = local->state(id);
+        }
       }
-      for (auto& agg : aggregates_) update(agg, n);
+      for (size_t a = 0; a < layout_.size(); ++a) update(*local, a, n);
     }
-    if (group_count_ == 0 && group_keys_.empty()) add_group(std::string_view());
+    shared_.barrier.arrive(
+        context_, [&] { shared_.tables.push_back(std::move(local)); }, [&] { merge(); });
+    emitted_ = shared_.merged->size() * instance_ / context_.parallelism();
   }
 
-  void update(Aggregate& agg, size_t n) {
+  void update(GroupTable& table, size_t a, size_t n) {
+    const AggregateLayout& agg = layout_[a];
     const Vector* value = nullptr;
-    if (agg.argument) {
-      agg.value->reset();
-      agg.argument->execute(input_, *agg.value);
-      value = agg.value.get();
+    if (arguments_[a]) {
+      values_[a]->reset();
+      arguments_[a]->execute(input_, *values_[a]);
+      value = values_[a].get();
     }
     if (!agg.distinct) {
       for (size_t i = 0; i < n; ++i) offset_states_[i] = states_[i] + agg.offset;
       agg.function->update(*agg.function, offset_states_.data(), value, n);
       return;
     }
-    // Only the first occurrence of each (group, value) reaches the aggregate.
+    // DISTINCT: remember the (group, value) pairs; the aggregate sees them after the merge.
     std::vector<const Vector*> columns{value};
     distinct_encoder_.encode(columns, n);
-    size_t kept = 0;
+    auto& set = table.distinct(a);
     for (size_t i = 0; i < n; ++i) {
       if (!value->is_valid(value->is_constant() ? 0 : i)) continue;
-      std::string key(reinterpret_cast<const char*>(&group_ids_[i]), sizeof(size_t));
-      key += distinct_encoder_.key(i);
-      if (!agg.seen.insert(std::move(key)).second) continue;
-      sel_.data()[kept] = static_cast<uint32_t>(i);
-      offset_states_[kept] = states_[i] + agg.offset;
-      ++kept;
+      std::string group = table.identity(group_ids_[i]);
+      std::string entry;
+      uint32_t group_size = static_cast<uint32_t>(group.size());
+      entry.append(reinterpret_cast<const char*>(&group_size), 4);
+      entry.append(group);
+      entry.append(distinct_encoder_.key(i));
+      set.insert(std::move(entry));
     }
-    if (kept == 0) return;
-    agg.distinct_value->gather(*value, sel_.data(), kept);
-    agg.function->update(*agg.function, offset_states_.data(), agg.distinct_value.get(), kept);
+  }
+
+  // The last instance: one table of every group, DISTINCT aggregates fed.
+  void merge() {
+    auto& tables = shared_.tables;
+    std::unique_ptr<GroupTable> merged = std::move(tables[0]);
+    for (size_t t = 1; t < tables.size(); ++t) {
+      merged->merge(*tables[t]);
+      tables[t].reset();
+    }
+    if (group_count_ == 0 && merged->size() == 0) merged->find_or_add(std::string_view());
+    for (size_t a = 0; a < layout_.size(); ++a) {
+      if (!layout_[a].distinct) continue;
+      Vector value(layout_[a].argument_type);
+      std::vector<Vector*> columns{&value};
+      size_t n = 0;
+      auto flush = [&] {
+        if (n == 0) return;
+        layout_[a].function->update(*layout_[a].function, offset_states_.data(), &value, n);
+        value.reset();
+        n = 0;
+      };
+      for (const std::string& entry : merged->distinct(a)) {
+        uint32_t group_size;
+        std::memcpy(&group_size, entry.data(), 4);
+        std::string_view group(entry.data() + 4, group_size);
+        std::string_view value_key(entry.data() + 4 + group_size, entry.size() - 4 - group_size);
+        offset_states_[n] = merged->state(merged->find_or_add_identity(group)) + layout_[a].offset;
+        decode_row_key(value_key, columns, n);
+        if (++n == kBatchSize) flush();
+      }
+      flush();
+      merged->distinct(a).clear();
+    }
+    shared_.merged = std::move(merged);
   }
 
   PhysicalPlan child_;
+  ExecutionContext& context_;
+  AggregateShared& shared_;
+  size_t instance_;
   size_t group_count_;
   DataChunk input_;
   std::vector<std::unique_ptr<ExpressionExecutor>> group_exprs_;
   std::vector<std::unique_ptr<Vector>> group_values_;
-  std::vector<Aggregate> aggregates_;
-  size_t state_stride_ = 16;
+  std::vector<AggregateLayout> layout_;
+  std::vector<std::unique_ptr<ExpressionExecutor>> arguments_;
+  std::vector<std::unique_ptr<Vector>> values_;
+  size_t stride_ = 16;
   RowKeyEncoder encoder_;
+  std::unique_ptr<PackedKeys> packed_keys_;
   RowKeyEncoder distinct_encoder_;
-  absl::flat_hash_map<std::string_view, size_t> groups_;
-  std::vector<std::string_view> group_keys_;
-  StringHeap key_arena_;
-  struct AlignedDelete {
-    void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(16)); }
-  };
-  std::vector<std::unique_ptr<uint8_t[], AlignedDelete>> blocks_;
   std::vector<uint8_t*> states_;
   std::vector<uint8_t*> offset_states_;
   std::vector<size_t> group_ids_;
-  SelectionVector sel_;
   bool built_ = false;
   size_t emitted_ = 0;
 };
 
 }  // namespace
 
-PhysicalPlan make_hash_aggregate(const LogicalOperator& plan, PhysicalPlan child) {
-  return std::make_unique<HashAggregateOperator>(plan, std::move(child));
+PhysicalPlan make_hash_aggregate(const LogicalOperator& plan, PhysicalPlan child,
+                                 ExecutionContext& context, size_t instance) {
+  return std::make_unique<HashAggregateOperator>(plan, std::move(child), context, instance);
 }
 
 }  // namespace sluice::sql

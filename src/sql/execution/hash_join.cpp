@@ -22,10 +22,29 @@ namespace {
 
 constexpr uint64_t kEndOfChain = UINT64_MAX;
 
+// The build side, shared by every instance: built once from all instances' right inputs, then
+// probed by all of them.
+struct JoinShared {
+  InstanceBarrier built;
+  InstanceBarrier probed;
+  std::vector<ChunkCollection> parts;
+  ChunkCollection build_side;
+  std::vector<uint64_t> refs;  // build rows in build order
+  std::vector<uint64_t> next;  // chains: index into refs
+  absl::flat_hash_map<std::string_view, uint64_t> table;
+  absl::flat_hash_map<uint64_t, uint64_t> packed_table;  // keys that pack into a word
+  StringHeap key_arena;
+  bool has_null_key = false;
+  std::vector<uint8_t> matched;  // right and full joins: build rows any instance matched
+};
+
 class HashJoinOperator : public PhysicalOperator {
  public:
-  HashJoinOperator(const LogicalOperator& plan, PhysicalPlan left, PhysicalPlan right)
+  HashJoinOperator(const LogicalOperator& plan, PhysicalPlan left, PhysicalPlan right,
+                   ExecutionContext& context)
       : PhysicalOperator(plan.types()),
+        context_(context),
+        shared_(context.shared<JoinShared>(&plan)),
         kind_(plan.join_kind == JoinKind::kCross ? JoinKind::kInner : plan.join_kind),
         null_aware_(plan.null_aware),
         single_row_(plan.limit.has_value()),
@@ -44,6 +63,11 @@ class HashJoinOperator : public PhysicalOperator {
     for (const auto& t : right_->types()) pair_types.push_back(t);
     pairs_.initialize(pair_types);
     if (plan.predicate) residual_ = std::make_unique<ExpressionExecutor>(*plan.predicate);
+    std::vector<LogicalType> key_types;
+    for (const auto& k : plan.right_keys) key_types.push_back(k->type);
+    if (PackedKeys::packable(key_types)) packed_ = std::make_unique<PackedKeys>(key_types);
+    pair_probe_row_.resize(kBatchSize);
+    pair_build_index_.resize(kBatchSize);
   }
 
   bool next(DataChunk& out) override {
@@ -72,42 +96,65 @@ class HashJoinOperator : public PhysicalOperator {
 
   void build() {
     built_ = true;
-    build_side_.consume(*right_);
-    if (single_row_ && build_side_.rows > 1) {
+    ChunkCollection local;
+    local.consume(*right_);
+    shared_.built.arrive(
+        context_, [&] { shared_.parts.push_back(std::move(local)); }, [&] { build_table(); });
+    matched_build_.assign(shared_.refs.size(), 0);
+  }
+
+  // The last instance to arrive: all build rows into one hash table.
+  void build_table() {
+    JoinShared& s = shared_;
+    for (auto& part : s.parts) s.build_side.append(std::move(part));
+    s.parts.clear();
+    if (single_row_ && s.build_side.rows > 1) {
       throw Error(ErrorCategory::kBadInput,
                   fmt::format("a scalar subquery returned {} rows; it must return at most one",
-                              build_side_.rows));
+                              s.build_side.rows));
     }
     std::vector<const Vector*> key_columns;
     for (auto& v : right_key_values_) key_columns.push_back(v.get());
-    for (size_t c = 0; c < build_side_.chunks.size(); ++c) {
-      DataChunk& chunk = *build_side_.chunks[c];
+    s.refs.reserve(s.build_side.rows);
+    s.next.reserve(s.build_side.rows);
+    for (size_t c = 0; c < s.build_side.chunks.size(); ++c) {
+      DataChunk& chunk = *s.build_side.chunks[c];
       for (size_t k = 0; k < right_key_exprs_.size(); ++k) {
         right_key_values_[k]->reset();
         right_key_exprs_[k]->execute(chunk, *right_key_values_[k]);
       }
-      encoder_.encode(key_columns, chunk.size());
+      if (packed_) {
+        packed_->pack(key_columns, chunk.size());
+      } else {
+        encoder_.encode(key_columns, chunk.size());
+      }
       for (size_t r = 0; r < chunk.size(); ++r) {
-        size_t index = refs_.size();
-        refs_.push_back((uint64_t{c} << 32) | r);
-        next_.push_back(kEndOfChain);
-        if (encoder_.has_null(r)) {
+        size_t index = s.refs.size();
+        s.refs.push_back((uint64_t{c} << 32) | r);
+        s.next.push_back(kEndOfChain);
+        if (packed_ ? packed_->has_null(r) : encoder_.has_null(r)) {
           // A NULL key never equals anything; NOT IN over a list with a NULL is never true.
-          build_has_null_key_ = true;
+          s.has_null_key = true;
           continue;
         }
-        std::string_view key = encoder_.key(r);
-        auto it = table_.find(key);
-        if (it == table_.end()) {
-          char* bytes = key_arena_.allocate(key.size() == 0 ? 1 : key.size());
-          std::memcpy(bytes, key.data(), key.size());
-          it = table_.emplace(std::string_view(bytes, key.size()), kEndOfChain).first;
+        uint64_t* head;
+        if (packed_) {
+          head = &s.packed_table.try_emplace(packed_->key(r), kEndOfChain).first->second;
+        } else {
+          std::string_view key = encoder_.key(r);
+          auto it = s.table.find(key);
+          if (it == s.table.end()) {
+            char* bytes = s.key_arena.allocate(key.empty() ? 1 : key.size());
+            std::memcpy(bytes, key.data(), key.size());
+            it = s.table.emplace(std::string_view(bytes, key.size()), kEndOfChain).first;
+          }
+          head = &it->second;
         }
-        next_[index] = it->second;
-        it->second = index;
+        s.next[index] = *head;
+        *head = index;
       }
     }
-    matched_build_.assign(refs_.size(), 0);
+    s.matched.assign(s.refs.size(), 0);
   }
 
   DataChunk& new_output() {
@@ -118,8 +165,9 @@ class HashJoinOperator : public PhysicalOperator {
   // Evaluates the pairs gathered so far: the residual condition, then the output and the
   // matched flags.
   void flush_pairs() {
-    size_t n = pairs_.size();
+    size_t n = pair_count_;
     if (n == 0) return;
+    materialize_pairs(n);
     size_t kept = n;
     const uint32_t* sel = nullptr;
     if (residual_) {
@@ -142,22 +190,44 @@ class HashJoinOperator : public PhysicalOperator {
       }
     }
     pairs_.reset();
+    pair_count_ = 0;
+  }
+
+  // The pairs as (probe columns ++ build columns), column by column.
+  void materialize_pairs(size_t n) {
+    size_t left_width = probe_.column_count();
+    for (size_t i = 0; i < n; ++i) probe_sel_.data()[i] = static_cast<uint32_t>(pair_probe_row_[i]);
+    for (size_t c = 0; c < left_width; ++c)
+      pairs_.column(c).gather(probe_.column(c), probe_sel_.data(), n);
+    for (size_t c = 0; c < right_->types().size(); ++c) {
+      Vector& out = pairs_.column(left_width + c);
+      out.reset();
+      size_t width = physical_width(out.physical());
+      bool strings = out.physical() == PhysicalType::kString;
+      for (size_t i = 0; i < n; ++i) {
+        uint64_t ref = shared_.refs[pair_build_index_[i]];
+        const Vector& source = shared_.build_side.column(ref, c);
+        size_t row = ChunkCollection::row_of(ref);
+        if (!source.is_valid(row)) {
+          out.set_null(i);
+          continue;
+        }
+        if (strings) {
+          // Copied: pointing into the build side's many heaps would keep a list of them per batch.
+          const StringRef& s = source.data<StringRef>()[row];
+          out.data<StringRef>()[i] = s.is_inlined() ? s : out.heap().add(s.view());
+        } else {
+          std::memcpy(out.raw() + i * width, source.raw() + row * width, width);
+        }
+      }
+    }
+    pairs_.set_size(n);
   }
 
   void add_pair(size_t probe_row, uint64_t build_index) {
-    size_t slot = pairs_.size();
-    size_t left_width = probe_.column_count();
-    for (size_t c = 0; c < left_width; ++c)
-      pairs_.column(c).copy_row(slot, probe_.column(c), probe_row);
-    uint64_t ref = refs_[build_index];
-    size_t row = ChunkCollection::row_of(ref);
-    for (size_t c = 0; c < right_->types().size(); ++c) {
-      pairs_.column(left_width + c).copy_row(slot, build_side_.column(ref, c), row);
-    }
-    pair_probe_row_[slot] = probe_row;
-    pair_build_index_[slot] = build_index;
-    pairs_.set_size(slot + 1);
-    if (slot + 1 == kBatchSize) flush_pairs();
+    pair_probe_row_[pair_count_] = probe_row;
+    pair_build_index_[pair_count_] = build_index;
+    if (++pair_count_ == kBatchSize) flush_pairs();
   }
 
   void probe_next() {
@@ -174,20 +244,31 @@ class HashJoinOperator : public PhysicalOperator {
       left_key_exprs_[k]->execute(probe_, *left_key_values_[k]);
       key_columns.push_back(left_key_values_[k].get());
     }
-    encoder_.encode(key_columns, n);
+    if (packed_) {
+      packed_->pack(key_columns, n);
+    } else {
+      encoder_.encode(key_columns, n);
+    }
     probe_matched_.assign(n, 0);
-    pair_probe_row_.resize(kBatchSize);
-    pair_build_index_.resize(kBatchSize);
     bool needs_pairs = emits_right_columns() || residual_ != nullptr;
     for (size_t r = 0; r < n; ++r) {
-      if (encoder_.has_null(r)) continue;
-      auto it = table_.find(encoder_.key(r));
-      if (it == table_.end()) continue;
+      uint64_t head;
+      if (packed_) {
+        if (packed_->has_null(r)) continue;
+        auto it = shared_.packed_table.find(packed_->key(r));
+        if (it == shared_.packed_table.end()) continue;
+        head = it->second;
+      } else {
+        if (encoder_.has_null(r)) continue;
+        auto it = shared_.table.find(encoder_.key(r));
+        if (it == shared_.table.end()) continue;
+        head = it->second;
+      }
       if (!needs_pairs) {
         probe_matched_[r] = 1;
         continue;
       }
-      for (uint64_t b = it->second; b != kEndOfChain; b = next_[b]) {
+      for (uint64_t b = head; b != kEndOfChain; b = shared_.next[b]) {
         add_pair(r, b);
         // A semi or anti join needs one match per probe row, not all of them.
         if (!emits_right_columns() && !residual_) break;
@@ -228,8 +309,9 @@ class HashJoinOperator : public PhysicalOperator {
           if (null_aware_) {
             // x NOT IN (list): unknown (not true) if the list holds a NULL, or if x is NULL and
             // the list is not empty.
-            if (build_has_null_key_) continue;
-            if (encoder_.has_null(r) && !refs_.empty()) continue;
+            if (shared_.has_null_key) continue;
+            bool null_key = packed_ ? packed_->has_null(r) : encoder_.has_null(r);
+            if (null_key && !shared_.refs.empty()) continue;
           }
           sel_.data()[count++] = static_cast<uint32_t>(r);
         }
@@ -242,25 +324,36 @@ class HashJoinOperator : public PhysicalOperator {
     out.slice(probe_, sel_.data(), count);
   }
 
+  // Right and full joins: after every instance has probed, the build rows none matched, once.
   void emit_unmatched_build() {
     emitted_unmatched_build_ = true;
     if (kind_ != JoinKind::kRight && kind_ != JoinKind::kFull) return;
-    size_t left_width = left_->types().size();
-    DataChunk* out = nullptr;
-    for (size_t b = 0; b < refs_.size(); ++b) {
-      if (matched_build_[b]) continue;
-      if (!out || out->size() == kBatchSize) out = &new_output();
-      size_t slot = out->size();
-      for (size_t c = 0; c < left_width; ++c) out->column(c).set_null(slot);
-      uint64_t ref = refs_[b];
-      for (size_t c = 0; c < right_->types().size(); ++c) {
-        out->column(left_width + c)
-            .copy_row(slot, build_side_.column(ref, c), ChunkCollection::row_of(ref));
-      }
-      out->set_size(slot + 1);
-    }
+    shared_.probed.arrive(
+        context_,
+        [&] {
+          for (size_t b = 0; b < matched_build_.size(); ++b)
+            shared_.matched[b] |= matched_build_[b];
+        },
+        [&] {
+          size_t left_width = left_->types().size();
+          DataChunk* out = nullptr;
+          for (size_t b = 0; b < shared_.refs.size(); ++b) {
+            if (shared_.matched[b]) continue;
+            if (!out || out->size() == kBatchSize) out = &new_output();
+            size_t slot = out->size();
+            for (size_t c = 0; c < left_width; ++c) out->column(c).set_null(slot);
+            uint64_t ref = shared_.refs[b];
+            for (size_t c = 0; c < right_->types().size(); ++c) {
+              out->column(left_width + c)
+                  .copy_row(slot, shared_.build_side.column(ref, c), ChunkCollection::row_of(ref));
+            }
+            out->set_size(slot + 1);
+          }
+        });
   }
 
+  ExecutionContext& context_;
+  JoinShared& shared_;
   JoinKind kind_;
   bool null_aware_;
   bool single_row_;
@@ -274,11 +367,9 @@ class HashJoinOperator : public PhysicalOperator {
   std::vector<std::unique_ptr<Vector>> right_key_values_;
   std::unique_ptr<ExpressionExecutor> residual_;
   RowKeyEncoder encoder_;
-  ChunkCollection build_side_;
-  std::vector<uint64_t> refs_;  // build rows in build order
-  std::vector<uint64_t> next_;  // chains: index into refs_
-  absl::flat_hash_map<std::string_view, uint64_t> table_;
-  StringHeap key_arena_;
+  std::unique_ptr<PackedKeys> packed_;
+  size_t pair_count_ = 0;
+  SelectionVector probe_sel_;
   std::vector<uint8_t> matched_build_;
   std::vector<uint8_t> probe_matched_;
   std::vector<size_t> pair_probe_row_;
@@ -288,13 +379,13 @@ class HashJoinOperator : public PhysicalOperator {
   bool built_ = false;
   bool probe_done_ = false;
   bool emitted_unmatched_build_ = false;
-  bool build_has_null_key_ = false;
 };
 
 }  // namespace
 
-PhysicalPlan make_hash_join(const LogicalOperator& plan, PhysicalPlan left, PhysicalPlan right) {
-  return std::make_unique<HashJoinOperator>(plan, std::move(left), std::move(right));
+PhysicalPlan make_hash_join(const LogicalOperator& plan, PhysicalPlan left, PhysicalPlan right,
+                            ExecutionContext& context, size_t) {
+  return std::make_unique<HashJoinOperator>(plan, std::move(left), std::move(right), context);
 }
 
 }  // namespace sluice::sql

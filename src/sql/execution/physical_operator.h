@@ -6,11 +6,24 @@
 // The same logical plan will later also compile onto the streaming runtime; these operators are
 // the bounded (batch) execution of it.
 //
-// Threading: a physical plan runs on one thread; build one per thread (parallel execution
-// partitions the input between plans, see docs/ARCHITECTURE.md).
+// Parallel execution: a query runs as `parallelism` instances of its physical plan, one per
+// thread, created over one ExecutionContext. Scans split their table's chunks between the
+// instances; the blocking operators meet in shared state (ExecutionContext::shared): each instance
+// builds its part (local hash tables, collected rows), the last to arrive merges them, and then
+// every instance goes on with the merged result (the aggregate's groups divided between the
+// instances, one hash table that every instance probes, the sorted rows emitted by instance 0).
+//
+// Threading: an operator instance is one thread's; ExecutionContext and the shared states are
+// synchronized. If any instance fails, the context is failed and every instance waiting at a
+// meeting point stops with an error instead of waiting for it forever.
 #pragma once
 
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,22 +51,82 @@ using PhysicalPlan = std::unique_ptr<PhysicalOperator>;
 
 // Per-query execution settings.
 struct ExecutionOptions {
-  size_t memory_budget_bytes = size_t{4} << 30;
+  size_t parallelism = 1;
 };
 
-PhysicalPlan create_physical_plan(const LogicalOperator& plan, const ExecutionOptions& options);
+// What the instances of one query share.
+class ExecutionContext {
+ public:
+  explicit ExecutionContext(size_t parallelism) : parallelism_(parallelism) {}
+
+  size_t parallelism() const { return parallelism_; }
+
+  // The state of type T shared by every instance of the operator `key`, created on first use.
+  template <typename T>
+  T& shared(const void* key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& slot = shared_[key];
+    if (!slot) slot = std::shared_ptr<void>(new T(), [](void* p) { delete static_cast<T*>(p); });
+    return *static_cast<T*>(slot.get());
+  }
+
+  // Marks the query failed and wakes every waiting instance.
+  void fail();
+  bool failed() const;
+  // Waits on `cv` (with `lock` held on `mutex`) until `ready()`; throws if the query failed.
+  void wait(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+            const std::function<bool()>& ready);
+  // Registers a condition variable to be notified when the query fails.
+  void watch(std::condition_variable* cv, std::mutex* mutex);
+
+ private:
+  size_t parallelism_;
+  mutable std::mutex mutex_;
+  std::map<const void*, std::shared_ptr<void>> shared_;
+  std::vector<std::pair<std::condition_variable*, std::mutex*>> watched_;
+  bool failed_ = false;
+};
+
+// A meeting point of all instances: each arrives once; the last to arrive runs the merge step
+// and then releases everyone.
+class InstanceBarrier {
+ public:
+  // Runs `local` under the barrier's lock (each instance deposits its part), then the last one
+  // runs `merge`; returns when the merge is done.
+  void arrive(ExecutionContext& context, const std::function<void()>& local,
+              const std::function<void()>& merge);
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  size_t arrived_ = 0;
+  bool done_ = false;
+  bool watched_ = false;
+};
+
+PhysicalPlan create_physical_plan(const LogicalOperator& plan, ExecutionContext& context,
+                                  size_t instance);
+
+// Runs `parallelism` instances of the plan on as many threads and returns all their chunks
+// (instance 0's first). Rethrows the first failure.
+std::vector<std::unique_ptr<DataChunk>> execute_plan(const LogicalOperator& plan,
+                                                     const ExecutionOptions& options);
 
 // The operators, one per file (execution/*.cpp).
-PhysicalPlan make_scan(const LogicalOperator& plan);
-PhysicalPlan make_values(const LogicalOperator& plan);
+PhysicalPlan make_scan(const LogicalOperator& plan, ExecutionContext& context, size_t instance);
+PhysicalPlan make_values(const LogicalOperator& plan, size_t instance);
 PhysicalPlan make_filter(const LogicalOperator& plan, PhysicalPlan child);
 PhysicalPlan make_project(const LogicalOperator& plan, PhysicalPlan child);
-PhysicalPlan make_hash_aggregate(const LogicalOperator& plan, PhysicalPlan child);
-PhysicalPlan make_hash_join(const LogicalOperator& plan, PhysicalPlan left, PhysicalPlan right);
-PhysicalPlan make_sort(const LogicalOperator& plan, PhysicalPlan child);
-PhysicalPlan make_limit(const LogicalOperator& plan, PhysicalPlan child);
+PhysicalPlan make_hash_aggregate(const LogicalOperator& plan, PhysicalPlan child,
+                                 ExecutionContext& context, size_t instance);
+PhysicalPlan make_hash_join(const LogicalOperator& plan, PhysicalPlan left, PhysicalPlan right,
+                            ExecutionContext& context, size_t instance);
+PhysicalPlan make_sort(const LogicalOperator& plan, PhysicalPlan child, ExecutionContext& context,
+                       size_t instance);
+PhysicalPlan make_limit(const LogicalOperator& plan, PhysicalPlan child, ExecutionContext& context);
 PhysicalPlan make_union(const LogicalOperator& plan, std::vector<PhysicalPlan> children);
-PhysicalPlan make_set_operation(const LogicalOperator& plan, PhysicalPlan left, PhysicalPlan right);
+PhysicalPlan make_set_operation(const LogicalOperator& plan, PhysicalPlan left, PhysicalPlan right,
+                                ExecutionContext& context, size_t instance);
 
 // A materialized input: its chunks, and rows addressed as (chunk << 32 | row).
 struct ChunkCollection {
@@ -62,6 +135,8 @@ struct ChunkCollection {
 
   // Pulls `source` to the end, keeping every chunk.
   void consume(PhysicalOperator& source);
+  // Moves `other`'s chunks to the end of this collection.
+  void append(ChunkCollection&& other);
   const Vector& column(uint64_t ref, size_t c) const { return chunks[ref >> 32]->column(c); }
   static size_t row_of(uint64_t ref) { return static_cast<size_t>(ref & 0xffffffffu); }
 };

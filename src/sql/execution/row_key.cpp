@@ -77,3 +77,90 @@ void decode_row_key(std::string_view key, std::vector<Vector*>& columns, size_t 
 }
 
 }  // namespace sluice::sql
+
+namespace sluice::sql {
+
+bool PackedKeys::packable(const std::vector<LogicalType>& types) {
+  size_t bits = 0;
+  for (const auto& t : types) {
+    PhysicalType p = t.physical();
+    if (p != PhysicalType::kInt8 && p != PhysicalType::kInt16 && p != PhysicalType::kInt32 &&
+        p != PhysicalType::kInt64 && p != PhysicalType::kBool) {
+      return false;
+    }
+    bits += physical_width(p) * 8;
+  }
+  return !types.empty() && bits <= 64;
+}
+
+PackedKeys::PackedKeys(const std::vector<LogicalType>& types) {
+  for (const auto& t : types) widths_.push_back(physical_width(t.physical()));
+  keys_.resize(kBatchSize);
+  has_null_.resize(kBatchSize);
+}
+
+void PackedKeys::pack(const std::vector<const Vector*>& columns, size_t count) {
+  std::fill_n(keys_.begin(), count, 0);
+  std::fill_n(has_null_.begin(), count, 0);
+  size_t shift = 0;
+  for (size_t c = 0; c < columns.size(); ++c) {
+    const Vector& v = *columns[c];
+    size_t width = widths_[c];
+    bool constant = v.is_constant();
+    auto put = [&](auto* data) {
+      using T = std::remove_const_t<std::remove_pointer_t<decltype(data)>>;
+      using U = std::make_unsigned_t<T>;
+      for (size_t i = 0; i < count; ++i) {
+        U bits = static_cast<U>(data[constant ? 0 : i]);
+        keys_[i] |= shift >= 64 ? 0 : static_cast<uint64_t>(bits) << shift;
+      }
+    };
+    switch (width) {
+      case 1:
+        put(v.data<int8_t>());
+        break;
+      case 2:
+        put(v.data<int16_t>());
+        break;
+      case 4:
+        put(v.data<int32_t>());
+        break;
+      default:
+        put(v.data<int64_t>());
+        break;
+    }
+    if (!v.all_valid()) {
+      for (size_t i = 0; i < count; ++i) {
+        if (!v.is_valid(constant ? 0 : i)) has_null_[i] = 1;
+      }
+    }
+    shift += width * 8;
+  }
+}
+
+void PackedKeys::unpack(uint64_t key, std::vector<Vector*>& columns, size_t row) const {
+  size_t shift = 0;
+  for (size_t c = 0; c < columns.size(); ++c) {
+    Vector& v = *columns[c];
+    size_t width = widths_[c];
+    uint64_t bits = width == 8 ? key >> shift : (key >> shift) & ((uint64_t{1} << (width * 8)) - 1);
+    v.set_valid(row);
+    switch (width) {
+      case 1:
+        v.data<int8_t>()[row] = static_cast<int8_t>(static_cast<uint8_t>(bits));
+        break;
+      case 2:
+        v.data<int16_t>()[row] = static_cast<int16_t>(static_cast<uint16_t>(bits));
+        break;
+      case 4:
+        v.data<int32_t>()[row] = static_cast<int32_t>(static_cast<uint32_t>(bits));
+        break;
+      default:
+        v.data<int64_t>()[row] = static_cast<int64_t>(bits);
+        break;
+    }
+    shift += width * 8;
+  }
+}
+
+}  // namespace sluice::sql

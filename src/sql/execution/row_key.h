@@ -35,3 +35,29 @@ class RowKeyEncoder {
 void decode_row_key(std::string_view key, std::vector<Vector*>& columns, size_t row);
 
 }  // namespace sluice::sql
+
+namespace sluice::sql {
+
+// Keys of integer columns whose widths add up to at most 8 bytes (a BIGINT, two INTs, a DATE and
+// an INT, ...) packed into one 64-bit word: hash tables on them hash and compare a word instead
+// of a byte string (TPC-H's keys are all of this kind).
+class PackedKeys {
+ public:
+  // Whether keys of these types pack.
+  static bool packable(const std::vector<LogicalType>& types);
+
+  explicit PackedKeys(const std::vector<LogicalType>& types);
+  // Packs rows [0, count); has_null(i) is set when any key column of row i is NULL.
+  void pack(const std::vector<const Vector*>& columns, size_t count);
+  uint64_t key(size_t row) const { return keys_[row]; }
+  bool has_null(size_t row) const { return has_null_[row] != 0; }
+  // Writes the columns of `key` into row `row` of `columns`.
+  void unpack(uint64_t key, std::vector<Vector*>& columns, size_t row) const;
+
+ private:
+  std::vector<size_t> widths_;
+  std::vector<uint64_t> keys_;
+  std::vector<uint8_t> has_null_;
+};
+
+}  // namespace sluice::sql

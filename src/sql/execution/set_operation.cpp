@@ -1,6 +1,8 @@
-// INTERSECT and EXCEPT, with or without ALL: the right input is counted by row key, then left
-// rows stream through. Distinct forms emit each qualifying row once; ALL forms emit
+// INTERSECT and EXCEPT, with or without ALL: the right input is counted by row key, then the
+// left rows go through in order. Distinct forms emit each qualifying row once; ALL forms emit
 // min(left count, right count) (INTERSECT ALL) or left count - right count (EXCEPT ALL) copies.
+// In parallel, every instance collects its parts of both inputs; the last to arrive computes the
+// result, which instance 0 emits.
 #include <absl/container/flat_hash_map.h>
 
 #include "physical_operator.h"
@@ -10,57 +12,83 @@ namespace sluice::sql {
 
 namespace {
 
+struct SetOperationShared {
+  InstanceBarrier barrier;
+  ChunkCollection left;
+  ChunkCollection right;
+  ChunkCollection result;
+};
+
 class SetOperationOperator : public PhysicalOperator {
  public:
-  SetOperationOperator(const LogicalOperator& plan, PhysicalPlan left, PhysicalPlan right)
+  SetOperationOperator(const LogicalOperator& plan, PhysicalPlan left, PhysicalPlan right,
+                       ExecutionContext& context, size_t instance)
       : PhysicalOperator(plan.types()),
         intersect_(plan.set_op == QueryNode::SetOp::kIntersect),
         all_(plan.all),
         left_(std::move(left)),
         right_(std::move(right)),
-        input_(left_->types()) {}
+        context_(context),
+        shared_(context.shared<SetOperationShared>(&plan)),
+        instance_(instance) {}
 
   bool next(DataChunk& out) override {
-    if (!built_) build();
-    while (true) {
-      if (!left_->next(input_)) {
-        out.reset();
-        return false;
-      }
-      size_t n = input_.size();
-      std::vector<const Vector*> columns;
-      for (size_t c = 0; c < input_.column_count(); ++c) columns.push_back(&input_.column(c));
-      encoder_.encode(columns, n);
-      size_t kept = 0;
-      for (size_t r = 0; r < n; ++r) {
-        std::string key(encoder_.key(r));
-        auto it = right_counts_.find(key);
-        int64_t in_right = it == right_counts_.end() ? 0 : it->second;
-        int64_t& seen = left_seen_[key];
-        ++seen;
-        bool emit;
-        if (intersect_) {
-          emit = all_ ? seen <= in_right : (seen == 1 && in_right > 0);
-        } else {
-          emit = all_ ? seen > in_right : (seen == 1 && in_right == 0);
-        }
-        if (emit) sel_.data()[kept++] = static_cast<uint32_t>(r);
-      }
-      if (kept == 0) continue;
-      out.slice(input_, sel_.data(), kept);
-      return true;
+    if (!done_) {
+      done_ = true;
+      ChunkCollection left;
+      ChunkCollection right;
+      left.consume(*left_);
+      right.consume(*right_);
+      shared_.barrier.arrive(
+          context_,
+          [&] {
+            shared_.left.append(std::move(left));
+            shared_.right.append(std::move(right));
+          },
+          [&] { compute(); });
     }
+    out.reset();
+    if (instance_ != 0 || emitted_ >= shared_.result.chunks.size()) return false;
+    const DataChunk& chunk = *shared_.result.chunks[emitted_++];
+    for (size_t c = 0; c < out.column_count(); ++c)
+      out.column(c).copy_from(chunk.column(c), chunk.size());
+    out.set_size(chunk.size());
+    return true;
   }
 
  private:
-  void build() {
-    built_ = true;
-    DataChunk chunk(right_->types());
-    while (right_->next(chunk)) {
-      std::vector<const Vector*> columns;
-      for (size_t c = 0; c < chunk.column_count(); ++c) columns.push_back(&chunk.column(c));
-      encoder_.encode(columns, chunk.size());
-      for (size_t r = 0; r < chunk.size(); ++r) ++right_counts_[std::string(encoder_.key(r))];
+  static void encode_chunk(RowKeyEncoder& encoder, const DataChunk& chunk) {
+    std::vector<const Vector*> columns;
+    for (size_t c = 0; c < chunk.column_count(); ++c) columns.push_back(&chunk.column(c));
+    encoder.encode(columns, chunk.size());
+  }
+
+  void compute() {
+    absl::flat_hash_map<std::string, int64_t> right_counts;
+    absl::flat_hash_map<std::string, int64_t> left_seen;
+    RowKeyEncoder encoder;
+    for (const auto& chunk : shared_.right.chunks) {
+      encode_chunk(encoder, *chunk);
+      for (size_t r = 0; r < chunk->size(); ++r) ++right_counts[std::string(encoder.key(r))];
+    }
+    SelectionVector sel;
+    for (const auto& chunk : shared_.left.chunks) {
+      encode_chunk(encoder, *chunk);
+      size_t kept = 0;
+      for (size_t r = 0; r < chunk->size(); ++r) {
+        std::string key(encoder.key(r));
+        auto it = right_counts.find(key);
+        int64_t in_right = it == right_counts.end() ? 0 : it->second;
+        int64_t seen = ++left_seen[key];
+        bool emit = intersect_ ? (all_ ? seen <= in_right : (seen == 1 && in_right > 0))
+                               : (all_ ? seen > in_right : (seen == 1 && in_right == 0));
+        if (emit) sel.data()[kept++] = static_cast<uint32_t>(r);
+      }
+      if (kept == 0) continue;
+      auto out = std::make_unique<DataChunk>(types_);
+      out->slice(*chunk, sel.data(), kept);
+      shared_.result.rows += kept;
+      shared_.result.chunks.push_back(std::move(out));
     }
   }
 
@@ -68,19 +96,19 @@ class SetOperationOperator : public PhysicalOperator {
   bool all_;
   PhysicalPlan left_;
   PhysicalPlan right_;
-  DataChunk input_;
-  RowKeyEncoder encoder_;
-  absl::flat_hash_map<std::string, int64_t> right_counts_;
-  absl::flat_hash_map<std::string, int64_t> left_seen_;
-  SelectionVector sel_;
-  bool built_ = false;
+  ExecutionContext& context_;
+  SetOperationShared& shared_;
+  size_t instance_;
+  bool done_ = false;
+  size_t emitted_ = 0;
 };
 
 }  // namespace
 
-PhysicalPlan make_set_operation(const LogicalOperator& plan, PhysicalPlan left,
-                                PhysicalPlan right) {
-  return std::make_unique<SetOperationOperator>(plan, std::move(left), std::move(right));
+PhysicalPlan make_set_operation(const LogicalOperator& plan, PhysicalPlan left, PhysicalPlan right,
+                                ExecutionContext& context, size_t instance) {
+  return std::make_unique<SetOperationOperator>(plan, std::move(left), std::move(right), context,
+                                                instance);
 }
 
 }  // namespace sluice::sql

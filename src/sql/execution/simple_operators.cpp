@@ -2,8 +2,12 @@
 // limit and union. Each is small; the blocking ones have files of their own.
 #include <fmt/format.h>
 
+#include <atomic>
+#include <thread>
+
 #include "expression_executor.h"
 #include "physical_operator.h"
+#include "sluice/core/error.h"
 
 namespace sluice::sql {
 
@@ -11,9 +15,9 @@ namespace {
 
 class ScanOperator : public PhysicalOperator {
  public:
-  explicit ScanOperator(const LogicalOperator& plan)
+  ScanOperator(const LogicalOperator& plan, size_t part, size_t parts)
       : PhysicalOperator(plan.types()),
-        scan_(plan.table->scan(plan.projection)),
+        scan_(plan.table->scan(plan.projection, part, parts)),
         scanned_(plan.types()) {
     for (const auto& f : plan.filters) filters_.push_back(std::make_unique<ExpressionExecutor>(*f));
   }
@@ -58,8 +62,10 @@ class ScanOperator : public PhysicalOperator {
 
 class ValuesOperator : public PhysicalOperator {
  public:
-  explicit ValuesOperator(const LogicalOperator& plan)
-      : PhysicalOperator(plan.types()), rows_(plan.rows) {}
+  // Only instance 0 produces the rows.
+  ValuesOperator(const LogicalOperator& plan, size_t instance) : PhysicalOperator(plan.types()) {
+    if (instance == 0) rows_ = plan.rows;
+  }
 
   bool next(DataChunk& out) override {
     out.reset();
@@ -139,39 +145,66 @@ class ProjectOperator : public PhysicalOperator {
   DataChunk input_;
 };
 
+// LIMIT and OFFSET over all instances: rows claim positions in one shared count, so the query
+// returns at most `limit` rows whichever instances produce them.
+struct LimitShared {
+  std::atomic<uint64_t> position{0};
+};
+
 class LimitOperator : public PhysicalOperator {
  public:
-  LimitOperator(const LogicalOperator& plan, PhysicalPlan child)
+  LimitOperator(const LogicalOperator& plan, PhysicalPlan child, LimitShared& shared)
       : PhysicalOperator(plan.types()),
+        drain_(has_meeting_point(plan)),
         child_(std::move(child)),
-        remaining_(plan.limit ? *plan.limit : UINT64_MAX),
-        skip_(plan.offset),
+        shared_(shared),
+        begin_(plan.offset),
+        end_(plan.limit ? plan.offset + *plan.limit : UINT64_MAX),
         input_(child_->types()) {}
 
   bool next(DataChunk& out) override {
-    while (remaining_ > 0) {
+    while (shared_.position.load(std::memory_order_relaxed) < end_) {
       if (!child_->next(input_)) break;
       size_t n = input_.size();
-      size_t begin = 0;
-      if (skip_ > 0) {
-        begin = static_cast<size_t>(std::min<uint64_t>(skip_, n));
-        skip_ -= begin;
-      }
-      size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, n - begin));
-      if (take == 0) continue;
-      for (size_t i = 0; i < take; ++i) sel_.data()[i] = static_cast<uint32_t>(begin + i);
+      if (n == 0) continue;
+      uint64_t first = shared_.position.fetch_add(n);
+      // This chunk holds positions [first, first + n); keep those in [begin_, end_).
+      uint64_t from = std::max(first, begin_);
+      uint64_t to = std::min(first + n, end_);
+      if (from >= to) continue;
+      size_t take = static_cast<size_t>(to - from);
+      for (size_t i = 0; i < take; ++i) sel_.data()[i] = static_cast<uint32_t>(from - first + i);
       out.slice(input_, sel_.data(), take);
-      remaining_ -= take;
       return true;
+    }
+    // Operators below that meet the other instances must see this instance arrive, even when
+    // the limit needs no more rows; otherwise they would wait for it forever.
+    if (drain_) {
+      while (child_->next(input_)) {
+      }
+      drain_ = false;
     }
     out.reset();
     return false;
   }
 
  private:
+  static bool has_meeting_point(const LogicalOperator& op) {
+    for (const auto& child : op.children) {
+      if (child->kind == LogicalKind::kAggregate || child->kind == LogicalKind::kJoin ||
+          child->kind == LogicalKind::kSort || child->kind == LogicalKind::kTopN ||
+          child->kind == LogicalKind::kSetOp || has_meeting_point(*child)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool drain_;
   PhysicalPlan child_;
-  uint64_t remaining_;
-  uint64_t skip_;
+  LimitShared& shared_;
+  uint64_t begin_;
+  uint64_t end_;
   DataChunk input_;
   SelectionVector sel_;
 };
@@ -197,9 +230,11 @@ class UnionOperator : public PhysicalOperator {
 
 }  // namespace
 
-PhysicalPlan make_scan(const LogicalOperator& plan) { return std::make_unique<ScanOperator>(plan); }
-PhysicalPlan make_values(const LogicalOperator& plan) {
-  return std::make_unique<ValuesOperator>(plan);
+PhysicalPlan make_scan(const LogicalOperator& plan, ExecutionContext& context, size_t instance) {
+  return std::make_unique<ScanOperator>(plan, instance, context.parallelism());
+}
+PhysicalPlan make_values(const LogicalOperator& plan, size_t instance) {
+  return std::make_unique<ValuesOperator>(plan, instance);
 }
 PhysicalPlan make_filter(const LogicalOperator& plan, PhysicalPlan child) {
   return std::make_unique<FilterOperator>(plan, std::move(child));
@@ -207,8 +242,10 @@ PhysicalPlan make_filter(const LogicalOperator& plan, PhysicalPlan child) {
 PhysicalPlan make_project(const LogicalOperator& plan, PhysicalPlan child) {
   return std::make_unique<ProjectOperator>(plan, std::move(child));
 }
-PhysicalPlan make_limit(const LogicalOperator& plan, PhysicalPlan child) {
-  return std::make_unique<LimitOperator>(plan, std::move(child));
+PhysicalPlan make_limit(const LogicalOperator& plan, PhysicalPlan child,
+                        ExecutionContext& context) {
+  return std::make_unique<LimitOperator>(plan, std::move(child),
+                                         context.shared<LimitShared>(&plan));
 }
 PhysicalPlan make_union(const LogicalOperator& plan, std::vector<PhysicalPlan> children) {
   return std::make_unique<UnionOperator>(plan, std::move(children));
@@ -225,33 +262,149 @@ void ChunkCollection::consume(PhysicalOperator& source) {
   }
 }
 
-PhysicalPlan create_physical_plan(const LogicalOperator& plan, const ExecutionOptions& options) {
+void ChunkCollection::append(ChunkCollection&& other) {
+  for (auto& chunk : other.chunks) chunks.push_back(std::move(chunk));
+  rows += other.rows;
+  other.chunks.clear();
+  other.rows = 0;
+}
+
+void ExecutionContext::fail() {
+  std::vector<std::pair<std::condition_variable*, std::mutex*>> watched;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    failed_ = true;
+    watched = watched_;
+  }
+  for (auto& [cv, m] : watched) {
+    // Taking the waiter's mutex orders the flag before its next check.
+    std::lock_guard<std::mutex> lock(*m);
+    cv->notify_all();
+  }
+}
+
+bool ExecutionContext::failed() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return failed_;
+}
+
+void ExecutionContext::watch(std::condition_variable* cv, std::mutex* mutex) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  watched_.emplace_back(cv, mutex);
+}
+
+void ExecutionContext::wait(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                            const std::function<bool()>& ready) {
+  cv.wait(lock, [&] { return ready() || failed(); });
+  if (!ready()) throw Error(ErrorCategory::kCancelled, "another part of the query failed");
+}
+
+void InstanceBarrier::arrive(ExecutionContext& context, const std::function<void()>& local,
+                             const std::function<void()>& merge) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!watched_) {
+    watched_ = true;
+    context.watch(&cv_, &mutex_);
+  }
+  if (context.failed()) throw Error(ErrorCategory::kCancelled, "another part of the query failed");
+  local();
+  if (++arrived_ == context.parallelism()) {
+    merge();
+    done_ = true;
+    cv_.notify_all();
+    return;
+  }
+  context.wait(lock, cv_, [this] { return done_; });
+}
+
+PhysicalPlan create_physical_plan(const LogicalOperator& plan, ExecutionContext& context,
+                                  size_t instance) {
   std::vector<PhysicalPlan> children;
-  for (const auto& child : plan.children) children.push_back(create_physical_plan(*child, options));
+  for (const auto& child : plan.children) {
+    children.push_back(create_physical_plan(*child, context, instance));
+  }
   switch (plan.kind) {
     case LogicalKind::kScan:
-      return make_scan(plan);
+      return make_scan(plan, context, instance);
     case LogicalKind::kValues:
-      return make_values(plan);
+      return make_values(plan, instance);
     case LogicalKind::kFilter:
       return make_filter(plan, std::move(children[0]));
     case LogicalKind::kProject:
       return make_project(plan, std::move(children[0]));
     case LogicalKind::kAggregate:
-      return make_hash_aggregate(plan, std::move(children[0]));
+      return make_hash_aggregate(plan, std::move(children[0]), context, instance);
     case LogicalKind::kJoin:
-      return make_hash_join(plan, std::move(children[0]), std::move(children[1]));
+      return make_hash_join(plan, std::move(children[0]), std::move(children[1]), context,
+                            instance);
     case LogicalKind::kSort:
     case LogicalKind::kTopN:
-      return make_sort(plan, std::move(children[0]));
+      return make_sort(plan, std::move(children[0]), context, instance);
     case LogicalKind::kLimit:
-      return make_limit(plan, std::move(children[0]));
+      return make_limit(plan, std::move(children[0]), context);
     case LogicalKind::kUnion:
       return make_union(plan, std::move(children));
     case LogicalKind::kSetOp:
-      return make_set_operation(plan, std::move(children[0]), std::move(children[1]));
+      return make_set_operation(plan, std::move(children[0]), std::move(children[1]), context,
+                                instance);
   }
   return nullptr;
+}
+
+std::vector<std::unique_ptr<DataChunk>> execute_plan(const LogicalOperator& plan,
+                                                     const ExecutionOptions& options) {
+  size_t n = std::max<size_t>(options.parallelism, 1);
+  ExecutionContext context(n);
+  std::vector<std::vector<std::unique_ptr<DataChunk>>> results(n);
+  std::vector<std::exception_ptr> errors(n);
+  auto run = [&](size_t instance) {
+    try {
+      PhysicalPlan root = create_physical_plan(plan, context, instance);
+      while (true) {
+        auto chunk = std::make_unique<DataChunk>(root->types());
+        if (!root->next(*chunk)) break;
+        if (chunk->size() == 0) continue;
+        for (size_t c = 0; c < chunk->column_count(); ++c) chunk->column(c).flatten(chunk->size());
+        results[instance].push_back(std::move(chunk));
+      }
+    } catch (...) {
+      errors[instance] = std::current_exception();
+      context.fail();
+    }
+  };
+  if (n == 1) {
+    run(0);
+  } else {
+    std::vector<std::thread> threads;
+    for (size_t i = 1; i < n; ++i) threads.emplace_back(run, i);
+    run(0);
+    for (auto& t : threads) t.join();
+  }
+  // The first real failure, not the "another part failed" of the instances it stopped.
+  std::exception_ptr first;
+  std::exception_ptr cancelled;
+  for (const auto& e : errors) {
+    if (!e) continue;
+    bool is_cancel = false;
+    try {
+      std::rethrow_exception(e);
+    } catch (const Error& error) {
+      is_cancel = error.category() == ErrorCategory::kCancelled;
+    } catch (...) {
+    }
+    if (!is_cancel) {
+      first = e;
+      break;
+    }
+    if (!cancelled) cancelled = e;
+  }
+  if (!first) first = cancelled;
+  if (first) std::rethrow_exception(first);
+  std::vector<std::unique_ptr<DataChunk>> all;
+  for (auto& r : results) {
+    for (auto& c : r) all.push_back(std::move(c));
+  }
+  return all;
 }
 
 }  // namespace sluice::sql

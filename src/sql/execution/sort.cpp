@@ -1,6 +1,7 @@
 // ORDER BY: materializes its input, sorts row references by the sort keys (NULLs first or last
 // per key), and emits the rows in order. With a LIMIT (top-N), only the first offset + limit
-// rows are ordered (a partial sort) and emitted.
+// rows are emitted. In parallel, every instance collects its part, the last to arrive sorts them
+// all, and instance 0 emits the result (the order is one sequence).
 #include <algorithm>
 
 #include "expression_executor.h"
@@ -10,10 +11,22 @@ namespace sluice::sql {
 
 namespace {
 
+struct SortShared {
+  InstanceBarrier barrier;
+  ChunkCollection input;
+  std::vector<uint64_t> order;
+  size_t begin = 0;
+  size_t end = 0;
+};
+
 class SortOperator : public PhysicalOperator {
  public:
-  SortOperator(const LogicalOperator& plan, PhysicalPlan child)
+  SortOperator(const LogicalOperator& plan, PhysicalPlan child, ExecutionContext& context,
+               size_t instance)
       : PhysicalOperator(plan.types()),
+        context_(context),
+        shared_(context.shared<SortShared>(&plan)),
+        instance_(instance),
         child_(std::move(child)),
         keys_(plan.sort_keys),
         limit_(plan.kind == LogicalKind::kTopN ? plan.limit : std::nullopt),
@@ -22,13 +35,13 @@ class SortOperator : public PhysicalOperator {
   bool next(DataChunk& out) override {
     if (!sorted_) sort();
     out.reset();
-    if (position_ >= end_) return false;
-    size_t n = std::min(kBatchSize, end_ - position_);
+    if (instance_ != 0 || position_ >= shared_.end) return false;
+    size_t n = std::min(kBatchSize, shared_.end - position_);
     for (size_t i = 0; i < n; ++i) {
-      uint64_t ref = order_[position_ + i];
+      uint64_t ref = shared_.order[position_ + i];
       size_t row = ChunkCollection::row_of(ref);
       for (size_t c = 0; c < out.column_count(); ++c) {
-        out.column(c).copy_row(i, input_.column(ref, c), row);
+        out.column(c).copy_row(i, shared_.input.column(ref, c), row);
       }
     }
     position_ += n;
@@ -37,12 +50,12 @@ class SortOperator : public PhysicalOperator {
   }
 
  private:
-  bool less(uint64_t a, uint64_t b) const {
+  bool less(const ChunkCollection& input, uint64_t a, uint64_t b) const {
     size_t ra = ChunkCollection::row_of(a);
     size_t rb = ChunkCollection::row_of(b);
     for (const SortKey& key : keys_) {
-      const Vector& va = input_.column(a, key.column);
-      const Vector& vb = input_.column(b, key.column);
+      const Vector& va = input.column(a, key.column);
+      const Vector& vb = input.column(b, key.column);
       bool na = !va.is_valid(ra);
       bool nb = !vb.is_valid(rb);
       if (na || nb) {
@@ -57,40 +70,53 @@ class SortOperator : public PhysicalOperator {
 
   void sort() {
     sorted_ = true;
-    input_.consume(*child_);
-    order_.reserve(input_.rows);
-    for (size_t c = 0; c < input_.chunks.size(); ++c) {
-      for (size_t r = 0; r < input_.chunks[c]->size(); ++r)
-        order_.push_back((uint64_t{c} << 32) | r);
-    }
-    auto cmp = [this](uint64_t a, uint64_t b) { return less(a, b); };
-    end_ = order_.size();
-    if (limit_) {
-      size_t wanted = static_cast<size_t>(std::min<uint64_t>(order_.size(), *limit_ + offset_));
-      // stable: rows with equal keys keep their input order, as with the full sort.
-      std::stable_sort(order_.begin(), order_.end(), cmp);
-      end_ = wanted;
-    } else {
-      std::stable_sort(order_.begin(), order_.end(), cmp);
-    }
-    position_ = static_cast<size_t>(std::min<uint64_t>(offset_, end_));
+    ChunkCollection local;
+    local.consume(*child_);
+    shared_.barrier.arrive(
+        context_, [&] { shared_.input.append(std::move(local)); }, [&] { sort_all(); });
+    position_ = shared_.begin;
   }
 
+  // The last instance: orders every row.
+  void sort_all() {
+    const ChunkCollection& input = shared_.input;
+    std::vector<uint64_t>& order = shared_.order;
+    order.reserve(input.rows);
+    for (size_t c = 0; c < input.chunks.size(); ++c) {
+      for (size_t r = 0; r < input.chunks[c]->size(); ++r) order.push_back((uint64_t{c} << 32) | r);
+    }
+    auto cmp = [&](uint64_t a, uint64_t b) { return less(input, a, b); };
+    size_t end = order.size();
+    if (limit_) {
+      end = static_cast<size_t>(std::min<uint64_t>(order.size(), *limit_ + offset_));
+      std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(end),
+                        order.end(), [&](uint64_t a, uint64_t b) {
+                          // Ties keep input order, as a stable sort would.
+                          return cmp(a, b) || (!cmp(b, a) && a < b);
+                        });
+    } else {
+      std::stable_sort(order.begin(), order.end(), cmp);
+    }
+    shared_.end = end;
+    shared_.begin = static_cast<size_t>(std::min<uint64_t>(offset_, end));
+  }
+
+  ExecutionContext& context_;
+  SortShared& shared_;
+  size_t instance_;
   PhysicalPlan child_;
   std::vector<SortKey> keys_;
   std::optional<uint64_t> limit_;
   uint64_t offset_;
-  ChunkCollection input_;
-  std::vector<uint64_t> order_;
   bool sorted_ = false;
   size_t position_ = 0;
-  size_t end_ = 0;
 };
 
 }  // namespace
 
-PhysicalPlan make_sort(const LogicalOperator& plan, PhysicalPlan child) {
-  return std::make_unique<SortOperator>(plan, std::move(child));
+PhysicalPlan make_sort(const LogicalOperator& plan, PhysicalPlan child, ExecutionContext& context,
+                       size_t instance) {
+  return std::make_unique<SortOperator>(plan, std::move(child), context, instance);
 }
 
 }  // namespace sluice::sql

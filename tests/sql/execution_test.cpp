@@ -1,0 +1,252 @@
+// The batch executor against brute-force references: aggregates and joins over random tables
+// (NULLs, duplicates, skew) at several parallelisms must equal what nested loops over the rows
+// compute; a failure in one instance fails the query (no hang); parse errors point at the text.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+
+#include "sluice/core/error.h"
+#include "sluice/sql/parser.h"
+#include "sluice/sql/session.h"
+
+namespace sluice::sql {
+namespace {
+
+struct Row {
+  std::optional<int> key;
+  std::optional<int64_t> value;
+  std::string tag;
+};
+
+std::string sql_value(const std::optional<int>& v) { return v ? std::to_string(*v) : "NULL"; }
+std::string sql_value(const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "NULL"; }
+
+std::vector<Row> random_rows(std::mt19937& rng, size_t n, int keys) {
+  std::vector<Row> rows;
+  std::uniform_int_distribution<int> key(0, keys - 1);
+  std::uniform_int_distribution<int64_t> value(-1000, 1000);
+  std::uniform_int_distribution<int> percent(0, 99);
+  for (size_t i = 0; i < n; ++i) {
+    Row r;
+    // Skewed: a third of the rows share key 0.
+    if (percent(rng) >= 5) r.key = percent(rng) < 33 ? 0 : key(rng);
+    if (percent(rng) >= 10) r.value = value(rng);
+    r.tag = "t" + std::to_string(key(rng) % 7) +
+            std::string(static_cast<size_t>(percent(rng) % 20), 'x');
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+void load(Session& session, const std::string& table, const std::vector<Row>& rows) {
+  session.execute("CREATE TABLE " + table + " (k INT, v BIGINT, tag STRING)");
+  // Several INSERTs so that the table has several chunks to divide between instances.
+  for (size_t begin = 0; begin < rows.size(); begin += 700) {
+    std::string sql = "INSERT INTO " + table + " VALUES ";
+    for (size_t i = begin; i < std::min(rows.size(), begin + 700); ++i) {
+      sql += (i > begin ? ", " : "") + std::string("(") + sql_value(rows[i].key) + ", " +
+             sql_value(rows[i].value) + ", '" + rows[i].tag + "')";
+    }
+    session.execute(sql);
+  }
+}
+
+std::multiset<std::string> result_rows(Session& session, const std::string& sql) {
+  std::multiset<std::string> out;
+  for (const auto& row : session.execute(sql).rendered_rows()) {
+    std::string line;
+    for (const auto& v : row) line += v + "|";
+    out.insert(line);
+  }
+  return out;
+}
+
+class RandomizedExecution : public ::testing::TestWithParam<int> {};
+
+TEST_P(RandomizedExecution, AggregatesEqualTheReference) {
+  const int parallelism = GetParam();
+  for (uint32_t seed : {1u, 2u, 3u}) {
+    SCOPED_TRACE("seed " + std::to_string(seed) + ", parallelism " + std::to_string(parallelism));
+    std::mt19937 rng(seed);
+    std::vector<Row> rows = random_rows(rng, 5000, 50);
+    Session session;
+    session.execute("SET 'parallelism.default' = '" + std::to_string(parallelism) + "'");
+    load(session, "t", rows);
+    // The reference: GROUP BY k with COUNT(*), COUNT(v), SUM(v), MIN(v), MAX(v),
+    // COUNT(DISTINCT tag).
+    struct Acc {
+      int64_t count = 0, count_v = 0, sum = 0;
+      std::optional<int64_t> min, max;
+      std::set<std::string> tags;
+    };
+    std::map<std::optional<int>, Acc> groups;
+    for (const auto& r : rows) {
+      Acc& a = groups[r.key];
+      ++a.count;
+      a.tags.insert(r.tag);
+      if (!r.value) continue;
+      ++a.count_v;
+      a.sum += *r.value;
+      a.min = a.min ? std::min(*a.min, *r.value) : *r.value;
+      a.max = a.max ? std::max(*a.max, *r.value) : *r.value;
+    }
+    std::multiset<std::string> expected;
+    for (const auto& [k, a] : groups) {
+      expected.insert(sql_value(k) + "|" + std::to_string(a.count) + "|" +
+                      std::to_string(a.count_v) + "|" +
+                      (a.count_v ? std::to_string(a.sum) : "NULL") + "|" + sql_value(a.min) + "|" +
+                      sql_value(a.max) + "|" + std::to_string(a.tags.size()) + "|");
+    }
+    EXPECT_EQ(result_rows(session,
+                          "SELECT k, COUNT(*), COUNT(v), SUM(v), MIN(v), MAX(v), "
+                          "COUNT(DISTINCT tag) FROM t GROUP BY k"),
+              expected);
+  }
+}
+
+TEST_P(RandomizedExecution, JoinsEqualTheReference) {
+  const int parallelism = GetParam();
+  for (uint32_t seed : {7u, 8u}) {
+    SCOPED_TRACE("seed " + std::to_string(seed) + ", parallelism " + std::to_string(parallelism));
+    std::mt19937 rng(seed);
+    std::vector<Row> left = random_rows(rng, 1500, 40);
+    std::vector<Row> right = random_rows(rng, 900, 60);
+    Session session;
+    session.execute("SET 'parallelism.default' = '" + std::to_string(parallelism) + "'");
+    load(session, "l", left);
+    load(session, "r", right);
+    // Per join kind: (l.k, l.v, r.v) rows, NULL-padded for outer joins.
+    auto line = [](const Row* a, const Row* b) {
+      return (a ? sql_value(a->key) + "|" + sql_value(a->value) : std::string("NULL|NULL")) + "|" +
+             (b ? sql_value(b->value) : std::string("NULL")) + "|";
+    };
+    std::multiset<std::string> inner, left_outer, full, semi, anti;
+    std::vector<bool> right_matched(right.size(), false);
+    for (const auto& a : left) {
+      bool matched = false;
+      for (size_t j = 0; j < right.size(); ++j) {
+        const Row& b = right[j];
+        // ON l.k = r.k AND l.v < r.v: an equality and a residual condition.
+        if (a.key && b.key && *a.key == *b.key && a.value && b.value && *a.value < *b.value) {
+          inner.insert(line(&a, &b));
+          left_outer.insert(line(&a, &b));
+          full.insert(line(&a, &b));
+          matched = true;
+          right_matched[j] = true;
+        }
+      }
+      if (!matched) {
+        left_outer.insert(line(&a, nullptr));
+        full.insert(line(&a, nullptr));
+      }
+      (matched ? semi : anti).insert(sql_value(a.key) + "|" + sql_value(a.value) + "|");
+    }
+    for (size_t j = 0; j < right.size(); ++j) {
+      if (!right_matched[j]) full.insert(line(nullptr, &right[j]));
+    }
+    const std::string on = " ON l.k = r.k AND l.v < r.v";
+    EXPECT_EQ(result_rows(session, "SELECT l.k, l.v, r.v FROM l JOIN r" + on), inner);
+    EXPECT_EQ(result_rows(session, "SELECT l.k, l.v, r.v FROM l LEFT JOIN r" + on), left_outer);
+    EXPECT_EQ(result_rows(session, "SELECT l.k, l.v, r.v FROM l FULL JOIN r" + on), full);
+    EXPECT_EQ(result_rows(session,
+                          "SELECT k, v FROM l WHERE EXISTS (SELECT 1 FROM r WHERE r.k = l.k "
+                          "AND l.v < r.v)"),
+              semi);
+    EXPECT_EQ(result_rows(session,
+                          "SELECT k, v FROM l WHERE NOT EXISTS (SELECT 1 FROM r WHERE r.k = "
+                          "l.k AND l.v < r.v)"),
+              anti);
+  }
+}
+
+TEST_P(RandomizedExecution, OrderAndLimitAreGlobal) {
+  const int parallelism = GetParam();
+  std::mt19937 rng(11);
+  std::vector<Row> rows = random_rows(rng, 6000, 1000);
+  Session session;
+  session.execute("SET 'parallelism.default' = '" + std::to_string(parallelism) + "'");
+  load(session, "t", rows);
+  std::vector<int64_t> values;
+  for (const auto& r : rows) {
+    if (r.value) values.push_back(*r.value);
+  }
+  std::sort(values.begin(), values.end());
+  auto result = session.execute("SELECT v FROM t WHERE v IS NOT NULL ORDER BY v LIMIT 25 OFFSET 10")
+                    .rendered_rows();
+  ASSERT_EQ(result.size(), 25u);
+  for (size_t i = 0; i < result.size(); ++i)
+    EXPECT_EQ(result[i][0], std::to_string(values[10 + i]));
+  EXPECT_EQ(session.execute("SELECT k FROM t LIMIT 37").row_count(), 37u);
+}
+
+TEST_P(RandomizedExecution, AFailingInstanceFailsTheQuery) {
+  const int parallelism = GetParam();
+  Session session;
+  session.execute("SET 'parallelism.default' = '" + std::to_string(parallelism) + "'");
+  std::mt19937 rng(5);
+  load(session, "t", random_rows(rng, 4000, 10));
+  // Division by zero in one row of one instance's part; an aggregate and a join above it wait
+  // for every instance.
+  EXPECT_THROW(session.execute("SELECT a.k, SUM(b.v / (a.v - a.v)) FROM t a JOIN t b ON a.k = b.k "
+                               "WHERE a.v IS NOT NULL GROUP BY a.k"),
+               Error);
+  // The session stays usable.
+  EXPECT_EQ(session.execute("SELECT COUNT(*) FROM t").rendered_rows()[0][0], "4000");
+}
+
+INSTANTIATE_TEST_SUITE_P(Parallelism, RandomizedExecution, ::testing::Values(1, 2, 4));
+
+TEST(SqlErrors, ParseErrorsPointAtTheToken) {
+  try {
+    parse_sql("SELECT a,\n  b FORM t");
+    FAIL() << "expected a syntax error";
+  } catch (const SqlError& e) {
+    EXPECT_EQ(e.position().line, 2);
+    EXPECT_EQ(e.position().column, 5);
+    std::string what = e.what();
+    EXPECT_NE(what.find("(did you mean FROM?)"), std::string::npos) << what;
+    EXPECT_NE(what.find("\n    b FORM t\n      ^"), std::string::npos) << what;
+  }
+}
+
+TEST(SqlErrors, BindErrorsSuggestNames) {
+  Session session;
+  session.execute("CREATE TABLE lineitem (l_quantity INT)");
+  try {
+    session.execute("SELECT l_quantty FROM lineitem");
+    FAIL();
+  } catch (const SqlError& e) {
+    EXPECT_NE(
+        std::string(e.what()).find("column 'l_quantty' not found (did you mean 'l_quantity'?)"),
+        std::string::npos)
+        << e.what();
+  }
+  try {
+    session.execute("SELECT COUNT(*) FROM lineitme");
+    FAIL();
+  } catch (const SqlError& e) {
+    EXPECT_NE(std::string(e.what()).find("table 'lineitme' not found (did you mean 'lineitem'?)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(SqlErrors, NearestNameIgnoresFarNames) {
+  EXPECT_EQ(nearest_name("SELEC", {"SELECT", "DELETE"}), "SELECT");
+  EXPECT_EQ(nearest_name("zzzzzz", {"SELECT", "DELETE"}), "");
+}
+
+TEST(SqlErrors, BadCsvFieldNamesFileLineAndColumn) {
+  // Covered end to end in tests/sql/csv; here the INSERT path: nothing is half-written.
+  Session session;
+  session.execute("CREATE TABLE t (a INT NOT NULL)");
+  EXPECT_THROW(session.execute("INSERT INTO t VALUES (1), (NULL)"), Error);
+  EXPECT_EQ(session.execute("SELECT COUNT(*) FROM t").rendered_rows()[0][0], "0");
+}
+
+}  // namespace
+}  // namespace sluice::sql
