@@ -1,6 +1,10 @@
 #include "sluice/sql/catalog.h"
 
+#include <absl/container/flat_hash_set.h>
+#include <absl/hash/hash.h>
+
 #include <algorithm>
+#include <cstring>
 
 namespace sluice::sql {
 
@@ -41,8 +45,38 @@ std::unique_ptr<TableScan> MemoryTable::scan(const std::vector<size_t>& projecti
   return std::make_unique<MemoryTableScan>(chunks_, projection, part, parts);
 }
 
+std::optional<uint64_t> MemoryTable::distinct_count(size_t column) const {
+  std::lock_guard<std::mutex> lock(statistics_mutex_);
+  auto it = distinct_counts_.find(column);
+  if (it != distinct_counts_.end()) return it->second;
+  // Exact, by hashing every value once: tables here are in memory already.
+  absl::flat_hash_set<uint64_t> seen;
+  for (const auto& chunk : chunks_) {
+    const Vector& v = chunk->column(column);
+    for (size_t r = 0; r < chunk->size(); ++r) {
+      if (!v.is_valid(r)) continue;
+      uint64_t h;
+      if (v.physical() == PhysicalType::kString) {
+        h = absl::HashOf(v.data<StringRef>()[r].view());
+      } else {
+        size_t width = physical_width(v.physical());
+        uint64_t bits[2] = {0, 0};
+        std::memcpy(bits, v.raw() + r * width, width);
+        h = absl::HashOf(bits[0], bits[1]);
+      }
+      seen.insert(h);
+    }
+  }
+  distinct_counts_[column] = seen.size();
+  return seen.size();
+}
+
 void MemoryTable::append(const DataChunk& chunk) {
   if (chunk.size() == 0) return;
+  {
+    std::lock_guard<std::mutex> lock(statistics_mutex_);
+    distinct_counts_.clear();
+  }
   std::vector<LogicalType> types;
   for (const auto& c : columns_) types.push_back(c.type);
   size_t offset = 0;
@@ -63,6 +97,8 @@ void MemoryTable::append(const DataChunk& chunk) {
 void MemoryTable::clear() {
   chunks_.clear();
   rows_ = 0;
+  std::lock_guard<std::mutex> lock(statistics_mutex_);
+  distinct_counts_.clear();
 }
 
 const CatalogEntry* Catalog::find(const std::string& name) const {

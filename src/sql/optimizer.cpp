@@ -555,6 +555,43 @@ class JoinOrderer {
            (op.join_kind == JoinKind::kInner || op.join_kind == JoinKind::kCross);
   }
 
+  // Distinct values of output column `column` of `op`, when it traces back to a table column.
+  static std::optional<double> distinct_values(const LogicalOperator& op, size_t column) {
+    switch (op.kind) {
+      case LogicalKind::kScan: {
+        auto n = op.table->distinct_count(op.projection[column]);
+        if (!n) return std::nullopt;
+        return std::min(static_cast<double>(*n), estimate(op));
+      }
+      case LogicalKind::kFilter:
+      case LogicalKind::kSort:
+      case LogicalKind::kLimit:
+      case LogicalKind::kTopN: {
+        auto n = distinct_values(*op.children[0], column);
+        if (!n) return std::nullopt;
+        return std::min(*n, estimate(op));
+      }
+      case LogicalKind::kProject: {
+        const BoundExpr& e = *op.expressions[column];
+        if (e.kind != BoundExprKind::kColumn) return std::nullopt;
+        return distinct_values(*op.children[0], e.column);
+      }
+      case LogicalKind::kAggregate:
+        if (column < op.expressions.size() && op.expressions.size() == 1 &&
+            op.expressions[0]->kind == BoundExprKind::kColumn) {
+          return distinct_values(*op.children[0], op.expressions[0]->column);
+        }
+        return std::nullopt;
+      case LogicalKind::kJoin: {
+        size_t left = op.children[0]->output.size();
+        return column < left ? distinct_values(*op.children[0], column)
+                             : distinct_values(*op.children[1], column - left);
+      }
+      default:
+        return std::nullopt;
+    }
+  }
+
   static double estimate(const LogicalOperator& op) {
     switch (op.kind) {
       case LogicalKind::kScan: {
@@ -610,6 +647,15 @@ class JoinOrderer {
     }
     std::vector<double> size(n);
     for (size_t i = 0; i < n; ++i) size[i] = estimate(*inputs[i]);
+    // An equality between a column of input a and one of input b: its selectivity is
+    // 1 / max(distinct values of the two), when both are known (else a foreign key is assumed:
+    // the result is as large as the larger input).
+    auto local_column = [&](const BoundExpr& e, size_t& input, size_t& column) {
+      if (e.kind != BoundExprKind::kColumn) return false;
+      input = input_of(e.column);
+      column = e.column - begin[input];
+      return true;
+    };
     std::vector<bool> used(n, false);
     std::vector<size_t> order;
     size_t first = 0;
@@ -618,27 +664,47 @@ class JoinOrderer {
     }
     order.push_back(first);
     used[first] = true;
+    double current = size[first];
     while (order.size() < n) {
       size_t best = SIZE_MAX;
+      double best_size = 0;
       for (size_t i = 0; i < n; ++i) {
         if (used[i]) continue;
         bool connected = false;
-        for (size_t c = 0; c < conditions.size() && !connected; ++c) {
+        double joined = current * size[i];
+        for (size_t c = 0; c < conditions.size(); ++c) {
           const auto& t = touches[c];
           if (std::find(t.begin(), t.end(), i) == t.end() || t.size() < 2) continue;
           bool rest_built = true;
           for (size_t other : t) rest_built = rest_built && (other == i || used[other]);
-          connected = rest_built;
+          if (!rest_built) continue;
+          connected = true;
+          const BoundExpr& cond = *conditions[c];
+          double estimate_here = std::max(current, size[i]);
+          size_t ia, ca, ib, cb;
+          if (cond.kind == BoundExprKind::kFunction && cond.name == "=" &&
+              local_column(*cond.children[0], ia, ca) && local_column(*cond.children[1], ib, cb)) {
+            auto na = distinct_values(*inputs[ia], ca);
+            auto nb = distinct_values(*inputs[ib], cb);
+            if (na && nb) estimate_here = current * size[i] / std::max({*na, *nb, 1.0});
+          }
+          joined = std::min(joined, estimate_here);
         }
-        if (connected && (best == SIZE_MAX || size[i] < size[best])) best = i;
+        if (!connected) continue;
+        if (best == SIZE_MAX || joined < best_size) {
+          best = i;
+          best_size = joined;
+        }
       }
       if (best == SIZE_MAX) {
         for (size_t i = 0; i < n; ++i) {
           if (!used[i] && (best == SIZE_MAX || size[i] < size[best])) best = i;
         }
+        best_size = current * size[best];
       }
       order.push_back(best);
       used[best] = true;
+      current = std::max(best_size, 1.0);
     }
     // New global positions: inputs in `order`.
     std::vector<size_t> mapping(width);

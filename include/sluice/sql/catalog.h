@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,8 @@ class TableSource {
                                           size_t parts = 1) const = 0;
   // The number of rows, exact or estimated (the optimizer orders joins by it).
   virtual std::optional<uint64_t> row_count() const { return std::nullopt; }
+  // The number of distinct non-NULL values of a column, if known (join size estimates).
+  virtual std::optional<uint64_t> distinct_count(size_t) const { return std::nullopt; }
   // For EXPLAIN: "memory", "csv '/path'", ...
   virtual std::string describe() const = 0;
 };
@@ -60,6 +63,8 @@ class MemoryTable : public TableSource {
   std::unique_ptr<TableScan> scan(const std::vector<size_t>& projection, size_t part = 0,
                                   size_t parts = 1) const override;
   std::optional<uint64_t> row_count() const override { return rows_; }
+  // Counted on first use and kept until the table changes.
+  std::optional<uint64_t> distinct_count(size_t column) const override;
   std::string describe() const override { return "memory"; }
 
   // Appends the rows of `chunk`, whose columns have exactly this table's types.
@@ -70,6 +75,8 @@ class MemoryTable : public TableSource {
   std::vector<ColumnSchema> columns_;
   std::vector<std::unique_ptr<DataChunk>> chunks_;
   uint64_t rows_ = 0;
+  mutable std::mutex statistics_mutex_;
+  mutable std::map<size_t, uint64_t> distinct_counts_;
 };
 
 struct CatalogEntry {
