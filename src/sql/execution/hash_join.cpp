@@ -83,10 +83,9 @@ class HashJoinOperator : public PhysicalOperator {
       }
       probe_next();
     }
-    DataChunk& front = *ready_.front();
-    for (size_t c = 0; c < out.column_count(); ++c)
-      out.column(c).copy_from(front.column(c), front.size());
-    out.set_size(front.size());
+    // Hand the chunk over by swapping buffers; out's old buffers are reused for later output.
+    std::swap(out, *ready_.front());
+    free_.push_back(std::move(ready_.front()));
     ready_.pop_front();
     return true;
   }
@@ -158,7 +157,13 @@ class HashJoinOperator : public PhysicalOperator {
   }
 
   DataChunk& new_output() {
-    ready_.push_back(std::make_unique<DataChunk>(types_));
+    if (free_.empty()) {
+      ready_.push_back(std::make_unique<DataChunk>(types_));
+    } else {
+      ready_.push_back(std::move(free_.back()));
+      free_.pop_back();
+      ready_.back()->reset();
+    }
     return *ready_.back();
   }
 
@@ -193,6 +198,28 @@ class HashJoinOperator : public PhysicalOperator {
     pair_count_ = 0;
   }
 
+  // Build column `c` of the pairs' build rows into `out`.
+  template <typename T>
+  void gather_build(Vector& out, size_t c, size_t n) {
+    T* target = out.data<T>();
+    for (size_t i = 0; i < n; ++i) {
+      uint64_t ref = shared_.refs[pair_build_index_[i]];
+      const Vector& source = shared_.build_side.column(ref, c);
+      size_t row = ChunkCollection::row_of(ref);
+      if (!source.is_valid(row)) {
+        out.set_null(i);
+        continue;
+      }
+      if constexpr (std::is_same_v<T, StringRef>) {
+        // Copied: pointing into the build side's many heaps would keep a list of them per batch.
+        const StringRef& s = source.data<StringRef>()[row];
+        target[i] = s.is_inlined() ? s : out.heap().add(s.view());
+      } else {
+        target[i] = source.data<T>()[row];
+      }
+    }
+  }
+
   // The pairs as (probe columns ++ build columns), column by column.
   void materialize_pairs(size_t n) {
     size_t left_width = probe_.column_count();
@@ -202,23 +229,26 @@ class HashJoinOperator : public PhysicalOperator {
     for (size_t c = 0; c < right_->types().size(); ++c) {
       Vector& out = pairs_.column(left_width + c);
       out.reset();
-      size_t width = physical_width(out.physical());
-      bool strings = out.physical() == PhysicalType::kString;
-      for (size_t i = 0; i < n; ++i) {
-        uint64_t ref = shared_.refs[pair_build_index_[i]];
-        const Vector& source = shared_.build_side.column(ref, c);
-        size_t row = ChunkCollection::row_of(ref);
-        if (!source.is_valid(row)) {
-          out.set_null(i);
-          continue;
-        }
-        if (strings) {
-          // Copied: pointing into the build side's many heaps would keep a list of them per batch.
-          const StringRef& s = source.data<StringRef>()[row];
-          out.data<StringRef>()[i] = s.is_inlined() ? s : out.heap().add(s.view());
-        } else {
-          std::memcpy(out.raw() + i * width, source.raw() + row * width, width);
-        }
+      switch (physical_width(out.physical())) {
+        case 1:
+          gather_build<uint8_t>(out, c, n);
+          break;
+        case 2:
+          gather_build<uint16_t>(out, c, n);
+          break;
+        case 4:
+          gather_build<uint32_t>(out, c, n);
+          break;
+        case 8:
+          gather_build<uint64_t>(out, c, n);
+          break;
+        default:
+          if (out.physical() == PhysicalType::kString) {
+            gather_build<StringRef>(out, c, n);
+          } else {
+            gather_build<int128_t>(out, c, n);
+          }
+          break;
       }
     }
     pairs_.set_size(n);
@@ -375,6 +405,7 @@ class HashJoinOperator : public PhysicalOperator {
   std::vector<size_t> pair_probe_row_;
   std::vector<uint64_t> pair_build_index_;
   std::deque<std::unique_ptr<DataChunk>> ready_;
+  std::vector<std::unique_ptr<DataChunk>> free_;  // output chunks to reuse
   SelectionVector sel_;
   bool built_ = false;
   bool probe_done_ = false;
