@@ -4,7 +4,7 @@ ASAN_DIR ?= build-asan
 TSAN_DIR ?= build-tsan
 CMAKE_FLAGS ?=
 
-.PHONY: setup setup-tests build demo test test-asan test-tsan bench format clean
+.PHONY: setup setup-tests build demo test test-asan test-tsan fuzz bench format clean
 
 setup:
 	@bash scripts/setup
@@ -46,6 +46,12 @@ test-tsan: setup
 	cd $(TSAN_DIR) && ctest --output-on-failure --timeout 900 -j 2 \
 	  -R '^(sql\..*\.p3|JobGraph|Parallelism|Fairness|Failure|Sources|InputGateTest|UnalignedGateTest|Checkpointing|CheckpointCoordinatorMessages|UnalignedCheckpoints|ExactlyOnce\.Rescaling|FinishedTasks|RestoreOperators\.(SessionWindows|PaneWindows|PerWindowAccumulators)|Backends/KeyedStateSnapshot\..*/Heap)'
 
+# The SQL parser, binder and optimizer under libFuzzer with ASan + UBSan (clang), seeded with the
+# SQL tests, TPC-H and every input that once crashed it.
+FUZZ_SECONDS ?= 60
+fuzz: setup-tests
+	bash scripts/fuzz-sql $(FUZZ_SECONDS) build-fuzz
+
 bench: build
 	$(BUILD_DIR)/bench/runtime_bench
 	$(BUILD_DIR)/bench/window_bench
@@ -59,4 +65,4 @@ format:
 	find include src tests bench examples -name '*.h' -o -name '*.cpp' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR) out
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR) build-fuzz out

@@ -81,6 +81,11 @@ void sum_update(const AggregateFunction&, States states, const Vector* input, si
       // Integer sums wrap, as Flink's (Java) arithmetic does.
       st.sum = static_cast<Acc>(static_cast<std::make_unsigned_t<Acc>>(st.sum) +
                                 static_cast<std::make_unsigned_t<Acc>>(data[row]));
+    } else if constexpr (std::is_same_v<Acc, int128_t>) {
+      // Beyond 38 digits the sum is out of its DECIMAL(38, s) anyway: wrap instead of UB.
+      st.sum =
+          static_cast<int128_t>(static_cast<uint128_t>(st.sum) +
+                                static_cast<uint128_t>(static_cast<int128_t>(data[row])));
     } else {
       st.sum += static_cast<Acc>(data[row]);
     }
@@ -92,7 +97,10 @@ template <typename Acc>
 void sum_combine(uint8_t* t, const uint8_t* s) {
   auto& target = state_as<SumState<Acc>>(t);
   const auto& source = *reinterpret_cast<const SumState<Acc>*>(s);
-  if constexpr (std::is_integral_v<Acc> && !std::is_same_v<Acc, int128_t>) {
+  if constexpr (std::is_same_v<Acc, int128_t>) {
+    target.sum = static_cast<int128_t>(static_cast<uint128_t>(target.sum) +
+                                       static_cast<uint128_t>(source.sum));
+  } else if constexpr (std::is_integral_v<Acc>) {
     target.sum = static_cast<Acc>(static_cast<std::make_unsigned_t<Acc>>(target.sum) +
                                   static_cast<std::make_unsigned_t<Acc>>(source.sum));
   } else {
@@ -147,7 +155,11 @@ void avg_decimal_finalize(const AggregateFunction& self, States states, size_t c
       result.set_null(i);
       continue;
     }
-    int128_t n = st.sum * factor;
+    int128_t n;
+    if (__builtin_mul_overflow(st.sum, factor, &n)) {
+      result.set_null(i);  // beyond DECIMAL(38, s)
+      continue;
+    }
     int128_t q = n / st.count;
     int128_t r = n % st.count;
     if (r < 0) r = -r;

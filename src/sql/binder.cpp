@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <functional>
 #include <set>
 
@@ -699,19 +701,23 @@ class Binder::Impl {
 
   // GROUP BY expression: a column or expression of the FROM clause, or (as most engines
   // allow) a select item's alias or ordinal when no column has that name.
+  // `via_item`: ge is already a select item reached through an alias or position, which must
+  // not lead to another one (`SELECT a AS b, b AS a ... GROUP BY a`).
   template <typename Items>
-  BoundExprPtr bind_group_key(const ParsedExpr& ge, Scope& scope, const Items& items) {
-    if (ge.kind == ExprKind::kLiteral && ge.literal_kind == LiteralKind::kInteger) {
-      int64_t ordinal = std::stoll(ge.text);
+  BoundExprPtr bind_group_key(const ParsedExpr& ge, Scope& scope, const Items& items,
+                              bool via_item = false) {
+    if (!via_item && ge.kind == ExprKind::kLiteral && ge.literal_kind == LiteralKind::kInteger) {
+      int64_t ordinal = ordinal_of(ge);
       if (ordinal < 1 || ordinal > static_cast<int64_t>(items.size()) || !items[ordinal - 1].expr) {
         fail(fmt::format("GROUP BY position {} is not in the select list", ordinal), ge.position);
       }
-      return bind_group_key(*items[ordinal - 1].expr, scope, items);
+      return bind_group_key(*items[ordinal - 1].expr, scope, items, true);
     }
-    if (ge.kind == ExprKind::kColumn && ge.qualifier.empty() && !find_column(scope, ge)) {
+    if (!via_item && ge.kind == ExprKind::kColumn && ge.qualifier.empty() &&
+        !find_column(scope, ge)) {
       for (const auto& item : items) {
         if (item.expr && item.name == ge.name && !contains_aggregate(*item.expr)) {
-          return bind_group_key(*item.expr, scope, items);
+          return bind_group_key(*item.expr, scope, items, true);
         }
       }
     }
@@ -734,7 +740,7 @@ class Binder::Impl {
     for (size_t i = 0; i < q.order_by.size(); ++i) {
       const ParsedExpr& oe = *q.order_by[i].expr;
       if (oe.kind == ExprKind::kLiteral && oe.literal_kind == LiteralKind::kInteger) {
-        int64_t ordinal = std::stoll(oe.text);
+        int64_t ordinal = ordinal_of(oe);
         if (ordinal < 1 || ordinal > static_cast<int64_t>(items.size())) {
           fail(fmt::format("ORDER BY position {} is not in the select list", ordinal), oe.position);
         }
@@ -825,7 +831,7 @@ class Binder::Impl {
         const ParsedExpr& oe = *item.expr;
         column = SIZE_MAX;
         if (oe.kind == ExprKind::kLiteral && oe.literal_kind == LiteralKind::kInteger) {
-          int64_t ordinal = std::stoll(oe.text);
+          int64_t ordinal = ordinal_of(oe);
           if (ordinal >= 1 && ordinal <= static_cast<int64_t>(result.plan->output.size())) {
             column = static_cast<size_t>(ordinal - 1);
           }
@@ -1442,7 +1448,7 @@ class Binder::Impl {
             integral == "0" || integral.empty() ? 0 : static_cast<int>(integral.size());
         int precision = std::max(1, integral_digits + scale);
         if (precision > LogicalType::kMaxDecimalPrecision) {
-          return make_constant(Value::floating(LogicalType::double_type(), std::stod(e.text)));
+          return make_constant(Value::floating(LogicalType::double_type(), double_literal(e)));
         }
         int128_t unscaled;
         if (!parse_decimal(e.text, precision, scale, unscaled)) {
@@ -1451,7 +1457,7 @@ class Binder::Impl {
         return make_constant(Value::decimal(unscaled, precision, scale));
       }
       case LiteralKind::kDouble:
-        return make_constant(Value::floating(LogicalType::double_type(), std::stod(e.text)));
+        return make_constant(Value::floating(LogicalType::double_type(), double_literal(e)));
     }
     fail("bad literal", e.position);
   }
@@ -1724,6 +1730,23 @@ class Binder::Impl {
     size_t index = ctx.pending->size();
     ctx.pending->push_back(std::move(pending));
     return make_column(kPendingBase + index, type, "$subquery");
+  }
+
+  // An integer literal used as a position; 0 (never valid) if it does not fit.
+  static int64_t ordinal_of(const ParsedExpr& e) {
+    int64_t v = 0;
+    auto [ptr, ec] = std::from_chars(e.text.data(), e.text.data() + e.text.size(), v);
+    return ec == std::errc() && ptr == e.text.data() + e.text.size() ? v : 0;
+  }
+
+  double double_literal(const ParsedExpr& e) {
+    errno = 0;
+    char* end = nullptr;
+    double v = std::strtod(e.text.c_str(), &end);
+    if (errno == ERANGE && std::isinf(v)) {
+      fail(fmt::format("numeric literal {} is out of the range of DOUBLE", e.text), e.position);
+    }
+    return v;
   }
 
   const Catalog& catalog_;

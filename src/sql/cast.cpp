@@ -20,15 +20,16 @@ int128_t power_of_ten(int n) {
   return p;
 }
 
-// Rescales an unscaled decimal from scale `from` to scale `to`, HALF_UP.
-int128_t rescale(int128_t value, int from, int to) {
-  if (to >= from) return value * power_of_ten(to - from);
+// Rescales an unscaled decimal from scale `from` to scale `to`, HALF_UP; false on overflow.
+bool rescale(int128_t value, int from, int to, int128_t& out) {
+  if (to >= from) return !__builtin_mul_overflow(value, power_of_ten(to - from), &out);
   int128_t divisor = power_of_ten(from - to);
   int128_t q = value / divisor;
   int128_t r = value % divisor;
   if (r < 0) r = -r;
   if (r * 2 >= divisor) q += value < 0 ? -1 : 1;
-  return q;
+  out = q;
+  return true;
 }
 
 bool fits_precision(int128_t value, int precision) {
@@ -287,7 +288,10 @@ void cast_vector(const Vector& input, Vector& out, size_t count, bool try_cast) 
       if (!input.is_valid(i)) continue;
       int128_t value;
       if (from_exact) {
-        value = rescale(read_integer(input, i), from_scale, to.scale());
+        if (!rescale(read_integer(input, i), from_scale, to.scale(), value)) {
+          out.set_null(i);  // Flink: a number that does not fit the decimal type is NULL
+          continue;
+        }
       } else {
         double d = read_double(input, i);
         if (!std::isfinite(d)) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <optional>
 
 namespace sluice::sql {
@@ -424,11 +425,12 @@ class Parser {
   int64_t integer_literal(const char* what) {
     if (peek().type != TokenType::kInteger) fail_unexpected(what);
     const Token& t = next();
-    try {
-      return std::stoll(t.text);
-    } catch (const std::exception&) {
+    int64_t value = 0;
+    auto [ptr, ec] = std::from_chars(t.text.data(), t.text.data() + t.text.size(), value);
+    if (ec != std::errc() || ptr != t.text.data() + t.text.size()) {
       fail(fmt::format("integer {} out of range", t.text), t.position);
     }
+    return value;
   }
 
   // --- statements ---
@@ -595,12 +597,17 @@ class Parser {
   // --- types ---
   int type_argument(int fallback) {
     if (!accept_operator("(")) return fallback;
+    SourcePosition position = peek().position;
     int64_t value = integer_literal("a length or precision");
+    if (value < 0 || value > LogicalType::kMaxLength) {
+      fail(fmt::format("{} is not a valid length or precision", value), position);
+    }
     expect_operator(")");
     return static_cast<int>(value);
   }
 
   LogicalType data_type() {
+    DepthGuard guard(*this);
     SourcePosition position = peek().position;
     if (peek().type != TokenType::kIdentifier) fail_unexpected("a data type");
     std::string name = upper(next().text);
@@ -717,6 +724,7 @@ class Parser {
 
   // --- queries ---
   std::unique_ptr<QueryNode> query() {
+    DepthGuard guard(*this);
     SourcePosition start = peek().position;
     std::vector<CommonTableExpr> with;
     if (accept_keyword("WITH")) {
@@ -982,6 +990,7 @@ class Parser {
   }
 
   std::unique_ptr<TableRef> table_primary() {
+    DepthGuard guard(*this);
     SourcePosition start = peek().position;
     std::unique_ptr<TableRef> ref;
     if (accept_operator("(")) {
@@ -1016,10 +1025,36 @@ class Parser {
   }
 
   // --- expressions, lowest precedence first ---
-  ExprPtr expression() { return or_expr(); }
+  // Nesting (parentheses, subqueries, CASE, function arguments) is bounded so that hostile input
+  // fails with an error instead of exhausting the stack.
+  static constexpr int kMaxDepth = 256;
+  struct DepthGuard {
+    Parser& parser;
+    explicit DepthGuard(Parser& p) : parser(p) {
+      if (++parser.depth_ > kMaxDepth) {
+        --parser.depth_;
+        parser.fail(fmt::format("the statement is nested more than {} levels deep", kMaxDepth),
+                    parser.peek().position);
+      }
+    }
+    ~DepthGuard() { --parser.depth_; }
+  };
+
+  ExprPtr expression() {
+    DepthGuard guard(*this);
+    return or_expr();
+  }
 
   ExprPtr binary(std::string op, ExprPtr left, ExprPtr right, SourcePosition position) {
+    // Chains like 1 + 1 + ... + 1 are built by loops, not recursion: bound their height here,
+    // for the recursive passes that follow.
+    int height = std::max(left->height, right->height) + 1;
+    if (height > 2 * kMaxDepth) {
+      fail(fmt::format("the expression is nested more than {} levels deep", 2 * kMaxDepth),
+           position);
+    }
     auto e = std::make_unique<ParsedExpr>(ExprKind::kBinary, position);
+    e->height = height;
     e->name = std::move(op);
     e->children.push_back(std::move(left));
     e->children.push_back(std::move(right));
@@ -1045,6 +1080,7 @@ class Parser {
   }
 
   ExprPtr not_expr() {
+    DepthGuard guard(*this);
     if (is_keyword("NOT") && !is_keyword("EXISTS", 1)) {
       SourcePosition p = next().position;
       auto e = std::make_unique<ParsedExpr>(ExprKind::kUnary, p);
@@ -1182,6 +1218,7 @@ class Parser {
   }
 
   ExprPtr unary() {
+    DepthGuard guard(*this);
     if (is_operator("-") || is_operator("+")) {
       SourcePosition p = peek().position;
       std::string op = next().text;
@@ -1506,6 +1543,7 @@ class Parser {
   std::shared_ptr<const std::string> source_;
   std::vector<Token> tokens_;
   size_t index_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

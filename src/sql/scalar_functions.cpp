@@ -25,7 +25,7 @@ using Args = Vector* const*;
 
 int128_t pow10(int n) {
   int128_t p = 1;
-  for (int i = 0; i < n; ++i) p *= 10;
+  for (int i = 0; i < n && i < 38; ++i) p *= 10;
   return p;
 }
 
@@ -195,8 +195,12 @@ template <typename T>
 void decimal_add_kernel(const BoundExpr& call, Args args, size_t count, Vector& r) {
   int128_t limit = pow10(call.type.precision());
   binary_loop<T, T, T>(args, count, r, [&](T a, T b, size_t i) -> T {
-    int128_t v = static_cast<int128_t>(a) + static_cast<int128_t>(b);
-    if (v >= limit || v <= -limit) r.set_null(i);
+    int128_t v;
+    if (__builtin_add_overflow(static_cast<int128_t>(a), static_cast<int128_t>(b), &v) ||
+        v >= limit || v <= -limit) {
+      r.set_null(i);
+      return 0;
+    }
     return static_cast<T>(v);
   });
 }
@@ -204,8 +208,12 @@ template <typename T>
 void decimal_subtract_kernel(const BoundExpr& call, Args args, size_t count, Vector& r) {
   int128_t limit = pow10(call.type.precision());
   binary_loop<T, T, T>(args, count, r, [&](T a, T b, size_t i) -> T {
-    int128_t v = static_cast<int128_t>(a) - static_cast<int128_t>(b);
-    if (v >= limit || v <= -limit) r.set_null(i);
+    int128_t v;
+    if (__builtin_sub_overflow(static_cast<int128_t>(a), static_cast<int128_t>(b), &v) ||
+        v >= limit || v <= -limit) {
+      r.set_null(i);
+      return 0;
+    }
     return static_cast<T>(v);
   });
 }
@@ -255,13 +263,19 @@ void decimal_divide_kernel(const BoundExpr& call, Args args, size_t count, Vecto
       return 0;
     }
     int128_t numerator;
+    int128_t denominator;
     int128_t v;
-    if (__builtin_mul_overflow(static_cast<int128_t>(a), factor, &numerator)) {
+    if (__builtin_mul_overflow(static_cast<int128_t>(a), factor, &numerator) ||
+        __builtin_mul_overflow(static_cast<int128_t>(b), reduce, &denominator)) {
       long double approx = static_cast<long double>(a) * static_cast<long double>(factor) /
-                           static_cast<long double>(b);
+                           (static_cast<long double>(b) * static_cast<long double>(reduce));
+      if (!(std::fabs(approx) < 1e38L)) {
+        r.set_null(i);
+        return 0;
+      }
       v = static_cast<int128_t>(std::round(approx));
     } else {
-      v = round_half_up_divide(numerator, static_cast<int128_t>(b) * reduce);
+      v = round_half_up_divide(numerator, denominator);
     }
     if (v >= limit || v <= -limit) r.set_null(i);
     return static_cast<R>(v);
@@ -1091,13 +1105,20 @@ void decimal_round_kernel(const BoundExpr& call, Args args, size_t count, Vector
   int to = call.type.scale();
   unary_loop<A, R>(args, count, r, [&](A v, size_t) -> R {
     int128_t x = v;
+    // Overflow (only for results beyond 38 digits) wraps through unsigned arithmetic rather than
+    // invoking undefined behaviour; such a DECIMAL cannot be declared.
+    auto times = [](int128_t a, int128_t b) {
+      return static_cast<int128_t>(static_cast<uint128_t>(a) *
+                                   static_cast<uint128_t>(b));
+    };
     if (digits < from) {
       int kept = std::max(digits, 0);
-      x = round_half_up_divide(x, pow10(from - kept + (digits < 0 ? -digits : 0)));
-      if (digits < 0) x *= pow10(-digits);
-      x *= pow10(to - kept);
+      int drop = std::min(from - kept + (digits < 0 ? -digits : 0), 38);
+      x = round_half_up_divide(x, pow10(drop));
+      if (digits < 0) x = times(x, pow10(std::min(-digits, 38)));
+      x = times(x, pow10(to - kept));
     } else {
-      x *= pow10(to - from);
+      x = times(x, pow10(to - from));
     }
     return static_cast<R>(x);
   });

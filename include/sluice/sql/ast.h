@@ -66,6 +66,7 @@ struct ParsedExpr {
   bool try_cast = false;
   bool has_operand = false;
   bool has_else = false;
+  int height = 1;  // of the tree of binary operators under this node
 
   ParsedExpr(ExprKind k, SourcePosition p) : kind(k), position(p) {}
   ~ParsedExpr();

@@ -13,6 +13,7 @@
 namespace sluice::sql {
 
 __extension__ typedef __int128 int128_t;
+__extension__ typedef unsigned __int128 uint128_t;
 
 class Vector;
 

@@ -1,0 +1,4 @@
+
+SELECT 1e320,
+-- BRAND1rand#1*.51= 
+S
