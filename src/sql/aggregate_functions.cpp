@@ -83,9 +83,8 @@ void sum_update(const AggregateFunction&, States states, const Vector* input, si
                                 static_cast<std::make_unsigned_t<Acc>>(data[row]));
     } else if constexpr (std::is_same_v<Acc, int128_t>) {
       // Beyond 38 digits the sum is out of its DECIMAL(38, s) anyway: wrap instead of UB.
-      st.sum =
-          static_cast<int128_t>(static_cast<uint128_t>(st.sum) +
-                                static_cast<uint128_t>(static_cast<int128_t>(data[row])));
+      st.sum = static_cast<int128_t>(static_cast<uint128_t>(st.sum) +
+                                     static_cast<uint128_t>(static_cast<int128_t>(data[row])));
     } else {
       st.sum += static_cast<Acc>(data[row]);
     }

@@ -88,6 +88,7 @@ void render(const LogicalOperator& op, int depth, std::string& out) {
       }
       if (op.predicate) line += " where " + op.predicate->to_string();
       if (op.null_aware) line += " (null-aware)";
+      if (op.build_left) line += " (build left)";
       break;
     }
     case LogicalKind::kSort:

@@ -549,6 +549,19 @@ class JoinOrderer {
 
   static const ScalarFunction* equality_function(const LogicalType& type);
 
+  // Semi and anti joins whose left input is much smaller than the right build on the left
+  // (EXISTS over a large table from a small one, TPC-H Q4).
+ public:
+  static void choose_build_sides(LogicalOperator& op) {
+    for (auto& child : op.children) choose_build_sides(*child);
+    if (op.kind != LogicalKind::kJoin || op.left_keys.empty() ||
+        (op.join_kind != JoinKind::kSemi && op.join_kind != JoinKind::kAnti)) {
+      return;
+    }
+    op.build_left = estimate(*op.children[0]) * 2 < estimate(*op.children[1]);
+  }
+
+ private:
   // Inner and cross joins commute: the orderer rearranges trees of them.
   static bool is_inner_join(const LogicalOperator& op) {
     return op.kind == LogicalKind::kJoin &&
@@ -813,6 +826,7 @@ LogicalPlan optimize(LogicalPlan plan) {
   // Join ordering moved conditions into joins' predicates: split them into keys again.
   plan = FilterPushDown().push(std::move(plan), {});
   ColumnPruner().prune(*plan, std::vector<bool>(plan->output.size(), true));
+  JoinOrderer::choose_build_sides(*plan);
   return plan;
 }
 

@@ -1005,34 +1005,43 @@ void like_kernel(const BoundExpr& call, Args args, size_t count, Vector& r) {
   const Vector& p = *args[1];
   const Vector* escape = call.children.size() > 2 ? args[2] : nullptr;
   uint8_t* out = r.data<uint8_t>();
-  // The common shapes of a constant pattern, 'abc%', '%abc' and '%abc%', without backtracking.
-  if (p.is_constant() && !escape) {
+  // A constant pattern of literal segments between '%'s ('abc%', '%abc', '%a%b%'): match the
+  // segments left to right with a substring search, no backtracking matcher.
+  if (p.is_constant() && !escape && !CaseInsensitive) {
     std::string_view pattern = p.data<StringRef>()[0].view();
-    bool has_underscore = pattern.find('_') != std::string_view::npos;
-    size_t percents = static_cast<size_t>(std::count(pattern.begin(), pattern.end(), '%'));
-    if (!CaseInsensitive && !has_underscore && percents <= 2) {
-      bool leading = !pattern.empty() && pattern.front() == '%';
-      bool trailing = pattern.size() > 1 && pattern.back() == '%';
-      std::string_view core = pattern.substr(leading ? 1 : 0);
-      if (trailing) core.remove_suffix(1);
-      if (core.find('%') == std::string_view::npos &&
-          percents == static_cast<size_t>(leading) + static_cast<size_t>(trailing)) {
-        for (size_t i = 0; i < count; ++i) {
-          std::string_view v = s.data<StringRef>()[s.is_constant() ? 0 : i].view();
-          bool m;
-          if (leading && trailing) {
-            m = v.find(core) != std::string_view::npos;
-          } else if (leading) {
-            m = v.size() >= core.size() && v.substr(v.size() - core.size()) == core;
-          } else if (trailing) {
-            m = v.substr(0, core.size()) == core;
-          } else {
-            m = v == core;
-          }
-          out[i] = m;
-        }
-        return;
+    if (pattern.find('_') == std::string_view::npos) {
+      std::vector<std::string_view> segments;
+      size_t begin = 0;
+      while (true) {
+        size_t percent = pattern.find('%', begin);
+        segments.push_back(pattern.substr(
+            begin, percent == std::string_view::npos ? std::string_view::npos : percent - begin));
+        if (percent == std::string_view::npos) break;
+        begin = percent + 1;
       }
+      // segments.front() must start the string, segments.back() end it (both may be empty).
+      std::string_view first = segments.front();
+      std::string_view last = segments.size() > 1 ? segments.back() : std::string_view();
+      bool exact = segments.size() == 1;
+      for (size_t i = 0; i < count; ++i) {
+        std::string_view v = s.data<StringRef>()[s.is_constant() ? 0 : i].view();
+        if (exact) {
+          out[i] = v == first;
+          continue;
+        }
+        bool m = v.size() >= first.size() + last.size() && v.substr(0, first.size()) == first &&
+                 v.substr(v.size() - last.size()) == last;
+        size_t position = first.size();
+        size_t limit = v.size() - last.size();
+        for (size_t k = 1; m && k + 1 < segments.size(); ++k) {
+          if (segments[k].empty()) continue;
+          size_t at = v.substr(0, limit).find(segments[k], position);
+          m = at != std::string_view::npos;
+          position = at + segments[k].size();
+        }
+        out[i] = m;
+      }
+      return;
     }
   }
   for (size_t i = 0; i < count; ++i) {
@@ -1108,8 +1117,7 @@ void decimal_round_kernel(const BoundExpr& call, Args args, size_t count, Vector
     // Overflow (only for results beyond 38 digits) wraps through unsigned arithmetic rather than
     // invoking undefined behaviour; such a DECIMAL cannot be declared.
     auto times = [](int128_t a, int128_t b) {
-      return static_cast<int128_t>(static_cast<uint128_t>(a) *
-                                   static_cast<uint128_t>(b));
+      return static_cast<int128_t>(static_cast<uint128_t>(a) * static_cast<uint128_t>(b));
     };
     if (digits < from) {
       int kept = std::max(digits, 0);

@@ -160,6 +160,42 @@ TEST_P(RandomizedExecution, JoinsEqualTheReference) {
                           "SELECT k, v FROM l WHERE NOT EXISTS (SELECT 1 FROM r WHERE r.k = "
                           "l.k AND l.v < r.v)"),
               anti);
+    // A small left side: the semi and anti joins build on it (EXPLAIN says "build left").
+    std::set<int> right_keys;
+    bool right_has_null = false;
+    for (const auto& b : right) {
+      if (b.key) {
+        right_keys.insert(*b.key);
+      } else {
+        right_has_null = true;
+      }
+    }
+    std::multiset<std::string> small_semi, small_anti, small_not_in, not_in_without_nulls;
+    for (const auto& a : left) {
+      if (!a.key || *a.key >= 3) continue;
+      bool matched = false;
+      for (const auto& b : right) {
+        matched =
+            matched || (b.key && *b.key == *a.key && a.value && b.value && *a.value < *b.value);
+      }
+      (matched ? small_semi : small_anti).insert(sql_value(a.key) + "|" + sql_value(a.value) + "|");
+      if (!right_keys.count(*a.key)) {
+        not_in_without_nulls.insert(sql_value(a.key) + "|");
+        if (!right_has_null) small_not_in.insert(sql_value(a.key) + "|");
+      }
+    }
+    const std::string exists = "EXISTS (SELECT 1 FROM r WHERE r.k = l.k AND l.v < r.v)";
+    EXPECT_NE(session.explain("SELECT k, v FROM l WHERE k < 3 AND " + exists).find("build left"),
+              std::string::npos);
+    EXPECT_EQ(result_rows(session, "SELECT k, v FROM l WHERE k < 3 AND " + exists), small_semi);
+    EXPECT_EQ(result_rows(session, "SELECT k, v FROM l WHERE k < 3 AND NOT " + exists), small_anti);
+    EXPECT_EQ(result_rows(session, "SELECT k FROM l WHERE k < 3 AND k NOT IN (SELECT k FROM r)"),
+              small_not_in);
+    // Without the right side's NULLs, NOT IN keeps the small side's unmatched keys.
+    EXPECT_EQ(result_rows(session,
+                          "SELECT k FROM l WHERE k < 3 AND k NOT IN (SELECT k FROM r WHERE "
+                          "k IS NOT NULL)"),
+              not_in_without_nulls);
   }
 }
 

@@ -76,6 +76,7 @@ struct LogicalOperator {
   std::vector<BoundExprPtr> left_keys;   // over the left input
   std::vector<BoundExprPtr> right_keys;  // over the right input
   bool null_aware = false;  // NOT IN: a NULL on either side makes the condition unknown
+  bool build_left = false;  // semi / anti: build the hash table on the left (smaller) input
   // kSort, kTopN
   std::vector<SortKey> sort_keys;
   // kLimit, kTopN; on a kJoin, 1 means the right side must have at most one row (a scalar

@@ -118,7 +118,7 @@ class GroupTable {
     }
     // The map's key points at the arena's copy.
     char* bytes = arena_.allocate(key.empty() ? 1 : key.size());
-    std::memcpy(bytes, key.data(), key.size());
+    if (!key.empty()) std::memcpy(bytes, key.data(), key.size());
     keys_.emplace_back(bytes, key.size());
     packed_.push_back(packed ? 1 : 0);
     uint8_t* block = state(id);

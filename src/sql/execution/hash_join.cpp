@@ -6,8 +6,10 @@
 // with or without a match; NOT IN's null-aware anti join), and joins without equi keys (every
 // build row has the empty key: a nested-loop join).
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cstring>
 #include <deque>
 
@@ -35,7 +37,10 @@ struct JoinShared {
   absl::flat_hash_map<uint64_t, uint64_t> packed_table;  // keys that pack into a word
   StringHeap key_arena;
   bool has_null_key = false;
-  std::vector<uint8_t> matched;  // right and full joins: build rows any instance matched
+  absl::flat_hash_set<uint64_t> null_key_rows;  // reversed NOT IN: build rows with a NULL key
+  std::vector<uint8_t> matched;  // right, full and reversed joins: build rows any instance matched
+  std::atomic<uint64_t> probe_rows{0};          // reversed joins: rows that probed
+  std::atomic<bool> probe_has_null_key{false};  // reversed NOT IN: a NULL on the probe side
 };
 
 class HashJoinOperator : public PhysicalOperator {
@@ -48,23 +53,33 @@ class HashJoinOperator : public PhysicalOperator {
         kind_(plan.join_kind == JoinKind::kCross ? JoinKind::kInner : plan.join_kind),
         null_aware_(plan.null_aware),
         single_row_(plan.limit.has_value()),
-        left_(std::move(left)),
-        right_(std::move(right)),
-        probe_(left_->types()) {
-    for (const auto& k : plan.left_keys) {
-      left_key_exprs_.push_back(std::make_unique<ExpressionExecutor>(*k));
-      left_key_values_.push_back(std::make_unique<Vector>(k->type));
+        // A semi or anti join may build on its left (smaller) side and stream the right one
+        // through it; its result is then the left rows marked as matched, once all have probed.
+        reversed_(plan.build_left && (kind_ == JoinKind::kSemi || kind_ == JoinKind::kAnti)),
+        probe_child_(reversed_ ? std::move(right) : std::move(left)),
+        build_child_(reversed_ ? std::move(left) : std::move(right)),
+        probe_(probe_child_->types()) {
+    const auto& probe_keys = reversed_ ? plan.right_keys : plan.left_keys;
+    const auto& build_keys = reversed_ ? plan.left_keys : plan.right_keys;
+    for (const auto& k : probe_keys) {
+      probe_key_exprs_.push_back(std::make_unique<ExpressionExecutor>(*k));
+      probe_key_values_.push_back(std::make_unique<Vector>(k->type));
     }
-    for (const auto& k : plan.right_keys) {
-      right_key_exprs_.push_back(std::make_unique<ExpressionExecutor>(*k));
-      right_key_values_.push_back(std::make_unique<Vector>(k->type));
+    for (const auto& k : build_keys) {
+      build_key_exprs_.push_back(std::make_unique<ExpressionExecutor>(*k));
+      build_key_values_.push_back(std::make_unique<Vector>(k->type));
     }
-    std::vector<LogicalType> pair_types = left_->types();
-    for (const auto& t : right_->types()) pair_types.push_back(t);
+    // Pairs are always (left columns ++ right columns), as the residual condition reads them.
+    const PhysicalPlan& left_child = reversed_ ? build_child_ : probe_child_;
+    const PhysicalPlan& right_child = reversed_ ? probe_child_ : build_child_;
+    std::vector<LogicalType> pair_types = left_child->types();
+    for (const auto& t : right_child->types()) pair_types.push_back(t);
     pairs_.initialize(pair_types);
+    probe_offset_ = reversed_ ? left_child->types().size() : 0;
+    build_offset_ = reversed_ ? 0 : left_child->types().size();
     if (plan.predicate) residual_ = std::make_unique<ExpressionExecutor>(*plan.predicate);
     std::vector<LogicalType> key_types;
-    for (const auto& k : plan.right_keys) key_types.push_back(k->type);
+    for (const auto& k : build_keys) key_types.push_back(k->type);
     if (PackedKeys::packable(key_types)) packed_ = std::make_unique<PackedKeys>(key_types);
     pair_probe_row_.resize(kBatchSize);
     pair_build_index_.resize(kBatchSize);
@@ -96,7 +111,7 @@ class HashJoinOperator : public PhysicalOperator {
   void build() {
     built_ = true;
     ChunkCollection local;
-    local.consume(*right_);
+    local.consume(*build_child_);
     shared_.built.arrive(
         context_, [&] { shared_.parts.push_back(std::move(local)); }, [&] { build_table(); });
     matched_build_.assign(shared_.refs.size(), 0);
@@ -113,14 +128,14 @@ class HashJoinOperator : public PhysicalOperator {
                               s.build_side.rows));
     }
     std::vector<const Vector*> key_columns;
-    for (auto& v : right_key_values_) key_columns.push_back(v.get());
+    for (auto& v : build_key_values_) key_columns.push_back(v.get());
     s.refs.reserve(s.build_side.rows);
     s.next.reserve(s.build_side.rows);
     for (size_t c = 0; c < s.build_side.chunks.size(); ++c) {
       DataChunk& chunk = *s.build_side.chunks[c];
-      for (size_t k = 0; k < right_key_exprs_.size(); ++k) {
-        right_key_values_[k]->reset();
-        right_key_exprs_[k]->execute(chunk, *right_key_values_[k]);
+      for (size_t k = 0; k < build_key_exprs_.size(); ++k) {
+        build_key_values_[k]->reset();
+        build_key_exprs_[k]->execute(chunk, *build_key_values_[k]);
       }
       if (packed_) {
         packed_->pack(key_columns, chunk.size());
@@ -134,6 +149,7 @@ class HashJoinOperator : public PhysicalOperator {
         if (packed_ ? packed_->has_null(r) : encoder_.has_null(r)) {
           // A NULL key never equals anything; NOT IN over a list with a NULL is never true.
           s.has_null_key = true;
+          if (reversed_ && null_aware_) s.null_key_rows.insert(s.refs.back());
           continue;
         }
         uint64_t* head;
@@ -144,7 +160,7 @@ class HashJoinOperator : public PhysicalOperator {
           auto it = s.table.find(key);
           if (it == s.table.end()) {
             char* bytes = s.key_arena.allocate(key.empty() ? 1 : key.size());
-            std::memcpy(bytes, key.data(), key.size());
+            if (!key.empty()) std::memcpy(bytes, key.data(), key.size());
             it = s.table.emplace(std::string_view(bytes, key.size()), kEndOfChain).first;
           }
           head = &it->second;
@@ -222,12 +238,12 @@ class HashJoinOperator : public PhysicalOperator {
 
   // The pairs as (probe columns ++ build columns), column by column.
   void materialize_pairs(size_t n) {
-    size_t left_width = probe_.column_count();
     for (size_t i = 0; i < n; ++i) probe_sel_.data()[i] = static_cast<uint32_t>(pair_probe_row_[i]);
-    for (size_t c = 0; c < left_width; ++c)
-      pairs_.column(c).gather(probe_.column(c), probe_sel_.data(), n);
-    for (size_t c = 0; c < right_->types().size(); ++c) {
-      Vector& out = pairs_.column(left_width + c);
+    for (size_t c = 0; c < probe_.column_count(); ++c) {
+      pairs_.column(probe_offset_ + c).gather(probe_.column(c), probe_sel_.data(), n);
+    }
+    for (size_t c = 0; c < build_child_->types().size(); ++c) {
+      Vector& out = pairs_.column(build_offset_ + c);
       out.reset();
       switch (physical_width(out.physical())) {
         case 1:
@@ -261,7 +277,7 @@ class HashJoinOperator : public PhysicalOperator {
   }
 
   void probe_next() {
-    if (!left_->next(probe_)) {
+    if (!probe_child_->next(probe_)) {
       probe_done_ = true;
       return;
     }
@@ -269,10 +285,10 @@ class HashJoinOperator : public PhysicalOperator {
     if (n == 0) return;
     for (size_t c = 0; c < probe_.column_count(); ++c) probe_.column(c).flatten(n);
     std::vector<const Vector*> key_columns;
-    for (size_t k = 0; k < left_key_exprs_.size(); ++k) {
-      left_key_values_[k]->reset();
-      left_key_exprs_[k]->execute(probe_, *left_key_values_[k]);
-      key_columns.push_back(left_key_values_[k].get());
+    for (size_t k = 0; k < probe_key_exprs_.size(); ++k) {
+      probe_key_values_[k]->reset();
+      probe_key_exprs_[k]->execute(probe_, *probe_key_values_[k]);
+      key_columns.push_back(probe_key_values_[k].get());
     }
     if (packed_) {
       packed_->pack(key_columns, n);
@@ -281,6 +297,15 @@ class HashJoinOperator : public PhysicalOperator {
     }
     probe_matched_.assign(n, 0);
     bool needs_pairs = emits_right_columns() || residual_ != nullptr;
+    if (reversed_) {
+      shared_.probe_rows.fetch_add(n, std::memory_order_relaxed);
+      for (size_t r = 0; r < n; ++r) {
+        if (packed_ ? packed_->has_null(r) : encoder_.has_null(r)) {
+          shared_.probe_has_null_key.store(true, std::memory_order_relaxed);
+          break;
+        }
+      }
+    }
     for (size_t r = 0; r < n; ++r) {
       uint64_t head;
       if (packed_) {
@@ -296,16 +321,20 @@ class HashJoinOperator : public PhysicalOperator {
       }
       if (!needs_pairs) {
         probe_matched_[r] = 1;
+        if (reversed_) {
+          // Every build row of the chain has a match.
+          for (uint64_t b = head; b != kEndOfChain; b = shared_.next[b]) matched_build_[b] = 1;
+        }
         continue;
       }
       for (uint64_t b = head; b != kEndOfChain; b = shared_.next[b]) {
         add_pair(r, b);
         // A semi or anti join needs one match per probe row, not all of them.
-        if (!emits_right_columns() && !residual_) break;
+        if (!emits_right_columns() && !residual_ && !reversed_) break;
       }
     }
     flush_pairs();
-    emit_probe_side_rows(n);
+    if (!reversed_) emit_probe_side_rows(n);
   }
 
   // Probe rows without a match (outer, anti) or with one (semi).
@@ -357,6 +386,10 @@ class HashJoinOperator : public PhysicalOperator {
   // Right and full joins: after every instance has probed, the build rows none matched, once.
   void emit_unmatched_build() {
     emitted_unmatched_build_ = true;
+    if (reversed_) {
+      emit_marked_build_rows();
+      return;
+    }
     if (kind_ != JoinKind::kRight && kind_ != JoinKind::kFull) return;
     shared_.probed.arrive(
         context_,
@@ -365,7 +398,7 @@ class HashJoinOperator : public PhysicalOperator {
             shared_.matched[b] |= matched_build_[b];
         },
         [&] {
-          size_t left_width = left_->types().size();
+          size_t left_width = probe_child_->types().size();
           DataChunk* out = nullptr;
           for (size_t b = 0; b < shared_.refs.size(); ++b) {
             if (shared_.matched[b]) continue;
@@ -373,7 +406,7 @@ class HashJoinOperator : public PhysicalOperator {
             size_t slot = out->size();
             for (size_t c = 0; c < left_width; ++c) out->column(c).set_null(slot);
             uint64_t ref = shared_.refs[b];
-            for (size_t c = 0; c < right_->types().size(); ++c) {
+            for (size_t c = 0; c < build_child_->types().size(); ++c) {
               out->column(left_width + c)
                   .copy_row(slot, shared_.build_side.column(ref, c), ChunkCollection::row_of(ref));
             }
@@ -384,17 +417,55 @@ class HashJoinOperator : public PhysicalOperator {
 
   ExecutionContext& context_;
   JoinShared& shared_;
+  // Reversed semi and anti joins: after every instance has probed, the build (left) rows with a
+  // match (semi) or without one (anti), once.
+  void emit_marked_build_rows() {
+    shared_.probed.arrive(
+        context_,
+        [&] {
+          for (size_t b = 0; b < matched_build_.size(); ++b)
+            shared_.matched[b] |= matched_build_[b];
+        },
+        [&] {
+          bool semi = kind_ == JoinKind::kSemi;
+          bool probe_empty = shared_.probe_rows.load() == 0;
+          // x NOT IN (list): never true if the list holds a NULL; a NULL x only for an empty list.
+          if (!semi && null_aware_ && shared_.probe_has_null_key.load()) return;
+          std::vector<const Vector*> key_columns;
+          DataChunk* out = nullptr;
+          for (size_t b = 0; b < shared_.refs.size(); ++b) {
+            bool matched = shared_.matched[b] != 0;
+            if (semi != matched) continue;
+            uint64_t ref = shared_.refs[b];
+            size_t row = ChunkCollection::row_of(ref);
+            if (!semi && null_aware_ && !probe_empty && build_key_is_null(ref)) continue;
+            if (!out || out->size() == kBatchSize) out = &new_output();
+            size_t slot = out->size();
+            for (size_t c = 0; c < build_child_->types().size(); ++c) {
+              out->column(c).copy_row(slot, shared_.build_side.column(ref, c), row);
+            }
+            out->set_size(slot + 1);
+          }
+        });
+  }
+
+  // Whether build row `ref` had a NULL key (it is then in no chain).
+  bool build_key_is_null(uint64_t ref) const { return shared_.null_key_rows.count(ref) > 0; }
+
   JoinKind kind_;
   bool null_aware_;
   bool single_row_;
-  PhysicalPlan left_;
-  PhysicalPlan right_;
+  bool reversed_;
+  size_t probe_offset_ = 0;
+  size_t build_offset_ = 0;
+  PhysicalPlan probe_child_;
+  PhysicalPlan build_child_;
   DataChunk probe_;
   DataChunk pairs_;
-  std::vector<std::unique_ptr<ExpressionExecutor>> left_key_exprs_;
-  std::vector<std::unique_ptr<Vector>> left_key_values_;
-  std::vector<std::unique_ptr<ExpressionExecutor>> right_key_exprs_;
-  std::vector<std::unique_ptr<Vector>> right_key_values_;
+  std::vector<std::unique_ptr<ExpressionExecutor>> probe_key_exprs_;
+  std::vector<std::unique_ptr<Vector>> probe_key_values_;
+  std::vector<std::unique_ptr<ExpressionExecutor>> build_key_exprs_;
+  std::vector<std::unique_ptr<Vector>> build_key_values_;
   std::unique_ptr<ExpressionExecutor> residual_;
   RowKeyEncoder encoder_;
   std::unique_ptr<PackedKeys> packed_;
