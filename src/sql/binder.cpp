@@ -24,8 +24,10 @@ std::string upper(std::string_view s) {
   return out;
 }
 
-// Placeholder positions of scalar subqueries not yet joined to the plan they are evaluated over.
+// Placeholder positions of scalar subqueries not yet joined to the plan they are evaluated over,
+// and of window functions not yet computed over it.
 constexpr size_t kPendingBase = size_t{1} << 40;
+constexpr size_t kWindowBase = size_t{1} << 41;
 
 bool is_aggregate_name(const std::string& upper_name) {
   static const std::set<std::string> kNames = {
@@ -34,8 +36,17 @@ bool is_aggregate_name(const std::string& upper_name) {
   return kNames.count(upper_name) > 0;
 }
 
+// Whether `e` aggregates rows into groups (a window aggregate does not; its arguments may).
 bool contains_aggregate(const ParsedExpr& e) {
-  if (e.kind == ExprKind::kFunction && is_aggregate_name(upper(e.name))) return true;
+  if (e.kind == ExprKind::kFunction && is_aggregate_name(upper(e.name)) && !e.window) return true;
+  if (e.window) {
+    for (const auto& p : e.window->partition_by) {
+      if (contains_aggregate(*p)) return true;
+    }
+    for (const auto& o : e.window->order_by) {
+      if (contains_aggregate(*o.expr)) return true;
+    }
+  }
   for (const auto& c : e.children) {
     if (c && contains_aggregate(*c)) return true;
   }
@@ -79,6 +90,7 @@ struct BindContext {
   Scope* scope = nullptr;
   AggregateContext* aggregate = nullptr;
   std::vector<PendingSubquery>* pending = nullptr;  // null: subqueries not allowed here
+  std::vector<BoundWindow>* windows = nullptr;      // null: window functions not allowed here
   const char* clause = "";                          // for messages: "WHERE", "GROUP BY", ...
 };
 
@@ -399,7 +411,7 @@ class Binder::Impl {
       positions.push_back(left_width + right_width - 1);
     }
     std::function<void(BoundExpr&)> rewrite = [&](BoundExpr& e) {
-      if (e.kind == BoundExprKind::kColumn && e.column >= kPendingBase) {
+      if (e.kind == BoundExprKind::kColumn && e.column >= kPendingBase && e.column < kWindowBase) {
         const PendingSubquery& p = pending[e.column - kPendingBase];
         size_t value = positions[e.column - kPendingBase];
         e.column = value;
@@ -531,6 +543,7 @@ class Binder::Impl {
 
     std::vector<BoundExprPtr> select_exprs;
     std::vector<PendingSubquery> pending;
+    std::vector<BoundWindow> windows;
     AggregateContext agg;
     agg.input = &scope;
     std::vector<size_t> correlation_group_positions;
@@ -567,6 +580,7 @@ class Binder::Impl {
       ctx.scope = &scope;
       ctx.aggregate = &agg;
       ctx.pending = &pending;
+      ctx.windows = &windows;
       ctx.clause = "SELECT";
       for (const auto& item : items) {
         if (item.expr) {
@@ -581,7 +595,9 @@ class Binder::Impl {
       BoundExprPtr having;
       if (q.having) {
         ctx.clause = "HAVING";
+        ctx.windows = nullptr;
         having = bind_boolean(*q.having, ctx);
+        ctx.windows = &windows;
       }
       // ORDER BY may add aggregates too: bind it before the aggregate node is built.
       std::vector<BoundExprPtr> order_exprs = bind_order_exprs(q, ctx, items, select_exprs);
@@ -612,6 +628,7 @@ class Binder::Impl {
         f.push_back(std::move(having));
         plan = filter(std::move(plan), std::move(f));
       }
+      plan = attach_windows(std::move(plan), windows, select_exprs, order_exprs);
       (void)width;
       if (group_by_correlation) {
         // (correlation keys..., the select item)
@@ -639,6 +656,7 @@ class Binder::Impl {
     BindContext ctx;
     ctx.scope = &scope;
     ctx.pending = &pending;
+    ctx.windows = &windows;
     ctx.clause = "SELECT";
     for (const auto& item : items) {
       if (item.expr) {
@@ -659,8 +677,33 @@ class Binder::Impl {
         order_exprs[i] = std::move(rewritten[select_exprs.size() + i]);
       }
     }
+    plan = attach_windows(std::move(plan), windows, select_exprs, order_exprs);
     return finish_select(q, std::move(plan), std::move(select_exprs), items,
                          std::move(order_exprs));
+  }
+
+  // A Window node over `plan` computing `windows`; their placeholders in the expressions become
+  // its output columns.
+  LogicalPlan attach_windows(LogicalPlan plan, std::vector<BoundWindow>& windows,
+                             std::vector<BoundExprPtr>& select_exprs,
+                             std::vector<BoundExprPtr>& order_exprs) {
+    if (windows.empty()) return plan;
+    size_t width = plan->output.size();
+    auto node = std::make_unique<LogicalOperator>(LogicalKind::kWindow);
+    node->output = plan->output;
+    for (const auto& w : windows) node->output.push_back({w.name, w.type});
+    node->windows = std::move(windows);
+    windows.clear();
+    node->children.push_back(std::move(plan));
+    std::function<void(BoundExpr&)> rewrite = [&](BoundExpr& e) {
+      if (e.kind == BoundExprKind::kColumn && e.column >= kWindowBase) {
+        e.column = width + (e.column - kWindowBase);
+      }
+      for (auto& c : e.children) rewrite(*c);
+    };
+    for (auto& e : select_exprs) rewrite(*e);
+    for (auto& e : order_exprs) rewrite(*e);
+    return node;
   }
 
   // The value of `expr` (over an aggregate's output) when the aggregate saw no rows: each
@@ -1542,6 +1585,10 @@ class Binder::Impl {
 
   BoundExprPtr bind_function(const ParsedExpr& e, BindContext& ctx) {
     std::string name = upper(e.name);
+    if (e.window) return bind_window(e, name, ctx);
+    if (name == "ROW_NUMBER" || name == "RANK" || name == "DENSE_RANK") {
+      fail(fmt::format("{} needs an OVER clause", name), e.position);
+    }
     if (is_aggregate_name(name)) {
       if (!ctx.aggregate) {
         fail(fmt::format("aggregate function {} is not allowed in {}", name, ctx.clause),
@@ -1637,6 +1684,80 @@ class Binder::Impl {
       e->children.push_back(coerce(std::move(args[i]), resolved.argument_types[i]));
     }
     return e;
+  }
+
+  BoundExprPtr bind_window(const ParsedExpr& e, const std::string& name, BindContext& ctx) {
+    if (!ctx.windows) {
+      fail(fmt::format("window function {} is not allowed in {}", name, ctx.clause), e.position);
+    }
+    // Arguments, partitions and orders see what the select list sees, but no window function.
+    BindContext inner = ctx;
+    inner.windows = nullptr;
+    inner.clause = "a window function";
+    BoundWindow w;
+    w.name = name;
+    const WindowSpec& spec = *e.window;
+    if (name == "ROW_NUMBER" || name == "RANK" || name == "DENSE_RANK") {
+      if (!e.children.empty() || e.star)
+        fail(fmt::format("{} takes no arguments", name), e.position);
+      w.kind = name == "ROW_NUMBER" ? BoundWindow::Kind::kRowNumber
+               : name == "RANK"     ? BoundWindow::Kind::kRank
+                                    : BoundWindow::Kind::kDenseRank;
+      w.type = LogicalType::bigint();
+    } else if (is_aggregate_name(name)) {
+      if (e.distinct) fail("DISTINCT in a window aggregate is not supported yet", e.position);
+      std::vector<LogicalType> types;
+      if (!e.star) {
+        if (e.children.size() != 1) fail(fmt::format("{} takes one argument", name), e.position);
+        w.argument = bind(*e.children[0], inner);
+        types.push_back(w.argument->type);
+      } else if (name != "COUNT") {
+        fail(fmt::format("{}(*) is not defined", name), e.position);
+      }
+      const AggregateResolver* resolver = functions_.find_aggregate(name);
+      if (!resolver) {
+        fail(fmt::format("aggregate function {} is not supported yet", name), e.position);
+      }
+      std::string error;
+      auto resolved = (*resolver)(types, error);
+      if (!resolved) {
+        fail(fmt::format("{} is not defined for these arguments{}", name,
+                         error.empty() ? "" : ": " + error),
+             e.position);
+      }
+      w.kind = BoundWindow::Kind::kAggregate;
+      w.function = *resolved;
+      if (w.argument && resolved->argument_type) {
+        w.argument = coerce(std::move(w.argument), *resolved->argument_type);
+      }
+      w.type = resolved->result;
+    } else {
+      fail(fmt::format("{} is not a window function", name), e.position);
+    }
+    for (const auto& p : spec.partition_by) w.partition_by.push_back(bind(*p, inner));
+    for (const auto& o : spec.order_by) {
+      w.order_by.push_back(bind(*o.expr, inner));
+      w.descending.push_back(o.descending);
+      w.nulls_first.push_back(o.nulls_first.value_or(!o.descending));
+    }
+    if (spec.has_frame) {
+      if (w.kind != BoundWindow::Kind::kAggregate) {
+        fail(fmt::format("{} takes no frame", name), e.position);
+      }
+      if (!spec.rows && (spec.start.kind == FrameBound::Kind::kOffset ||
+                         spec.end.kind == FrameBound::Kind::kOffset)) {
+        fail("RANGE frames with offsets are not supported yet (use ROWS)", e.position);
+      }
+      w.rows_frame = spec.rows;
+      w.start = spec.start;
+      w.end = spec.end;
+    } else if (w.order_by.empty()) {
+      w.end = FrameBound{FrameBound::Kind::kUnboundedFollowing, 0};
+    }
+    LogicalType type = w.type;
+    size_t index = ctx.windows->size();
+    ctx.windows->push_back(std::move(w));
+    return make_column(kWindowBase + index, type, name);
   }
 
   BoundExprPtr bind_aggregate(const ParsedExpr& e, const std::string& name, BindContext& ctx) {

@@ -105,6 +105,16 @@ void render(const LogicalOperator& op, int depth, std::string& out) {
     case LogicalKind::kUnion:
       line += op.all ? "Union all" : "Union";
       break;
+    case LogicalKind::kWindow: {
+      line += "Window";
+      for (size_t i = 0; i < op.windows.size(); ++i) {
+        const auto& w = op.windows[i];
+        line += fmt::format("{} {}({}) OVER (PARTITION BY [{}] ORDER BY [{}])", i ? "," : "",
+                            w.name, w.argument ? w.argument->to_string() : "", list(w.partition_by),
+                            list(w.order_by));
+      }
+      break;
+    }
     case LogicalKind::kSetOp:
       line +=
           fmt::format("{}{}", op.set_op == QueryNode::SetOp::kIntersect ? "Intersect" : "Except",

@@ -1444,10 +1444,10 @@ class Parser {
         } while (accept_operator(","));
       }
       expect_operator(")");
-      if (is_keyword("FILTER") || is_keyword("OVER")) {
-        fail(fmt::format("{} after an aggregate is not supported yet", upper(peek().text)),
-             peek().position);
+      if (is_keyword("FILTER")) {
+        fail("FILTER after an aggregate is not supported yet", peek().position);
       }
+      if (accept_keyword("OVER")) e->window = window_spec();
       return e;
     }
     auto e = std::make_unique<ParsedExpr>(ExprKind::kColumn, p);
@@ -1455,6 +1455,77 @@ class Parser {
     parts.pop_back();
     e->qualifier = std::move(parts);
     return e;
+  }
+
+  std::unique_ptr<WindowSpec> window_spec() {
+    auto w = std::make_unique<WindowSpec>();
+    expect_operator("(");
+    if (accept_keyword("PARTITION")) {
+      expect_keyword("BY");
+      do {
+        w->partition_by.push_back(expression());
+      } while (accept_operator(","));
+    }
+    if (accept_keyword("ORDER")) {
+      expect_keyword("BY");
+      do {
+        OrderItem item;
+        item.expr = expression();
+        if (accept_keyword("DESC")) {
+          item.descending = true;
+        } else {
+          accept_keyword("ASC");
+        }
+        if (accept_keyword("NULLS")) {
+          if (accept_keyword("FIRST")) {
+            item.nulls_first = true;
+          } else {
+            expect_keyword("LAST");
+            item.nulls_first = false;
+          }
+        }
+        w->order_by.push_back(std::move(item));
+      } while (accept_operator(","));
+    }
+    if (is_keyword("ROWS") || is_keyword("RANGE")) {
+      w->has_frame = true;
+      w->rows = upper(next().text) == "ROWS";
+      if (accept_keyword("BETWEEN")) {
+        w->start = frame_bound();
+        expect_keyword("AND");
+        w->end = frame_bound();
+      } else {
+        w->start = frame_bound();
+        w->end = FrameBound{};
+      }
+    }
+    expect_operator(")");
+    return w;
+  }
+
+  FrameBound frame_bound() {
+    FrameBound b;
+    if (accept_keyword("UNBOUNDED")) {
+      if (accept_keyword("PRECEDING")) {
+        b.kind = FrameBound::Kind::kUnboundedPreceding;
+      } else {
+        expect_keyword("FOLLOWING");
+        b.kind = FrameBound::Kind::kUnboundedFollowing;
+      }
+    } else if (accept_keyword("CURRENT")) {
+      expect_keyword("ROW");
+      b.kind = FrameBound::Kind::kCurrentRow;
+    } else {
+      int64_t n = integer_literal("a frame offset, UNBOUNDED or CURRENT ROW");
+      b.kind = FrameBound::Kind::kOffset;
+      if (accept_keyword("PRECEDING")) {
+        b.offset = -n;
+      } else {
+        expect_keyword("FOLLOWING");
+        b.offset = n;
+      }
+    }
+    return b;
   }
 
   ExprPtr case_expr() {

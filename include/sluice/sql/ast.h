@@ -23,6 +23,7 @@ struct SourcePosition {
 };
 
 struct QueryNode;
+struct WindowSpec;
 
 enum class ExprKind {
   kLiteral,         // literal_kind, text
@@ -66,7 +67,8 @@ struct ParsedExpr {
   bool try_cast = false;
   bool has_operand = false;
   bool has_else = false;
-  int height = 1;  // of the tree of binary operators under this node
+  int height = 1;                      // of the tree of binary operators under this node
+  std::unique_ptr<WindowSpec> window;  // kFunction ... OVER (...)
 
   ParsedExpr(ExprKind k, SourcePosition p) : kind(k), position(p) {}
   ~ParsedExpr();
@@ -102,6 +104,24 @@ struct OrderItem {
   bool descending = false;
   // Unset: Flink's default, NULLs first in ascending order and last in descending order.
   std::optional<bool> nulls_first;
+};
+
+// A window frame bound: UNBOUNDED PRECEDING / FOLLOWING, CURRENT ROW, or n PRECEDING / FOLLOWING
+// (offset: negative preceding, positive following).
+struct FrameBound {
+  enum class Kind { kUnboundedPreceding, kOffset, kCurrentRow, kUnboundedFollowing };
+  Kind kind = Kind::kCurrentRow;
+  int64_t offset = 0;
+};
+
+// OVER (PARTITION BY ... ORDER BY ... [ROWS | RANGE frame]).
+struct WindowSpec {
+  std::vector<ExprPtr> partition_by;
+  std::vector<OrderItem> order_by;
+  bool has_frame = false;
+  bool rows = false;  // ROWS (physical offsets) or RANGE (peers)
+  FrameBound start;
+  FrameBound end;
 };
 
 struct SelectItem {

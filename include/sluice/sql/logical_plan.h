@@ -34,6 +34,25 @@ struct BoundAggregate {
   bool distinct = false;
 };
 
+// A window function: ROW_NUMBER, RANK, DENSE_RANK or an aggregate over a frame of its partition.
+struct BoundWindow {
+  enum class Kind { kRowNumber, kRank, kDenseRank, kAggregate };
+  Kind kind = Kind::kRowNumber;
+  std::string name;
+  LogicalType type;
+  ResolvedAggregate function;              // kAggregate
+  BoundExprPtr argument;                   // kAggregate (null for COUNT(*))
+  std::vector<BoundExprPtr> partition_by;  // over the input
+  std::vector<BoundExprPtr> order_by;      // over the input
+  std::vector<bool> descending;
+  std::vector<bool> nulls_first;
+  // The frame. Without ORDER BY: the whole partition. With ORDER BY and no frame: RANGE from the
+  // partition's start to the current row's last peer. ROWS frames by offsets.
+  bool rows_frame = false;
+  FrameBound start{FrameBound::Kind::kUnboundedPreceding, 0};
+  FrameBound end{FrameBound::Kind::kCurrentRow, 0};
+};
+
 struct SortKey {
   size_t column;  // position in the sorted input
   bool descending = false;
@@ -52,6 +71,7 @@ enum class LogicalKind {
   kTopN,       // sort_keys + limit + offset: a sort that keeps only what the limit needs
   kUnion,      // children (all of the same types); union_all else distinct
   kSetOp,      // INTERSECT / EXCEPT [ALL]: set_op, union_all
+  kWindow,     // windows: output = input columns, then one column per window function
 };
 
 struct LogicalOperator {
@@ -71,6 +91,7 @@ struct LogicalOperator {
   // kProject, kAggregate (the group keys)
   std::vector<BoundExprPtr> expressions;
   std::vector<BoundAggregate> aggregates;
+  std::vector<BoundWindow> windows;  // kWindow
   // kJoin
   JoinKind join_kind = JoinKind::kInner;
   std::vector<BoundExprPtr> left_keys;   // over the left input

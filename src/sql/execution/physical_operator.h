@@ -124,6 +124,8 @@ PhysicalPlan make_hash_join(const LogicalOperator& plan, PhysicalPlan left, Phys
 PhysicalPlan make_sort(const LogicalOperator& plan, PhysicalPlan child, ExecutionContext& context,
                        size_t instance);
 PhysicalPlan make_limit(const LogicalOperator& plan, PhysicalPlan child, ExecutionContext& context);
+PhysicalPlan make_window(const LogicalOperator& plan, PhysicalPlan child, ExecutionContext& context,
+                         size_t instance);
 PhysicalPlan make_union(const LogicalOperator& plan, std::vector<PhysicalPlan> children);
 PhysicalPlan make_set_operation(const LogicalOperator& plan, PhysicalPlan left, PhysicalPlan right,
                                 ExecutionContext& context, size_t instance);

@@ -193,7 +193,8 @@ class LimitOperator : public PhysicalOperator {
     for (const auto& child : op.children) {
       if (child->kind == LogicalKind::kAggregate || child->kind == LogicalKind::kJoin ||
           child->kind == LogicalKind::kSort || child->kind == LogicalKind::kTopN ||
-          child->kind == LogicalKind::kSetOp || has_meeting_point(*child)) {
+          child->kind == LogicalKind::kSetOp || child->kind == LogicalKind::kWindow ||
+          has_meeting_point(*child)) {
         return true;
       }
     }
@@ -344,6 +345,8 @@ PhysicalPlan create_physical_plan(const LogicalOperator& plan, ExecutionContext&
       return make_limit(plan, std::move(children[0]), context);
     case LogicalKind::kUnion:
       return make_union(plan, std::move(children));
+    case LogicalKind::kWindow:
+      return make_window(plan, std::move(children[0]), context, instance);
     case LogicalKind::kSetOp:
       return make_set_operation(plan, std::move(children[0]), std::move(children[1]), context,
                                 instance);
