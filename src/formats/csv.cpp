@@ -1,5 +1,8 @@
 #include "sluice/formats/csv.h"
 
+#include "line_reader.h"
+#include "sluice/formats/json_lines.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -15,8 +18,6 @@
 namespace sluice::formats {
 
 namespace {
-
-constexpr size_t kReadSize = size_t{4} << 20;
 
 // Converts `text` into row `row` of `v`; false if it is not a value of v's type.
 bool convert(std::string_view text, sql::Vector& v, size_t row) {
@@ -98,80 +99,22 @@ CsvReader::CsvReader(std::filesystem::path path, std::vector<sql::ColumnSchema> 
       columns_(std::move(columns)),
       projection_(std::move(projection)),
       output_of_column_(columns_.size(), -1),
-      options_(std::move(options)) {
-  for (size_t i = 0; i < projection_.size(); ++i)
+      options_(std::move(options)),
+      lines_(std::make_unique<LineReader>(path_, options_.quote)) {
+  for (size_t i = 0; i < projection_.size(); ++i) {
     output_of_column_[projection_[i]] = static_cast<int>(i);
-  fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) {
-    throw Error(ErrorCategory::kIo, fmt::format("cannot open CSV file: {}", std::strerror(errno)),
-                ErrorContext{.file = path_.string()});
   }
   if (options_.header) {
     std::string_view ignored;
-    next_line(ignored);
+    lines_->next(ignored);
   }
 }
 
-CsvReader::~CsvReader() {
-  if (fd_ >= 0) ::close(fd_);
-}
+CsvReader::~CsvReader() = default;
 
 void CsvReader::fail(const std::string& message) const {
   throw Error(ErrorCategory::kBadInput, message,
-              ErrorContext{.file = path_.string(), .line = line_number_});
-}
-
-bool CsvReader::fill() {
-  if (eof_) return false;
-  buffer_.erase(0, position_);
-  position_ = 0;
-  size_t old = buffer_.size();
-  buffer_.resize(old + kReadSize);
-  ssize_t n;
-  do {
-    n = ::read(fd_, buffer_.data() + old, kReadSize);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    throw Error(ErrorCategory::kIo, fmt::format("cannot read CSV file: {}", std::strerror(errno)),
-                ErrorContext{.file = path_.string()});
-  }
-  buffer_.resize(old + static_cast<size_t>(n));
-  if (n == 0) eof_ = true;
-  return n > 0;
-}
-
-// A line ends at a newline outside quotes.
-bool CsvReader::next_line(std::string_view& line) {
-  while (true) {
-    bool in_quotes = false;
-    size_t i = position_;
-    for (; i < buffer_.size(); ++i) {
-      char c = buffer_[i];
-      if (c == options_.quote) {
-        in_quotes = !in_quotes;
-      } else if (c == '\n' && !in_quotes) {
-        break;
-      }
-    }
-    if (i < buffer_.size()) {
-      size_t end = i;
-      if (end > position_ && buffer_[end - 1] == '\r') --end;
-      line = std::string_view(buffer_).substr(position_, end - position_);
-      position_ = i + 1;
-      ++line_number_;
-      return true;
-    }
-    if (!fill()) {
-      if (position_ >= buffer_.size()) return false;
-      // The last line has no newline.
-      size_t end = buffer_.size();
-      if (buffer_[end - 1] == '\r') --end;
-      line = std::string_view(buffer_).substr(position_, end - position_);
-      position_ = buffer_.size();
-      ++line_number_;
-      return true;
-    }
-  }
+              ErrorContext{.file = path_.string(), .line = lines_->line_number()});
 }
 
 void CsvReader::split(std::string_view line) {
@@ -228,7 +171,7 @@ bool CsvReader::next(sql::DataChunk& out) {
   out.reset();
   size_t row = 0;
   std::string_view line;
-  while (row < sql::kBatchSize && next_line(line)) {
+  while (row < sql::kBatchSize && lines_->next(line)) {
     if (line.empty()) continue;
     split(line);
     if (fields_.size() != columns_.size()) {
@@ -302,20 +245,7 @@ CsvTable::CsvTable(std::filesystem::path path, std::vector<sql::ColumnSchema> co
 
 std::unique_ptr<sql::TableScan> CsvTable::scan(const std::vector<size_t>& projection, size_t part,
                                                size_t parts) const {
-  std::vector<std::filesystem::path> files;
-  std::error_code ec;
-  if (std::filesystem::is_directory(path_, ec)) {
-    for (const auto& entry : std::filesystem::directory_iterator(path_)) {
-      std::string name = entry.path().filename().string();
-      // Hidden and in-progress files (Flink's part files start with '.') are not part of the table.
-      if (entry.is_regular_file() && !name.empty() && name[0] != '.' && name[0] != '_') {
-        files.push_back(entry.path());
-      }
-    }
-    std::sort(files.begin(), files.end());
-  } else {
-    files.push_back(path_);
-  }
+  std::vector<std::filesystem::path> files = table_files(path_);
   std::vector<std::filesystem::path> mine;
   for (size_t i = part; i < files.size(); i += parts) mine.push_back(files[i]);
   files = std::move(mine);

@@ -19,6 +19,8 @@
 
 namespace sluice::formats {
 
+class LineReader;
+
 struct CsvOptions {
   char delimiter = ',';
   char quote = '"';
@@ -40,8 +42,6 @@ class CsvReader {
   bool next(sql::DataChunk& out);
 
  private:
-  bool fill();  // more bytes into buffer_; false at the end of the file
-  bool next_line(std::string_view& line);
   void split(std::string_view line);
   [[noreturn]] void fail(const std::string& message) const;
 
@@ -50,11 +50,7 @@ class CsvReader {
   std::vector<size_t> projection_;
   std::vector<int> output_of_column_;  // column -> projected position, or -1
   CsvOptions options_;
-  int fd_ = -1;
-  std::string buffer_;
-  size_t position_ = 0;
-  bool eof_ = false;
-  int64_t line_number_ = 0;
+  std::unique_ptr<LineReader> lines_;
   std::vector<std::string_view> fields_;
   std::vector<uint8_t> quoted_;       // per field: it was quoted (so never the null literal)
   std::deque<std::string> unquoted_;  // quoted fields' text, stable while fields_ point at it

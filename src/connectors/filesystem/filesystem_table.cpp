@@ -5,6 +5,7 @@
 #include <set>
 
 #include "sluice/formats/csv.h"
+#include "sluice/formats/json_lines.h"
 #include "sluice/sql/parser.h"
 
 namespace sluice::connectors {
@@ -44,7 +45,9 @@ std::shared_ptr<sql::TableSource> create(const std::string& table,
                                                "csv.null-literal",
                                                "csv.ignore-parse-errors",
                                                "csv.ignore-first-line",
-                                               "csv.trailing-delimiter"};
+                                               "csv.trailing-delimiter",
+                                               "json.ignore-parse-errors",
+                                               "json.fail-on-missing-field"};
   for (const auto& [key, value] : options) {
     if (!kKnown.count(key)) {
       std::vector<std::string> known(kKnown.begin(), kKnown.end());
@@ -59,14 +62,18 @@ std::shared_ptr<sql::TableSource> create(const std::string& table,
     throw sql::SqlError(fmt::format("table '{}': the filesystem connector needs 'path'", table));
   }
   auto format = options.find("format");
-  if (format == options.end() || format->second != "csv") {
-    throw sql::SqlError(
-        fmt::format("table '{}': 'format' must be 'csv' (JSON lines and Parquet are "
-                    "not supported yet)",
-                    table));
+  if (format == options.end() || (format->second != "csv" && format->second != "json")) {
+    throw sql::SqlError(fmt::format(
+        "table '{}': 'format' must be 'csv' or 'json' (Parquet is not supported yet)", table));
   }
   if (!std::filesystem::exists(path->second)) {
     throw sql::SqlError(fmt::format("table '{}': path '{}' does not exist", table, path->second));
+  }
+  if (format->second == "json") {
+    formats::JsonLinesOptions json;
+    json.ignore_parse_errors = flag(options, "json.ignore-parse-errors");
+    json.fail_on_missing_field = flag(options, "json.fail-on-missing-field");
+    return std::make_shared<formats::JsonLinesTable>(path->second, columns, json);
   }
   formats::CsvOptions csv;
   csv.delimiter = single_character(options, "csv.field-delimiter", ',');
