@@ -29,7 +29,8 @@ std::string upper(std::string_view s) {
 constexpr size_t kPendingBase = size_t{1} << 40;
 constexpr size_t kWindowBase = size_t{1} << 41;
 
-bool is_aggregate_name(const std::string& upper_name) {
+bool is_aggregate_name(const std::string& upper_name, const FunctionRegistry& functions) {
+  if (functions.find_aggregate(upper_name)) return true;
   static const std::set<std::string> kNames = {
       "COUNT",   "SUM",      "AVG",    "MIN",      "MAX",      "STDDEV_POP", "STDDEV_SAMP",
       "VAR_POP", "VAR_SAMP", "STDDEV", "VARIANCE", "BOOL_AND", "BOOL_OR"};
@@ -37,18 +38,19 @@ bool is_aggregate_name(const std::string& upper_name) {
 }
 
 // Whether `e` aggregates rows into groups (a window aggregate does not; its arguments may).
-bool contains_aggregate(const ParsedExpr& e) {
-  if (e.kind == ExprKind::kFunction && is_aggregate_name(upper(e.name)) && !e.window) return true;
+bool contains_aggregate(const ParsedExpr& e, const FunctionRegistry& functions) {
+  if (e.kind == ExprKind::kFunction && is_aggregate_name(upper(e.name), functions) && !e.window)
+    return true;
   if (e.window) {
     for (const auto& p : e.window->partition_by) {
-      if (contains_aggregate(*p)) return true;
+      if (contains_aggregate(*p, functions)) return true;
     }
     for (const auto& o : e.window->order_by) {
-      if (contains_aggregate(*o.expr)) return true;
+      if (contains_aggregate(*o.expr, functions)) return true;
     }
   }
   for (const auto& c : e.children) {
-    if (c && contains_aggregate(*c)) return true;
+    if (c && contains_aggregate(*c, functions)) return true;
   }
   return false;
 }
@@ -155,6 +157,13 @@ class Binder::Impl {
   [[noreturn]] void fail(const std::string& message, SourcePosition position) const {
     if (source_) throw SqlError(message, position, *source_);
     throw SqlError(message);
+  }
+
+  bool contains_aggregate(const ParsedExpr& e) const {
+    return sql::contains_aggregate(e, functions_);
+  }
+  bool is_aggregate_name(const std::string& upper_name) const {
+    return sql::is_aggregate_name(upper_name, functions_);
   }
 
   // ---------------------------------------------------------------- queries

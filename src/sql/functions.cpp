@@ -72,6 +72,27 @@ void FunctionRegistry::add_scalar_udf(const std::string& name, std::vector<Logic
              });
 }
 
+void FunctionRegistry::add_aggregate_udf(const std::string& name, LogicalType argument,
+                                         LogicalType result, AggregateFunction function) {
+  function.name = name;
+  owned_aggregates_.push_back(std::make_unique<AggregateFunction>(std::move(function)));
+  const AggregateFunction* fn = owned_aggregates_.back().get();
+  add_aggregate(
+      name,
+      [fn, argument, result, name](const std::vector<LogicalType>& args,
+                                   std::string& error) -> std::optional<ResolvedAggregate> {
+        if (args.size() != 1 || !can_cast(args[0], argument)) {
+          error = name + " takes one " + argument.to_string();
+          return std::nullopt;
+        }
+        ResolvedAggregate r;
+        r.function = fn;
+        r.result = result;
+        r.argument_type = argument;
+        return r;
+      });
+}
+
 const ScalarResolver* FunctionRegistry::find_scalar(const std::string& name) const {
   auto it = scalars_.find(upper(name));
   return it == scalars_.end() ? nullptr : &it->second;

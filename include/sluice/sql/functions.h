@@ -72,6 +72,11 @@ class FunctionRegistry {
   // A C++ scalar UDF with fixed argument and result types (NULL in, NULL out).
   void add_scalar_udf(const std::string& name, std::vector<LogicalType> arguments,
                       LogicalType result, ScalarKernel kernel);
+  // A C++ aggregate UDF over one argument of type `argument` (arguments of other types are cast
+  // to it when CAST allows), producing `result`. Its kernels skip NULL inputs themselves; combine
+  // merges the partial states of parallel instances.
+  void add_aggregate_udf(const std::string& name, LogicalType argument, LogicalType result,
+                         AggregateFunction function);
 
   // Names are case-insensitive, as Flink's built-in functions.
   const ScalarResolver* find_scalar(const std::string& name) const;
@@ -82,6 +87,7 @@ class FunctionRegistry {
   std::map<std::string, ScalarResolver> scalars_;
   std::map<std::string, AggregateResolver> aggregates_;
   std::vector<std::unique_ptr<ScalarFunction>> owned_;
+  std::vector<std::unique_ptr<AggregateFunction>> owned_aggregates_;
 };
 
 // The arithmetic result type of Flink for `op` (+ - * / %) on two numeric types; false if the
