@@ -18,11 +18,7 @@ namespace sluice::sql {
 
 namespace {
 
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
+std::string upper(std::string_view s) { return ascii_upper(s); }
 
 // Placeholder positions of scalar subqueries not yet joined to the plan they are evaluated over,
 // and of window functions not yet computed over it.

@@ -4,17 +4,14 @@
 #include <cctype>
 
 #include "function_library.h"
+#include "sluice/sql/parser.h"
 #include "sluice/sql/vector.h"
 
 namespace sluice::sql {
 
 namespace {
 
-std::string upper(const std::string& s) {
-  std::string out = s;
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
+std::string upper(std::string_view s) { return ascii_upper(s); }
 
 }  // namespace
 

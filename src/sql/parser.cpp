@@ -11,12 +11,6 @@ namespace sluice::sql {
 
 namespace {
 
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string render_with_caret(const std::string& message, SourcePosition position,
                               std::string_view source) {
   size_t begin = std::min(position.offset, source.size());
@@ -34,6 +28,12 @@ std::string render_with_caret(const std::string& message, SourcePosition positio
 
 }  // namespace
 
+std::string ascii_upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
 SqlError::SqlError(const std::string& message, SourcePosition position, std::string_view source)
     : Error(ErrorCategory::kInvalidArgument, render_with_caret(message, position, source)),
       position_(position),
@@ -50,12 +50,12 @@ QueryNode::~QueryNode() = default;
 Statement::~Statement() = default;
 
 std::string nearest_name(std::string_view name, const std::vector<std::string>& candidates) {
-  std::string target = upper(name);
+  std::string target = ascii_upper(name);
   std::string best;
   size_t best_distance = std::string::npos;
   std::vector<std::vector<size_t>> d;
   for (const std::string& candidate : candidates) {
-    std::string c = upper(candidate);
+    std::string c = ascii_upper(candidate);
     // Edit distance where swapping two neighbours is one edit (FORM -> FROM).
     d.assign(target.size() + 1, std::vector<size_t>(c.size() + 1, 0));
     for (size_t i = 0; i <= target.size(); ++i) d[i][0] = i;
@@ -360,7 +360,7 @@ class Parser {
         fmt::format("syntax error: expected {} but found {}", expected, describe(t));
     if (t.type == TokenType::kIdentifier) {
       std::string near = nearest_name(t.text, reserved_words());
-      if (!near.empty() && upper(t.text) != near) {
+      if (!near.empty() && ascii_upper(t.text) != near) {
         message += fmt::format(" (did you mean {}?)", near);
       }
     }
@@ -369,7 +369,7 @@ class Parser {
 
   bool is_reserved(const Token& t) const {
     if (t.type != TokenType::kIdentifier) return false;
-    std::string u = upper(t.text);
+    std::string u = ascii_upper(t.text);
     const auto& words = reserved_words();
     return std::find(words.begin(), words.end(), u) != words.end();
   }
@@ -402,7 +402,7 @@ class Parser {
     static const std::vector<std::string> kClauses = {"FROM",   "WHERE", "GROUP", "ORDER",
                                                       "HAVING", "LIMIT", "UNION", "JOIN"};
     std::string near = nearest_name(t.text, kClauses);
-    if (!near.empty() && upper(t.text) != near) {
+    if (!near.empty() && ascii_upper(t.text) != near) {
       fail(fmt::format("syntax error: unexpected '{}' (did you mean {}?)", t.text, near),
            t.position);
     }
@@ -610,7 +610,7 @@ class Parser {
     DepthGuard guard(*this);
     SourcePosition position = peek().position;
     if (peek().type != TokenType::kIdentifier) fail_unexpected("a data type");
-    std::string name = upper(next().text);
+    std::string name = ascii_upper(next().text);
     LogicalType type;
     if (name == "BOOLEAN" || name == "BOOL") {
       type = LogicalType::boolean();
@@ -704,7 +704,7 @@ class Parser {
       expect_operator(angle ? ">" : ")");
       type = LogicalType::row(std::move(names), std::move(fields));
     } else if (name == "INTERVAL") {
-      std::string unit = upper(identifier("an interval unit"));
+      std::string unit = ascii_upper(identifier("an interval unit"));
       type = unit == "YEAR" || unit == "MONTH" ? LogicalType::interval_year_month()
                                                : LogicalType::interval_day_time();
       type_argument(0);
@@ -778,22 +778,7 @@ class Parser {
       next();
       expect_keyword("BY");
       do {
-        OrderItem item;
-        item.expr = expression();
-        if (accept_keyword("DESC")) {
-          item.descending = true;
-        } else {
-          accept_keyword("ASC");
-        }
-        if (accept_keyword("NULLS")) {
-          if (accept_keyword("FIRST")) {
-            item.nulls_first = true;
-          } else {
-            expect_keyword("LAST");
-            item.nulls_first = false;
-          }
-        }
-        node.order_by.push_back(std::move(item));
+        node.order_by.push_back(order_item());
       } while (accept_operator(","));
     }
     if (accept_keyword("LIMIT")) {
@@ -835,7 +820,7 @@ class Parser {
     std::unique_ptr<QueryNode> left = intersect_term();
     while (is_keyword("UNION") || is_keyword("EXCEPT") || is_keyword("MINUS")) {
       SourcePosition position = peek().position;
-      std::string op = upper(next().text);
+      std::string op = ascii_upper(next().text);
       left = make_set_operation(
           std::move(left), op == "UNION" ? QueryNode::SetOp::kUnion : QueryNode::SetOp::kExcept,
           position, /*right=*/nullptr);
@@ -1005,7 +990,7 @@ class Parser {
       }
     } else if (is_keyword("LATERAL") || is_keyword("UNNEST") ||
                (is_keyword("TABLE") && is_operator("(", 1))) {
-      fail(fmt::format("{} in FROM is not supported yet", upper(peek().text)), start);
+      fail(fmt::format("{} in FROM is not supported yet", ascii_upper(peek().text)), start);
     } else {
       ref = std::make_unique<TableRef>(TableRef::Kind::kTable, start);
       ref->name = qualified_name();
@@ -1120,7 +1105,7 @@ class Parser {
           e->children.push_back(concat_or_additive());
           left = std::move(e);
         } else if (is_keyword("TRUE") || is_keyword("FALSE") || is_keyword("UNKNOWN")) {
-          std::string what = upper(next().text);
+          std::string what = ascii_upper(next().text);
           if (what == "UNKNOWN") {
             auto e = std::make_unique<ParsedExpr>(ExprKind::kIsNull, p);
             e->negated = negated;
@@ -1164,7 +1149,7 @@ class Parser {
         }
         expect_operator(")");
       } else if (is_keyword("LIKE") || is_keyword("ILIKE")) {
-        bool case_insensitive = upper(next().text) == "ILIKE";
+        bool case_insensitive = ascii_upper(next().text) == "ILIKE";
         auto e = std::make_unique<ParsedExpr>(ExprKind::kLike, p);
         e->negated = negated;
         e->name = case_insensitive ? "ILIKE" : "LIKE";
@@ -1318,7 +1303,7 @@ class Parser {
       case TokenType::kIdentifier:
         break;
     }
-    std::string word = upper(t.text);
+    std::string word = ascii_upper(t.text);
     if (word == "NULL") {
       next();
       return literal(LiteralKind::kNull, "", p);
@@ -1370,7 +1355,7 @@ class Parser {
       next();
       auto e = std::make_unique<ParsedExpr>(ExprKind::kFunction, p);
       e->name = "EXTRACT";
-      e->children.push_back(literal(LiteralKind::kString, upper(identifier("a time unit")), p));
+      e->children.push_back(literal(LiteralKind::kString, ascii_upper(identifier("a time unit")), p));
       expect_keyword("FROM");
       e->children.push_back(expression());
       expect_operator(")");
@@ -1457,6 +1442,26 @@ class Parser {
     return e;
   }
 
+  // expr [ASC | DESC] [NULLS FIRST | LAST]
+  OrderItem order_item() {
+    OrderItem item;
+    item.expr = expression();
+    if (accept_keyword("DESC")) {
+      item.descending = true;
+    } else {
+      accept_keyword("ASC");
+    }
+    if (accept_keyword("NULLS")) {
+      if (accept_keyword("FIRST")) {
+        item.nulls_first = true;
+      } else {
+        expect_keyword("LAST");
+        item.nulls_first = false;
+      }
+    }
+    return item;
+  }
+
   std::unique_ptr<WindowSpec> window_spec() {
     auto w = std::make_unique<WindowSpec>();
     expect_operator("(");
@@ -1469,27 +1474,12 @@ class Parser {
     if (accept_keyword("ORDER")) {
       expect_keyword("BY");
       do {
-        OrderItem item;
-        item.expr = expression();
-        if (accept_keyword("DESC")) {
-          item.descending = true;
-        } else {
-          accept_keyword("ASC");
-        }
-        if (accept_keyword("NULLS")) {
-          if (accept_keyword("FIRST")) {
-            item.nulls_first = true;
-          } else {
-            expect_keyword("LAST");
-            item.nulls_first = false;
-          }
-        }
-        w->order_by.push_back(std::move(item));
+        w->order_by.push_back(order_item());
       } while (accept_operator(","));
     }
     if (is_keyword("ROWS") || is_keyword("RANGE")) {
       w->has_frame = true;
-      w->rows = upper(next().text) == "ROWS";
+      w->rows = ascii_upper(next().text) == "ROWS";
       if (accept_keyword("BETWEEN")) {
         w->start = frame_bound();
         expect_keyword("AND");
@@ -1564,7 +1554,7 @@ class Parser {
     static const std::vector<std::string> kUnits = {"YEAR",   "MONTH",  "DAY",  "HOUR",
                                                     "MINUTE", "SECOND", "WEEK", "QUARTER"};
     if (peek().type != TokenType::kIdentifier) fail_unexpected("an interval unit");
-    std::string unit = upper(peek().text);
+    std::string unit = ascii_upper(peek().text);
     if (unit.size() > 1 && unit.back() == 'S' &&
         std::find(kUnits.begin(), kUnits.end(), unit.substr(0, unit.size() - 1)) != kUnits.end()) {
       unit.pop_back();
@@ -1575,7 +1565,7 @@ class Parser {
     next();
     type_argument(0);  // the leading field precision, e.g. DAY(3)
     if (accept_keyword("TO")) {
-      std::string to = upper(identifier("an interval unit"));
+      std::string to = ascii_upper(identifier("an interval unit"));
       type_argument(0);
       unit += " TO " + to;
     }
@@ -1589,7 +1579,7 @@ class Parser {
     auto e = std::make_unique<ParsedExpr>(ExprKind::kFunction, p);
     std::string mode = "BOTH";
     if (is_keyword("BOTH") || is_keyword("LEADING") || is_keyword("TRAILING")) {
-      mode = upper(next().text);
+      mode = ascii_upper(next().text);
     }
     ExprPtr characters;
     ExprPtr value;

@@ -37,6 +37,9 @@ std::vector<std::unique_ptr<Statement>> parse_sql(std::string_view sql);
 // One expression (for DataFrame programs and tests).
 ExprPtr parse_expression(std::string_view sql);
 
+// `s` in upper case (ASCII): keywords and function names compare this way.
+std::string ascii_upper(std::string_view s);
+
 // The candidate closest to `name` by edit distance, case-insensitively, if it is close enough to
 // be a likely misspelling; empty otherwise.
 std::string nearest_name(std::string_view name, const std::vector<std::string>& candidates);

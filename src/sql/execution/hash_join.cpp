@@ -392,59 +392,49 @@ class HashJoinOperator : public PhysicalOperator {
     }
     if (kind_ != JoinKind::kRight && kind_ != JoinKind::kFull) return;
     shared_.probed.arrive(
-        context_,
-        [&] {
-          for (size_t b = 0; b < matched_build_.size(); ++b)
-            shared_.matched[b] |= matched_build_[b];
-        },
+        context_, [&] { merge_matched(); },
         [&] {
           size_t left_width = probe_child_->types().size();
           DataChunk* out = nullptr;
           for (size_t b = 0; b < shared_.refs.size(); ++b) {
-            if (shared_.matched[b]) continue;
-            if (!out || out->size() == kBatchSize) out = &new_output();
-            size_t slot = out->size();
-            for (size_t c = 0; c < left_width; ++c) out->column(c).set_null(slot);
-            uint64_t ref = shared_.refs[b];
-            for (size_t c = 0; c < build_child_->types().size(); ++c) {
-              out->column(left_width + c)
-                  .copy_row(slot, shared_.build_side.column(ref, c), ChunkCollection::row_of(ref));
-            }
-            out->set_size(slot + 1);
+            if (!shared_.matched[b]) append_build_row(out, shared_.refs[b], left_width);
           }
         });
   }
 
-  ExecutionContext& context_;
-  JoinShared& shared_;
+  void merge_matched() {
+    for (size_t b = 0; b < matched_build_.size(); ++b) shared_.matched[b] |= matched_build_[b];
+  }
+
+  // Appends build row `ref` to the output at column `offset`, the columns before it NULL.
+  void append_build_row(DataChunk*& out, uint64_t ref, size_t offset) {
+    if (!out || out->size() == kBatchSize) out = &new_output();
+    size_t slot = out->size();
+    for (size_t c = 0; c < offset; ++c) out->column(c).set_null(slot);
+    for (size_t c = 0; c < build_child_->types().size(); ++c) {
+      out->column(offset + c)
+          .copy_row(slot, shared_.build_side.column(ref, c), ChunkCollection::row_of(ref));
+    }
+    out->set_size(slot + 1);
+  }
+
   // Reversed semi and anti joins: after every instance has probed, the build (left) rows with a
   // match (semi) or without one (anti), once.
   void emit_marked_build_rows() {
     shared_.probed.arrive(
-        context_,
-        [&] {
-          for (size_t b = 0; b < matched_build_.size(); ++b)
-            shared_.matched[b] |= matched_build_[b];
-        },
+        context_, [&] { merge_matched(); },
         [&] {
           bool semi = kind_ == JoinKind::kSemi;
           bool probe_empty = shared_.probe_rows.load() == 0;
           // x NOT IN (list): never true if the list holds a NULL; a NULL x only for an empty list.
           if (!semi && null_aware_ && shared_.probe_has_null_key.load()) return;
-          std::vector<const Vector*> key_columns;
           DataChunk* out = nullptr;
           for (size_t b = 0; b < shared_.refs.size(); ++b) {
             bool matched = shared_.matched[b] != 0;
             if (semi != matched) continue;
             uint64_t ref = shared_.refs[b];
-            size_t row = ChunkCollection::row_of(ref);
             if (!semi && null_aware_ && !probe_empty && build_key_is_null(ref)) continue;
-            if (!out || out->size() == kBatchSize) out = &new_output();
-            size_t slot = out->size();
-            for (size_t c = 0; c < build_child_->types().size(); ++c) {
-              out->column(c).copy_row(slot, shared_.build_side.column(ref, c), row);
-            }
-            out->set_size(slot + 1);
+            append_build_row(out, ref, 0);
           }
         });
   }
@@ -452,6 +442,8 @@ class HashJoinOperator : public PhysicalOperator {
   // Whether build row `ref` had a NULL key (it is then in no chain).
   bool build_key_is_null(uint64_t ref) const { return shared_.null_key_rows.count(ref) > 0; }
 
+  ExecutionContext& context_;
+  JoinShared& shared_;
   JoinKind kind_;
   bool null_aware_;
   bool single_row_;
