@@ -552,13 +552,42 @@ class JoinOrderer {
   // Semi and anti joins whose left input is much smaller than the right build on the left
   // (EXISTS over a large table from a small one, TPC-H Q4).
  public:
-  static void choose_build_sides(LogicalOperator& op) {
-    for (auto& child : op.children) choose_build_sides(*child);
-    if (op.kind != LogicalKind::kJoin || op.left_keys.empty() ||
-        (op.join_kind != JoinKind::kSemi && op.join_kind != JoinKind::kAnti)) {
-      return;
+  // A LEFT join whose left input is much smaller becomes a RIGHT join of the swapped inputs (the
+  // hash table on the small side, its unmatched rows emitted at the end), projected back to the
+  // original column order; and the other way round for RIGHT joins (TPC-H Q13).
+  static LogicalPlan choose_build_sides(LogicalPlan op) {
+    for (auto& child : op->children) child = choose_build_sides(std::move(child));
+    if (op->kind != LogicalKind::kJoin || op->left_keys.empty()) return op;
+    double left = estimate(*op->children[0]);
+    double right = estimate(*op->children[1]);
+    if (op->join_kind == JoinKind::kSemi || op->join_kind == JoinKind::kAnti) {
+      op->build_left = left * 2 < right;
+      return op;
     }
-    op.build_left = estimate(*op.children[0]) * 2 < estimate(*op.children[1]);
+    bool swap = (op->join_kind == JoinKind::kLeft && left * 2 < right) ||
+                (op->join_kind == JoinKind::kRight && right * 2 < left);
+    if (!swap) return op;
+    size_t left_width = op->children[0]->output.size();
+    size_t right_width = op->children[1]->output.size();
+    size_t width = left_width + right_width;
+    // Old position -> position in the swapped join's output (right columns first).
+    std::vector<size_t> moved(width);
+    for (size_t c = 0; c < left_width; ++c) moved[c] = right_width + c;
+    for (size_t c = 0; c < right_width; ++c) moved[left_width + c] = c;
+    if (op->predicate) op->predicate->remap_columns(moved);
+    std::swap(op->left_keys, op->right_keys);
+    std::swap(op->children[0], op->children[1]);
+    op->join_kind = op->join_kind == JoinKind::kLeft ? JoinKind::kRight : JoinKind::kLeft;
+    std::vector<OutputColumn> original = op->output;
+    op->output = op->children[0]->output;
+    for (const auto& c : op->children[1]->output) op->output.push_back(c);
+    auto project = std::make_unique<LogicalOperator>(LogicalKind::kProject);
+    for (size_t c = 0; c < width; ++c) {
+      project->expressions.push_back(make_column(moved[c], original[c].type, original[c].name));
+    }
+    project->output = std::move(original);
+    project->children.push_back(std::move(op));
+    return project;
   }
 
  private:
@@ -826,8 +855,7 @@ LogicalPlan optimize(LogicalPlan plan) {
   // Join ordering moved conditions into joins' predicates: split them into keys again.
   plan = FilterPushDown().push(std::move(plan), {});
   ColumnPruner().prune(*plan, std::vector<bool>(plan->output.size(), true));
-  JoinOrderer::choose_build_sides(*plan);
-  return plan;
+  return JoinOrderer::choose_build_sides(std::move(plan));
 }
 
 }  // namespace sluice::sql

@@ -160,6 +160,24 @@ TEST_P(RandomizedExecution, JoinsEqualTheReference) {
                           "SELECT k, v FROM l WHERE NOT EXISTS (SELECT 1 FROM r WHERE r.k = "
                           "l.k AND l.v < r.v)"),
               anti);
+    // A LEFT join from a small left side runs as a RIGHT join building on that side.
+    std::multiset<std::string> small_left_outer;
+    for (const auto& a : left) {
+      if (!a.key || *a.key >= 3) continue;
+      bool matched = false;
+      for (const auto& b : right) {
+        if (b.key && *b.key == *a.key && a.value && b.value && *a.value < *b.value) {
+          small_left_outer.insert(line(&a, &b));
+          matched = true;
+        }
+      }
+      if (!matched) small_left_outer.insert(line(&a, nullptr));
+    }
+    const std::string small_left_join =
+        "SELECT l.k, l.v, r.v FROM l LEFT JOIN r" + on + " WHERE l.k < 3";
+    EXPECT_NE(session.explain(small_left_join).find("HashJoin right"), std::string::npos)
+        << session.explain(small_left_join);
+    EXPECT_EQ(result_rows(session, small_left_join), small_left_outer);
     // A small left side: the semi and anti joins build on it (EXPLAIN says "build left").
     std::set<int> right_keys;
     bool right_has_null = false;
