@@ -1,13 +1,13 @@
-// Hash aggregation: GROUP BY keys (and DISTINCT) into a hash table of encoded row keys, each
-// group owning a block of aggregate states; aggregates are updated a batch at a time through
-// arrays of state pointers. In parallel, each instance aggregates its part of the input into a
-// table of its own; the last instance to finish merges the tables (combining states), and the
-// merged groups are then divided between the instances for output. DISTINCT aggregates collect
-// their (group, value) pairs in sets that are merged the same way and fed to the aggregate after
-// the merge, so a value seen by two instances counts once. Without GROUP BY, the one group
-// exists even for empty input (COUNT(*) = 0).
+// Hash aggregation: GROUP BY keys (and DISTINCT) into a hash table of encoded row keys (or of
+// packed integer words), each group owning a block of aggregate states; aggregates are updated a
+// batch at a time through arrays of state pointers. In parallel, each instance aggregates its part
+// of the input into a table of its own; once all have, each instance merges the groups it owns
+// (by the hash of their key) from every table, in parallel, and emits them. DISTINCT aggregates
+// collect their (group, value) pairs and feed each pair once to the aggregate after the merge.
+// Without GROUP BY, the one group exists even for empty input (COUNT(*) = 0).
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
+#include <absl/hash/hash.h>
 
 #include <cstring>
 #include <memory>
@@ -93,22 +93,6 @@ class GroupTable {
   // DISTINCT aggregate `a`: its (group key, value key) pairs, as one string each.
   absl::flat_hash_set<std::string>& distinct(size_t a) { return distinct_[a]; }
 
-  // Merges `other` into this table and leaves `other` empty.
-  void merge(GroupTable& other) {
-    for (size_t g = 0; g < other.size(); ++g) {
-      size_t id =
-          other.packed(g) ? find_or_add_packed(other.packed_key(g)) : find_or_add(other.key(g));
-      uint8_t* target = state(id);
-      uint8_t* source = other.state(g);
-      for (const auto& agg : layout_) {
-        if (!agg.distinct) agg.function->combine(target + agg.offset, source + agg.offset);
-      }
-    }
-    for (size_t a = 0; a < distinct_.size(); ++a) {
-      distinct_[a].merge(other.distinct_[a]);
-    }
-  }
-
  private:
   size_t add(std::string_view key, bool packed) {
     size_t id = keys_.size();
@@ -143,8 +127,8 @@ class GroupTable {
 
 struct AggregateShared {
   InstanceBarrier barrier;
-  std::vector<std::unique_ptr<GroupTable>> tables;  // deposited by the instances
-  std::unique_ptr<GroupTable> merged;
+  // Deposited by the instances; read by all of them while they merge their partitions.
+  std::vector<std::unique_ptr<GroupTable>> tables;
 };
 
 class HashAggregateOperator : public PhysicalOperator {
@@ -185,8 +169,8 @@ class HashAggregateOperator : public PhysicalOperator {
   bool next(DataChunk& out) override {
     if (!built_) build();
     out.reset();
-    GroupTable& table = *shared_.merged;
-    size_t end = table.size() * (instance_ + 1) / context_.parallelism();
+    GroupTable& table = *partition_;
+    size_t end = table.size();
     if (emitted_ >= end) return false;
     size_t n = std::min(kBatchSize, end - emitted_);
     std::vector<Vector*> key_columns;
@@ -250,8 +234,8 @@ class HashAggregateOperator : public PhysicalOperator {
       for (size_t a = 0; a < layout_.size(); ++a) update(*local, a, n);
     }
     shared_.barrier.arrive(
-        context_, [&] { shared_.tables.push_back(std::move(local)); }, [&] { merge(); });
-    emitted_ = shared_.merged->size() * instance_ / context_.parallelism();
+        context_, [&] { shared_.tables.push_back(std::move(local)); }, [] {});
+    merge_partition();
   }
 
   void update(GroupTable& table, size_t a, size_t n) {
@@ -283,19 +267,40 @@ class HashAggregateOperator : public PhysicalOperator {
     }
   }
 
-  // The last instance: one table of every group, DISTINCT aggregates fed.
-  void merge() {
-    auto& tables = shared_.tables;
-    std::unique_ptr<GroupTable> merged = std::move(tables[0]);
-    for (size_t t = 1; t < tables.size(); ++t) {
-      merged->merge(*tables[t]);
-      tables[t].reset();
+  // Which instance merges a group: by the hash of its key, so that each group has one owner.
+  size_t owner(bool packed, uint64_t word, std::string_view key) const {
+    size_t h = packed ? absl::Hash<uint64_t>()(word) : absl::Hash<std::string_view>()(key);
+    return h % context_.parallelism();
+  }
+
+  // Every instance, in parallel: the groups it owns from every instance's table, combined into
+  // a table of its own, then its DISTINCT pairs fed to their aggregates.
+  void merge_partition() {
+    partition_ = std::make_unique<GroupTable>(layout_, stride_);
+    GroupTable& part = *partition_;
+    size_t total = 0;
+    for (const auto& table : shared_.tables) {
+      GroupTable& t = *table;
+      total += t.size();
+      for (size_t g = 0; g < t.size(); ++g) {
+        bool packed = t.packed(g);
+        uint64_t word = packed ? t.packed_key(g) : 0;
+        if (owner(packed, word, t.key(g)) != instance_) continue;
+        size_t id = packed ? part.find_or_add_packed(word) : part.find_or_add(t.key(g));
+        uint8_t* target = part.state(id);
+        const uint8_t* source = t.state(g);
+        for (const auto& agg : layout_) {
+          if (!agg.distinct) agg.function->combine(target + agg.offset, source + agg.offset);
+        }
+      }
     }
-    if (group_count_ == 0 && merged->size() == 0) merged->find_or_add(std::string_view());
+    // Without GROUP BY, the one group exists even for no rows; instance 0 makes it.
+    if (group_count_ == 0 && total == 0 && instance_ == 0) part.find_or_add(std::string_view());
     for (size_t a = 0; a < layout_.size(); ++a) {
       if (!layout_[a].distinct) continue;
       Vector value(layout_[a].argument_type);
       std::vector<Vector*> columns{&value};
+      absl::flat_hash_set<std::string_view> seen;
       size_t n = 0;
       auto flush = [&] {
         if (n == 0) return;
@@ -303,19 +308,25 @@ class HashAggregateOperator : public PhysicalOperator {
         value.reset();
         n = 0;
       };
-      for (const std::string& entry : merged->distinct(a)) {
-        uint32_t group_size;
-        std::memcpy(&group_size, entry.data(), 4);
-        std::string_view group(entry.data() + 4, group_size);
-        std::string_view value_key(entry.data() + 4 + group_size, entry.size() - 4 - group_size);
-        offset_states_[n] = merged->state(merged->find_or_add_identity(group)) + layout_[a].offset;
-        decode_row_key(value_key, columns, n);
-        if (++n == kBatchSize) flush();
+      for (const auto& table : shared_.tables) {
+        for (const std::string& entry : table->distinct(a)) {
+          uint32_t group_size;
+          std::memcpy(&group_size, entry.data(), 4);
+          std::string_view group(entry.data() + 4, group_size);
+          bool packed = group[0] == 'P';
+          uint64_t word = 0;
+          if (packed) std::memcpy(&word, group.data() + 1, 8);
+          if (owner(packed, word, group.substr(1)) != instance_) continue;
+          // The same (group, value) may come from several instances: count it once.
+          if (!seen.insert(entry).second) continue;
+          std::string_view value_key(entry.data() + 4 + group_size, entry.size() - 4 - group_size);
+          offset_states_[n] = part.state(part.find_or_add_identity(group)) + layout_[a].offset;
+          decode_row_key(value_key, columns, n);
+          if (++n == kBatchSize) flush();
+        }
       }
       flush();
-      merged->distinct(a).clear();
     }
-    shared_.merged = std::move(merged);
   }
 
   PhysicalPlan child_;
@@ -336,6 +347,7 @@ class HashAggregateOperator : public PhysicalOperator {
   std::vector<uint8_t*> states_;
   std::vector<uint8_t*> offset_states_;
   std::vector<size_t> group_ids_;
+  std::unique_ptr<GroupTable> partition_;  // the groups this instance owns, after the merge
   bool built_ = false;
   size_t emitted_ = 0;
 };
