@@ -50,7 +50,7 @@ test-tsan: setup
 # SQL tests, TPC-H and every input that once crashed it.
 FUZZ_SECONDS ?= 60
 fuzz: setup-tests
-	bash scripts/fuzz-sql $(FUZZ_SECONDS) build-fuzz
+	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SEED=$(FUZZ_SEED) bash scripts/fuzz-sql $(FUZZ_SECONDS) build-fuzz
 
 bench: build
 	$(BUILD_DIR)/bench/runtime_bench
