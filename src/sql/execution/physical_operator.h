@@ -9,9 +9,10 @@
 // Parallel execution: a query runs as `parallelism` instances of its physical plan, one per
 // thread, created over one ExecutionContext. Scans split their table's chunks between the
 // instances; the blocking operators meet in shared state (ExecutionContext::shared): each instance
-// builds its part (local hash tables, collected rows), the last to arrive merges them, and then
-// every instance goes on with the merged result (the aggregate's groups divided between the
-// instances, one hash table that every instance probes, the sorted rows emitted by instance 0).
+// builds its part (local hash tables, collected rows) and, once all have arrived, either the last
+// one merges them (one hash table that every instance probes; the sorted rows, windows and set
+// operations emitted by instance 0) or every instance merges its own partition (the aggregate's
+// groups, by key hash).
 //
 // Threading: an operator instance is one thread's; ExecutionContext and the shared states are
 // synchronized. If any instance fails, the context is failed and every instance waiting at a
