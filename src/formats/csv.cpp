@@ -1,16 +1,11 @@
 #include "sluice/formats/csv.h"
 
 #include "line_reader.h"
-#include "sluice/formats/json_lines.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <cstring>
 
 #include "sluice/core/error.h"
 #include "sluice/sql/value.h"
@@ -245,26 +240,14 @@ CsvTable::CsvTable(std::filesystem::path path, std::vector<sql::ColumnSchema> co
 
 std::unique_ptr<sql::TableScan> CsvTable::scan(const std::vector<size_t>& projection, size_t part,
                                                size_t parts) const {
-  std::vector<std::filesystem::path> files = table_files(path_);
-  std::vector<std::filesystem::path> mine;
-  for (size_t i = part; i < files.size(); i += parts) mine.push_back(files[i]);
-  files = std::move(mine);
-  return std::make_unique<CsvScan>(std::move(files), columns_, projection, options_);
+  return std::make_unique<CsvScan>(table_files(path_, part, parts), columns_, projection, options_);
 }
 
 std::optional<uint64_t> CsvTable::row_count() const {
   // An estimate for join ordering: about 12 bytes per field.
-  std::error_code ec;
-  uint64_t bytes = 0;
-  if (std::filesystem::is_directory(path_, ec)) {
-    for (const auto& entry : std::filesystem::directory_iterator(path_, ec)) {
-      if (entry.is_regular_file()) bytes += entry.file_size();
-    }
-  } else {
-    bytes = std::filesystem::file_size(path_, ec);
-    if (ec) return std::nullopt;
-  }
-  return std::max<uint64_t>(1, bytes / (12 * std::max<size_t>(columns_.size(), 1)));
+  std::optional<uint64_t> bytes = table_bytes(path_);
+  if (!bytes) return std::nullopt;
+  return std::max<uint64_t>(1, *bytes / (12 * std::max<size_t>(columns_.size(), 1)));
 }
 
 std::string CsvTable::describe() const { return fmt::format("csv '{}'", path_.string()); }

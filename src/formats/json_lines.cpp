@@ -204,41 +204,21 @@ class JsonLinesScan : public sql::TableScan {
 
 }  // namespace
 
-std::vector<std::filesystem::path> table_files(const std::filesystem::path& path) {
-  std::vector<std::filesystem::path> files;
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    for (const auto& entry : std::filesystem::directory_iterator(path)) {
-      std::string name = entry.path().filename().string();
-      if (entry.is_regular_file() && !name.empty() && name[0] != '.' && name[0] != '_') {
-        files.push_back(entry.path());
-      }
-    }
-    std::sort(files.begin(), files.end());
-  } else {
-    files.push_back(path);
-  }
-  return files;
-}
-
 JsonLinesTable::JsonLinesTable(std::filesystem::path path, std::vector<sql::ColumnSchema> columns,
                                JsonLinesOptions options)
     : path_(std::move(path)), columns_(std::move(columns)), options_(options) {}
 
 std::unique_ptr<sql::TableScan> JsonLinesTable::scan(const std::vector<size_t>& projection,
                                                      size_t part, size_t parts) const {
-  std::vector<std::filesystem::path> files = table_files(path_);
-  std::vector<std::filesystem::path> mine;
-  for (size_t i = part; i < files.size(); i += parts) mine.push_back(files[i]);
-  return std::make_unique<JsonLinesScan>(std::move(mine), columns_, projection, options_);
+  return std::make_unique<JsonLinesScan>(table_files(path_, part, parts), columns_, projection,
+                                         options_);
 }
 
 std::optional<uint64_t> JsonLinesTable::row_count() const {
-  uint64_t bytes = 0;
-  std::error_code ec;
-  for (const auto& f : table_files(path_)) bytes += std::filesystem::file_size(f, ec);
-  // About 24 bytes per field with its name.
-  return std::max<uint64_t>(1, bytes / (24 * std::max<size_t>(columns_.size(), 1)));
+  // An estimate for join ordering: about 24 bytes per field with its name.
+  std::optional<uint64_t> bytes = table_bytes(path_);
+  if (!bytes) return std::nullopt;
+  return std::max<uint64_t>(1, *bytes / (24 * std::max<size_t>(columns_.size(), 1)));
 }
 
 std::string JsonLinesTable::describe() const { return fmt::format("json '{}'", path_.string()); }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -14,6 +15,36 @@ namespace sluice::formats {
 namespace {
 constexpr size_t kReadSize = size_t{4} << 20;
 }  // namespace
+
+std::vector<std::filesystem::path> table_files(const std::filesystem::path& path, size_t part,
+                                               size_t parts) {
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    for (const auto& entry : std::filesystem::directory_iterator(path)) {
+      std::string name = entry.path().filename().string();
+      if (entry.is_regular_file() && !name.empty() && name[0] != '.' && name[0] != '_') {
+        files.push_back(entry.path());
+      }
+    }
+    std::sort(files.begin(), files.end());
+  } else {
+    files.push_back(path);
+  }
+  std::vector<std::filesystem::path> mine;
+  for (size_t i = part; i < files.size(); i += parts) mine.push_back(files[i]);
+  return mine;
+}
+
+std::optional<uint64_t> table_bytes(const std::filesystem::path& path) {
+  uint64_t bytes = 0;
+  for (const auto& file : table_files(path)) {
+    std::error_code ec;
+    bytes += std::filesystem::file_size(file, ec);
+    if (ec) return std::nullopt;
+  }
+  return bytes;
+}
 
 LineReader::LineReader(std::filesystem::path path, char quote)
     : path_(std::move(path)), quote_(quote) {

@@ -7,10 +7,20 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sluice::formats {
+
+// The files of a table path: the file itself, or a directory's files not starting with '.' or
+// '_' (in-progress and hidden files), in name order; of those, the ones of part `part` of `parts`
+// (dealt round-robin, for parallel scans).
+std::vector<std::filesystem::path> table_files(const std::filesystem::path& path, size_t part = 0,
+                                               size_t parts = 1);
+// The size of a table's files, for row-count estimates; none if they cannot be read.
+std::optional<uint64_t> table_bytes(const std::filesystem::path& path);
 
 class LineReader {
  public:

@@ -23,12 +23,6 @@ T& state_as(uint8_t* state) {
   return *std::launder(reinterpret_cast<T*>(state));
 }
 
-int128_t pow10(int n) {
-  int128_t p = 1;
-  for (int i = 0; i < n; ++i) p *= 10;
-  return p;
-}
-
 // Calls body(row) for every valid row of `input`.
 template <typename Body>
 void for_valid(const Vector& input, size_t count, Body body) {
@@ -147,7 +141,7 @@ void avg_double_finalize(const AggregateFunction&, States states, size_t count, 
 // sum * 10^shift / count, HALF_UP; the result is DECIMAL(38, s + shift).
 void avg_decimal_finalize(const AggregateFunction& self, States states, size_t count,
                           Vector& result) {
-  int128_t factor = pow10(static_cast<int>(self.parameter));
+  int128_t factor = power_of_ten(static_cast<int>(self.parameter));
   for (size_t i = 0; i < count; ++i) {
     const auto& st = state_as<SumState<int128_t>>(states[i]);
     if (st.count == 0) {
@@ -159,11 +153,7 @@ void avg_decimal_finalize(const AggregateFunction& self, States states, size_t c
       result.set_null(i);  // beyond DECIMAL(38, s)
       continue;
     }
-    int128_t q = n / st.count;
-    int128_t r = n % st.count;
-    if (r < 0) r = -r;
-    if (r * 2 >= st.count) q += n < 0 ? -1 : 1;
-    result.data<int128_t>()[i] = q;
+    result.data<int128_t>()[i] = divide_half_up(n, st.count);
   }
 }
 

@@ -80,8 +80,44 @@ struct PendingSubquery {
   bool single_row_check = false;         // uncorrelated: at most one row
   LogicalType type;
   Value empty_value;  // correlated: the value when nothing matches
-  size_t plan_width = 0;
-  LogicalType key_type;
+};
+
+// After the scalar subqueries are joined: turns their placeholders in an expression into the
+// joined value columns, or, for a correlated one with a value over no rows (COUNT's 0), into
+// that value where the join found no group.
+class PendingRewriter {
+ public:
+  struct Column {
+    size_t value;  // the subquery's value column
+    size_t key;    // its first correlation key column: NULL when no group matched
+    LogicalType key_type;
+    Value empty;  // NULL: no default needed
+  };
+
+  void add(Column column) { columns_.push_back(std::move(column)); }
+  void operator()(BoundExprPtr& e) const {
+    if (e) rewrite(*e);
+  }
+
+ private:
+  void rewrite(BoundExpr& e) const {
+    if (e.kind == BoundExprKind::kColumn && e.column >= kPendingBase && e.column < kWindowBase) {
+      const Column& column = columns_[e.column - kPendingBase];
+      e.column = column.value;
+      if (column.empty.is_null()) return;
+      auto c = std::make_unique<BoundExpr>(BoundExprKind::kCase, e.type);
+      auto missing = std::make_unique<BoundExpr>(BoundExprKind::kIsNull, LogicalType::boolean());
+      missing->children.push_back(make_column(column.key, column.key_type));
+      c->children.push_back(std::move(missing));
+      c->children.push_back(make_constant(column.empty));
+      c->children.push_back(make_column(column.value, e.type, e.name));
+      e = std::move(*c);
+      return;
+    }
+    for (auto& c : e.children) rewrite(*c);
+  }
+
+  std::vector<Column> columns_;
 };
 
 struct BindContext {
@@ -351,7 +387,8 @@ class Binder::Impl {
       }
       filters.push_back(std::move(e));
     }
-    fw.plan = attach_pending(std::move(fw.plan), pending, filters);
+    PendingRewriter rewrite = attach_pending(fw.plan, pending);
+    for (auto& f : filters) rewrite(f);
     if (!filters.empty()) fw.plan = filter(std::move(fw.plan), std::move(filters));
     if (!pending.empty()) {
       // Scalar subqueries added columns: keep the FROM's own columns only.
@@ -387,60 +424,30 @@ class Binder::Impl {
     return e;
   }
 
-  // Joins each pending scalar subquery to `plan` and rewrites the placeholders in `exprs`.
-  LogicalPlan attach_pending(LogicalPlan plan, std::vector<PendingSubquery>& pending,
-                             std::vector<BoundExprPtr>& exprs) {
-    if (pending.empty()) return plan;
-    std::vector<size_t> positions;
+  // Joins each pending scalar subquery to `plan` (a left join: an uncorrelated subquery with no
+  // row is one NULL, a correlated one a NULL group); the rewriter then fixes the expressions.
+  PendingRewriter attach_pending(LogicalPlan& plan, std::vector<PendingSubquery>& pending) {
+    PendingRewriter rewriter;
     for (auto& p : pending) {
       size_t left_width = plan->output.size();
-      auto join = std::make_unique<LogicalOperator>(LogicalKind::kJoin);
-      join->join_kind = p.outer_keys.empty() ? JoinKind::kCross : JoinKind::kLeft;
-      if (p.single_row_check) join->limit = 1;  // at most one row on the right, checked at run
       size_t right_width = p.plan->output.size();
+      auto join = std::make_unique<LogicalOperator>(LogicalKind::kJoin);
+      join->join_kind = JoinKind::kLeft;
+      if (p.single_row_check) join->limit = 1;  // at most one row on the right, checked at run
       for (size_t k = 0; k < p.outer_keys.size(); ++k) {
         join->left_keys.push_back(std::move(p.outer_keys[k]));
         join->right_keys.push_back(make_column(k, p.plan->output[k].type, p.plan->output[k].name));
       }
       join->output = plan->output;
       for (const auto& c : p.plan->output) join->output.push_back(c);
-      if (p.outer_keys.empty()) {
-        // Uncorrelated: an empty subquery still yields one row, NULL (a left join on TRUE).
-        join->join_kind = JoinKind::kLeft;
-      }
-      p.plan_width = right_width;
-      if (!p.outer_keys.empty() || right_width > 1) p.key_type = p.plan->output[0].type;
+      rewriter.add({left_width + right_width - 1, left_width, p.plan->output[0].type,
+                    std::move(p.empty_value)});
       join->children.push_back(std::move(plan));
       join->children.push_back(std::move(p.plan));
       plan = std::move(join);
-      positions.push_back(left_width + right_width - 1);
-    }
-    std::function<void(BoundExpr&)> rewrite = [&](BoundExpr& e) {
-      if (e.kind == BoundExprKind::kColumn && e.column >= kPendingBase && e.column < kWindowBase) {
-        const PendingSubquery& p = pending[e.column - kPendingBase];
-        size_t value = positions[e.column - kPendingBase];
-        e.column = value;
-        if (!p.empty_value.is_null()) {
-          // No matching group on the right: the subquery's value over no rows.
-          size_t key = value - (p.plan_width - 1);
-          auto c = std::make_unique<BoundExpr>(BoundExprKind::kCase, e.type);
-          auto missing =
-              std::make_unique<BoundExpr>(BoundExprKind::kIsNull, LogicalType::boolean());
-          missing->children.push_back(make_column(key, p.key_type));
-          c->children.push_back(std::move(missing));
-          c->children.push_back(make_constant(p.empty_value));
-          c->children.push_back(make_column(value, e.type, e.name));
-          e = std::move(*c);
-          return;
-        }
-      }
-      for (auto& c : e.children) rewrite(*c);
-    };
-    for (auto& e : exprs) {
-      if (e) rewrite(*e);
     }
     pending.clear();
-    return plan;
+    return rewriter;
   }
 
   // EXISTS / NOT EXISTS / IN / NOT IN (subquery) as a WHERE conjunct: a semi or anti join.
@@ -616,25 +623,16 @@ class Binder::Impl {
       node->aggregates = std::move(agg.aggregates);
       node->children.push_back(std::move(plan));
       plan = std::move(node);
-      std::vector<BoundExprPtr> rewritten;
-      rewritten.push_back(std::move(having));
-      for (auto& e : select_exprs) rewritten.push_back(std::move(e));
-      for (auto& e : order_exprs) rewritten.push_back(std::move(e));
-      size_t width = plan->output.size();
-      plan = attach_pending(std::move(plan), pending, rewritten);
-      having = std::move(rewritten[0]);
-      for (size_t i = 0; i < select_exprs.size(); ++i)
-        select_exprs[i] = std::move(rewritten[1 + i]);
-      for (size_t i = 0; i < order_exprs.size(); ++i) {
-        order_exprs[i] = std::move(rewritten[1 + select_exprs.size() + i]);
-      }
+      PendingRewriter rewrite = attach_pending(plan, pending);
+      rewrite(having);
+      for (auto& e : select_exprs) rewrite(e);
+      for (auto& e : order_exprs) rewrite(e);
       if (having) {
         std::vector<BoundExprPtr> f;
         f.push_back(std::move(having));
         plan = filter(std::move(plan), std::move(f));
       }
       plan = attach_windows(std::move(plan), windows, select_exprs, order_exprs);
-      (void)width;
       if (group_by_correlation) {
         // (correlation keys..., the select item)
         std::vector<BoundExprPtr> keyed;
@@ -672,16 +670,9 @@ class Binder::Impl {
       }
     }
     std::vector<BoundExprPtr> order_exprs = bind_order_exprs(q, ctx, items, select_exprs);
-    if (!pending.empty()) {
-      std::vector<BoundExprPtr> rewritten;
-      for (auto& e : select_exprs) rewritten.push_back(std::move(e));
-      for (auto& e : order_exprs) rewritten.push_back(std::move(e));
-      plan = attach_pending(std::move(plan), pending, rewritten);
-      for (size_t i = 0; i < select_exprs.size(); ++i) select_exprs[i] = std::move(rewritten[i]);
-      for (size_t i = 0; i < order_exprs.size(); ++i) {
-        order_exprs[i] = std::move(rewritten[select_exprs.size() + i]);
-      }
-    }
+    PendingRewriter rewrite = attach_pending(plan, pending);
+    for (auto& e : select_exprs) rewrite(e);
+    for (auto& e : order_exprs) rewrite(e);
     plan = attach_windows(std::move(plan), windows, select_exprs, order_exprs);
     return finish_select(q, std::move(plan), std::move(select_exprs), items,
                          std::move(order_exprs));

@@ -14,21 +14,10 @@ namespace sluice::sql {
 
 namespace {
 
-int128_t power_of_ten(int n) {
-  int128_t p = 1;
-  for (int i = 0; i < n; ++i) p *= 10;
-  return p;
-}
-
 // Rescales an unscaled decimal from scale `from` to scale `to`, HALF_UP; false on overflow.
 bool rescale(int128_t value, int from, int to, int128_t& out) {
   if (to >= from) return !__builtin_mul_overflow(value, power_of_ten(to - from), &out);
-  int128_t divisor = power_of_ten(from - to);
-  int128_t q = value / divisor;
-  int128_t r = value % divisor;
-  if (r < 0) r = -r;
-  if (r * 2 >= divisor) q += value < 0 ? -1 : 1;
-  out = q;
+  out = divide_half_up(value, power_of_ten(from - to));
   return true;
 }
 

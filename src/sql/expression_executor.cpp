@@ -84,6 +84,18 @@ int compare_values(const Vector& x, size_t a, const Vector& y, size_t b) {
   return 0;
 }
 
+int compare_for_order(const Vector& x, size_t a, const Vector& y, size_t b, bool descending,
+                      bool nulls_first) {
+  bool null_a = !x.is_valid(x.is_constant() ? 0 : a);
+  bool null_b = !y.is_valid(y.is_constant() ? 0 : b);
+  if (null_a || null_b) {
+    if (null_a && null_b) return 0;
+    return null_a == nulls_first ? -1 : 1;
+  }
+  int c = compare_values(x, a, y, b);
+  return descending ? -c : c;
+}
+
 ExpressionExecutor::ExpressionExecutor(const BoundExpr& expr)
     : root_(build(expr)), boolean_scratch_(std::make_unique<Vector>(LogicalType::boolean())) {}
 
@@ -181,9 +193,6 @@ void ExpressionExecutor::evaluate(Node& node, const DataChunk& input, Vector& ou
       return;
     case BoundExprKind::kFunction:
       if (e.function->propagates_nulls) propagate_nulls(args, n_args, count, out);
-      if (!all_constant) {
-        // Kernels index constant arguments at 0 themselves; flatten none.
-      }
       e.function->kernel(e, args, count, out);
       break;
     case BoundExprKind::kCast:

@@ -44,5 +44,8 @@ void cast_vector(const Vector& input, Vector& result, size_t count, bool try_cas
 
 // Three-valued comparison of row a of `x` with row b of `y` (same type, both valid): <0, 0, >0.
 int compare_values(const Vector& x, size_t a, const Vector& y, size_t b);
+// The same for ORDER BY keys, where either row may be NULL: <0 when row a sorts first.
+int compare_for_order(const Vector& x, size_t a, const Vector& y, size_t b, bool descending,
+                      bool nulls_first);
 
 }  // namespace sluice::sql

@@ -1355,7 +1355,8 @@ class Parser {
       next();
       auto e = std::make_unique<ParsedExpr>(ExprKind::kFunction, p);
       e->name = "EXTRACT";
-      e->children.push_back(literal(LiteralKind::kString, ascii_upper(identifier("a time unit")), p));
+      e->children.push_back(
+          literal(LiteralKind::kString, ascii_upper(identifier("a time unit")), p));
       expect_keyword("FROM");
       e->children.push_back(expression());
       expect_operator(")");

@@ -23,12 +23,6 @@ namespace {
 
 using Args = Vector* const*;
 
-int128_t pow10(int n) {
-  int128_t p = 1;
-  for (int i = 0; i < n && i < 38; ++i) p *= 10;
-  return p;
-}
-
 // Flink's LogicalTypeMerging.adjustPrecisionScale: keep the integer digits, and at least
 // min(scale, 6) fraction digits, within 38.
 LogicalType adjust_decimal(int precision, int scale) {
@@ -193,7 +187,7 @@ void negate_kernel(const BoundExpr&, Args args, size_t count, Vector& r) {
 // scale. A result that does not fit the result's precision is NULL, as in Flink.
 template <typename T>
 void decimal_add_kernel(const BoundExpr& call, Args args, size_t count, Vector& r) {
-  int128_t limit = pow10(call.type.precision());
+  int128_t limit = power_of_ten(call.type.precision());
   binary_loop<T, T, T>(args, count, r, [&](T a, T b, size_t i) -> T {
     int128_t v;
     if (__builtin_add_overflow(static_cast<int128_t>(a), static_cast<int128_t>(b), &v) ||
@@ -206,7 +200,7 @@ void decimal_add_kernel(const BoundExpr& call, Args args, size_t count, Vector& 
 }
 template <typename T>
 void decimal_subtract_kernel(const BoundExpr& call, Args args, size_t count, Vector& r) {
-  int128_t limit = pow10(call.type.precision());
+  int128_t limit = power_of_ten(call.type.precision());
   binary_loop<T, T, T>(args, count, r, [&](T a, T b, size_t i) -> T {
     int128_t v;
     if (__builtin_sub_overflow(static_cast<int128_t>(a), static_cast<int128_t>(b), &v) ||
@@ -218,21 +212,12 @@ void decimal_subtract_kernel(const BoundExpr& call, Args args, size_t count, Vec
   });
 }
 
-int128_t round_half_up_divide(int128_t n, int128_t d) {
-  int128_t q = n / d;
-  int128_t rem = n % d;
-  if (rem < 0) rem = -rem;
-  int128_t half = d < 0 ? -d : d;
-  if (rem * 2 >= half) q += ((n < 0) != (d < 0)) ? -1 : 1;
-  return q;
-}
-
 // * : the exact product has scale s1 + s2; the result type may have a smaller scale.
 template <typename A, typename B, typename R>
 void decimal_multiply_kernel(const BoundExpr& call, Args args, size_t count, Vector& r) {
   int drop = call.children[0]->type.scale() + call.children[1]->type.scale() - call.type.scale();
-  int128_t divisor = pow10(drop);
-  int128_t limit = pow10(call.type.precision());
+  int128_t divisor = power_of_ten(drop);
+  int128_t limit = power_of_ten(call.type.precision());
   binary_loop<A, B, R>(args, count, r, [&](A a, B b, size_t i) -> R {
     int128_t v;
     if (__builtin_mul_overflow(static_cast<int128_t>(a), static_cast<int128_t>(b), &v)) {
@@ -244,7 +229,7 @@ void decimal_multiply_kernel(const BoundExpr& call, Args args, size_t count, Vec
       }
       return static_cast<R>(static_cast<int128_t>(std::round(approx)));
     }
-    if (drop > 0) v = round_half_up_divide(v, divisor);
+    if (drop > 0) v = divide_half_up(v, divisor);
     if (v >= limit || v <= -limit) r.set_null(i);
     return static_cast<R>(v);
   });
@@ -254,9 +239,9 @@ void decimal_multiply_kernel(const BoundExpr& call, Args args, size_t count, Vec
 template <typename A, typename B, typename R>
 void decimal_divide_kernel(const BoundExpr& call, Args args, size_t count, Vector& r) {
   int shift = call.type.scale() - call.children[0]->type.scale() + call.children[1]->type.scale();
-  int128_t factor = pow10(std::max(shift, 0));
-  int128_t reduce = pow10(std::max(-shift, 0));
-  int128_t limit = pow10(call.type.precision());
+  int128_t factor = power_of_ten(std::max(shift, 0));
+  int128_t reduce = power_of_ten(std::max(-shift, 0));
+  int128_t limit = power_of_ten(call.type.precision());
   binary_loop<A, B, R>(args, count, r, [&](A a, B b, size_t i) -> R {
     if (b == 0) {
       if (r.is_valid(i)) division_by_zero();
@@ -275,7 +260,7 @@ void decimal_divide_kernel(const BoundExpr& call, Args args, size_t count, Vecto
       }
       v = static_cast<int128_t>(std::round(approx));
     } else {
-      v = round_half_up_divide(numerator, denominator);
+      v = divide_half_up(numerator, denominator);
     }
     if (v >= limit || v <= -limit) r.set_null(i);
     return static_cast<R>(v);
@@ -1095,7 +1080,7 @@ void power_kernel(const BoundExpr&, Args args, size_t count, Vector& r) {
 // FLOOR / CEIL of a decimal: to scale 0.
 template <typename T, bool Ceil>
 void decimal_floor_kernel(const BoundExpr& call, Args args, size_t count, Vector& r) {
-  int128_t divisor = pow10(call.children[0]->type.scale());
+  int128_t divisor = power_of_ten(call.children[0]->type.scale());
   unary_loop<T, T>(args, count, r, [divisor](T v, size_t) -> T {
     int128_t q = static_cast<int128_t>(v) / divisor;
     int128_t rem = static_cast<int128_t>(v) % divisor;
@@ -1122,11 +1107,11 @@ void decimal_round_kernel(const BoundExpr& call, Args args, size_t count, Vector
     if (digits < from) {
       int kept = std::max(digits, 0);
       int drop = std::min(from - kept + (digits < 0 ? -digits : 0), 38);
-      x = round_half_up_divide(x, pow10(drop));
-      if (digits < 0) x = times(x, pow10(std::min(-digits, 38)));
-      x = times(x, pow10(to - kept));
+      x = divide_half_up(x, power_of_ten(drop));
+      if (digits < 0) x = times(x, power_of_ten(std::min(-digits, 38)));
+      x = times(x, power_of_ten(to - kept));
     } else {
-      x = times(x, pow10(to - from));
+      x = times(x, power_of_ten(to - from));
     }
     return static_cast<R>(x);
   });
@@ -1147,10 +1132,10 @@ void double_round_kernel(const BoundExpr& call, Args args, size_t count, Vector&
 template <typename T>
 void integer_round_kernel(const BoundExpr& call, Args args, size_t count, Vector& r) {
   int digits = static_cast<int>(call.children.size() > 1 ? call.children[1]->constant.as_int() : 0);
-  int128_t d = digits < 0 ? pow10(-digits) : 1;
+  int128_t d = digits < 0 ? power_of_ten(-digits) : 1;
   unary_loop<T, T>(args, count, r, [d](T v, size_t) -> T {
     if (d == 1) return v;
-    return static_cast<T>(round_half_up_divide(v, d) * d);
+    return static_cast<T>(divide_half_up(v, d) * d);
   });
 }
 

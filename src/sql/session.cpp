@@ -239,7 +239,6 @@ QueryResult Session::run(const Statement& statement) {
               fmt::format("{} {}{}", c.name, c.type.to_string(), c.nullable ? "" : " NOT NULL"));
         }
       } else {
-        Statement probe(Statement::Kind::kQuery, statement.position);
         auto parsed = parse_sql(entry->view_sql);
         Binder binder(catalog_, functions_, parsed[0]->source);
         LogicalPlan plan = binder.bind_query(*parsed[0]->query);

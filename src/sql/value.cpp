@@ -129,6 +129,21 @@ void Value::write_to(Vector& vector, size_t row) const {
   }
 }
 
+int128_t power_of_ten(int n) {
+  int128_t p = 1;
+  for (int i = 0; i < n && i < 38; ++i) p *= 10;
+  return p;
+}
+
+int128_t divide_half_up(int128_t n, int128_t d) {
+  int128_t q = n / d;
+  int128_t rem = n % d;
+  if (rem < 0) rem = -rem;
+  int128_t half = d < 0 ? -d : d;
+  if (rem * 2 >= half) q += ((n < 0) != (d < 0)) ? -1 : 1;
+  return q;
+}
+
 std::string format_decimal(int128_t unscaled, int scale) {
   bool negative = unscaled < 0;
   __extension__ unsigned __int128 magnitude = negative ? -static_cast<unsigned __int128>(unscaled)

@@ -40,8 +40,4 @@ class JsonLinesTable : public sql::TableSource {
   JsonLinesOptions options_;
 };
 
-// The files of a table path: the file itself, or a directory's files not starting with '.' or
-// '_' (in-progress and hidden files), in name order.
-std::vector<std::filesystem::path> table_files(const std::filesystem::path& path);
-
 }  // namespace sluice::formats

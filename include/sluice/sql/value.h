@@ -56,6 +56,11 @@ class Value {
   std::string string_;
 };
 
+// Decimal arithmetic shared by casts, functions and aggregates: 10^n for n in [0, 38] (beyond,
+// 10^38), and n / d rounded HALF_UP (ties away from zero), as Flink's decimals round.
+int128_t power_of_ten(int n);
+int128_t divide_half_up(int128_t n, int128_t d);
+
 // Calendar helpers shared by literals, casts and functions (proleptic Gregorian, UTC).
 int32_t days_from_civil(int64_t year, unsigned month, unsigned day);
 void civil_from_days(int64_t days, int64_t& year, unsigned& month, unsigned& day);

@@ -54,16 +54,9 @@ class SortOperator : public PhysicalOperator {
     size_t ra = ChunkCollection::row_of(a);
     size_t rb = ChunkCollection::row_of(b);
     for (const SortKey& key : keys_) {
-      const Vector& va = input.column(a, key.column);
-      const Vector& vb = input.column(b, key.column);
-      bool na = !va.is_valid(ra);
-      bool nb = !vb.is_valid(rb);
-      if (na || nb) {
-        if (na && nb) continue;
-        return na == key.nulls_first;
-      }
-      int c = compare_values(va, ra, vb, rb);
-      if (c != 0) return key.descending ? c > 0 : c < 0;
+      int c = compare_for_order(input.column(a, key.column), ra, input.column(b, key.column), rb,
+                                key.descending, key.nulls_first);
+      if (c != 0) return c < 0;
     }
     return false;
   }

@@ -79,17 +79,9 @@ class WindowOperator : public PhysicalOperator {
     size_t ca = a >> 32, ra = ChunkCollection::row_of(a);
     size_t cb = b >> 32, rb = ChunkCollection::row_of(b);
     for (size_t k = 0; k < keys.size(); ++k) {
-      const Vector& va = *keys[k][ca];
-      const Vector& vb = *keys[k][cb];
-      bool na = !va.is_valid(ra);
-      bool nb = !vb.is_valid(rb);
-      if (na || nb) {
-        if (na && nb) continue;
-        bool first = nulls_first ? (*nulls_first)[k] : true;
-        return (na == first) ? -1 : 1;
-      }
-      int c = compare_values(va, ra, vb, rb);
-      if (c != 0) return descending && (*descending)[k] ? -c : c;
+      int c = compare_for_order(*keys[k][ca], ra, *keys[k][cb], rb, descending && (*descending)[k],
+                                !nulls_first || (*nulls_first)[k]);
+      if (c != 0) return c;
     }
     return 0;
   }
@@ -106,8 +98,7 @@ class WindowOperator : public PhysicalOperator {
     for (size_t w = 0; w < plan_.windows.size(); ++w) {
       const BoundWindow& window = plan_.windows[w];
       auto& results = shared_.results[w];
-      for (const auto& chunk : input.chunks) {
-        (void)chunk;
+      for (size_t c = 0; c < input.chunks.size(); ++c) {
         results.push_back(std::make_unique<Vector>(window.type));
       }
       Evaluated e;
