@@ -14,6 +14,7 @@
 #include <new>
 
 #include "expression_executor.h"
+#include "large_memory.h"
 #include "physical_operator.h"
 #include "row_key.h"
 
@@ -116,10 +117,16 @@ class GroupTable {
 
   std::vector<AggregateLayout> layout_;
   size_t stride_;
-  absl::flat_hash_map<std::string_view, size_t> index_;
-  absl::flat_hash_map<uint64_t, size_t> packed_index_;
-  std::vector<std::string_view> keys_;
-  std::vector<uint8_t> packed_;
+  // Hash maps and per-group arrays grow into cached huge pages (large_memory.h).
+  absl::flat_hash_map<std::string_view, size_t, absl::Hash<std::string_view>,
+                      std::equal_to<std::string_view>,
+                      LargeAllocator<std::pair<const std::string_view, size_t>>>
+      index_;
+  absl::flat_hash_map<uint64_t, size_t, absl::Hash<uint64_t>, std::equal_to<uint64_t>,
+                      LargeAllocator<std::pair<const uint64_t, size_t>>>
+      packed_index_;
+  LargeVector<std::string_view> keys_;
+  LargeVector<uint8_t> packed_;
   StringHeap arena_;
   std::vector<std::unique_ptr<uint8_t[], AlignedDelete>> blocks_;
   std::vector<absl::flat_hash_set<std::string>> distinct_;

@@ -5,8 +5,8 @@
 // left/right/full outer (with matched flags for unmatched rows), semi and anti (the probe rows
 // with or without a match; NOT IN's null-aware anti join), and joins without equi keys (every
 // build row has the empty key: a nested-loop join).
-#include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
+#include <absl/hash/hash.h>
 #include <fmt/format.h>
 
 #include <atomic>
@@ -14,6 +14,7 @@
 #include <deque>
 
 #include "expression_executor.h"
+#include "large_memory.h"
 #include "physical_operator.h"
 #include "row_key.h"
 #include "sluice/core/error.h"
@@ -22,20 +23,42 @@ namespace sluice::sql {
 
 namespace {
 
-constexpr uint64_t kEndOfChain = UINT64_MAX;
+constexpr uint32_t kEndOfChain = 0;
+
+// A key word's bucket among 2^bits: the top bits of a multiplicative hash (Fibonacci hashing),
+// which spreads TPC-H's dense integer keys as well as string-key hashes.
+inline size_t bucket_of(uint64_t key_word, unsigned shift) {
+  return static_cast<size_t>((key_word * 0x9E3779B97F4A7C15ull) >> shift);
+}
+
+// One instance's build input with its rows' keys, computed by that instance before the meeting
+// so that key evaluation runs in parallel.
+struct BuildPart {
+  ChunkCollection rows;
+  // Per row: the packed key word, or the hash of the encoded key (then `encoded` holds the bytes).
+  LargeVector<uint64_t> key_words;
+  LargeVector<std::string_view> encoded;
+  LargeVector<uint8_t> null_key;
+  std::unique_ptr<StringHeap> encoded_bytes;
+};
 
 // The build side, shared by every instance: built once from all instances' right inputs, then
-// probed by all of them.
+// probed by all of them. Build rows are numbered in build order; the index chains the rows of
+// each bucket (rows with equal keys are always in one chain; other keys of the bucket are
+// skipped by comparing key words, and the encoded bytes when keys do not pack). The arrays are
+// sized once from the row count (no rehashing) and live in cached huge pages (large_memory.h).
 struct JoinShared {
   InstanceBarrier built;
   InstanceBarrier probed;
-  std::vector<ChunkCollection> parts;
+  std::vector<BuildPart> parts;
   ChunkCollection build_side;
-  std::vector<uint64_t> refs;  // build rows in build order
-  std::vector<uint64_t> next;  // chains: index into refs
-  absl::flat_hash_map<std::string_view, uint64_t> table;
-  absl::flat_hash_map<uint64_t, uint64_t> packed_table;  // keys that pack into a word
-  StringHeap key_arena;
+  LargeVector<uint64_t> refs;  // build rows: chunk << 32 | row
+  LargeVector<uint64_t> key_words;
+  LargeVector<std::string_view> encoded;
+  std::vector<std::unique_ptr<StringHeap>> encoded_bytes;
+  LargeVector<uint32_t> buckets;  // first row of each bucket's chain, + 1; 0 when empty
+  LargeVector<uint32_t> next;     // the next row of the same bucket, + 1; 0 at the end
+  unsigned shift = 64;            // 64 - log2(buckets)
   bool has_null_key = false;
   absl::flat_hash_set<uint64_t> null_key_rows;  // reversed NOT IN: build rows with a NULL key
   std::vector<uint8_t> matched;  // right, full and reversed joins: build rows any instance matched
@@ -83,6 +106,9 @@ class HashJoinOperator : public PhysicalOperator {
     if (PackedKeys::packable(key_types)) packed_ = std::make_unique<PackedKeys>(key_types);
     pair_probe_row_.resize(kBatchSize);
     pair_build_index_.resize(kBatchSize);
+    probe_words_.resize(kBatchSize);
+    probe_buckets_.resize(kBatchSize);
+    probe_heads_.resize(kBatchSize);
   }
 
   bool next(DataChunk& out) override {
@@ -110,65 +136,105 @@ class HashJoinOperator : public PhysicalOperator {
 
   void build() {
     built_ = true;
-    ChunkCollection local;
-    local.consume(*build_child_);
+    BuildPart part;
+    part.rows.consume(*build_child_);
+    compute_build_keys(part);
     shared_.built.arrive(
-        context_, [&] { shared_.parts.push_back(std::move(local)); }, [&] { build_table(); });
+        context_, [&] { shared_.parts.push_back(std::move(part)); }, [&] { build_table(); });
     matched_build_.assign(shared_.refs.size(), 0);
   }
 
-  // The last instance to arrive: all build rows into one hash table.
-  void build_table() {
-    JoinShared& s = shared_;
-    for (auto& part : s.parts) s.build_side.append(std::move(part));
-    s.parts.clear();
-    if (single_row_ && s.build_side.rows > 1) {
-      throw Error(ErrorCategory::kBadInput,
-                  fmt::format("a scalar subquery returned {} rows; it must return at most one",
-                              s.build_side.rows));
+  // The key word (and encoded bytes) of every row of this instance's build input.
+  void compute_build_keys(BuildPart& part) {
+    size_t rows = part.rows.rows;
+    part.key_words.resize(rows);
+    part.null_key.resize(rows);
+    if (!packed_) {
+      part.encoded.resize(rows);
+      part.encoded_bytes = std::make_unique<StringHeap>();
     }
     std::vector<const Vector*> key_columns;
     for (auto& v : build_key_values_) key_columns.push_back(v.get());
-    s.refs.reserve(s.build_side.rows);
-    s.next.reserve(s.build_side.rows);
-    for (size_t c = 0; c < s.build_side.chunks.size(); ++c) {
-      DataChunk& chunk = *s.build_side.chunks[c];
+    size_t index = 0;
+    for (auto& chunk_pointer : part.rows.chunks) {
+      DataChunk& chunk = *chunk_pointer;
+      size_t n = chunk.size();
       for (size_t k = 0; k < build_key_exprs_.size(); ++k) {
         build_key_values_[k]->reset();
         build_key_exprs_[k]->execute(chunk, *build_key_values_[k]);
       }
       if (packed_) {
-        packed_->pack(key_columns, chunk.size());
-      } else {
-        encoder_.encode(key_columns, chunk.size());
+        packed_->pack(key_columns, n);
+        for (size_t r = 0; r < n; ++r, ++index) {
+          part.key_words[index] = packed_->key(r);
+          part.null_key[index] = packed_->has_null(r) ? 1 : 0;
+        }
+        continue;
       }
-      for (size_t r = 0; r < chunk.size(); ++r) {
-        size_t index = s.refs.size();
-        s.refs.push_back((uint64_t{c} << 32) | r);
-        s.next.push_back(kEndOfChain);
-        if (packed_ ? packed_->has_null(r) : encoder_.has_null(r)) {
-          // A NULL key never equals anything; NOT IN over a list with a NULL is never true.
-          s.has_null_key = true;
-          if (reversed_ && null_aware_) s.null_key_rows.insert(s.refs.back());
-          continue;
-        }
-        uint64_t* head;
-        if (packed_) {
-          head = &s.packed_table.try_emplace(packed_->key(r), kEndOfChain).first->second;
-        } else {
-          std::string_view key = encoder_.key(r);
-          auto it = s.table.find(key);
-          if (it == s.table.end()) {
-            char* bytes = s.key_arena.allocate(key.empty() ? 1 : key.size());
-            if (!key.empty()) std::memcpy(bytes, key.data(), key.size());
-            it = s.table.emplace(std::string_view(bytes, key.size()), kEndOfChain).first;
-          }
-          head = &it->second;
-        }
-        s.next[index] = *head;
-        *head = index;
+      encoder_.encode(key_columns, n);
+      for (size_t r = 0; r < n; ++r, ++index) {
+        part.null_key[index] = encoder_.has_null(r) ? 1 : 0;
+        if (part.null_key[index]) continue;
+        std::string_view key = encoder_.key(r);
+        char* bytes = part.encoded_bytes->allocate(key.empty() ? 1 : key.size());
+        if (!key.empty()) std::memcpy(bytes, key.data(), key.size());
+        part.encoded[index] = std::string_view(bytes, key.size());
+        part.key_words[index] = absl::Hash<std::string_view>()(key);
       }
     }
+  }
+
+  // The last instance to arrive: every part's rows into one index.
+  void build_table() {
+    JoinShared& s = shared_;
+    size_t total = 0;
+    for (const auto& part : s.parts) total += part.rows.rows;
+    if (single_row_ && total > 1) {
+      throw Error(
+          ErrorCategory::kBadInput,
+          fmt::format("a scalar subquery returned {} rows; it must return at most one", total));
+    }
+    if (total >= UINT32_MAX) {
+      throw Error(ErrorCategory::kInvalidArgument,
+                  fmt::format("a hash join's build side has {} rows; at most {} are supported",
+                              total, UINT32_MAX - 1));
+    }
+    unsigned bits = 4;
+    while ((size_t{1} << bits) < 2 * total) ++bits;
+    s.shift = 64 - bits;
+    s.buckets.assign(size_t{1} << bits, kEndOfChain);
+    s.next.resize(total);
+    s.refs.resize(total);
+    s.key_words.resize(total);
+    if (!packed_) s.encoded.resize(total);
+    size_t index = 0;
+    for (auto& part : s.parts) {
+      size_t first_chunk = s.build_side.chunks.size();
+      size_t row_in_part = 0;
+      for (size_t c = 0; c < part.rows.chunks.size(); ++c) {
+        size_t n = part.rows.chunks[c]->size();
+        uint64_t chunk_index = first_chunk + c;
+        for (size_t r = 0; r < n; ++r, ++index, ++row_in_part) {
+          s.refs[index] = (chunk_index << 32) | r;
+          s.next[index] = kEndOfChain;
+          if (part.null_key[row_in_part]) {
+            // A NULL key never equals anything; NOT IN over a list with a NULL is never true.
+            s.has_null_key = true;
+            if (reversed_ && null_aware_) s.null_key_rows.insert(s.refs[index]);
+            continue;
+          }
+          uint64_t word = part.key_words[row_in_part];
+          s.key_words[index] = word;
+          if (!packed_) s.encoded[index] = part.encoded[row_in_part];
+          uint32_t& head = s.buckets[bucket_of(word, s.shift)];
+          s.next[index] = head;
+          head = static_cast<uint32_t>(index + 1);
+        }
+      }
+      s.build_side.append(std::move(part.rows));
+      if (part.encoded_bytes) s.encoded_bytes.push_back(std::move(part.encoded_bytes));
+    }
+    s.parts.clear();
     s.matched.assign(s.refs.size(), 0);
   }
 
@@ -276,6 +342,29 @@ class HashJoinOperator : public PhysicalOperator {
     if (++pair_count_ == kBatchSize) flush_pairs();
   }
 
+  // Each probe row's key word and the head of its bucket's chain (kEndOfChain for a NULL key),
+  // in passes over the batch: the bucket loads are prefetched, so their cache misses overlap
+  // instead of each row waiting for its own.
+  void lookup_heads(size_t n) {
+    const JoinShared& s = shared_;
+    for (size_t r = 0; r < n; ++r) {
+      bool null_key = packed_ ? packed_->has_null(r) : encoder_.has_null(r);
+      if (null_key) {
+        probe_buckets_[r] = SIZE_MAX;
+        continue;
+      }
+      uint64_t word = packed_ ? packed_->key(r) : absl::Hash<std::string_view>()(encoder_.key(r));
+      probe_words_[r] = word;
+      probe_buckets_[r] = bucket_of(word, s.shift);
+      __builtin_prefetch(&s.buckets[probe_buckets_[r]]);
+    }
+    for (size_t r = 0; r < n; ++r) {
+      uint32_t head = probe_buckets_[r] == SIZE_MAX ? kEndOfChain : s.buckets[probe_buckets_[r]];
+      probe_heads_[r] = head;
+      if (head != kEndOfChain) __builtin_prefetch(&s.key_words[head - 1]);
+    }
+  }
+
   void probe_next() {
     if (!probe_child_->next(probe_)) {
       probe_done_ = true;
@@ -306,28 +395,21 @@ class HashJoinOperator : public PhysicalOperator {
         }
       }
     }
+    lookup_heads(n);
+    const JoinShared& s = shared_;
     for (size_t r = 0; r < n; ++r) {
-      uint64_t head;
-      if (packed_) {
-        if (packed_->has_null(r)) continue;
-        auto it = shared_.packed_table.find(packed_->key(r));
-        if (it == shared_.packed_table.end()) continue;
-        head = it->second;
-      } else {
-        if (encoder_.has_null(r)) continue;
-        auto it = shared_.table.find(encoder_.key(r));
-        if (it == shared_.table.end()) continue;
-        head = it->second;
-      }
-      if (!needs_pairs) {
-        probe_matched_[r] = 1;
-        if (reversed_) {
-          // Every build row of the chain has a match.
-          for (uint64_t b = head; b != kEndOfChain; b = shared_.next[b]) matched_build_[b] = 1;
+      uint64_t word = probe_words_[r];
+      for (uint32_t entry = probe_heads_[r]; entry != kEndOfChain; entry = s.next[entry - 1]) {
+        size_t b = entry - 1;
+        if (s.key_words[b] != word) continue;
+        if (!packed_ && s.encoded[b] != encoder_.key(r)) continue;
+        if (!needs_pairs) {
+          probe_matched_[r] = 1;
+          // Reversed: every build row with this key has a match; otherwise one match is enough.
+          if (!reversed_) break;
+          matched_build_[b] = 1;
+          continue;
         }
-        continue;
-      }
-      for (uint64_t b = head; b != kEndOfChain; b = shared_.next[b]) {
         add_pair(r, b);
         // A semi or anti join needs one match per probe row, not all of them.
         if (!emits_right_columns() && !residual_ && !reversed_) break;
@@ -467,6 +549,9 @@ class HashJoinOperator : public PhysicalOperator {
   std::vector<uint8_t> probe_matched_;
   std::vector<size_t> pair_probe_row_;
   std::vector<uint64_t> pair_build_index_;
+  std::vector<uint64_t> probe_words_;
+  std::vector<size_t> probe_buckets_;
+  std::vector<uint32_t> probe_heads_;
   std::deque<std::unique_ptr<DataChunk>> ready_;
   std::vector<std::unique_ptr<DataChunk>> free_;  // output chunks to reuse
   SelectionVector sel_;
