@@ -564,9 +564,12 @@ class JoinOrderer {
       op->build_left = left * 2 < right;
       return op;
     }
-    bool swap = (op->join_kind == JoinKind::kLeft && left * 2 < right) ||
+    // The hash table is built on the right input: the smaller one, where the kind allows a swap.
+    bool swap = ((op->join_kind == JoinKind::kLeft || op->join_kind == JoinKind::kInner) &&
+                 left * 2 < right) ||
                 (op->join_kind == JoinKind::kRight && right * 2 < left);
-    if (!swap) return op;
+    // A scalar subquery's join checks that its build side has at most one row: it stays there.
+    if (!swap || op->limit.has_value()) return op;
     size_t left_width = op->children[0]->output.size();
     size_t right_width = op->children[1]->output.size();
     size_t width = left_width + right_width;
@@ -577,7 +580,9 @@ class JoinOrderer {
     if (op->predicate) op->predicate->remap_columns(moved);
     std::swap(op->left_keys, op->right_keys);
     std::swap(op->children[0], op->children[1]);
-    op->join_kind = op->join_kind == JoinKind::kLeft ? JoinKind::kRight : JoinKind::kLeft;
+    if (op->join_kind != JoinKind::kInner) {
+      op->join_kind = op->join_kind == JoinKind::kLeft ? JoinKind::kRight : JoinKind::kLeft;
+    }
     std::vector<OutputColumn> original = op->output;
     op->output = op->children[0]->output;
     for (const auto& c : op->children[1]->output) op->output.push_back(c);
@@ -655,7 +660,21 @@ class JoinOrderer {
         double l = estimate(*op.children[0]);
         double r = estimate(*op.children[1]);
         if (op.join_kind == JoinKind::kSemi || op.join_kind == JoinKind::kAnti) return l * 0.5;
-        // An equi-join is taken for a foreign-key join: as large as its larger input.
+        // An equi-join on columns with known distinct counts: |l| |r| / max(ndv); otherwise it is
+        // taken for a foreign-key join, as large as its larger input.
+        if (!op.left_keys.empty() && op.left_keys[0]->kind == BoundExprKind::kColumn &&
+            op.right_keys[0]->kind == BoundExprKind::kColumn) {
+          auto nl = distinct_values(*op.children[0], op.left_keys[0]->column);
+          auto nr = distinct_values(*op.children[1], op.right_keys[0]->column);
+          if (nl && nr) {
+            double joined = l * r / std::max({*nl, *nr, 1.0});
+            if (op.join_kind == JoinKind::kLeft || op.join_kind == JoinKind::kFull)
+              joined = std::max(joined, l);
+            if (op.join_kind == JoinKind::kRight || op.join_kind == JoinKind::kFull)
+              joined = std::max(joined, r);
+            return std::max(joined, 1.0);
+          }
+        }
         bool keyed = !op.left_keys.empty() || op.predicate != nullptr;
         return keyed ? std::max(l, r) : l * r;
       }

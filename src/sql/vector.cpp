@@ -164,6 +164,35 @@ void Vector::copy_from(const Vector& source, size_t count) {
   }
 }
 
+void Vector::append(const Vector& source, size_t from, size_t count, size_t at, bool copy_strings) {
+  size_t width = physical_width(physical_);
+  uint8_t* out = data_.get() + at * width;
+  if (source.constant_) {
+    for (size_t i = 0; i < count; ++i) std::memcpy(out + i * width, source.data_.get(), width);
+    bool valid = source.is_valid(0);
+    if (!valid || has_nulls_) {
+      for (size_t i = 0; i < count; ++i) set_validity(at + i, valid);
+    }
+  } else {
+    if (count > 0 && width > 0) {
+      std::memcpy(out, source.data_.get() + from * width, count * width);
+    }
+    if (source.has_nulls_ || has_nulls_) {
+      for (size_t i = 0; i < count; ++i) set_validity(at + i, source.is_valid(from + i));
+    }
+  }
+  if (physical_ != PhysicalType::kString) return;
+  if (!copy_strings) {
+    share_heap(source.heap_);
+    for (const auto& kept : source.kept_heaps_) share_heap(kept);
+    return;
+  }
+  auto* strings = data<StringRef>();
+  for (size_t i = at; i < at + count; ++i) {
+    if (!strings[i].is_inlined() && is_valid(i)) strings[i] = heap().add(strings[i].view());
+  }
+}
+
 void Vector::flatten(size_t count) {
   if (!constant_) return;
   constant_ = false;

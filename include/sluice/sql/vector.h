@@ -163,6 +163,11 @@ class Vector {
   // This vector becomes a copy of rows [0, count) of `source` (same type; strings share its heap;
   // a constant stays constant).
   void copy_from(const Vector& source, size_t count);
+  // Rows [at, at + count) = rows [from, from + count) of `source` (flat or constant; same type);
+  // the rows before `at` are kept. Strings share source's heap, or with `copy_strings` are copied
+  // into this vector's own (so that a vector filled from many batches does not keep a list of
+  // all their heaps, which every later copy of one of its rows would walk).
+  void append(const Vector& source, size_t from, size_t count, size_t at, bool copy_strings);
   // A constant vector becomes flat over `count` rows.
   void flatten(size_t count);
 

@@ -49,18 +49,23 @@ struct BuildPart {
 // sized once from the row count (no rehashing) and live in cached huge pages (large_memory.h).
 struct JoinShared {
   InstanceBarrier built;
+  InstanceBarrier filled;
+  InstanceBarrier linked;
   InstanceBarrier probed;
   std::vector<BuildPart> parts;
   ChunkCollection build_side;
-  LargeVector<uint64_t> refs;  // build rows: chunk << 32 | row
+  LargeVector<uint64_t> refs;            // build rows: chunk << 32 | row
+  std::vector<size_t> chunk_first_row;   // build_side chunk -> its first row's number
+  std::vector<size_t> part_first_row;    // parts[i] -> its first row's number
+  std::vector<size_t> part_first_chunk;  // parts[i] -> its first chunk in build_side
   LargeVector<uint64_t> key_words;
+  LargeVector<uint8_t> null_key;  // per build row: a key column is NULL (the row is in no chain)
   LargeVector<std::string_view> encoded;
   std::vector<std::unique_ptr<StringHeap>> encoded_bytes;
   LargeVector<uint32_t> buckets;  // first row of each bucket's chain, + 1; 0 when empty
   LargeVector<uint32_t> next;     // the next row of the same bucket, + 1; 0 at the end
   unsigned shift = 64;            // 64 - log2(buckets)
   bool has_null_key = false;
-  absl::flat_hash_set<uint64_t> null_key_rows;  // reversed NOT IN: build rows with a NULL key
   std::vector<uint8_t> matched;  // right, full and reversed joins: build rows any instance matched
   std::atomic<uint64_t> probe_rows{0};          // reversed joins: rows that probed
   std::atomic<bool> probe_has_null_key{false};  // reversed NOT IN: a NULL on the probe side
@@ -69,10 +74,11 @@ struct JoinShared {
 class HashJoinOperator : public PhysicalOperator {
  public:
   HashJoinOperator(const LogicalOperator& plan, PhysicalPlan left, PhysicalPlan right,
-                   ExecutionContext& context)
+                   ExecutionContext& context, size_t instance)
       : PhysicalOperator(plan.types()),
         context_(context),
         shared_(context.shared<JoinShared>(&plan)),
+        instance_(instance),
         kind_(plan.join_kind == JoinKind::kCross ? JoinKind::kInner : plan.join_kind),
         null_aware_(plan.null_aware),
         single_row_(plan.limit.has_value()),
@@ -114,14 +120,7 @@ class HashJoinOperator : public PhysicalOperator {
   bool next(DataChunk& out) override {
     if (!built_) build();
     while (ready_.empty()) {
-      if (probe_done_) {
-        if (!emitted_unmatched_build_) emit_unmatched_build();
-        if (ready_.empty()) {
-          out.reset();
-          return false;
-        }
-        break;
-      }
+      if (probe_done_) return next_build_rows(out);
       probe_next();
     }
     // Hand the chunk over by swapping buffers; out's old buffers are reused for later output.
@@ -134,13 +133,34 @@ class HashJoinOperator : public PhysicalOperator {
  private:
   bool emits_right_columns() const { return kind_ != JoinKind::kSemi && kind_ != JoinKind::kAnti; }
 
+  // Each instance collects its build input and computes its keys; the last to arrive sizes the
+  // index; every instance copies its rows' keys into it, then links the rows of its own range of
+  // buckets. Only the sizing is serial, and no bucket is written by two threads.
   void build() {
     built_ = true;
     BuildPart part;
     part.rows.consume(*build_child_);
     compute_build_keys(part);
+    size_t part_index = 0;
     shared_.built.arrive(
-        context_, [&] { shared_.parts.push_back(std::move(part)); }, [&] { build_table(); });
+        context_,
+        [&] {
+          part_index = shared_.parts.size();
+          shared_.parts.push_back(std::move(part));
+        },
+        [&] { size_table(); });
+    bool has_null_key = fill_part(part_index);
+    shared_.filled.arrive(
+        context_, [&] { shared_.has_null_key |= has_null_key; },
+        [&] {
+          for (auto& p : shared_.parts) {
+            if (p.encoded_bytes) shared_.encoded_bytes.push_back(std::move(p.encoded_bytes));
+          }
+          shared_.parts.clear();
+        });
+    link_buckets();
+    shared_.linked.arrive(
+        context_, [] {}, [] {});
     matched_build_.assign(shared_.refs.size(), 0);
   }
 
@@ -184,11 +204,18 @@ class HashJoinOperator : public PhysicalOperator {
     }
   }
 
-  // The last instance to arrive: every part's rows into one index.
-  void build_table() {
+  // The last instance to arrive: numbers the build rows (part by part) and sizes the index.
+  void size_table() {
     JoinShared& s = shared_;
     size_t total = 0;
-    for (const auto& part : s.parts) total += part.rows.rows;
+    for (const auto& part : s.parts) {
+      s.part_first_row.push_back(total);
+      s.part_first_chunk.push_back(s.chunk_first_row.size());
+      for (const auto& chunk : part.rows.chunks) {
+        s.chunk_first_row.push_back(total);
+        total += chunk->size();
+      }
+    }
     if (single_row_ && total > 1) {
       throw Error(
           ErrorCategory::kBadInput,
@@ -206,36 +233,54 @@ class HashJoinOperator : public PhysicalOperator {
     s.next.resize(total);
     s.refs.resize(total);
     s.key_words.resize(total);
+    s.null_key.resize(total);
     if (!packed_) s.encoded.resize(total);
-    size_t index = 0;
-    for (auto& part : s.parts) {
-      size_t first_chunk = s.build_side.chunks.size();
-      size_t row_in_part = 0;
-      for (size_t c = 0; c < part.rows.chunks.size(); ++c) {
-        size_t n = part.rows.chunks[c]->size();
-        uint64_t chunk_index = first_chunk + c;
-        for (size_t r = 0; r < n; ++r, ++index, ++row_in_part) {
-          s.refs[index] = (chunk_index << 32) | r;
-          s.next[index] = kEndOfChain;
-          if (part.null_key[row_in_part]) {
-            // A NULL key never equals anything; NOT IN over a list with a NULL is never true.
-            s.has_null_key = true;
-            if (reversed_ && null_aware_) s.null_key_rows.insert(s.refs[index]);
-            continue;
-          }
-          uint64_t word = part.key_words[row_in_part];
-          s.key_words[index] = word;
-          if (!packed_) s.encoded[index] = part.encoded[row_in_part];
-          uint32_t& head = s.buckets[bucket_of(word, s.shift)];
-          s.next[index] = head;
-          head = static_cast<uint32_t>(index + 1);
-        }
+    // The parts' chunks join the build side in part order, so chunk_first_row lines up.
+    for (auto& part : s.parts) s.build_side.append(std::move(part.rows));
+    s.matched.assign(total, 0);
+  }
+
+  // Copies part `part_index`'s row references and keys into the shared arrays (each part has its
+  // own range of rows); whether any of its rows has a NULL key.
+  bool fill_part(size_t part_index) {
+    JoinShared& s = shared_;
+    const BuildPart& part = s.parts[part_index];
+    size_t index = s.part_first_row[part_index];
+    size_t row_in_part = 0;
+    bool has_null_key = false;
+    for (size_t c = s.part_first_chunk[part_index]; row_in_part < part.key_words.size(); ++c) {
+      size_t n = s.build_side.chunks[c]->size();
+      for (size_t r = 0; r < n; ++r, ++index, ++row_in_part) {
+        s.refs[index] = (uint64_t{c} << 32) | r;
+        s.next[index] = kEndOfChain;
+        // A NULL key never equals anything; NOT IN over a list with a NULL is never true.
+        s.null_key[index] = part.null_key[row_in_part];
+        has_null_key |= part.null_key[row_in_part] != 0;
+        s.key_words[index] = part.key_words[row_in_part];
+        if (!packed_) s.encoded[index] = part.encoded[row_in_part];
       }
-      s.build_side.append(std::move(part.rows));
-      if (part.encoded_bytes) s.encoded_bytes.push_back(std::move(part.encoded_bytes));
     }
-    s.parts.clear();
-    s.matched.assign(s.refs.size(), 0);
+    return has_null_key;
+  }
+
+  // Links the build rows whose bucket is in this instance's range, in row order (so chains are
+  // the same at every parallelism); rows with a NULL key are in no chain.
+  void link_buckets() {
+    JoinShared& s = shared_;
+    size_t parallelism = context_.parallelism();
+    unsigned bits = 64 - s.shift;
+    size_t total = s.refs.size();
+    constexpr size_t kAhead = 8;
+    for (size_t index = 0; index < total; ++index) {
+      if (index + kAhead < total) {
+        __builtin_prefetch(&s.buckets[bucket_of(s.key_words[index + kAhead], s.shift)]);
+      }
+      if (s.null_key[index]) continue;
+      size_t bucket = bucket_of(s.key_words[index], s.shift);
+      if (parallelism > 1 && ((bucket * parallelism) >> bits) != instance_) continue;
+      s.next[index] = s.buckets[bucket];
+      s.buckets[bucket] = static_cast<uint32_t>(index + 1);
+    }
   }
 
   DataChunk& new_output() {
@@ -465,67 +510,61 @@ class HashJoinOperator : public PhysicalOperator {
     out.slice(probe_, sel_.data(), count);
   }
 
-  // Right and full joins: after every instance has probed, the build rows none matched, once.
-  void emit_unmatched_build() {
-    emitted_unmatched_build_ = true;
-    if (reversed_) {
-      emit_marked_build_rows();
-      return;
+  // After the probe: right and full joins emit the build rows no instance matched; reversed semi
+  // and anti joins the build (left) rows with a match or without one. Once every instance has
+  // probed (and merged its matched flags), each emits the build chunks of its stride, one chunk
+  // per call.
+  bool next_build_rows(DataChunk& out) {
+    out.reset();
+    bool emits = reversed_ || kind_ == JoinKind::kRight || kind_ == JoinKind::kFull;
+    if (!emits) return false;
+    if (!merged_matched_) {
+      merged_matched_ = true;
+      shared_.probed.arrive(
+          context_, [&] { merge_matched(); }, [] {});
+      next_build_chunk_ = instance_;
     }
-    if (kind_ != JoinKind::kRight && kind_ != JoinKind::kFull) return;
-    shared_.probed.arrive(
-        context_, [&] { merge_matched(); },
-        [&] {
-          size_t left_width = probe_child_->types().size();
-          DataChunk* out = nullptr;
-          for (size_t b = 0; b < shared_.refs.size(); ++b) {
-            if (!shared_.matched[b]) append_build_row(out, shared_.refs[b], left_width);
-          }
-        });
+    const JoinShared& s = shared_;
+    if (reversed_ && kind_ == JoinKind::kAnti && null_aware_ && s.probe_has_null_key.load()) {
+      // x NOT IN (list): never true if the list holds a NULL.
+      return false;
+    }
+    bool want_matched = reversed_ && kind_ == JoinKind::kSemi;
+    bool probe_empty = s.probe_rows.load() == 0;
+    size_t offset = reversed_ ? 0 : probe_child_->types().size();
+    while (next_build_chunk_ < s.build_side.chunks.size()) {
+      size_t c = next_build_chunk_;
+      next_build_chunk_ += context_.parallelism();
+      const DataChunk& chunk = *s.build_side.chunks[c];
+      size_t first = s.chunk_first_row[c];
+      size_t count = 0;
+      for (size_t r = 0; r < chunk.size(); ++r) {
+        size_t b = first + r;
+        if ((s.matched[b] != 0) != want_matched) continue;
+        // A NULL x NOT IN a non-empty list is unknown, not true.
+        if (reversed_ && !want_matched && null_aware_ && !probe_empty && s.null_key[b]) continue;
+        sel_.data()[count++] = static_cast<uint32_t>(r);
+      }
+      if (count == 0) continue;
+      for (size_t col = 0; col < offset; ++col) {
+        for (size_t i = 0; i < count; ++i) out.column(col).set_null(i);
+      }
+      for (size_t col = 0; col < chunk.column_count(); ++col) {
+        out.column(offset + col).gather(chunk.column(col), sel_.data(), count);
+      }
+      out.set_size(count);
+      return true;
+    }
+    return false;
   }
 
   void merge_matched() {
     for (size_t b = 0; b < matched_build_.size(); ++b) shared_.matched[b] |= matched_build_[b];
   }
 
-  // Appends build row `ref` to the output at column `offset`, the columns before it NULL.
-  void append_build_row(DataChunk*& out, uint64_t ref, size_t offset) {
-    if (!out || out->size() == kBatchSize) out = &new_output();
-    size_t slot = out->size();
-    for (size_t c = 0; c < offset; ++c) out->column(c).set_null(slot);
-    for (size_t c = 0; c < build_child_->types().size(); ++c) {
-      out->column(offset + c)
-          .copy_row(slot, shared_.build_side.column(ref, c), ChunkCollection::row_of(ref));
-    }
-    out->set_size(slot + 1);
-  }
-
-  // Reversed semi and anti joins: after every instance has probed, the build (left) rows with a
-  // match (semi) or without one (anti), once.
-  void emit_marked_build_rows() {
-    shared_.probed.arrive(
-        context_, [&] { merge_matched(); },
-        [&] {
-          bool semi = kind_ == JoinKind::kSemi;
-          bool probe_empty = shared_.probe_rows.load() == 0;
-          // x NOT IN (list): never true if the list holds a NULL; a NULL x only for an empty list.
-          if (!semi && null_aware_ && shared_.probe_has_null_key.load()) return;
-          DataChunk* out = nullptr;
-          for (size_t b = 0; b < shared_.refs.size(); ++b) {
-            bool matched = shared_.matched[b] != 0;
-            if (semi != matched) continue;
-            uint64_t ref = shared_.refs[b];
-            if (!semi && null_aware_ && !probe_empty && build_key_is_null(ref)) continue;
-            append_build_row(out, ref, 0);
-          }
-        });
-  }
-
-  // Whether build row `ref` had a NULL key (it is then in no chain).
-  bool build_key_is_null(uint64_t ref) const { return shared_.null_key_rows.count(ref) > 0; }
-
   ExecutionContext& context_;
   JoinShared& shared_;
+  size_t instance_;
   JoinKind kind_;
   bool null_aware_;
   bool single_row_;
@@ -557,14 +596,16 @@ class HashJoinOperator : public PhysicalOperator {
   SelectionVector sel_;
   bool built_ = false;
   bool probe_done_ = false;
-  bool emitted_unmatched_build_ = false;
+  bool merged_matched_ = false;
+  size_t next_build_chunk_ = 0;
 };
 
 }  // namespace
 
 PhysicalPlan make_hash_join(const LogicalOperator& plan, PhysicalPlan left, PhysicalPlan right,
-                            ExecutionContext& context, size_t) {
-  return std::make_unique<HashJoinOperator>(plan, std::move(left), std::move(right), context);
+                            ExecutionContext& context, size_t instance) {
+  return std::make_unique<HashJoinOperator>(plan, std::move(left), std::move(right), context,
+                                            instance);
 }
 
 }  // namespace sluice::sql

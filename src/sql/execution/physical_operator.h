@@ -136,7 +136,7 @@ struct ChunkCollection {
   std::vector<std::unique_ptr<DataChunk>> chunks;
   size_t rows = 0;
 
-  // Pulls `source` to the end, keeping every chunk.
+  // Pulls `source` to the end, its rows packed into full chunks.
   void consume(PhysicalOperator& source);
   // Moves `other`'s chunks to the end of this collection.
   void append(ChunkCollection&& other);

@@ -253,13 +253,27 @@ PhysicalPlan make_union(const LogicalOperator& plan, std::vector<PhysicalPlan> c
 }
 
 void ChunkCollection::consume(PhysicalOperator& source) {
-  while (true) {
-    auto chunk = std::make_unique<DataChunk>(source.types());
-    if (!source.next(*chunk)) break;
-    if (chunk->size() == 0) continue;
-    for (size_t c = 0; c < chunk->column_count(); ++c) chunk->column(c).flatten(chunk->size());
-    rows += chunk->size();
-    chunks.push_back(std::move(chunk));
+  // Batches are appended to the last chunk while it has room: a selective filter below would
+  // otherwise leave thousands of nearly empty chunks, each with full-size vectors.
+  DataChunk input(source.types());
+  while (source.next(input)) {
+    size_t n = input.size();
+    size_t taken = 0;
+    while (taken < n) {
+      if (chunks.empty() || chunks.back()->size() == kBatchSize) {
+        chunks.push_back(std::make_unique<DataChunk>(source.types()));
+      }
+      DataChunk& tail = *chunks.back();
+      size_t count = std::min(kBatchSize - tail.size(), n - taken);
+      // The first batch of a chunk lends it its string heaps; later ones copy their strings.
+      bool copy_strings = tail.size() > 0;
+      for (size_t c = 0; c < tail.column_count(); ++c) {
+        tail.column(c).append(input.column(c), taken, count, tail.size(), copy_strings);
+      }
+      tail.set_size(tail.size() + count);
+      taken += count;
+    }
+    rows += n;
   }
 }
 
