@@ -26,6 +26,52 @@ bool fits_precision(int128_t value, int precision) {
   return value < limit && value > -limit;
 }
 
+// An integer or decimal column to a decimal of the same or a larger scale, typed (the cast of
+// every decimal operand that arithmetic widens); false if the physical types are not handled here.
+template <typename From, typename To>
+void widen_typed(const Vector& input, size_t rows, int128_t factor, int128_t limit, Vector& out) {
+  const From* in = input.data<From>();
+  To* target = out.data<To>();
+  for (size_t i = 0; i < rows; ++i) {
+    int128_t value;
+    if (__builtin_mul_overflow(static_cast<int128_t>(in[i]), factor, &value) || value >= limit ||
+        value <= -limit) {
+      // Flink: a number that does not fit the decimal type is NULL.
+      if (input.is_valid(i)) out.set_null(i);
+      continue;
+    }
+    target[i] = static_cast<To>(value);
+  }
+}
+
+bool widen_exact_to_decimal(const Vector& input, size_t rows, Vector& out) {
+  int from_scale = input.type().id() == TypeId::kDecimal ? input.type().scale() : 0;
+  int128_t factor = power_of_ten(out.type().scale() - from_scale);
+  int128_t limit = power_of_ten(out.type().precision());
+  PhysicalType from = input.physical();
+  PhysicalType to = out.physical();
+  if (to == PhysicalType::kInt64) {
+    if (from == PhysicalType::kInt32) {
+      widen_typed<int32_t, int64_t>(input, rows, factor, limit, out);
+    } else if (from == PhysicalType::kInt64) {
+      widen_typed<int64_t, int64_t>(input, rows, factor, limit, out);
+    } else {
+      return false;
+    }
+  } else if (to == PhysicalType::kInt128) {
+    if (from == PhysicalType::kInt32) {
+      widen_typed<int32_t, int128_t>(input, rows, factor, limit, out);
+    } else if (from == PhysicalType::kInt64) {
+      widen_typed<int64_t, int128_t>(input, rows, factor, limit, out);
+    } else {
+      return false;
+    }
+  } else {
+    return false;
+  }
+  return true;
+}
+
 int128_t read_integer(const Vector& v, size_t row) {
   switch (v.physical()) {
     case PhysicalType::kBool:
@@ -273,6 +319,10 @@ void cast_vector(const Vector& input, Vector& out, size_t count, bool try_cast) 
   int from_scale = from.id() == TypeId::kDecimal ? from.scale() : 0;
 
   if (to.id() == TypeId::kDecimal) {
+    if (from_exact && from_scale <= to.scale() && widen_exact_to_decimal(input, rows, out)) {
+      out.set_constant(constant);
+      return;
+    }
     for (size_t i = 0; i < rows; ++i) {
       if (!input.is_valid(i)) continue;
       int128_t value;

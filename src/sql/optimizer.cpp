@@ -377,8 +377,12 @@ class ColumnPruner {
     for (size_t c : columns_of(e)) required[c] = true;
   }
 
+  // The scan reads the columns its parent needs, then those only its pushed filters read; it
+  // outputs the first kind only (so a filter column such as q13's o_comment is not carried
+  // through joins and aggregates above it).
   std::vector<size_t> prune_scan(LogicalOperator& op, std::vector<bool>& required) {
-    for (const auto& f : op.filters) mark(*f, required);
+    std::vector<bool> for_filters(op.output.size(), false);
+    for (const auto& f : op.filters) mark(*f, for_filters);
     std::vector<size_t> mapping(op.output.size(), SIZE_MAX);
     std::vector<size_t> projection;
     std::vector<OutputColumn> output;
@@ -387,6 +391,11 @@ class ColumnPruner {
       mapping[i] = projection.size();
       projection.push_back(op.projection[i]);
       output.push_back(op.output[i]);
+    }
+    for (size_t i = 0; i < op.output.size(); ++i) {
+      if (required[i] || !for_filters[i]) continue;
+      mapping[i] = projection.size();
+      projection.push_back(op.projection[i]);
     }
     op.projection = std::move(projection);
     op.output = std::move(output);

@@ -1,4 +1,5 @@
 #include "sluice/sql/value.h"
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -129,11 +130,19 @@ void Value::write_to(Vector& vector, size_t row) const {
   }
 }
 
-int128_t power_of_ten(int n) {
-  int128_t p = 1;
-  for (int i = 0; i < n && i < 38; ++i) p *= 10;
-  return p;
-}
+namespace {
+struct PowersOfTen {
+  int128_t values[39];
+  constexpr PowersOfTen() : values() {
+    values[0] = 1;
+    for (int i = 1; i < 39; ++i) values[i] = values[i - 1] * 10;
+  }
+};
+constexpr PowersOfTen kPowersOfTen;
+}  // namespace
+
+// A table: kernels call it per row.
+int128_t power_of_ten(int n) { return kPowersOfTen.values[std::clamp(n, 0, 38)]; }
 
 int128_t divide_half_up(int128_t n, int128_t d) {
   int128_t q = n / d;

@@ -23,8 +23,6 @@ namespace sluice::sql {
 
 namespace {
 
-constexpr uint32_t kEndOfChain = 0;
-
 // A key word's bucket among 2^bits: the top bits of a multiplicative hash (Fibonacci hashing),
 // which spreads TPC-H's dense integer keys as well as string-key hashes.
 inline size_t bucket_of(uint64_t key_word, unsigned shift) {
@@ -43,14 +41,18 @@ struct BuildPart {
 };
 
 // The build side, shared by every instance: built once from all instances' right inputs, then
-// probed by all of them. Build rows are numbered in build order; the index chains the rows of
-// each bucket (rows with equal keys are always in one chain; other keys of the bucket are
-// skipped by comparing key words, and the encoded bytes when keys do not pack). The arrays are
-// sized once from the row count (no rehashing) and live in cached huge pages (large_memory.h).
+// probed by all of them. Build rows are numbered in build order. The index is bucketed by key
+// hash and stored contiguously: the rows of bucket h are slots [bucket_start[h],
+// bucket_start[h + 1]), each slot holding the row's key word (and encoded key when keys do not
+// pack) and its number. A probe reads one offset pair and then consecutive slots, instead of
+// chasing a chain of rows scattered over memory (a cache miss per row of the chain: customers
+// with ten orders each cost ten). The arrays are sized once from the row count and live in cached
+// huge pages (large_memory.h).
 struct JoinShared {
   InstanceBarrier built;
   InstanceBarrier filled;
-  InstanceBarrier linked;
+  InstanceBarrier counted;
+  InstanceBarrier placed;
   InstanceBarrier probed;
   std::vector<BuildPart> parts;
   ChunkCollection build_side;
@@ -62,9 +64,11 @@ struct JoinShared {
   LargeVector<uint8_t> null_key;  // per build row: a key column is NULL (the row is in no chain)
   LargeVector<std::string_view> encoded;
   std::vector<std::unique_ptr<StringHeap>> encoded_bytes;
-  LargeVector<uint32_t> buckets;  // first row of each bucket's chain, + 1; 0 when empty
-  LargeVector<uint32_t> next;     // the next row of the same bucket, + 1; 0 at the end
-  unsigned shift = 64;            // 64 - log2(buckets)
+  LargeVector<uint32_t> bucket_start;  // 2^bits + 1 offsets into the slots
+  LargeVector<uint64_t> slot_words;
+  LargeVector<std::string_view> slot_encoded;
+  LargeVector<uint32_t> slot_rows;
+  unsigned shift = 64;  // 64 - bits
   bool has_null_key = false;
   std::vector<uint8_t> matched;  // right, full and reversed joins: build rows any instance matched
   std::atomic<uint64_t> probe_rows{0};          // reversed joins: rows that probed
@@ -114,7 +118,8 @@ class HashJoinOperator : public PhysicalOperator {
     pair_build_index_.resize(kBatchSize);
     probe_words_.resize(kBatchSize);
     probe_buckets_.resize(kBatchSize);
-    probe_heads_.resize(kBatchSize);
+    probe_begin_.resize(kBatchSize);
+    probe_end_.resize(kBatchSize);
   }
 
   bool next(DataChunk& out) override {
@@ -134,8 +139,9 @@ class HashJoinOperator : public PhysicalOperator {
   bool emits_right_columns() const { return kind_ != JoinKind::kSemi && kind_ != JoinKind::kAnti; }
 
   // Each instance collects its build input and computes its keys; the last to arrive sizes the
-  // index; every instance copies its rows' keys into it, then links the rows of its own range of
-  // buckets. Only the sizing is serial, and no bucket is written by two threads.
+  // index; every instance copies its rows' keys into it, then counts and places the rows of its
+  // own range of buckets (a counting sort by bucket). Only the sizing and the prefix sum of the
+  // counts are serial, and no bucket is written by two threads.
   void build() {
     built_ = true;
     BuildPart part;
@@ -158,9 +164,17 @@ class HashJoinOperator : public PhysicalOperator {
           }
           shared_.parts.clear();
         });
-    link_buckets();
-    shared_.linked.arrive(
-        context_, [] {}, [] {});
+    count_buckets();
+    shared_.counted.arrive(
+        context_, [] {}, [&] { size_slots(); });
+    place_rows();
+    shared_.placed.arrive(
+        context_, [] {},
+        [&] {
+          // The slots hold what the probe needs; the per-row copies go back to the cache.
+          LargeVector<uint64_t>().swap(shared_.key_words);
+          LargeVector<std::string_view>().swap(shared_.encoded);
+        });
     matched_build_.assign(shared_.refs.size(), 0);
   }
 
@@ -229,8 +243,7 @@ class HashJoinOperator : public PhysicalOperator {
     unsigned bits = 4;
     while ((size_t{1} << bits) < 2 * total) ++bits;
     s.shift = 64 - bits;
-    s.buckets.assign(size_t{1} << bits, kEndOfChain);
-    s.next.resize(total);
+    s.bucket_start.assign((size_t{1} << bits) + 1, 0);
     s.refs.resize(total);
     s.key_words.resize(total);
     s.null_key.resize(total);
@@ -252,7 +265,6 @@ class HashJoinOperator : public PhysicalOperator {
       size_t n = s.build_side.chunks[c]->size();
       for (size_t r = 0; r < n; ++r, ++index, ++row_in_part) {
         s.refs[index] = (uint64_t{c} << 32) | r;
-        s.next[index] = kEndOfChain;
         // A NULL key never equals anything; NOT IN over a list with a NULL is never true.
         s.null_key[index] = part.null_key[row_in_part];
         has_null_key |= part.null_key[row_in_part] != 0;
@@ -263,23 +275,51 @@ class HashJoinOperator : public PhysicalOperator {
     return has_null_key;
   }
 
-  // Links the build rows whose bucket is in this instance's range, in row order (so chains are
-  // the same at every parallelism); rows with a NULL key are in no chain.
-  void link_buckets() {
-    JoinShared& s = shared_;
+  // Whether bucket `bucket` is in this instance's range (instance i has the i-th of
+  // `parallelism` equal ranges).
+  bool owns_bucket(size_t bucket) const {
     size_t parallelism = context_.parallelism();
-    unsigned bits = 64 - s.shift;
-    size_t total = s.refs.size();
-    constexpr size_t kAhead = 8;
-    for (size_t index = 0; index < total; ++index) {
-      if (index + kAhead < total) {
-        __builtin_prefetch(&s.buckets[bucket_of(s.key_words[index + kAhead], s.shift)]);
-      }
+    return parallelism == 1 || ((bucket * parallelism) >> (64 - shared_.shift)) == instance_;
+  }
+
+  // bucket_start[h] = the number of rows in bucket h, for this instance's buckets.
+  void count_buckets() {
+    JoinShared& s = shared_;
+    for (size_t index = 0; index < s.refs.size(); ++index) {
       if (s.null_key[index]) continue;
       size_t bucket = bucket_of(s.key_words[index], s.shift);
-      if (parallelism > 1 && ((bucket * parallelism) >> bits) != instance_) continue;
-      s.next[index] = s.buckets[bucket];
-      s.buckets[bucket] = static_cast<uint32_t>(index + 1);
+      if (owns_bucket(bucket)) ++s.bucket_start[bucket];
+    }
+  }
+
+  // The last instance: bucket_start[h] = the end of bucket h's slots (inclusive prefix sums).
+  void size_slots() {
+    JoinShared& s = shared_;
+    size_t buckets = s.bucket_start.size() - 1;
+    uint32_t sum = 0;
+    for (size_t h = 0; h < buckets; ++h) {
+      sum += s.bucket_start[h];
+      s.bucket_start[h] = sum;
+    }
+    s.bucket_start[buckets] = sum;
+    s.slot_words.resize(sum);
+    s.slot_rows.resize(sum);
+    if (!packed_) s.slot_encoded.resize(sum);
+  }
+
+  // Places this instance's buckets' rows into their slots, last row first, so that each bucket's
+  // rows end up in row order (the same at every parallelism) and bucket_start[h] at its start.
+  void place_rows() {
+    JoinShared& s = shared_;
+    for (size_t index = s.refs.size(); index-- > 0;) {
+      if (s.null_key[index]) continue;
+      uint64_t word = s.key_words[index];
+      size_t bucket = bucket_of(word, s.shift);
+      if (!owns_bucket(bucket)) continue;
+      uint32_t slot = --s.bucket_start[bucket];
+      s.slot_words[slot] = word;
+      s.slot_rows[slot] = static_cast<uint32_t>(index);
+      if (!packed_) s.slot_encoded[slot] = s.encoded[index];
     }
   }
 
@@ -387,10 +427,10 @@ class HashJoinOperator : public PhysicalOperator {
     if (++pair_count_ == kBatchSize) flush_pairs();
   }
 
-  // Each probe row's key word and the head of its bucket's chain (kEndOfChain for a NULL key),
-  // in passes over the batch: the bucket loads are prefetched, so their cache misses overlap
-  // instead of each row waiting for its own.
-  void lookup_heads(size_t n) {
+  // Each probe row's key word and the range of its bucket's slots (empty for a NULL key), in
+  // passes over the batch: the offset and first-slot loads are prefetched, so that their cache
+  // misses overlap instead of each row waiting for its own.
+  void lookup_ranges(size_t n) {
     const JoinShared& s = shared_;
     for (size_t r = 0; r < n; ++r) {
       bool null_key = packed_ ? packed_->has_null(r) : encoder_.has_null(r);
@@ -401,12 +441,17 @@ class HashJoinOperator : public PhysicalOperator {
       uint64_t word = packed_ ? packed_->key(r) : absl::Hash<std::string_view>()(encoder_.key(r));
       probe_words_[r] = word;
       probe_buckets_[r] = bucket_of(word, s.shift);
-      __builtin_prefetch(&s.buckets[probe_buckets_[r]]);
+      __builtin_prefetch(&s.bucket_start[probe_buckets_[r]]);
     }
     for (size_t r = 0; r < n; ++r) {
-      uint32_t head = probe_buckets_[r] == SIZE_MAX ? kEndOfChain : s.buckets[probe_buckets_[r]];
-      probe_heads_[r] = head;
-      if (head != kEndOfChain) __builtin_prefetch(&s.key_words[head - 1]);
+      size_t bucket = probe_buckets_[r];
+      if (bucket == SIZE_MAX) {
+        probe_begin_[r] = probe_end_[r] = 0;
+        continue;
+      }
+      probe_begin_[r] = s.bucket_start[bucket];
+      probe_end_[r] = s.bucket_start[bucket + 1];
+      if (probe_begin_[r] != probe_end_[r]) __builtin_prefetch(&s.slot_words[probe_begin_[r]]);
     }
   }
 
@@ -440,14 +485,14 @@ class HashJoinOperator : public PhysicalOperator {
         }
       }
     }
-    lookup_heads(n);
+    lookup_ranges(n);
     const JoinShared& s = shared_;
     for (size_t r = 0; r < n; ++r) {
       uint64_t word = probe_words_[r];
-      for (uint32_t entry = probe_heads_[r]; entry != kEndOfChain; entry = s.next[entry - 1]) {
-        size_t b = entry - 1;
-        if (s.key_words[b] != word) continue;
-        if (!packed_ && s.encoded[b] != encoder_.key(r)) continue;
+      for (uint32_t slot = probe_begin_[r]; slot < probe_end_[r]; ++slot) {
+        if (s.slot_words[slot] != word) continue;
+        if (!packed_ && s.slot_encoded[slot] != encoder_.key(r)) continue;
+        size_t b = s.slot_rows[slot];
         if (!needs_pairs) {
           probe_matched_[r] = 1;
           // Reversed: every build row with this key has a match; otherwise one match is enough.
@@ -590,7 +635,8 @@ class HashJoinOperator : public PhysicalOperator {
   std::vector<uint64_t> pair_build_index_;
   std::vector<uint64_t> probe_words_;
   std::vector<size_t> probe_buckets_;
-  std::vector<uint32_t> probe_heads_;
+  std::vector<uint32_t> probe_begin_;
+  std::vector<uint32_t> probe_end_;
   std::deque<std::unique_ptr<DataChunk>> ready_;
   std::vector<std::unique_ptr<DataChunk>> free_;  // output chunks to reuse
   SelectionVector sel_;

@@ -15,10 +15,14 @@ namespace {
 
 class ScanOperator : public PhysicalOperator {
  public:
+  // The projection may read more columns than the scan outputs: its last ones are read only by the
+  // pushed filters.
   ScanOperator(const LogicalOperator& plan, size_t part, size_t parts)
-      : PhysicalOperator(plan.types()),
-        scan_(plan.table->scan(plan.projection, part, parts)),
-        scanned_(plan.types()) {
+      : PhysicalOperator(plan.types()), scan_(plan.table->scan(plan.projection, part, parts)) {
+    for (size_t column : plan.projection) {
+      scanned_types_.push_back(plan.table->columns()[column].type);
+    }
+    scanned_.initialize(scanned_types_);
     for (const auto& f : plan.filters) filters_.push_back(std::make_unique<ExpressionExecutor>(*f));
   }
 
@@ -37,7 +41,7 @@ class ScanOperator : public PhysicalOperator {
         if (count == 0) break;
         if (count < current->size()) {
           DataChunk& target = current == &staging_[0] ? staging_[1] : staging_[0];
-          if (target.column_count() == 0) target.initialize(types_);
+          if (target.column_count() == 0) target.initialize(scanned_types_);
           target.reset();
           target.slice(*current, sel_.data(), count);
           current = &target;
@@ -55,6 +59,7 @@ class ScanOperator : public PhysicalOperator {
  private:
   std::unique_ptr<TableScan> scan_;
   std::vector<std::unique_ptr<ExpressionExecutor>> filters_;
+  std::vector<LogicalType> scanned_types_;
   DataChunk scanned_;
   DataChunk staging_[2];
   SelectionVector sel_;
