@@ -1,6 +1,7 @@
 // The batch executor against brute-force references: aggregates and joins over random tables
 // (NULLs, duplicates, skew) at several parallelisms must equal what nested loops over the rows
 // compute; a failure in one instance fails the query (no hang); parse errors point at the text.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -300,6 +301,42 @@ TEST(SqlErrors, BadCsvFieldNamesFileLineAndColumn) {
   session.execute("CREATE TABLE t (a INT NOT NULL)");
   EXPECT_THROW(session.execute("INSERT INTO t VALUES (1), (NULL)"), Error);
   EXPECT_EQ(session.execute("SELECT COUNT(*) FROM t").rendered_rows()[0][0], "0");
+}
+
+// The plan shapes the optimizer's join rules promise (their answers are checked by
+// tests/sql/joins/semi_pushdown.test and the randomized tests above).
+TEST(JoinPlans, ASelectiveInFiltersItsJoinInputBeforeTheJoin) {
+  Session session;
+  session.execute("CREATE TABLE ord (okey INT, ckey INT)");
+  session.execute("CREATE TABLE line (okey INT, qty INT)");
+  std::string orders = "INSERT INTO ord VALUES (0, 0)";
+  std::string lines = "INSERT INTO line VALUES (0, 1)";
+  for (int i = 1; i < 200; ++i) {
+    orders += fmt::format(", ({}, {})", i, i % 7);
+    for (int j = 0; j < 4; ++j) lines += fmt::format(", ({}, {})", i, (i * 31 + j) % 50);
+  }
+  session.execute(orders);
+  session.execute(lines);
+  std::string plan = session.explain(
+      "SELECT o.okey, l.qty FROM ord o, line l WHERE o.okey = l.okey AND o.okey IN "
+      "(SELECT okey FROM line GROUP BY okey HAVING SUM(qty) > 150)");
+  plan = plan.substr(plan.find("== Physical plan =="));
+  // The semi join sits below the inner join (deeper indentation), on the orders side.
+  size_t semi = plan.find("HashJoin semi");
+  size_t inner = plan.find("HashJoin inner");
+  ASSERT_NE(semi, std::string::npos) << plan;
+  ASSERT_NE(inner, std::string::npos) << plan;
+  auto indentation = [&](size_t at) {
+    size_t line_start = plan.rfind('\n', at) + 1;
+    return at - line_start;
+  };
+  EXPECT_GT(indentation(semi), indentation(inner)) << plan;
+  // Against a larger table the semi join stays on top (it would cost more on the whole input).
+  std::string kept = session.explain(
+      "SELECT o.okey, l.qty FROM ord o, line l WHERE o.okey = l.okey AND o.okey IN "
+      "(SELECT l2.okey FROM line l2, line l3 WHERE l2.okey = l3.okey)");
+  kept = kept.substr(kept.find("== Physical plan =="));
+  EXPECT_LT(kept.find("HashJoin semi"), kept.find("HashJoin inner")) << kept;
 }
 
 }  // namespace
