@@ -564,6 +564,140 @@ class JoinOrderer {
     return op;
   }
 
+  // Semi-join reduction of a grouped subquery: in a join that drops the aggregate's unmatched
+  // groups (the decorrelated correlated subqueries of q17 and q20 join their aggregate over all of
+  // lineitem to a few thousand outer rows), the aggregate's input is first filtered to the rows
+  // whose group key occurs on the other side, read from a copy of the (small) input of the other
+  // side that provides those keys. DuckDB and Spark do the same; it pays when that input is much
+  // smaller than the aggregate's.
+  static LogicalPlan reduce_grouped_joins(LogicalPlan op) {
+    for (auto& child : op->children) child = reduce_grouped_joins(std::move(child));
+    if (op->kind != LogicalKind::kJoin || op->left_keys.empty() || op->limit.has_value()) {
+      return op;
+    }
+    for (size_t side : {size_t{1}, size_t{0}}) {
+      // The aggregate's unmatched groups must not reach the output.
+      bool drops_unmatched =
+          op->join_kind == JoinKind::kInner ||
+          (side == 1 && (op->join_kind == JoinKind::kLeft || op->join_kind == JoinKind::kSemi)) ||
+          (side == 0 && op->join_kind == JoinKind::kRight);
+      if (drops_unmatched && reduce_side(*op, side)) break;
+    }
+    return op;
+  }
+
+  static bool reduce_side(LogicalOperator& join, size_t side) {
+    const auto& keys = side == 1 ? join.right_keys : join.left_keys;
+    const auto& other_keys = side == 1 ? join.left_keys : join.right_keys;
+    LogicalOperator* node = join.children[side].get();
+    std::vector<size_t> key_columns;
+    for (const auto& k : keys) {
+      if (k->kind != BoundExprKind::kColumn) return false;
+      key_columns.push_back(k->column);
+    }
+    if (node->kind == LogicalKind::kProject) {
+      for (size_t& c : key_columns) {
+        const BoundExpr& e = *node->expressions[c];
+        if (e.kind != BoundExprKind::kColumn) return false;
+        c = e.column;
+      }
+      node = node->children[0].get();
+    }
+    if (node->kind != LogicalKind::kAggregate) return false;
+    LogicalOperator& aggregate = *node;
+    std::vector<size_t> other_columns;
+    for (size_t k = 0; k < keys.size(); ++k) {
+      if (key_columns[k] >= aggregate.expressions.size()) return false;
+      const BoundExpr& other = *other_keys[k];
+      if (other.kind != BoundExprKind::kColumn ||
+          !(other.type == aggregate.expressions[key_columns[k]]->type)) {
+        return false;
+      }
+      other_columns.push_back(other.column);
+    }
+    const LogicalOperator* source = key_source(*join.children[1 - side], other_columns);
+    if (estimate(*source) * 2 >= estimate(*aggregate.children[0])) return false;
+    LogicalPlan copy = clone_plan(*source);
+    if (!copy) return false;
+    auto keys_only = std::make_unique<LogicalOperator>(LogicalKind::kProject);
+    auto semi = std::make_unique<LogicalOperator>(LogicalKind::kJoin);
+    semi->join_kind = JoinKind::kSemi;
+    for (size_t k = 0; k < other_columns.size(); ++k) {
+      const OutputColumn& column = copy->output[other_columns[k]];
+      keys_only->expressions.push_back(make_column(other_columns[k], column.type, column.name));
+      keys_only->output.push_back(column);
+      semi->left_keys.push_back(aggregate.expressions[key_columns[k]]->clone());
+      semi->right_keys.push_back(make_column(k, column.type, column.name));
+    }
+    keys_only->children.push_back(std::move(copy));
+    semi->output = aggregate.children[0]->output;
+    semi->children.push_back(std::move(aggregate.children[0]));
+    semi->children.push_back(std::move(keys_only));
+    aggregate.children[0] = std::move(semi);
+    return true;
+  }
+
+  // The smallest part of `op` that produces `columns` (positions in op's output, rewritten to
+  // that part's): through inner joins (the side that has them all) and column projections.
+  static const LogicalOperator* key_source(const LogicalOperator& op,
+                                           std::vector<size_t>& columns) {
+    const LogicalOperator* node = &op;
+    while (true) {
+      if (is_inner_join(*node)) {
+        size_t left_width = node->children[0]->output.size();
+        bool all_left = true, all_right = true;
+        for (size_t c : columns) (c < left_width ? all_right : all_left) = false;
+        if (all_left) {
+          node = node->children[0].get();
+        } else if (all_right) {
+          for (size_t& c : columns) c -= left_width;
+          node = node->children[1].get();
+        } else {
+          return node;
+        }
+      } else if (node->kind == LogicalKind::kProject) {
+        for (size_t c : columns) {
+          if (node->expressions[c]->kind != BoundExprKind::kColumn) return node;
+        }
+        for (size_t& c : columns) c = node->expressions[c]->column;
+        node = node->children[0].get();
+      } else {
+        return node;
+      }
+    }
+  }
+
+  // A copy of a plan made of scans, filters, projections and joins (nullptr for anything else).
+  static LogicalPlan clone_plan(const LogicalOperator& op) {
+    if (op.kind != LogicalKind::kScan && op.kind != LogicalKind::kFilter &&
+        op.kind != LogicalKind::kProject && op.kind != LogicalKind::kJoin) {
+      return nullptr;
+    }
+    auto copy = std::make_unique<LogicalOperator>(op.kind);
+    for (const auto& child : op.children) {
+      LogicalPlan c = clone_plan(*child);
+      if (!c) return nullptr;
+      copy->children.push_back(std::move(c));
+    }
+    auto clone_all = [](const std::vector<BoundExprPtr>& from, std::vector<BoundExprPtr>& to) {
+      for (const auto& e : from) to.push_back(e->clone());
+    };
+    copy->output = op.output;
+    copy->table = op.table;
+    copy->table_name = op.table_name;
+    copy->projection = op.projection;
+    clone_all(op.filters, copy->filters);
+    if (op.predicate) copy->predicate = op.predicate->clone();
+    clone_all(op.expressions, copy->expressions);
+    copy->join_kind = op.join_kind;
+    clone_all(op.left_keys, copy->left_keys);
+    clone_all(op.right_keys, copy->right_keys);
+    copy->null_aware = op.null_aware;
+    copy->build_left = op.build_left;
+    copy->limit = op.limit;
+    return copy;
+  }
+
   LogicalPlan reorder(LogicalPlan op) {
     if (!is_inner_join(*op)) {
       for (auto& child : op->children) child = reorder(std::move(child));
@@ -940,6 +1074,7 @@ LogicalPlan optimize(LogicalPlan plan) {
   plan = JoinOrderer().reorder(std::move(plan));
   // Join ordering moved conditions into joins' predicates: split them into keys again.
   plan = FilterPushDown().push(std::move(plan), {});
+  plan = JoinOrderer::reduce_grouped_joins(std::move(plan));
   ColumnPruner().prune(*plan, std::vector<bool>(plan->output.size(), true));
   return JoinOrderer::choose_build_sides(std::move(plan));
 }

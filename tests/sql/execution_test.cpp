@@ -339,5 +339,39 @@ TEST(JoinPlans, ASelectiveInFiltersItsJoinInputBeforeTheJoin) {
   EXPECT_LT(kept.find("HashJoin semi"), kept.find("HashJoin inner")) << kept;
 }
 
+TEST(JoinPlans, ACorrelatedAggregateReadsOnlyTheOuterRowsKeys) {
+  Session session;
+  session.execute("CREATE TABLE ord (okey INT, ckey INT, total INT)");
+  session.execute("CREATE TABLE line (okey INT, qty INT)");
+  std::string orders = "INSERT INTO ord VALUES (0, 0, 0)";
+  std::string lines = "INSERT INTO line VALUES (0, 1)";
+  for (int i = 1; i < 200; ++i) {
+    orders += fmt::format(", ({}, {}, {})", i, i % 20, i * 7 % 300);
+    for (int j = 0; j < 4; ++j) lines += fmt::format(", ({}, {})", i, (i * 31 + j) % 50);
+  }
+  session.execute(orders);
+  session.execute(lines);
+  const std::string query =
+      "SELECT o.okey FROM ord o WHERE o.ckey = 3 AND o.total > "
+      "(SELECT 4 * AVG(l.qty) FROM line l WHERE l.okey = o.okey)";
+  std::string plan = session.explain(query);
+  plan = plan.substr(plan.find("== Physical plan =="));
+  // The aggregate's input is a semi join with the outer side's keys.
+  size_t aggregate = plan.find("HashAggregate");
+  ASSERT_NE(aggregate, std::string::npos) << plan;
+  EXPECT_NE(plan.find("HashJoin semi", aggregate), std::string::npos) << plan;
+  // Its answer, by brute force.
+  std::set<std::string> expected;
+  for (int i = 1; i < 200; ++i) {
+    if (i % 20 != 3) continue;
+    double sum = 0;
+    for (int j = 0; j < 4; ++j) sum += (i * 31 + j) % 50;
+    if (i * 7 % 300 > 4 * sum / 4) expected.insert(std::to_string(i));
+  }
+  std::set<std::string> actual;
+  for (const auto& row : session.execute(query).rendered_rows()) actual.insert(row[0]);
+  EXPECT_EQ(actual, expected);
+}
+
 }  // namespace
 }  // namespace sluice::sql
