@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <random>
 #include <set>
@@ -78,11 +79,12 @@ TEST_P(RandomizedExecution, AggregatesEqualTheReference) {
     session.execute("SET 'parallelism.default' = '" + std::to_string(parallelism) + "'");
     load(session, "t", rows);
     // The reference: GROUP BY k with COUNT(*), COUNT(v), SUM(v), MIN(v), MAX(v),
-    // COUNT(DISTINCT tag).
+    // COUNT(DISTINCT tag) (strings), COUNT(DISTINCT v) and SUM(DISTINCT v) (integers, NULLs).
     struct Acc {
       int64_t count = 0, count_v = 0, sum = 0;
       std::optional<int64_t> min, max;
       std::set<std::string> tags;
+      std::set<int64_t> values;
     };
     std::map<std::optional<int>, Acc> groups;
     for (const auto& r : rows) {
@@ -92,19 +94,26 @@ TEST_P(RandomizedExecution, AggregatesEqualTheReference) {
       if (!r.value) continue;
       ++a.count_v;
       a.sum += *r.value;
+      a.values.insert(*r.value);
       a.min = a.min ? std::min(*a.min, *r.value) : *r.value;
       a.max = a.max ? std::max(*a.max, *r.value) : *r.value;
     }
     std::multiset<std::string> expected;
     for (const auto& [k, a] : groups) {
-      expected.insert(sql_value(k) + "|" + std::to_string(a.count) + "|" +
-                      std::to_string(a.count_v) + "|" +
-                      (a.count_v ? std::to_string(a.sum) : "NULL") + "|" + sql_value(a.min) + "|" +
-                      sql_value(a.max) + "|" + std::to_string(a.tags.size()) + "|");
+      expected.insert(
+          sql_value(k) + "|" + std::to_string(a.count) + "|" + std::to_string(a.count_v) + "|" +
+          (a.count_v ? std::to_string(a.sum) : "NULL") + "|" + sql_value(a.min) + "|" +
+          sql_value(a.max) + "|" + std::to_string(a.tags.size()) + "|" +
+          std::to_string(a.values.size()) + "|" +
+          (a.values.empty()
+               ? "NULL"
+               : std::to_string(std::accumulate(a.values.begin(), a.values.end(), int64_t{0}))) +
+          "|");
     }
     EXPECT_EQ(result_rows(session,
                           "SELECT k, COUNT(*), COUNT(v), SUM(v), MIN(v), MAX(v), "
-                          "COUNT(DISTINCT tag) FROM t GROUP BY k"),
+                          "COUNT(DISTINCT tag), COUNT(DISTINCT v), SUM(DISTINCT v) FROM t "
+                          "GROUP BY k"),
               expected);
   }
 }

@@ -29,6 +29,10 @@ struct AggregateLayout {
   LogicalType argument_type;
 };
 
+using PackedPair = std::pair<uint64_t, uint64_t>;
+using PackedPairSet = absl::flat_hash_set<PackedPair, absl::Hash<PackedPair>,
+                                          std::equal_to<PackedPair>, LargeAllocator<PackedPair>>;
+
 // Groups by encoded key, each with a block of aggregate states.
 class GroupTable {
  public:
@@ -36,7 +40,10 @@ class GroupTable {
 
   // The layout is copied: the merged table outlives the operator instance that made it.
   GroupTable(std::vector<AggregateLayout> layout, size_t stride)
-      : layout_(std::move(layout)), stride_(stride), distinct_(layout_.size()) {}
+      : layout_(std::move(layout)),
+        stride_(stride),
+        distinct_(layout_.size()),
+        packed_distinct_(layout_.size()) {}
   GroupTable(const GroupTable&) = delete;
   ~GroupTable() {
     for (const auto& agg : layout_) {
@@ -96,6 +103,9 @@ class GroupTable {
 
   // DISTINCT aggregate `a`: its (group key, value key) pairs, as one string each.
   absl::flat_hash_set<std::string>& distinct(size_t a) { return distinct_[a]; }
+  // DISTINCT aggregate `a` over values that pack into a word (PackedKeys): (group, value) pairs
+  // of this table's group numbers, without a string per pair.
+  PackedPairSet& packed_distinct(size_t a) { return packed_distinct_[a]; }
 
  private:
   size_t add(std::string_view key, bool packed) {
@@ -133,6 +143,7 @@ class GroupTable {
   StringHeap arena_;
   std::vector<std::unique_ptr<uint8_t[], AlignedDelete>> blocks_;
   std::vector<absl::flat_hash_set<std::string>> distinct_;
+  std::vector<PackedPairSet> packed_distinct_;
 };
 
 struct AggregateShared {
@@ -166,6 +177,10 @@ class HashAggregateOperator : public PhysicalOperator {
       arguments_.push_back(a.argument ? std::make_unique<ExpressionExecutor>(*a.argument)
                                       : nullptr);
       values_.push_back(a.argument ? std::make_unique<Vector>(a.argument->type) : nullptr);
+      bool packs = a.distinct && a.argument && PackedKeys::packable({a.argument->type});
+      distinct_packers_.push_back(
+          packs ? std::make_unique<PackedKeys>(std::vector<LogicalType>{a.argument->type})
+                : nullptr);
     }
     stride_ = std::max<size_t>(offset, 16);
     std::vector<LogicalType> key_types;
@@ -269,6 +284,15 @@ class HashAggregateOperator : public PhysicalOperator {
     }
     // DISTINCT: remember the (group, value) pairs; the aggregate sees them after the merge.
     std::vector<const Vector*> columns{value};
+    if (distinct_packers_[a]) {
+      PackedKeys& packer = *distinct_packers_[a];
+      packer.pack(columns, n);
+      auto& pairs = table.packed_distinct(a);
+      for (size_t i = 0; i < n; ++i) {
+        if (!packer.has_null(i)) pairs.insert({group_ids_[i], packer.key(i)});
+      }
+      return;
+    }
     distinct_encoder_.encode(columns, n);
     auto& set = table.distinct(a);
     for (size_t i = 0; i < n; ++i) {
@@ -324,6 +348,11 @@ class HashAggregateOperator : public PhysicalOperator {
         value.reset();
         n = 0;
       };
+      if (distinct_packers_[a]) {
+        merge_packed_distinct(a, part, columns, n, flush);
+        flush();
+        continue;
+      }
       for (const auto& table : shared_.tables) {
         for (const std::string& entry : table->distinct(a)) {
           uint32_t group_size;
@@ -345,6 +374,28 @@ class HashAggregateOperator : public PhysicalOperator {
     }
   }
 
+  // The packed (group, value) pairs of DISTINCT aggregate `a` whose group this instance owns,
+  // each once, fed to the aggregate a batch at a time through `flush`.
+  template <typename Flush>
+  void merge_packed_distinct(size_t a, GroupTable& part, std::vector<Vector*>& columns, size_t& n,
+                             Flush& flush) {
+    PackedPairSet seen;
+    for (const auto& table : shared_.tables) {
+      GroupTable& t = *table;
+      for (const auto& [group, word] : t.packed_distinct(a)) {
+        bool packed = t.packed(group);
+        uint64_t group_word = packed ? t.packed_key(group) : 0;
+        if (owner(packed, group_word, t.key(group)) != instance_) continue;
+        size_t id = packed ? part.find_or_add_packed(group_word) : part.find_or_add(t.key(group));
+        // The same (group, value) may come from several instances: count it once.
+        if (!seen.insert({id, word}).second) continue;
+        offset_states_[n] = part.state(id) + layout_[a].offset;
+        distinct_packers_[a]->unpack(word, columns, n);
+        if (++n == kBatchSize) flush();
+      }
+    }
+  }
+
   PhysicalPlan child_;
   ExecutionContext& context_;
   AggregateShared& shared_;
@@ -360,6 +411,7 @@ class HashAggregateOperator : public PhysicalOperator {
   RowKeyEncoder encoder_;
   std::unique_ptr<PackedKeys> packed_keys_;
   RowKeyEncoder distinct_encoder_;
+  std::vector<std::unique_ptr<PackedKeys>> distinct_packers_;  // DISTINCT values that pack
   std::vector<uint8_t*> states_;
   std::vector<uint8_t*> offset_states_;
   std::vector<size_t> group_ids_;
