@@ -185,9 +185,17 @@ void ExpressionExecutor::evaluate(Node& node, const DataChunk& input, Vector& ou
   out.set_constant(false);
   if (out.physical() == PhysicalType::kString) out.reset();
   switch (e.kind) {
-    case BoundExprKind::kColumn:
-      out.copy_from(input.column(e.column), input.size());
+    case BoundExprKind::kColumn: {
+      // A column a table lent (Vector::borrow) is lent on; any other is copied, as its buffer is
+      // its operator's to reuse.
+      const Vector& column = input.column(e.column);
+      if (column.borrowed()) {
+        out.borrow(column);
+      } else {
+        out.copy_from(column, input.size());
+      }
       return;
+    }
     case BoundExprKind::kConstant:
       out.copy_from(*node.constant, 1);
       return;

@@ -41,6 +41,29 @@ Vector::Vector(LogicalType type) : type_(std::move(type)), physical_(type_.physi
   }
 }
 
+void Vector::copy_borrowed() {
+  size_t width = physical_width(physical_);
+  if (width > 0) std::memcpy(data_.get(), borrowed_data_, width * kBatchSize);
+  if (has_nulls_) {
+    if (!validity_) validity_.reset(new uint64_t[kBatchSize / 64]);
+    std::memcpy(validity_.get(), borrowed_validity_, kBatchSize / 8);
+  }
+  borrowed_data_ = nullptr;
+  borrowed_validity_ = nullptr;
+}
+
+void Vector::borrow(const Vector& source) {
+  release_strings();
+  borrowed_data_ = source.values();
+  has_nulls_ = source.has_nulls_;
+  borrowed_validity_ = has_nulls_ ? source.validity() : nullptr;
+  constant_ = source.constant_;
+  if (physical_ == PhysicalType::kString) {
+    share_heap(source.heap_);
+    for (const auto& kept : source.kept_heaps_) share_heap(kept);
+  }
+}
+
 void Vector::mark_all_valid_with_mask() {
   if (!validity_) validity_.reset(new uint64_t[kBatchSize / 64]);
   std::fill_n(validity_.get(), kBatchSize / 64, ~uint64_t{0});
@@ -63,6 +86,8 @@ void Vector::share_heap(const std::shared_ptr<StringHeap>& heap) {
 void Vector::reset() {
   has_nulls_ = false;
   constant_ = false;
+  borrowed_data_ = nullptr;
+  borrowed_validity_ = nullptr;
   release_strings();
 }
 
@@ -74,7 +99,7 @@ void Vector::copy_row(size_t row, const Vector& source, size_t source_row) {
   }
   set_valid(row);
   size_t width = physical_width(physical_);
-  std::memcpy(data_.get() + row * width, source.data_.get() + from * width, width);
+  std::memcpy(data_.get() + row * width, source.values() + from * width, width);
   if (physical_ == PhysicalType::kString) {
     share_heap(source.heap_);
     for (const auto& kept : source.kept_heaps_) share_heap(kept);
@@ -93,12 +118,15 @@ void Vector::release_strings() {
 
 void Vector::gather(const Vector& source, const uint32_t* sel, size_t count) {
   release_strings();
+  // Every row is rewritten: a borrow ends without copying.
+  borrowed_data_ = nullptr;
+  borrowed_validity_ = nullptr;
   has_nulls_ = false;
   constant_ = false;
   size_t width = physical_width(physical_);
   if (source.constant_) {
     for (size_t i = 0; i < count; ++i) {
-      std::memcpy(data_.get() + i * width, source.data_.get(), width);
+      std::memcpy(data_.get() + i * width, source.values(), width);
     }
     if (!source.is_valid(0)) {
       for (size_t i = 0; i < count; ++i) set_null(i);
@@ -106,7 +134,7 @@ void Vector::gather(const Vector& source, const uint32_t* sel, size_t count) {
   } else {
     switch (width) {
       case 1:
-        for (size_t i = 0; i < count; ++i) data_[i] = source.data_[sel[i]];
+        for (size_t i = 0; i < count; ++i) data_[i] = source.values()[sel[i]];
         break;
       case 2: {
         auto* out = data<int16_t>();
@@ -149,14 +177,16 @@ void Vector::gather(const Vector& source, const uint32_t* sel, size_t count) {
 
 void Vector::copy_from(const Vector& source, size_t count) {
   release_strings();
+  borrowed_data_ = nullptr;
+  borrowed_validity_ = nullptr;
   constant_ = source.constant_;
   size_t rows = constant_ ? 1 : count;
   size_t width = physical_width(physical_);
-  if (rows > 0 && width > 0) std::memcpy(data_.get(), source.data_.get(), rows * width);
+  if (rows > 0 && width > 0) std::memcpy(data_.get(), source.values(), rows * width);
   has_nulls_ = false;
   if (source.has_nulls_) {
     mark_all_valid_with_mask();
-    std::memcpy(validity_.get(), source.validity_.get(), (rows + 63) / 64 * 8);
+    std::memcpy(validity_.get(), source.validity(), (rows + 63) / 64 * 8);
   }
   if (physical_ == PhysicalType::kString) {
     share_heap(source.heap_);
@@ -165,17 +195,18 @@ void Vector::copy_from(const Vector& source, size_t count) {
 }
 
 void Vector::append(const Vector& source, size_t from, size_t count, size_t at, bool copy_strings) {
+  own();
   size_t width = physical_width(physical_);
   uint8_t* out = data_.get() + at * width;
   if (source.constant_) {
-    for (size_t i = 0; i < count; ++i) std::memcpy(out + i * width, source.data_.get(), width);
+    for (size_t i = 0; i < count; ++i) std::memcpy(out + i * width, source.values(), width);
     bool valid = source.is_valid(0);
     if (!valid || has_nulls_) {
       for (size_t i = 0; i < count; ++i) set_validity(at + i, valid);
     }
   } else {
     if (count > 0 && width > 0) {
-      std::memcpy(out, source.data_.get() + from * width, count * width);
+      std::memcpy(out, source.values() + from * width, count * width);
     }
     if (source.has_nulls_ || has_nulls_) {
       for (size_t i = 0; i < count; ++i) set_validity(at + i, source.is_valid(from + i));
@@ -195,6 +226,7 @@ void Vector::append(const Vector& source, size_t from, size_t count, size_t at, 
 
 void Vector::flatten(size_t count) {
   if (!constant_) return;
+  own();
   constant_ = false;
   size_t width = physical_width(physical_);
   for (size_t i = 1; i < count; ++i) {
@@ -229,6 +261,12 @@ void DataChunk::reset() {
 void DataChunk::slice(const DataChunk& source, const uint32_t* sel, size_t count) {
   for (size_t i = 0; i < columns_.size(); ++i) columns_[i].gather(source.columns_[i], sel, count);
   size_ = count;
+}
+
+void DataChunk::own() {
+  for (auto& c : columns_) {
+    if (c.borrowed()) c.raw();
+  }
 }
 
 void DataChunk::append_row(const DataChunk& source, size_t row) {

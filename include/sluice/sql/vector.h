@@ -110,16 +110,21 @@ class Vector {
   const LogicalType& type() const { return type_; }
   PhysicalType physical() const { return physical_; }
 
+  // Writable access makes a borrowed vector (borrow()) own its rows first.
   template <typename T>
   T* data() {
+    own();
     return reinterpret_cast<T*>(data_.get());
   }
   template <typename T>
   const T* data() const {
-    return reinterpret_cast<const T*>(data_.get());
+    return reinterpret_cast<const T*>(values());
   }
-  uint8_t* raw() { return data_.get(); }
-  const uint8_t* raw() const { return data_.get(); }
+  uint8_t* raw() {
+    own();
+    return data_.get();
+  }
+  const uint8_t* raw() const { return values(); }
 
   bool is_constant() const { return constant_; }
   void set_constant(bool constant) { constant_ = constant; }
@@ -127,23 +132,26 @@ class Vector {
   // Validity: no mask means every row is valid.
   bool all_valid() const { return !has_nulls_; }
   bool is_valid(size_t row) const {
-    return !has_nulls_ || (validity_[row >> 6] >> (row & 63) & 1) != 0;
+    return !has_nulls_ || (validity()[row >> 6] >> (row & 63) & 1) != 0;
   }
   void set_null(size_t row) {
+    own();
     if (!has_nulls_) mark_all_valid_with_mask();
     validity_[row >> 6] &= ~(uint64_t{1} << (row & 63));
   }
   void set_valid(size_t row) {
+    own();
     if (has_nulls_) validity_[row >> 6] |= uint64_t{1} << (row & 63);
   }
   void set_validity(size_t row, bool valid) { valid ? set_valid(row) : set_null(row); }
   // Back to "every row valid", keeping the mask's memory for the next batch.
   void reset_validity() { has_nulls_ = false; }
   uint64_t* validity_words() {
+    own();
     if (!has_nulls_) mark_all_valid_with_mask();
     return validity_.get();
   }
-  const uint64_t* validity_words_or_null() const { return has_nulls_ ? validity_.get() : nullptr; }
+  const uint64_t* validity_words_or_null() const { return has_nulls_ ? validity() : nullptr; }
 
   StringHeap& heap();
   const std::shared_ptr<StringHeap>& shared_heap() const { return heap_; }
@@ -163,6 +171,11 @@ class Vector {
   // This vector becomes a copy of rows [0, count) of `source` (same type; strings share its heap;
   // a constant stays constant).
   void copy_from(const Vector& source, size_t count);
+  // This vector shows `source`'s rows without copying them (same type): reads see source's
+  // memory until the next reset(); the first write copies them in (copy on write). `source`
+  // must not change or go away meanwhile: in-memory table scans lend their chunks this way.
+  void borrow(const Vector& source);
+  bool borrowed() const { return borrowed_data_ != nullptr; }
   // Rows [at, at + count) = rows [from, from + count) of `source` (flat or constant; same type);
   // the rows before `at` are kept. Strings share source's heap, or with `copy_strings` are copied
   // into this vector's own (so that a vector filled from many batches does not keep a list of
@@ -173,6 +186,15 @@ class Vector {
 
  private:
   void mark_all_valid_with_mask();
+  const uint8_t* values() const { return borrowed_data_ ? borrowed_data_ : data_.get(); }
+  const uint64_t* validity() const {
+    return borrowed_validity_ ? borrowed_validity_ : validity_.get();
+  }
+  // A borrowed vector copies the rows it shows into its own memory and stops borrowing.
+  void own() {
+    if (borrowed_data_) copy_borrowed();
+  }
+  void copy_borrowed();
   // Drops this vector's references to string bytes (it is about to be overwritten).
   void release_strings();
 
@@ -180,6 +202,8 @@ class Vector {
   PhysicalType physical_;
   std::unique_ptr<uint8_t[]> data_;
   std::unique_ptr<uint64_t[]> validity_;
+  const uint8_t* borrowed_data_ = nullptr;       // set by borrow(): another vector's rows
+  const uint64_t* borrowed_validity_ = nullptr;  // and its mask, if it has NULLs
   bool has_nulls_ = false;
   bool constant_ = false;
   std::shared_ptr<StringHeap> heap_;
@@ -202,6 +226,8 @@ class DataChunk {
   void reset();
   // Keeps only rows sel[0..count), in that order.
   void slice(const DataChunk& source, const uint32_t* sel, size_t count);
+  // Every borrowed column (Vector::borrow) copies its rows in: the chunk may outlive the source.
+  void own();
   // Appends row `row` of `source` (same types); the chunk must have room.
   void append_row(const DataChunk& source, size_t row);
 

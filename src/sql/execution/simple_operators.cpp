@@ -49,7 +49,12 @@ class ScanOperator : public PhysicalOperator {
       }
       if (count == 0) continue;
       for (size_t c = 0; c < out.column_count(); ++c) {
-        out.column(c).copy_from(current->column(c), current->size());
+        // Rows the filters all kept are still the table's (a borrowed chunk stays borrowed).
+        if (current == &scanned_) {
+          out.column(c).borrow(current->column(c));
+        } else {
+          out.column(c).copy_from(current->column(c), current->size());
+        }
       }
       out.set_size(current->size());
       return true;
@@ -387,6 +392,7 @@ std::vector<std::unique_ptr<DataChunk>> execute_plan(const LogicalOperator& plan
         if (!root->next(*chunk)) break;
         if (chunk->size() == 0) continue;
         for (size_t c = 0; c < chunk->column_count(); ++c) chunk->column(c).flatten(chunk->size());
+        chunk->own();  // the result outlives the tables the scans lent their chunks from
         results[instance].push_back(std::move(chunk));
       }
     } catch (...) {
