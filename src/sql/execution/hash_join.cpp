@@ -5,7 +5,6 @@
 // left/right/full outer (with matched flags for unmatched rows), semi and anti (the probe rows
 // with or without a match; NOT IN's null-aware anti join), and joins without equi keys (every
 // build row has the empty key: a nested-loop join).
-#include <absl/container/flat_hash_set.h>
 #include <absl/hash/hash.h>
 #include <fmt/format.h>
 
@@ -61,7 +60,7 @@ struct JoinShared {
   std::vector<size_t> part_first_row;    // parts[i] -> its first row's number
   std::vector<size_t> part_first_chunk;  // parts[i] -> its first chunk in build_side
   LargeVector<uint64_t> key_words;
-  LargeVector<uint8_t> null_key;  // per build row: a key column is NULL (the row is in no chain)
+  LargeVector<uint8_t> null_key;  // per build row: a key column is NULL (it is in no bucket)
   LargeVector<std::string_view> encoded;
   std::vector<std::unique_ptr<StringHeap>> encoded_bytes;
   LargeVector<uint32_t> bucket_start;  // 2^bits + 1 offsets into the slots
@@ -120,6 +119,7 @@ class HashJoinOperator : public PhysicalOperator {
     probe_buckets_.resize(kBatchSize);
     probe_begin_.resize(kBatchSize);
     probe_end_.resize(kBatchSize);
+    probe_candidates_.resize(kBatchSize);
   }
 
   bool next(DataChunk& out) override {
@@ -241,7 +241,10 @@ class HashJoinOperator : public PhysicalOperator {
                               total, UINT32_MAX - 1));
     }
     unsigned bits = 4;
-    while ((size_t{1} << bits) < 2 * total) ++bits;
+    // Two buckets per row; eight for a small build side (its index still fits the caches, and
+    // more empty buckets let a selective probe drop more rows at the first look).
+    size_t buckets_per_row = total <= 16384 ? 8 : 2;
+    while ((size_t{1} << bits) < buckets_per_row * total) ++bits;
     s.shift = 64 - bits;
     s.bucket_start.assign((size_t{1} << bits) + 1, 0);
     s.refs.resize(total);
@@ -428,10 +431,13 @@ class HashJoinOperator : public PhysicalOperator {
   }
 
   // Each probe row's key word and the range of its bucket's slots (empty for a NULL key), in
-  // passes over the batch: the offset and first-slot loads are prefetched, so that their cache
-  // misses overlap instead of each row waiting for its own.
-  void lookup_ranges(size_t n) {
+  // passes over the batch: for an index larger than the caches the offset and first-slot loads
+  // are prefetched, so that their misses overlap instead of each row waiting for its own. Rows
+  // whose bucket is empty (most, when the build side is small and selective) are dropped without
+  // a branch: probe_candidates_ lists the others. Returns their count.
+  size_t lookup_ranges(size_t n) {
     const JoinShared& s = shared_;
+    bool prefetch = s.bucket_start.size() > (size_t{1} << 16);
     for (size_t r = 0; r < n; ++r) {
       bool null_key = packed_ ? packed_->has_null(r) : encoder_.has_null(r);
       if (null_key) {
@@ -441,18 +447,21 @@ class HashJoinOperator : public PhysicalOperator {
       uint64_t word = packed_ ? packed_->key(r) : absl::Hash<std::string_view>()(encoder_.key(r));
       probe_words_[r] = word;
       probe_buckets_[r] = bucket_of(word, s.shift);
-      __builtin_prefetch(&s.bucket_start[probe_buckets_[r]]);
+      if (prefetch) __builtin_prefetch(&s.bucket_start[probe_buckets_[r]]);
     }
+    size_t count = 0;
     for (size_t r = 0; r < n; ++r) {
       size_t bucket = probe_buckets_[r];
-      if (bucket == SIZE_MAX) {
-        probe_begin_[r] = probe_end_[r] = 0;
-        continue;
-      }
-      probe_begin_[r] = s.bucket_start[bucket];
-      probe_end_[r] = s.bucket_start[bucket + 1];
-      if (probe_begin_[r] != probe_end_[r]) __builtin_prefetch(&s.slot_words[probe_begin_[r]]);
+      if (bucket == SIZE_MAX) continue;
+      uint32_t begin = s.bucket_start[bucket];
+      uint32_t end = s.bucket_start[bucket + 1];
+      probe_begin_[r] = begin;
+      probe_end_[r] = end;
+      probe_candidates_[count] = static_cast<uint32_t>(r);
+      count += begin != end ? 1 : 0;
+      if (prefetch) __builtin_prefetch(s.slot_words.data() + begin);
     }
+    return count;
   }
 
   void probe_next() {
@@ -485,9 +494,10 @@ class HashJoinOperator : public PhysicalOperator {
         }
       }
     }
-    lookup_ranges(n);
+    size_t candidates = lookup_ranges(n);
     const JoinShared& s = shared_;
-    for (size_t r = 0; r < n; ++r) {
+    for (size_t i = 0; i < candidates; ++i) {
+      size_t r = probe_candidates_[i];
       uint64_t word = probe_words_[r];
       for (uint32_t slot = probe_begin_[r]; slot < probe_end_[r]; ++slot) {
         if (s.slot_words[slot] != word) continue;
@@ -637,6 +647,7 @@ class HashJoinOperator : public PhysicalOperator {
   std::vector<size_t> probe_buckets_;
   std::vector<uint32_t> probe_begin_;
   std::vector<uint32_t> probe_end_;
+  std::vector<uint32_t> probe_candidates_;
   std::deque<std::unique_ptr<DataChunk>> ready_;
   std::vector<std::unique_ptr<DataChunk>> free_;  // output chunks to reuse
   SelectionVector sel_;
