@@ -13,6 +13,12 @@ namespace sluice::sql {
 
 namespace {
 
+// The columns an expression reads (positions in its input).
+void collect_columns(const BoundExpr& e, std::vector<bool>& read) {
+  if (e.kind == BoundExprKind::kColumn && e.column < read.size()) read[e.column] = true;
+  for (const auto& child : e.children) collect_columns(*child, read);
+}
+
 class ScanOperator : public PhysicalOperator {
  public:
   // The projection may read more columns than the scan outputs: its last ones are read only by the
@@ -23,7 +29,17 @@ class ScanOperator : public PhysicalOperator {
       scanned_types_.push_back(plan.table->columns()[column].type);
     }
     scanned_.initialize(scanned_types_);
+    staging_.initialize(scanned_types_);
     for (const auto& f : plan.filters) filters_.push_back(std::make_unique<ExpressionExecutor>(*f));
+    // Filter i on needs the columns that it and the filters after it read.
+    std::vector<bool> read(scanned_types_.size(), false);
+    later_filter_columns_.resize(plan.filters.size());
+    for (size_t f = plan.filters.size(); f-- > 0;) {
+      collect_columns(*plan.filters[f], read);
+      for (size_t c = 0; c < read.size(); ++c) {
+        if (read[c]) later_filter_columns_[f].push_back(c);
+      }
+    }
   }
 
   bool next(DataChunk& out) override {
@@ -33,30 +49,39 @@ class ScanOperator : public PhysicalOperator {
         out.reset();
         return false;
       }
-      // Each filter sees only the rows the ones before it kept.
+      // Each filter sees only the rows the ones before it kept: `rows_` lists them (positions in
+      // the scanned chunk), and only the columns the remaining filters read are gathered for
+      // them; the output columns are gathered once, at the end.
       const DataChunk* current = &scanned_;
-      size_t count = current->size();
-      for (auto& filter : filters_) {
-        count = filter->select(*current, sel_.data());
-        if (count == 0) break;
-        if (count < current->size()) {
-          DataChunk& target = current == &staging_[0] ? staging_[1] : staging_[0];
-          if (target.column_count() == 0) target.initialize(scanned_types_);
-          target.reset();
-          target.slice(*current, sel_.data(), count);
-          current = &target;
+      bool all_rows = true;
+      size_t count = scanned_.size();
+      for (size_t f = 0; f < filters_.size() && count > 0; ++f) {
+        size_t kept = filters_[f]->select(*current, sel_.data());
+        if (kept == current->size()) continue;
+        for (size_t i = 0; i < kept; ++i) {
+          // In place: sel_ ascends, so rows_[sel_[i]] (>= i) is not overwritten yet.
+          rows_.data()[i] = all_rows ? sel_.data()[i] : rows_.data()[sel_.data()[i]];
         }
+        all_rows = false;
+        count = kept;
+        if (kept == 0 || f + 1 == filters_.size()) break;
+        staging_.reset();
+        for (size_t c : later_filter_columns_[f + 1]) {
+          staging_.column(c).gather(scanned_.column(c), rows_.data(), kept);
+        }
+        staging_.set_size(kept);
+        current = &staging_;
       }
       if (count == 0) continue;
       for (size_t c = 0; c < out.column_count(); ++c) {
         // Rows the filters all kept are still the table's (a borrowed chunk stays borrowed).
-        if (current == &scanned_) {
-          out.column(c).borrow(current->column(c));
+        if (all_rows) {
+          out.column(c).borrow(scanned_.column(c));
         } else {
-          out.column(c).copy_from(current->column(c), current->size());
+          out.column(c).gather(scanned_.column(c), rows_.data(), count);
         }
       }
-      out.set_size(current->size());
+      out.set_size(count);
       return true;
     }
   }
@@ -64,10 +89,12 @@ class ScanOperator : public PhysicalOperator {
  private:
   std::unique_ptr<TableScan> scan_;
   std::vector<std::unique_ptr<ExpressionExecutor>> filters_;
+  std::vector<std::vector<size_t>> later_filter_columns_;
   std::vector<LogicalType> scanned_types_;
   DataChunk scanned_;
-  DataChunk staging_[2];
+  DataChunk staging_;  // the columns the next filters read, for the rows kept so far
   SelectionVector sel_;
+  SelectionVector rows_;
 };
 
 class ValuesOperator : public PhysicalOperator {
