@@ -94,6 +94,25 @@ void MemoryTable::append(const DataChunk& chunk) {
   rows_ += chunk.size();
 }
 
+void MemoryTable::adopt(std::unique_ptr<DataChunk> chunk) {
+  bool whole = chunk->size() == kBatchSize && chunk->column_count() == columns_.size() &&
+               (chunks_.empty() || chunks_.back()->size() == kBatchSize);
+  for (size_t c = 0; whole && c < columns_.size(); ++c) {
+    const Vector& v = chunk->column(c);
+    whole = v.type() == columns_[c].type && !v.is_constant() && !v.borrowed();
+  }
+  if (!whole) {
+    append(*chunk);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(statistics_mutex_);
+    distinct_counts_.clear();
+  }
+  rows_ += chunk->size();
+  chunks_.push_back(std::move(chunk));
+}
+
 void MemoryTable::clear() {
   chunks_.clear();
   rows_ = 0;

@@ -333,7 +333,7 @@ QueryResult Session::create_table(const Statement& statement) {
     if (!columns.empty()) throw SqlError("CREATE TABLE AS SELECT takes its columns from the query");
     for (const auto& c : plan->output) columns.push_back({c.name, c.type, true});
     table = std::make_shared<MemoryTable>(columns);
-    for (const auto& chunk : execute_plan(*plan, execution_options())) table->append(*chunk);
+    for (auto& chunk : execute_plan(*plan, execution_options())) table->adopt(std::move(chunk));
   } else {
     table = std::make_shared<MemoryTable>(columns);
   }

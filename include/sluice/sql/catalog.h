@@ -69,6 +69,10 @@ class MemoryTable : public TableSource {
 
   // Appends the rows of `chunk`, whose columns have exactly this table's types.
   void append(const DataChunk& chunk);
+  // Takes a full chunk of the table's types as it is (no copy) when the table's chunks so far are
+  // full too; otherwise appends its rows. CREATE TABLE AS SELECT loads this way, so a table is
+  // not held twice while it loads.
+  void adopt(std::unique_ptr<DataChunk> chunk);
   void clear();
 
  private:
