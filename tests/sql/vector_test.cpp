@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 
+#include "sluice/sql/catalog.h"
 #include "sluice/sql/session.h"
 #include "sluice/sql/vector.h"
 
@@ -84,6 +85,31 @@ TEST(BorrowedVectors, AResultOutlivesItsTable) {
     EXPECT_EQ(keys,
               (std::multiset<std::string>{"1|first row with a long string", "2|NULL", "3|third"}));
   }
+}
+
+TEST(MemoryTables, AdoptTakesFullChunksAsTheyAreAndCopiesTheRest) {
+  MemoryTable table({{"k", LogicalType::integer(), true}});
+  auto full = std::make_unique<DataChunk>(std::vector<LogicalType>{LogicalType::integer()});
+  for (size_t i = 0; i < kBatchSize; ++i) full->column(0).data<int32_t>()[i] = static_cast<int>(i);
+  full->set_size(kBatchSize);
+  const int32_t* rows = static_cast<const Vector&>(full->column(0)).data<int32_t>();
+  table.adopt(std::move(full));
+  auto partial = std::make_unique<DataChunk>(std::vector<LogicalType>{LogicalType::integer()});
+  partial->column(0).data<int32_t>()[0] = -7;
+  partial->column(0).set_null(1);
+  partial->set_size(2);
+  table.adopt(std::move(partial));
+  EXPECT_EQ(table.row_count(), kBatchSize + 2);
+  // The full chunk is the table's first chunk, not a copy of it.
+  auto scan = table.scan({0}, 0, 1);
+  DataChunk out(std::vector<LogicalType>{LogicalType::integer()});
+  ASSERT_TRUE(scan->next(out));
+  EXPECT_EQ(static_cast<const Vector&>(out.column(0)).data<int32_t>(), rows);
+  ASSERT_TRUE(scan->next(out));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out.column(0).data<int32_t>()[0], -7);
+  EXPECT_FALSE(out.column(0).is_valid(1));
+  EXPECT_FALSE(scan->next(out));
 }
 
 }  // namespace
