@@ -10,9 +10,9 @@
 // thread, created over one ExecutionContext. Scans split their table's chunks between the
 // instances; the blocking operators meet in shared state (ExecutionContext::shared): each instance
 // builds its part (local hash tables, collected rows) and, once all have arrived, either the last
-// one merges them (one hash table that every instance probes; the sorted rows, windows and set
-// operations emitted by instance 0) or every instance merges its own partition (the aggregate's
-// groups, by key hash).
+// one merges them (the sorted rows, windows and set operations emitted by instance 0) or every
+// instance works on its own partition (the aggregate's groups by key hash; the join index's
+// buckets by range, after the last one has sized it: one index that every instance probes).
 //
 // Threading: an operator instance is one thread's; ExecutionContext and the shared states are
 // synchronized. If any instance fails, the context is failed and every instance waiting at a
