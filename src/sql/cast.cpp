@@ -48,28 +48,21 @@ bool widen_exact_to_decimal(const Vector& input, size_t rows, Vector& out) {
   int from_scale = input.type().id() == TypeId::kDecimal ? input.type().scale() : 0;
   int128_t factor = power_of_ten(out.type().scale() - from_scale);
   int128_t limit = power_of_ten(out.type().precision());
-  PhysicalType from = input.physical();
-  PhysicalType to = out.physical();
-  if (to == PhysicalType::kInt64) {
-    if (from == PhysicalType::kInt32) {
-      widen_typed<int32_t, int64_t>(input, rows, factor, limit, out);
-    } else if (from == PhysicalType::kInt64) {
-      widen_typed<int64_t, int64_t>(input, rows, factor, limit, out);
+  // One typed loop per (input, output) width pair; anything else takes the generic path.
+  auto widen_to = [&](auto* target_type) {
+    using To = std::remove_pointer_t<decltype(target_type)>;
+    if (input.physical() == PhysicalType::kInt32) {
+      widen_typed<int32_t, To>(input, rows, factor, limit, out);
+    } else if (input.physical() == PhysicalType::kInt64) {
+      widen_typed<int64_t, To>(input, rows, factor, limit, out);
     } else {
       return false;
     }
-  } else if (to == PhysicalType::kInt128) {
-    if (from == PhysicalType::kInt32) {
-      widen_typed<int32_t, int128_t>(input, rows, factor, limit, out);
-    } else if (from == PhysicalType::kInt64) {
-      widen_typed<int64_t, int128_t>(input, rows, factor, limit, out);
-    } else {
-      return false;
-    }
-  } else {
-    return false;
-  }
-  return true;
+    return true;
+  };
+  if (out.physical() == PhysicalType::kInt64) return widen_to(static_cast<int64_t*>(nullptr));
+  if (out.physical() == PhysicalType::kInt128) return widen_to(static_cast<int128_t*>(nullptr));
+  return false;
 }
 
 int128_t read_integer(const Vector& v, size_t row) {
