@@ -226,6 +226,18 @@ void string_minmax_update(const AggregateFunction&, States states, const Vector*
   });
 }
 
+void string_minmax_serialize(const uint8_t* s, std::string& out) {
+  const auto& st = *reinterpret_cast<const StringMinMaxState*>(s);
+  out.push_back(st.seen ? 1 : 0);
+  out.append(st.value);
+}
+
+void string_minmax_deserialize(uint8_t* s, std::string_view bytes) {
+  auto& st = state_as<StringMinMaxState>(s);
+  st.seen = !bytes.empty() && bytes[0] != 0;
+  st.value.assign(bytes.empty() ? bytes : bytes.substr(1));
+}
+
 template <bool IsMax>
 void string_minmax_combine(uint8_t* t, const uint8_t* s) {
   auto& target = state_as<StringMinMaxState>(t);
@@ -424,6 +436,8 @@ std::optional<ResolvedAggregate> resolve_minmax(const std::vector<LogicalType>& 
       f.combine = &string_minmax_combine<IsMax>;
       f.finalize = &string_minmax_finalize;
       f.destroy = &string_minmax_destroy;
+      f.serialize = &string_minmax_serialize;
+      f.deserialize = &string_minmax_deserialize;
       break;
     case PhysicalType::kNested:
       return std::nullopt;

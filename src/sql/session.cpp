@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 #include "binder.h"
@@ -247,9 +248,18 @@ QueryResult Session::run(const Statement& statement) {
       }
       return text_rows("column", lines);
     }
-    case Statement::Kind::kSet:
+    case Statement::Kind::kSet: {
+      // A value that does not parse is refused here, not by the next query.
+      auto before = options_;
       for (const auto& [k, v] : statement.options) options_[k] = v;
+      try {
+        execution_options();
+      } catch (...) {
+        options_ = std::move(before);
+        throw;
+      }
       return QueryResult{{}, {}, {}, "OK", false};
+    }
   }
   throw SqlError("unsupported statement");
 }
@@ -268,6 +278,27 @@ ExecutionOptions Session::execution_options() const {
       throw SqlError(fmt::format("'parallelism.default' must be 1 to 256, not '{}'", it->second));
     }
   }
+  it = options_.find("taskmanager.memory.managed.size");
+  options.memory_limit =
+      it == options_.end() ? default_memory_limit() : parse_memory_size(it->first, it->second);
+  it = options_.find("io.tmp.dirs");
+  if (it != options_.end()) {
+    options.spill_directories.clear();
+    std::string current;
+    for (char c : it->second + ",") {
+      if (c != ',' && c != ':') {
+        current += c;
+        continue;
+      }
+      if (!current.empty()) options.spill_directories.push_back(current);
+      current.clear();
+    }
+    if (options.spill_directories.empty()) {
+      throw SqlError(fmt::format("'io.tmp.dirs' names no directory: '{}'", it->second));
+    }
+  } else if (const char* tmp = std::getenv("TMPDIR"); tmp && *tmp) {
+    options.spill_directories = {tmp};
+  }
   return options;
 }
 
@@ -280,7 +311,12 @@ QueryResult Session::run_query(const Statement& statement) {
     result.column_names.push_back(c.name);
     result.column_types.push_back(c.type);
   }
-  result.chunks = execute_plan(*plan, execution_options());
+  ExecutionStats stats;
+  ExecutionOptions options = execution_options();
+  options.stats = &stats;
+  result.chunks = execute_plan(*plan, options);
+  result.peak_managed_bytes = stats.peak_reserved_bytes;
+  result.spilled_bytes = stats.spilled_bytes;
   return result;
 }
 

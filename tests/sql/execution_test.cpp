@@ -10,6 +10,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "sluice/core/error.h"
 #include "sluice/sql/parser.h"
@@ -67,16 +68,38 @@ std::multiset<std::string> result_rows(Session& session, const std::string& sql)
   return out;
 }
 
-class RandomizedExecution : public ::testing::TestWithParam<int> {};
+// Parameters: the parallelism, and whether the blocking operators get so little managed memory
+// that they spill every batch or two (spill.h).
+class RandomizedExecution : public ::testing::TestWithParam<std::tuple<int, bool>> {
+ protected:
+  int parallelism() const { return std::get<0>(GetParam()); }
+  bool spilling() const { return std::get<1>(GetParam()); }
+  void configure(Session& session) const {
+    session.execute("SET 'parallelism.default' = '" + std::to_string(parallelism()) + "'");
+    if (spilling()) session.execute("SET 'taskmanager.memory.managed.size' = '16kb'");
+  }
+  // The query's rows, checking that it spilled when memory is short (and did not otherwise).
+  std::multiset<std::string> spilled_rows(Session& session, const std::string& sql) const {
+    QueryResult result = session.execute(sql);
+    EXPECT_EQ(result.spilled_bytes > 0, spilling()) << sql;
+    std::multiset<std::string> out;
+    for (const auto& row : result.rendered_rows()) {
+      std::string line;
+      for (const auto& v : row) line += v + "|";
+      out.insert(line);
+    }
+    return out;
+  }
+};
 
 TEST_P(RandomizedExecution, AggregatesEqualTheReference) {
-  const int parallelism = GetParam();
+  const int parallelism = this->parallelism();
   for (uint32_t seed : {1u, 2u, 3u}) {
     SCOPED_TRACE("seed " + std::to_string(seed) + ", parallelism " + std::to_string(parallelism));
     std::mt19937 rng(seed);
     std::vector<Row> rows = random_rows(rng, 5000, 50);
     Session session;
-    session.execute("SET 'parallelism.default' = '" + std::to_string(parallelism) + "'");
+    configure(session);
     load(session, "t", rows);
     // The reference: GROUP BY k with COUNT(*), COUNT(v), SUM(v), MIN(v), MAX(v),
     // COUNT(DISTINCT tag) (strings), COUNT(DISTINCT v) and SUM(DISTINCT v) (integers, NULLs).
@@ -110,23 +133,36 @@ TEST_P(RandomizedExecution, AggregatesEqualTheReference) {
                : std::to_string(std::accumulate(a.values.begin(), a.values.end(), int64_t{0}))) +
           "|");
     }
-    EXPECT_EQ(result_rows(session,
-                          "SELECT k, COUNT(*), COUNT(v), SUM(v), MIN(v), MAX(v), "
-                          "COUNT(DISTINCT tag), COUNT(DISTINCT v), SUM(DISTINCT v) FROM t "
-                          "GROUP BY k"),
+    EXPECT_EQ(spilled_rows(session,
+                           "SELECT k, COUNT(*), COUNT(v), SUM(v), MIN(v), MAX(v), "
+                           "COUNT(DISTINCT tag), COUNT(DISTINCT v), SUM(DISTINCT v) FROM t "
+                           "GROUP BY k"),
               expected);
+    // MIN and MAX of strings own their state's memory: spilled through serialize().
+    std::map<std::optional<int>, std::pair<std::string, std::string>> tag_range;
+    for (const auto& r : rows) {
+      auto [it, added] = tag_range.try_emplace(r.key, r.tag, r.tag);
+      it->second.first = std::min(it->second.first, r.tag);
+      it->second.second = std::max(it->second.second, r.tag);
+    }
+    std::multiset<std::string> expected_range;
+    for (const auto& [k, range] : tag_range) {
+      expected_range.insert(sql_value(k) + "|" + range.first + "|" + range.second + "|");
+    }
+    EXPECT_EQ(spilled_rows(session, "SELECT k, MIN(tag), MAX(tag) FROM t GROUP BY k"),
+              expected_range);
   }
 }
 
 TEST_P(RandomizedExecution, JoinsEqualTheReference) {
-  const int parallelism = GetParam();
+  const int parallelism = this->parallelism();
   for (uint32_t seed : {7u, 8u}) {
     SCOPED_TRACE("seed " + std::to_string(seed) + ", parallelism " + std::to_string(parallelism));
     std::mt19937 rng(seed);
     std::vector<Row> left = random_rows(rng, 1500, 40);
     std::vector<Row> right = random_rows(rng, 900, 60);
     Session session;
-    session.execute("SET 'parallelism.default' = '" + std::to_string(parallelism) + "'");
+    configure(session);
     load(session, "l", left);
     load(session, "r", right);
     // Per join kind: (l.k, l.v, r.v) rows, NULL-padded for outer joins.
@@ -228,11 +264,10 @@ TEST_P(RandomizedExecution, JoinsEqualTheReference) {
 }
 
 TEST_P(RandomizedExecution, OrderAndLimitAreGlobal) {
-  const int parallelism = GetParam();
   std::mt19937 rng(11);
   std::vector<Row> rows = random_rows(rng, 6000, 1000);
   Session session;
-  session.execute("SET 'parallelism.default' = '" + std::to_string(parallelism) + "'");
+  configure(session);
   load(session, "t", rows);
   std::vector<int64_t> values;
   for (const auto& r : rows) {
@@ -244,13 +279,38 @@ TEST_P(RandomizedExecution, OrderAndLimitAreGlobal) {
   ASSERT_EQ(result.size(), 25u);
   for (size_t i = 0; i < result.size(); ++i)
     EXPECT_EQ(result[i][0], std::to_string(values[10 + i]));
+  // A whole sort, by two keys (one descending, NULLs last), with a payload: equal keys may come
+  // in any order, so the rows are compared as (sorted keys, multiset of rows per key).
+  std::vector<Row> by_key = rows;
+  auto key_less = [](const Row& a, const Row& b) {
+    if (a.key.has_value() != b.key.has_value()) return a.key.has_value();  // NULLS LAST
+    if (a.key && *a.key != *b.key) return *a.key > *b.key;                 // DESC
+    return a.value < b.value;  // std::optional: NULL first, as ASC NULLS FIRST
+  };
+  std::stable_sort(by_key.begin(), by_key.end(), key_less);
+  QueryResult sorted =
+      session.execute("SELECT k, v, tag FROM t ORDER BY k DESC NULLS LAST, v ASC NULLS FIRST");
+  EXPECT_EQ(sorted.spilled_bytes > 0, spilling());
+  auto sorted_rows = sorted.rendered_rows();
+  ASSERT_EQ(sorted_rows.size(), by_key.size());
+  std::multiset<std::string> expected_group, actual_group;
+  for (size_t i = 0; i < by_key.size(); ++i) {
+    ASSERT_EQ(sorted_rows[i][0], sql_value(by_key[i].key)) << "row " << i;
+    ASSERT_EQ(sorted_rows[i][1], sql_value(by_key[i].value)) << "row " << i;
+    expected_group.insert(by_key[i].tag);
+    actual_group.insert(sorted_rows[i][2]);
+    bool last = i + 1 == by_key.size() || key_less(by_key[i], by_key[i + 1]);
+    if (!last) continue;
+    EXPECT_EQ(actual_group, expected_group) << "rows ending at " << i;
+    expected_group.clear();
+    actual_group.clear();
+  }
   EXPECT_EQ(session.execute("SELECT k FROM t LIMIT 37").row_count(), 37u);
 }
 
 TEST_P(RandomizedExecution, AFailingInstanceFailsTheQuery) {
-  const int parallelism = GetParam();
   Session session;
-  session.execute("SET 'parallelism.default' = '" + std::to_string(parallelism) + "'");
+  configure(session);
   std::mt19937 rng(5);
   load(session, "t", random_rows(rng, 4000, 10));
   // Division by zero in one row of one instance's part; an aggregate and a join above it wait
@@ -262,7 +322,12 @@ TEST_P(RandomizedExecution, AFailingInstanceFailsTheQuery) {
   EXPECT_EQ(session.execute("SELECT COUNT(*) FROM t").rendered_rows()[0][0], "4000");
 }
 
-INSTANTIATE_TEST_SUITE_P(Parallelism, RandomizedExecution, ::testing::Values(1, 2, 4));
+INSTANTIATE_TEST_SUITE_P(Parallelism, RandomizedExecution,
+                         ::testing::Combine(::testing::Values(1, 2, 4), ::testing::Bool()),
+                         [](const auto& info) {
+                           return "p" + std::to_string(std::get<0>(info.param)) +
+                                  (std::get<1>(info.param) ? "_spilling" : "");
+                         });
 
 TEST(SqlErrors, ParseErrorsPointAtTheToken) {
   try {

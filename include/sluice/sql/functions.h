@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sluice/sql/expression.h"
@@ -47,6 +48,12 @@ struct AggregateFunction {
   void (*finalize)(const AggregateFunction& self, uint8_t* const* states, size_t count,
                    Vector& result) = nullptr;
   void (*destroy)(uint8_t* state) = nullptr;  // for states that own memory; may be null
+  // States that own memory (destroy set) are spilled to disk through these: serialize appends
+  // the state's bytes to `out`, deserialize rebuilds an initialized state from them. Other states
+  // are spilled as their state_size bytes. A hash aggregate with an owning state and no
+  // serialize cannot spill: it keeps its groups in memory past the budget.
+  void (*serialize)(const uint8_t* state, std::string& out) = nullptr;
+  void (*deserialize)(uint8_t* state, std::string_view bytes) = nullptr;
 };
 
 struct ResolvedAggregate {

@@ -32,6 +32,10 @@ class QueryResult {
   std::vector<std::unique_ptr<DataChunk>> chunks;
   std::string message;  // "OK", "3 rows inserted", ...
   bool has_rows = false;
+  // A query's use of managed memory ('taskmanager.memory.managed.size'): the most its blocking
+  // operators held at once, and what they wrote to spill files.
+  size_t peak_managed_bytes = 0;
+  size_t spilled_bytes = 0;
 
   size_t row_count() const;
   Value value(size_t row, size_t column) const;
@@ -62,7 +66,9 @@ class Session {
   void register_table(const std::string& name, std::shared_ptr<TableSource> table);
   FunctionRegistry& functions() { return functions_; }
   const Catalog& catalog() const { return catalog_; }
-  // SET 'key' = 'value' options ('parallelism.default': threads per query, all cores unless set).
+  // SET 'key' = 'value' options: 'parallelism.default' (threads per query, all cores unless set),
+  // 'taskmanager.memory.managed.size' (memory of the blocking operators, past which they spill;
+  // 40% of the machine's by default) and 'io.tmp.dirs' (where they spill; ',' or ':' separated).
   const std::map<std::string, std::string>& options() const { return options_; }
 
  private:
@@ -70,7 +76,7 @@ class Session {
   QueryResult run_query(const Statement& statement);
   QueryResult create_table(const Statement& statement);
   QueryResult insert(const Statement& statement);
-  // 'parallelism.default' (as Flink's key): the threads a query runs on, all cores by default.
+  // The options above, checked.
   ExecutionOptions execution_options() const;
 
   Catalog catalog_;

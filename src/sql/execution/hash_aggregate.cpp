@@ -5,6 +5,14 @@
 // (by the hash of their key) from every table, in parallel, and emits them. DISTINCT aggregates
 // collect their (group, value) pairs and feed each pair once to the aggregate after the merge.
 // Without GROUP BY, the one group exists even for empty input (COUNT(*) = 0).
+//
+// Spilling: each instance holds its table under a memory reservation (spill.h). When the table
+// outgrows it, the instance writes every group (its key and partial aggregate states) and every
+// DISTINCT pair to one of kSpillPartitions files by the hash of the group key, and starts a new
+// table. If any instance spilled, all write what they still hold, and each instance then
+// aggregates its partitions (partition p belongs to instance p % parallelism) one at a time from
+// the files of every instance: combining partial states, feeding DISTINCT pairs once each. Memory
+// is then one partition's groups at a time.
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
 #include <absl/hash/hash.h>
@@ -17,6 +25,7 @@
 #include "large_memory.h"
 #include "physical_operator.h"
 #include "row_key.h"
+#include "sluice/core/error.h"
 
 namespace sluice::sql {
 
@@ -32,6 +41,11 @@ struct AggregateLayout {
 using PackedPair = std::pair<uint64_t, uint64_t>;
 using PackedPairSet = absl::flat_hash_set<PackedPair, absl::Hash<PackedPair>,
                                           std::equal_to<PackedPair>, LargeAllocator<PackedPair>>;
+
+// Blocks of aggregate states are 16-byte aligned.
+struct AlignedDelete {
+  void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(16)); }
+};
 
 // Groups by encoded key, each with a block of aggregate states.
 class GroupTable {
@@ -82,6 +96,20 @@ class GroupTable {
     return id;
   }
 
+  // An estimate of the memory the table holds.
+  size_t memory_bytes() const {
+    size_t bytes = keys_.capacity() * sizeof(std::string_view) + packed_.capacity() +
+                   blocks_.size() * kGroupsPerBlock * stride_ + arena_.bytes_used() +
+                   index_.capacity() * (sizeof(std::pair<std::string_view, size_t>) + 1) +
+                   packed_index_.capacity() * (sizeof(std::pair<uint64_t, size_t>) + 1) +
+                   distinct_bytes_;
+    for (const auto& set : distinct_) bytes += set.capacity() * (sizeof(std::string) + 1);
+    for (const auto& set : packed_distinct_) bytes += set.capacity() * (sizeof(PackedPair) + 1);
+    return bytes;
+  }
+  // String bytes of DISTINCT entries that do not fit inside a std::string.
+  void add_distinct_bytes(size_t bytes) { distinct_bytes_ += bytes; }
+
   // Starts loading the slot of a packed key that find_or_add_packed will look up soon.
   void prefetch_packed(uint64_t key) const { packed_index_.prefetch(key); }
 
@@ -124,10 +152,6 @@ class GroupTable {
     return id;
   }
 
-  struct AlignedDelete {
-    void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(16)); }
-  };
-
   std::vector<AggregateLayout> layout_;
   size_t stride_;
   // Hash maps and per-group arrays grow into cached huge pages (large_memory.h).
@@ -144,12 +168,22 @@ class GroupTable {
   std::vector<std::unique_ptr<uint8_t[], AlignedDelete>> blocks_;
   std::vector<absl::flat_hash_set<std::string>> distinct_;
   std::vector<PackedPairSet> packed_distinct_;
+  size_t distinct_bytes_ = 0;
 };
+
+constexpr size_t kSpillPartitions = 16;
+
+// Spill records: a group, or one DISTINCT (group, value) pair.
+enum SpillRecord : uint8_t { kGroupRecord = 0, kDistinctRecord = 1 };
 
 struct AggregateShared {
   InstanceBarrier barrier;
+  InstanceBarrier flushed;
   // Deposited by the instances; read by all of them while they merge their partitions.
   std::vector<std::unique_ptr<GroupTable>> tables;
+  bool spilled = false;
+  // After a spill: every instance's files of each partition.
+  std::vector<std::unique_ptr<SpillFile>> files[kSpillPartitions];
 };
 
 class HashAggregateOperator : public PhysicalOperator {
@@ -162,7 +196,8 @@ class HashAggregateOperator : public PhysicalOperator {
         shared_(context.shared<AggregateShared>(&plan)),
         instance_(instance),
         group_count_(plan.expressions.size()),
-        input_(child_->types()) {
+        input_(child_->types()),
+        reservation_(context.budget()) {
     for (const auto& e : plan.expressions) {
       group_exprs_.push_back(std::make_unique<ExpressionExecutor>(*e));
       group_values_.push_back(std::make_unique<Vector>(e->type));
@@ -183,6 +218,12 @@ class HashAggregateOperator : public PhysicalOperator {
                 : nullptr);
     }
     stride_ = std::max<size_t>(offset, 16);
+    // One group (no GROUP BY) has nothing to partition; owning states spill only if serializable.
+    can_spill_ = group_count_ > 0;
+    for (const auto& agg : layout_) {
+      if (agg.function->destroy && !agg.function->serialize) can_spill_ = false;
+    }
+    scratch_state_.reset(static_cast<uint8_t*>(::operator new[](stride_, std::align_val_t(16))));
     std::vector<LogicalType> key_types;
     for (const auto& e : plan.expressions) key_types.push_back(e->type);
     if (PackedKeys::packable(key_types)) packed_keys_ = std::make_unique<PackedKeys>(key_types);
@@ -194,9 +235,14 @@ class HashAggregateOperator : public PhysicalOperator {
   bool next(DataChunk& out) override {
     if (!built_) build();
     out.reset();
+    while (emitted_ >= partition_->size()) {
+      if (!shared_.spilled || next_partition_ >= kSpillPartitions) return false;
+      merge_spilled_partition(next_partition_);
+      next_partition_ += context_.parallelism();
+      emitted_ = 0;
+    }
     GroupTable& table = *partition_;
     size_t end = table.size();
-    if (emitted_ >= end) return false;
     size_t n = std::min(kBatchSize, end - emitted_);
     std::vector<Vector*> key_columns;
     for (size_t k = 0; k < group_count_; ++k) key_columns.push_back(&out.column(k));
@@ -263,10 +309,213 @@ class HashAggregateOperator : public PhysicalOperator {
         }
       }
       for (size_t a = 0; a < layout_.size(); ++a) update(*local, a, n);
+      if (can_spill_ && !reservation_.try_resize(local->memory_bytes())) {
+        spill_table(*local);
+        local = std::make_unique<GroupTable>(layout_, stride_);
+        reservation_.resize_to_zero();
+      }
     }
+    bool spilled = !spill_files_.empty();
+    GroupTable* mine = local.get();
     shared_.barrier.arrive(
-        context_, [&] { shared_.tables.push_back(std::move(local)); }, [] {});
-    merge_partition();
+        context_,
+        [&] {
+          shared_.tables.push_back(std::move(local));
+          shared_.spilled |= spilled;
+        },
+        [] {});
+    if (!shared_.spilled) {
+      merge_partition();
+      // Counted for the query's peak: the merged groups live beside the instances' tables.
+      reservation_.force_resize(reservation_.bytes() + partition_->memory_bytes());
+      return;
+    }
+    // Every partition goes to the files, so that one instance reads all of it from there.
+    spill_table(*mine);
+    for (auto& file : spill_files_) {
+      if (file) file->finish_writing();
+    }
+    shared_.flushed.arrive(
+        context_,
+        [&] {
+          // An instance with no groups at all has no files.
+          for (size_t p = 0; p < spill_files_.size(); ++p) {
+            if (spill_files_[p]) shared_.files[p].push_back(std::move(spill_files_[p]));
+          }
+        },
+        [&] { shared_.tables.clear(); });
+    reservation_.resize_to_zero();
+    partition_ = std::make_unique<GroupTable>(layout_, stride_);
+    next_partition_ = instance_;
+  }
+
+  // The partition of a group's key among kSpillPartitions (independent of owner()'s bits).
+  static size_t spill_partition(bool packed, uint64_t word, std::string_view key) {
+    size_t h = packed ? absl::Hash<uint64_t>()(word) : absl::Hash<std::string_view>()(key);
+    return static_cast<size_t>(static_cast<uint64_t>(h) >> 60) % kSpillPartitions;
+  }
+
+  SpillFile& spill_file(size_t partition) {
+    if (spill_files_.empty()) spill_files_.resize(kSpillPartitions);
+    auto& file = spill_files_[partition];
+    if (!file) file = context_.new_spill_file();
+    return *file;
+  }
+
+  // Writes every group and DISTINCT pair of `table` to the partition files.
+  void spill_table(GroupTable& table) {
+    std::string bytes;
+    for (size_t g = 0; g < table.size(); ++g) {
+      bool packed = table.packed(g);
+      std::string_view key = table.key(g);
+      SpillFile& file = spill_file(spill_partition(packed, packed ? table.packed_key(g) : 0, key));
+      uint8_t header[2] = {kGroupRecord, static_cast<uint8_t>(packed)};
+      uint32_t key_size = static_cast<uint32_t>(key.size());
+      file.write(header, 2);
+      file.write(&key_size, 4);
+      file.write(key.data(), key.size());
+      const uint8_t* state = table.state(g);
+      for (const auto& agg : layout_) {
+        if (agg.distinct) continue;
+        if (!agg.function->serialize) {
+          file.write(state + agg.offset, agg.function->state_size);
+          continue;
+        }
+        bytes.clear();
+        agg.function->serialize(state + agg.offset, bytes);
+        uint32_t size = static_cast<uint32_t>(bytes.size());
+        file.write(&size, 4);
+        file.write(bytes.data(), bytes.size());
+      }
+    }
+    for (size_t a = 0; a < layout_.size(); ++a) {
+      if (!layout_[a].distinct) continue;
+      for (const auto& [group, word] : table.packed_distinct(a)) {
+        write_distinct(a, table.identity(group), true,
+                       std::string_view(reinterpret_cast<const char*>(&word), 8));
+      }
+      for (const std::string& entry : table.distinct(a)) {
+        uint32_t group_size;
+        std::memcpy(&group_size, entry.data(), 4);
+        write_distinct(a, std::string_view(entry.data() + 4, group_size), false,
+                       std::string_view(entry).substr(4 + group_size));
+      }
+    }
+  }
+
+  // A DISTINCT pair: the group's identity (GroupTable::identity) and the value's key (a packed
+  // word's 8 bytes, or encoded bytes).
+  void write_distinct(size_t a, std::string_view identity, bool packed_value,
+                      std::string_view value) {
+    bool packed_group = identity[0] == 'P';
+    uint64_t word = 0;
+    if (packed_group) std::memcpy(&word, identity.data() + 1, 8);
+    SpillFile& file = spill_file(spill_partition(packed_group, word, identity.substr(1)));
+    uint8_t header[4] = {kDistinctRecord, static_cast<uint8_t>(a & 0xff),
+                         static_cast<uint8_t>(a >> 8), static_cast<uint8_t>(packed_value)};
+    uint32_t sizes[2] = {static_cast<uint32_t>(identity.size()),
+                         static_cast<uint32_t>(value.size())};
+    file.write(header, 4);
+    file.write(sizes, 8);
+    file.write(identity.data(), identity.size());
+    file.write(value.data(), value.size());
+  }
+
+  // After a spill: partition `p`'s groups from every instance's files, combined into partition_.
+  void merge_spilled_partition(size_t p) {
+    partition_ = std::make_unique<GroupTable>(layout_, stride_);
+    GroupTable& part = *partition_;
+    std::string key;
+    std::string bytes;
+    std::string identity;
+    // Per DISTINCT aggregate: pairs waiting to be fed, a batch at a time.
+    std::vector<std::unique_ptr<Vector>> pending(layout_.size());
+    std::vector<std::vector<uint8_t*>> pending_states(layout_.size());
+    std::vector<size_t> pending_count(layout_.size(), 0);
+    auto flush = [&](size_t a) {
+      if (pending_count[a] == 0) return;
+      layout_[a].function->update(*layout_[a].function, pending_states[a].data(), pending[a].get(),
+                                  pending_count[a]);
+      pending[a]->reset();
+      pending_count[a] = 0;
+    };
+    absl::flat_hash_set<std::string> seen;
+    for (auto& file_pointer : shared_.files[p]) {
+      SpillFile& file = *file_pointer;
+      uint8_t tag;
+      while (file.read(&tag, 1)) {
+        if (tag == kGroupRecord) {
+          uint8_t packed;
+          uint32_t key_size;
+          read_all(file, &packed, 1);
+          read_all(file, &key_size, 4);
+          key.resize(key_size);
+          read_all(file, key.data(), key_size);
+          uint64_t word = 0;
+          if (packed) std::memcpy(&word, key.data(), 8);
+          uint8_t* target =
+              part.state(packed ? part.find_or_add_packed(word) : part.find_or_add(key));
+          for (const auto& agg : layout_) {
+            if (agg.distinct) continue;
+            uint8_t* scratch = scratch_state_.get();
+            if (!agg.function->serialize) {
+              read_all(file, scratch, agg.function->state_size);
+              agg.function->combine(target + agg.offset, scratch);
+              continue;
+            }
+            uint32_t size;
+            read_all(file, &size, 4);
+            bytes.resize(size);
+            read_all(file, bytes.data(), size);
+            agg.function->initialize(scratch);
+            agg.function->deserialize(scratch, bytes);
+            agg.function->combine(target + agg.offset, scratch);
+            if (agg.function->destroy) agg.function->destroy(scratch);
+          }
+          continue;
+        }
+        uint8_t header[3];
+        uint32_t sizes[2];
+        read_all(file, header, 3);
+        read_all(file, sizes, 8);
+        size_t a = header[0] | size_t{header[1]} << 8;
+        bool packed_value = header[2] != 0;
+        // The record's bytes identify the (aggregate, group, value): count each once.
+        bytes.assign(reinterpret_cast<const char*>(header), 3);
+        bytes.append(reinterpret_cast<const char*>(sizes), 8);
+        size_t fixed = bytes.size();
+        bytes.resize(fixed + sizes[0] + sizes[1]);
+        read_all(file, bytes.data() + fixed, sizes[0] + sizes[1]);
+        if (!seen.insert(bytes).second) continue;
+        identity.assign(bytes, fixed, sizes[0]);
+        std::string_view value(bytes.data() + fixed + sizes[0], sizes[1]);
+        if (!pending[a]) {
+          pending[a] = std::make_unique<Vector>(layout_[a].argument_type);
+          pending_states[a].resize(kBatchSize);
+        }
+        size_t n = pending_count[a];
+        pending_states[a][n] = part.state(part.find_or_add_identity(identity)) + layout_[a].offset;
+        std::vector<Vector*> columns{pending[a].get()};
+        if (packed_value) {
+          uint64_t word;
+          std::memcpy(&word, value.data(), 8);
+          distinct_packers_[a]->unpack(word, columns, n);
+        } else {
+          decode_row_key(value, columns, n);
+        }
+        if (++pending_count[a] == kBatchSize) flush(a);
+      }
+      // Read once: its disk space goes back now.
+      file_pointer.reset();
+    }
+    for (size_t a = 0; a < layout_.size(); ++a) flush(a);
+    reservation_.force_resize(part.memory_bytes());
+  }
+
+  static void read_all(SpillFile& file, void* data, size_t size) {
+    if (size > 0 && !file.read(data, size)) {
+      throw Error(ErrorCategory::kInternal, "an aggregate's spill file ends inside a record");
+    }
   }
 
   void update(GroupTable& table, size_t a, size_t n) {
@@ -303,7 +552,9 @@ class HashAggregateOperator : public PhysicalOperator {
       entry.append(reinterpret_cast<const char*>(&group_size), 4);
       entry.append(group);
       entry.append(distinct_encoder_.key(i));
-      set.insert(std::move(entry));
+      size_t size = entry.size();
+      // Strings beyond the small-string buffer own a heap block.
+      if (set.insert(std::move(entry)).second && size > 15) table.add_distinct_bytes(size);
     }
   }
 
@@ -418,6 +669,11 @@ class HashAggregateOperator : public PhysicalOperator {
   std::unique_ptr<GroupTable> partition_;  // the groups this instance owns, after the merge
   bool built_ = false;
   size_t emitted_ = 0;
+  MemoryReservation reservation_;
+  bool can_spill_ = false;
+  std::vector<std::unique_ptr<SpillFile>> spill_files_;  // by partition, once this instance spills
+  size_t next_partition_ = kSpillPartitions;             // after a spill: the next one to merge
+  std::unique_ptr<uint8_t[], AlignedDelete> scratch_state_;  // a state read back from a file
 };
 
 }  // namespace

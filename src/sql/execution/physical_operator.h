@@ -19,6 +19,7 @@
 // meeting point stops with an error instead of waiting for it forever.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <exception>
 #include <functional>
@@ -30,6 +31,7 @@
 
 #include "sluice/sql/logical_plan.h"
 #include "sluice/sql/vector.h"
+#include "spill.h"
 
 namespace sluice::sql {
 
@@ -50,17 +52,34 @@ class PhysicalOperator {
 
 using PhysicalPlan = std::unique_ptr<PhysicalOperator>;
 
+// What a query's execution measured.
+struct ExecutionStats {
+  size_t peak_reserved_bytes = 0;  // the most the blocking operators held at once
+  size_t spilled_bytes = 0;        // written to spill files
+};
+
 // Per-query execution settings.
 struct ExecutionOptions {
   size_t parallelism = 1;
+  // Managed memory of the blocking operators; past it they spill (spill.h).
+  size_t memory_limit = SIZE_MAX;
+  std::vector<std::string> spill_directories{"/tmp"};
+  ExecutionStats* stats = nullptr;  // filled in when the query ends, if set
 };
 
 // What the instances of one query share.
 class ExecutionContext {
  public:
-  explicit ExecutionContext(size_t parallelism) : parallelism_(parallelism) {}
+  explicit ExecutionContext(size_t parallelism, size_t memory_limit = SIZE_MAX,
+                            std::vector<std::string> spill_directories = {"/tmp"})
+      : parallelism_(parallelism),
+        budget_(memory_limit),
+        spill_directories_(std::move(spill_directories)) {}
 
   size_t parallelism() const { return parallelism_; }
+  MemoryBudget& budget() { return budget_; }
+  // A new spill file, in the spill directories in turn.
+  std::unique_ptr<SpillFile> new_spill_file();
 
   // The state of type T shared by every instance of the operator `key`, created on first use.
   template <typename T>
@@ -82,6 +101,9 @@ class ExecutionContext {
 
  private:
   size_t parallelism_;
+  MemoryBudget budget_;
+  std::vector<std::string> spill_directories_;
+  std::atomic<size_t> next_spill_directory_{0};
   mutable std::mutex mutex_;
   std::map<const void*, std::shared_ptr<void>> shared_;
   std::vector<std::pair<std::condition_variable*, std::mutex*>> watched_;
@@ -138,10 +160,18 @@ struct ChunkCollection {
 
   // Pulls `source` to the end, its rows packed into full chunks.
   void consume(PhysicalOperator& source);
+  // Appends the rows of `input`, packed into full chunks.
+  void add(const DataChunk& input);
+  // An estimate of the memory the chunks hold (values, masks and string bytes).
+  size_t memory_bytes() const { return memory_bytes_; }
+  void clear();
   // Moves `other`'s chunks to the end of this collection.
   void append(ChunkCollection&& other);
   const Vector& column(uint64_t ref, size_t c) const { return chunks[ref >> 32]->column(c); }
   static size_t row_of(uint64_t ref) { return static_cast<size_t>(ref & 0xffffffffu); }
+
+ private:
+  size_t memory_bytes_ = 0;
 };
 
 }  // namespace sluice::sql

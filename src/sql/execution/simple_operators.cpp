@@ -290,35 +290,72 @@ PhysicalPlan make_union(const LogicalOperator& plan, std::vector<PhysicalPlan> c
 }
 
 void ChunkCollection::consume(PhysicalOperator& source) {
+  DataChunk input(source.types());
+  while (source.next(input)) add(input);
+}
+
+namespace {
+
+// Bytes a full chunk of these types takes, strings' bytes not counted.
+size_t chunk_bytes(const DataChunk& chunk) {
+  size_t bytes = 0;
+  for (size_t c = 0; c < chunk.column_count(); ++c) {
+    bytes += physical_width(chunk.column(c).physical()) * kBatchSize + kBatchSize / 8;
+  }
+  return bytes;
+}
+
+size_t own_heap_bytes(const Vector& v) {
+  return v.shared_heap() ? v.shared_heap()->bytes_used() : 0;
+}
+
+}  // namespace
+
+void ChunkCollection::add(const DataChunk& input) {
   // Batches are appended to the last chunk while it has room: a selective filter below would
   // otherwise leave thousands of nearly empty chunks, each with full-size vectors.
-  DataChunk input(source.types());
-  while (source.next(input)) {
-    size_t n = input.size();
-    size_t taken = 0;
-    while (taken < n) {
-      if (chunks.empty() || chunks.back()->size() == kBatchSize) {
-        chunks.push_back(std::make_unique<DataChunk>(source.types()));
-      }
-      DataChunk& tail = *chunks.back();
-      size_t count = std::min(kBatchSize - tail.size(), n - taken);
-      // The first batch of a chunk lends it its string heaps; later ones copy their strings.
-      bool copy_strings = tail.size() > 0;
-      for (size_t c = 0; c < tail.column_count(); ++c) {
-        tail.column(c).append(input.column(c), taken, count, tail.size(), copy_strings);
-      }
-      tail.set_size(tail.size() + count);
-      taken += count;
+  size_t n = input.size();
+  size_t taken = 0;
+  while (taken < n) {
+    if (chunks.empty() || chunks.back()->size() == kBatchSize) {
+      chunks.push_back(std::make_unique<DataChunk>(input.types()));
+      memory_bytes_ += chunk_bytes(*chunks.back());
     }
-    rows += n;
+    DataChunk& tail = *chunks.back();
+    size_t count = std::min(kBatchSize - tail.size(), n - taken);
+    // The first batch of a chunk lends it its string heaps; later ones copy their strings.
+    bool copy_strings = tail.size() > 0;
+    for (size_t c = 0; c < tail.column_count(); ++c) {
+      const Vector& source = input.column(c);
+      Vector& target = tail.column(c);
+      size_t own_before = own_heap_bytes(target);
+      target.append(source, taken, count, tail.size(), copy_strings);
+      // String bytes: those copied into the chunk's heap, and a lent heap counted whole.
+      memory_bytes_ += own_heap_bytes(target) - own_before;
+      if (!copy_strings) memory_bytes_ += own_heap_bytes(source);
+    }
+    tail.set_size(tail.size() + count);
+    taken += count;
   }
+  rows += n;
 }
 
 void ChunkCollection::append(ChunkCollection&& other) {
   for (auto& chunk : other.chunks) chunks.push_back(std::move(chunk));
   rows += other.rows;
-  other.chunks.clear();
-  other.rows = 0;
+  memory_bytes_ += other.memory_bytes_;
+  other.clear();
+}
+
+void ChunkCollection::clear() {
+  chunks.clear();
+  rows = 0;
+  memory_bytes_ = 0;
+}
+
+std::unique_ptr<SpillFile> ExecutionContext::new_spill_file() {
+  size_t i = next_spill_directory_.fetch_add(1, std::memory_order_relaxed);
+  return std::make_unique<SpillFile>(spill_directories_[i % spill_directories_.size()], &budget_);
 }
 
 void ExecutionContext::fail() {
@@ -408,7 +445,7 @@ PhysicalPlan create_physical_plan(const LogicalOperator& plan, ExecutionContext&
 std::vector<std::unique_ptr<DataChunk>> execute_plan(const LogicalOperator& plan,
                                                      const ExecutionOptions& options) {
   size_t n = std::max<size_t>(options.parallelism, 1);
-  ExecutionContext context(n);
+  ExecutionContext context(n, options.memory_limit, options.spill_directories);
   std::vector<std::vector<std::unique_ptr<DataChunk>>> results(n);
   std::vector<std::exception_ptr> errors(n);
   auto run = [&](size_t instance) {
@@ -454,6 +491,10 @@ std::vector<std::unique_ptr<DataChunk>> execute_plan(const LogicalOperator& plan
     if (!cancelled) cancelled = e;
   }
   if (!first) first = cancelled;
+  if (options.stats) {
+    options.stats->peak_reserved_bytes = context.budget().peak();
+    options.stats->spilled_bytes = context.budget().spilled_bytes();
+  }
   if (first) std::rethrow_exception(first);
   std::vector<std::unique_ptr<DataChunk>> all;
   for (auto& r : results) {
