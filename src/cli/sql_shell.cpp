@@ -55,8 +55,9 @@ void print(const sql::QueryResult& result, const std::string& format) {
 bool run(sql::Session& session, const std::string& sql, const std::string& where,
          const SqlShellOptions& options) {
   auto start = std::chrono::steady_clock::now();
+  sql::QueryResult result;
   try {
-    sql::QueryResult result = session.execute(sql);
+    result = session.execute(sql);
     print(result, options.format);
   } catch (const std::exception& e) {
     std::cerr << fmt::format("{}: {}\n", where, e.what());
@@ -65,7 +66,13 @@ bool run(sql::Session& session, const std::string& sql, const std::string& where
   if (options.timing) {
     double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    std::cerr << fmt::format("Time: {:.3f} ms\n", ms);
+    std::cerr << fmt::format("Time: {:.3f} ms", ms);
+    if (result.spilled_bytes > 0) {
+      std::cerr << fmt::format(" (spilled {:.1f} MiB past a managed memory peak of {:.1f} MiB)",
+                               result.spilled_bytes / 1048576.0,
+                               result.peak_managed_bytes / 1048576.0);
+    }
+    std::cerr << "\n";
   }
   return true;
 }

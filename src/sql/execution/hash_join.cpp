@@ -5,6 +5,18 @@
 // left/right/full outer (with matched flags for unmatched rows), semi and anti (the probe rows
 // with or without a match; NOT IN's null-aware anti join), and joins without equi keys (every
 // build row has the empty key: a nested-loop join).
+//
+// Spilling (a grace hash join): each instance collects its build input under a memory
+// reservation (spill.h). When it no longer fits, the instance writes its build rows to
+// kJoinPartitions files by the hash of their key. If any instance spilled, all of them write
+// their build rows, then their probe rows, to partition files the same way, and each instance
+// joins its partitions (p % parallelism == instance) one at a time, each with a hash join of its
+// own over the partition's files that runs in memory. Rows with a NULL key match nothing: they go
+// to partition 0 when the join kind emits them unmatched, and are dropped otherwise. NOT IN (the
+// null-aware anti join) is decided from the whole build side: no rows if it holds a NULL key, and
+// no probe row with a NULL key (the build side, having spilled, is not empty). Joins that do not
+// spill: those without equi keys, a scalar subquery's single-row check, and NOT IN built on its
+// outer side.
 #include <absl/hash/hash.h>
 #include <fmt/format.h>
 
@@ -47,6 +59,88 @@ struct BuildPart {
 // chasing a chain of rows scattered over memory (a cache miss per row of the chain: customers
 // with ten orders each cost ten). The arrays are sized once from the row count and live in cached
 // huge pages (large_memory.h).
+constexpr size_t kJoinPartitions = 32;
+
+// A row's spill partition: from the hash of its key word, independent of bucket_of's bits.
+inline size_t join_partition(uint64_t key_word) {
+  return static_cast<size_t>(static_cast<uint64_t>(absl::Hash<uint64_t>()(key_word)) >> 59);
+}
+
+// Rows routed to partition files, gathered into full chunks before they are written.
+class PartitionWriter {
+ public:
+  PartitionWriter(ExecutionContext& context, const std::vector<LogicalType>& types)
+      : context_(context),
+        types_(types),
+        slice_(types),
+        staging_(kJoinPartitions),
+        files_(kJoinPartitions) {}
+
+  // Rows sel[0..count) of `chunk` to partition `p`.
+  void add(const DataChunk& chunk, const uint32_t* sel, size_t count, size_t p) {
+    if (count == 0) return;
+    if (!staging_[p]) staging_[p] = std::make_unique<DataChunk>(types_);
+    slice_.slice(chunk, sel, count);
+    size_t taken = 0;
+    while (taken < count) {
+      DataChunk& staging = *staging_[p];
+      size_t take = std::min(kBatchSize - staging.size(), count - taken);
+      for (size_t c = 0; c < staging.column_count(); ++c) {
+        staging.column(c).append(slice_.column(c), taken, take, staging.size(), true);
+      }
+      staging.set_size(staging.size() + take);
+      taken += take;
+      if (staging.size() == kBatchSize) flush(p);
+    }
+  }
+
+  // Writes what is staged; the files, ready to read (null where a partition got no rows).
+  std::vector<std::unique_ptr<SpillFile>> finish() {
+    for (size_t p = 0; p < kJoinPartitions; ++p) {
+      if (staging_[p] && staging_[p]->size() > 0) flush(p);
+      if (files_[p]) files_[p]->finish_writing();
+    }
+    staging_.clear();
+    std::vector<std::unique_ptr<SpillFile>> files = std::move(files_);
+    files_.clear();
+    files_.resize(kJoinPartitions);
+    return files;
+  }
+
+ private:
+  void flush(size_t p) {
+    if (!files_[p]) files_[p] = context_.new_spill_file();
+    files_[p]->write_chunk(*staging_[p]);
+    staging_[p]->reset();
+  }
+
+  ExecutionContext& context_;
+  std::vector<LogicalType> types_;
+  DataChunk slice_;
+  std::vector<std::unique_ptr<DataChunk>> staging_;
+  std::vector<std::unique_ptr<SpillFile>> files_;
+};
+
+// Reads the chunks of spill files, one file after another (each read once and then closed).
+class SpillScan : public PhysicalOperator {
+ public:
+  SpillScan(std::vector<LogicalType> types, std::vector<std::unique_ptr<SpillFile>> files)
+      : PhysicalOperator(std::move(types)), files_(std::move(files)) {}
+
+  bool next(DataChunk& out) override {
+    while (next_file_ < files_.size()) {
+      if (files_[next_file_]->read_chunk(out)) return true;
+      files_[next_file_++].reset();
+    }
+    out.reset();
+    return false;
+  }
+
+ private:
+  std::vector<std::unique_ptr<SpillFile>> files_;
+  size_t next_file_ = 0;
+};
+
 struct JoinShared {
   InstanceBarrier built;
   InstanceBarrier filled;
@@ -72,13 +166,22 @@ struct JoinShared {
   std::vector<uint8_t> matched;  // right, full and reversed joins: build rows any instance matched
   std::atomic<uint64_t> probe_rows{0};          // reversed joins: rows that probed
   std::atomic<bool> probe_has_null_key{false};  // reversed NOT IN: a NULL on the probe side
+  // After a spill: every instance's files of each partition, and the whole build side's counts.
+  bool spilled = false;
+  InstanceBarrier build_partitioned;
+  InstanceBarrier probe_partitioned;
+  std::vector<std::unique_ptr<SpillFile>> build_files[kJoinPartitions];
+  std::vector<std::unique_ptr<SpillFile>> probe_files[kJoinPartitions];
+  bool spilled_build_has_null_key = false;
 };
 
 class HashJoinOperator : public PhysicalOperator {
  public:
+  // `may_spill` is false for the joins of one spilled partition: they run in memory.
   HashJoinOperator(const LogicalOperator& plan, PhysicalPlan left, PhysicalPlan right,
-                   ExecutionContext& context, size_t instance)
+                   ExecutionContext& context, size_t instance, bool may_spill = true)
       : PhysicalOperator(plan.types()),
+        plan_(plan),
         context_(context),
         shared_(context.shared<JoinShared>(&plan)),
         instance_(instance),
@@ -90,7 +193,8 @@ class HashJoinOperator : public PhysicalOperator {
         reversed_(plan.build_left && (kind_ == JoinKind::kSemi || kind_ == JoinKind::kAnti)),
         probe_child_(reversed_ ? std::move(right) : std::move(left)),
         build_child_(reversed_ ? std::move(left) : std::move(right)),
-        probe_(probe_child_->types()) {
+        probe_(probe_child_->types()),
+        reservation_(context.budget()) {
     const auto& probe_keys = reversed_ ? plan.right_keys : plan.left_keys;
     const auto& build_keys = reversed_ ? plan.left_keys : plan.right_keys;
     for (const auto& k : probe_keys) {
@@ -120,10 +224,14 @@ class HashJoinOperator : public PhysicalOperator {
     probe_begin_.resize(kBatchSize);
     probe_end_.resize(kBatchSize);
     probe_candidates_.resize(kBatchSize);
+    can_spill_ = may_spill && !build_keys.empty() && !single_row_ && !(reversed_ && null_aware_);
+    // Per build row beyond its values: its key and reference here and in the index.
+    index_bytes_per_row_ = packed_ ? 48 : 80;
   }
 
   bool next(DataChunk& out) override {
     if (!built_) build();
+    if (spill_mode_) return next_spilled(out);
     while (ready_.empty()) {
       if (probe_done_) return next_build_rows(out);
       probe_next();
@@ -145,7 +253,7 @@ class HashJoinOperator : public PhysicalOperator {
   void build() {
     built_ = true;
     BuildPart part;
-    part.rows.consume(*build_child_);
+    collect_build_rows(part.rows);
     compute_build_keys(part);
     size_t part_index = 0;
     shared_.built.arrive(
@@ -153,8 +261,15 @@ class HashJoinOperator : public PhysicalOperator {
         [&] {
           part_index = shared_.parts.size();
           shared_.parts.push_back(std::move(part));
+          shared_.spilled |= build_writer_ != nullptr;
         },
-        [&] { size_table(); });
+        [&] {
+          if (!shared_.spilled) size_table();
+        });
+    if (shared_.spilled) {
+      partition_both_sides(part_index);
+      return;
+    }
     bool has_null_key = fill_part(part_index);
     shared_.filled.arrive(
         context_, [&] { shared_.has_null_key |= has_null_key; },
@@ -176,6 +291,176 @@ class HashJoinOperator : public PhysicalOperator {
           LargeVector<std::string_view>().swap(shared_.encoded);
         });
     matched_build_.assign(shared_.refs.size(), 0);
+  }
+
+  // This instance's build input, in memory while its reservation grows; past the budget, the
+  // rows collected so far go to the partition files.
+  void collect_build_rows(ChunkCollection& rows) {
+    DataChunk input(build_child_->types());
+    while (build_child_->next(input)) {
+      rows.add(input);
+      if (!can_spill_ ||
+          reservation_.try_resize(rows.memory_bytes() + rows.rows * index_bytes_per_row_)) {
+        continue;
+      }
+      if (!build_writer_) {
+        build_writer_ = std::make_unique<PartitionWriter>(context_, build_child_->types());
+      }
+      for (auto& chunk : rows.chunks) spill_rows(*chunk, true);
+      rows.clear();
+      reservation_.resize_to_zero();
+    }
+  }
+
+  // Whether rows with a NULL key are kept (in partition 0) when they spill: those the join
+  // emits unmatched.
+  bool keeps_null_keys(bool build_side) const {
+    if (build_side) {
+      return reversed_ ? kind_ == JoinKind::kAnti
+                       : kind_ == JoinKind::kRight || kind_ == JoinKind::kFull;
+    }
+    if (reversed_) return false;
+    // A build side that spilled is not empty: NULL NOT IN (a non-empty list) is not true.
+    if (kind_ == JoinKind::kAnti && null_aware_) return false;
+    return kind_ == JoinKind::kLeft || kind_ == JoinKind::kFull || kind_ == JoinKind::kAnti;
+  }
+
+  // Routes the rows of `chunk` (a build or a probe chunk) to their partitions' files.
+  void spill_rows(DataChunk& chunk, bool build_side) {
+    auto& exprs = build_side ? build_key_exprs_ : probe_key_exprs_;
+    auto& values = build_side ? build_key_values_ : probe_key_values_;
+    size_t n = chunk.size();
+    std::vector<const Vector*> key_columns;
+    for (size_t k = 0; k < exprs.size(); ++k) {
+      values[k]->reset();
+      exprs[k]->execute(chunk, *values[k]);
+      key_columns.push_back(values[k].get());
+    }
+    if (packed_) {
+      packed_->pack(key_columns, n);
+    } else {
+      encoder_.encode(key_columns, n);
+    }
+    std::vector<uint8_t>& partitions = spill_partitions_;
+    partitions.resize(n);
+    bool keep_nulls = keeps_null_keys(build_side);
+    for (size_t r = 0; r < n; ++r) {
+      bool null_key = packed_ ? packed_->has_null(r) : encoder_.has_null(r);
+      if (null_key) {
+        spilled_has_null_key_ |= build_side;
+        partitions[r] = keep_nulls ? 0 : kJoinPartitions;
+        continue;
+      }
+      uint64_t word = packed_ ? packed_->key(r) : absl::Hash<std::string_view>()(encoder_.key(r));
+      partitions[r] = static_cast<uint8_t>(join_partition(word));
+    }
+    route(chunk, partitions, build_side ? *build_writer_ : *probe_writer_);
+  }
+
+  // Adds each row of `chunk` to the partition `partitions` names (kJoinPartitions: dropped).
+  void route(const DataChunk& chunk, const std::vector<uint8_t>& partitions,
+             PartitionWriter& writer) {
+    size_t n = chunk.size();
+    route_counts_.assign(kJoinPartitions + 1, 0);
+    for (size_t r = 0; r < n; ++r) ++route_counts_[partitions[r]];
+    // Rows grouped by partition with a counting sort, so that each partition gets one slice.
+    route_starts_.assign(kJoinPartitions + 2, 0);
+    for (size_t p = 0; p <= kJoinPartitions; ++p) {
+      route_starts_[p + 1] = route_starts_[p] + route_counts_[p];
+    }
+    std::vector<uint32_t>& order = route_order_;
+    order.resize(n);
+    std::vector<size_t> next(route_starts_.begin(), route_starts_.end() - 1);
+    for (size_t r = 0; r < n; ++r) order[next[partitions[r]]++] = static_cast<uint32_t>(r);
+    for (size_t p = 0; p < kJoinPartitions; ++p) {
+      writer.add(chunk, order.data() + route_starts_[p], route_counts_[p], p);
+    }
+  }
+
+  // After a spill, in every instance: the rest of its build rows (their keys are computed), then
+  // all of its probe rows, to the partition files; then the partitions are joined one at a time
+  // (next_spilled).
+  void partition_both_sides(size_t part_index) {
+    if (!build_writer_) {
+      build_writer_ = std::make_unique<PartitionWriter>(context_, build_child_->types());
+    }
+    {
+      const BuildPart& part = shared_.parts[part_index];
+      size_t index = 0;
+      for (const auto& chunk : part.rows.chunks) {
+        spill_partitions_.resize(chunk->size());
+        bool keep_nulls = keeps_null_keys(true);
+        for (size_t r = 0; r < chunk->size(); ++r, ++index) {
+          if (part.null_key[index]) {
+            spilled_has_null_key_ = true;
+            spill_partitions_[r] = keep_nulls ? 0 : kJoinPartitions;
+          } else {
+            spill_partitions_[r] = static_cast<uint8_t>(join_partition(part.key_words[index]));
+          }
+        }
+        route(*chunk, spill_partitions_, *build_writer_);
+      }
+    }
+    auto build_files = build_writer_->finish();
+    shared_.build_partitioned.arrive(
+        context_,
+        [&] {
+          for (size_t p = 0; p < kJoinPartitions; ++p) {
+            if (build_files[p]) shared_.build_files[p].push_back(std::move(build_files[p]));
+          }
+          shared_.spilled_build_has_null_key |= spilled_has_null_key_;
+        },
+        [&] { shared_.parts.clear(); });
+    reservation_.resize_to_zero();
+    // x NOT IN (a list with a NULL) is never true: no probe row can come out.
+    bool no_output =
+        !reversed_ && null_aware_ && kind_ == JoinKind::kAnti && shared_.spilled_build_has_null_key;
+    probe_writer_ = std::make_unique<PartitionWriter>(context_, probe_child_->types());
+    if (!no_output) {
+      while (probe_child_->next(probe_)) {
+        if (probe_.size() > 0) spill_rows(probe_, false);
+      }
+    }
+    auto probe_files = probe_writer_->finish();
+    shared_.probe_partitioned.arrive(
+        context_,
+        [&] {
+          for (size_t p = 0; p < kJoinPartitions; ++p) {
+            if (probe_files[p]) shared_.probe_files[p].push_back(std::move(probe_files[p]));
+          }
+        },
+        [] {});
+    build_writer_.reset();
+    probe_writer_.reset();
+    spill_mode_ = true;
+    next_partition_ = no_output ? kJoinPartitions : instance_;
+  }
+
+  // After a spill: the output of the join of each of this instance's partitions in turn.
+  bool next_spilled(DataChunk& out) {
+    while (true) {
+      if (partition_join_ && partition_join_->next(out)) return true;
+      partition_join_.reset();
+      partition_context_.reset();
+      if (next_partition_ >= kJoinPartitions) {
+        out.reset();
+        return false;
+      }
+      size_t p = next_partition_;
+      next_partition_ += context_.parallelism();
+      size_t build_bytes = 0;
+      for (const auto& file : shared_.build_files[p]) build_bytes += file->bytes_written();
+      // Counted for the query's peak: the partition's build side is held in memory.
+      reservation_.force_resize(build_bytes + build_bytes / 2);
+      PhysicalPlan build =
+          std::make_unique<SpillScan>(build_child_->types(), std::move(shared_.build_files[p]));
+      PhysicalPlan probe =
+          std::make_unique<SpillScan>(probe_child_->types(), std::move(shared_.probe_files[p]));
+      partition_context_ = std::make_unique<ExecutionContext>(1);
+      partition_join_ = std::make_unique<HashJoinOperator>(
+          plan_, reversed_ ? std::move(build) : std::move(probe),
+          reversed_ ? std::move(probe) : std::move(build), *partition_context_, 0, false);
+    }
   }
 
   // The key word (and encoded bytes) of every row of this instance's build input.
@@ -617,6 +902,7 @@ class HashJoinOperator : public PhysicalOperator {
     for (size_t b = 0; b < matched_build_.size(); ++b) shared_.matched[b] |= matched_build_[b];
   }
 
+  const LogicalOperator& plan_;
   ExecutionContext& context_;
   JoinShared& shared_;
   size_t instance_;
@@ -655,6 +941,21 @@ class HashJoinOperator : public PhysicalOperator {
   bool probe_done_ = false;
   bool merged_matched_ = false;
   size_t next_build_chunk_ = 0;
+  // Spilling.
+  MemoryReservation reservation_;
+  bool can_spill_ = false;
+  size_t index_bytes_per_row_ = 48;
+  std::unique_ptr<PartitionWriter> build_writer_;  // once this instance's build side spilled
+  std::unique_ptr<PartitionWriter> probe_writer_;
+  std::vector<uint8_t> spill_partitions_;
+  std::vector<size_t> route_counts_;
+  std::vector<size_t> route_starts_;
+  std::vector<uint32_t> route_order_;
+  bool spilled_has_null_key_ = false;
+  bool spill_mode_ = false;
+  size_t next_partition_ = kJoinPartitions;
+  std::unique_ptr<ExecutionContext> partition_context_;
+  std::unique_ptr<HashJoinOperator> partition_join_;
 };
 
 }  // namespace
