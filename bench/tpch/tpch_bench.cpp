@@ -3,7 +3,7 @@
 // object per query (name, rows, median and all times in ms) and a summary (sum and geometric mean
 // of the medians, peak RSS). scripts/tpch-bench runs it beside DuckDB on the same data.
 //
-//   sluice-tpch-bench --data DIR [--runs N] [--queries 1,3,...] [--threads N]
+//   sluice-tpch-bench --data DIR [--runs N] [--queries 1,3,...] [--threads N] [--memory SIZE]
 #include <fmt/format.h>
 #include <sys/resource.h>
 
@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   std::filesystem::path data;
   int runs = 3;
   int threads = 1;
+  std::string memory;  // 'taskmanager.memory.managed.size'; the engine's default if empty
   std::vector<int> queries;
   std::filesystem::path source_dir = std::filesystem::path(SLUICE_TPCH_DIR);
   for (int i = 1; i < argc; ++i) {
@@ -56,11 +57,14 @@ int main(int argc, char** argv) {
       runs = std::stoi(value());
     } else if (arg == "--threads") {
       threads = std::stoi(value());
+    } else if (arg == "--memory") {
+      memory = value();
     } else if (arg == "--queries") {
       std::stringstream list(value());
       for (std::string q; std::getline(list, q, ',');) queries.push_back(std::stoi(q));
     } else if (arg == "--help") {
-      std::cout << "usage: sluice-tpch-bench --data DIR [--runs N] [--queries 1,3] [--threads N]\n";
+      std::cout << "usage: sluice-tpch-bench --data DIR [--runs N] [--queries 1,3] [--threads N] "
+                   "[--memory SIZE]\n";
       return 0;
     } else {
       std::cerr << "unknown option " << arg << " (see --help)\n";
@@ -77,6 +81,9 @@ int main(int argc, char** argv) {
   sluice::sql::Session session;
   sluice::connectors::register_filesystem_connector(session);
   session.execute(fmt::format("SET 'parallelism.default' = '{}'", threads));
+  if (!memory.empty()) {
+    session.execute(fmt::format("SET 'taskmanager.memory.managed.size' = '{}'", memory));
+  }
   std::string schema = read_file(source_dir / "schema.sql");
   const char* tables[] = {"region",   "nation",   "part",   "supplier",
                           "partsupp", "customer", "orders", "lineitem"};
@@ -103,7 +110,8 @@ int main(int argc, char** argv) {
   for (int q : queries) {
     std::string name = fmt::format("q{:02}", q);
     std::string sql = read_file(source_dir / "queries" / (name + ".sql"));
-    size_t rows = session.execute(sql).row_count();
+    sluice::sql::QueryResult first = session.execute(sql);
+    size_t rows = first.row_count();
     std::vector<double> times;
     for (int r = 0; r < runs; ++r) {
       auto start = std::chrono::steady_clock::now();
@@ -122,8 +130,10 @@ int main(int argc, char** argv) {
       all += fmt::format("{}{:.2f}", i ? ", " : "", times[i]);
     std::cout
         << fmt::format(
-               "{{\"query\": \"{}\", \"rows\": {}, \"median_ms\": {:.2f}, \"times_ms\": [{}]}}\n",
-               name, rows, median, all)
+               "{{\"query\": \"{}\", \"rows\": {}, \"median_ms\": {:.2f}, \"times_ms\": [{}], "
+               "\"managed_peak_mb\": {:.1f}, \"spilled_mb\": {:.1f}}}\n",
+               name, rows, median, all, first.peak_managed_bytes / 1048576.0,
+               first.spilled_bytes / 1048576.0)
         << std::flush;
   }
   std::cout << fmt::format(

@@ -37,6 +37,14 @@ TEST(LargeMemory, ABlockMoreThanTwiceTheRequestIsNotHandedOut) {
   free_large(small, 2 * kLargeBlockBytes);
 }
 
+TEST(LargeMemory, ReleasingTheCacheGivesItsBlocksBack) {
+  size_t bytes = 5 * kLargeBlockBytes;
+  free_large(allocate_large(bytes), bytes);
+  EXPECT_GE(cached_large_bytes(), bytes);
+  release_cached_large();
+  EXPECT_EQ(cached_large_bytes(), 0u);
+}
+
 TEST(LargeMemory, VectorsGrowThroughTheAllocator) {
   LargeVector<uint64_t> values;
   for (uint64_t i = 0; i < 1'000'000; ++i) values.push_back(i * 3);

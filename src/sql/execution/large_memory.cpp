@@ -76,6 +76,16 @@ class BlockCache {
     munmap(block, size);
   }
 
+  void release() {
+    std::multimap<size_t, void*> blocks;
+    {
+      std::lock_guard lock(mutex_);
+      blocks.swap(free_);
+      cached_ = 0;
+    }
+    for (const auto& [size, block] : blocks) munmap(block, size);
+  }
+
   size_t cached() {
     std::lock_guard lock(mutex_);
     return cached_;
@@ -104,5 +114,7 @@ void free_large(void* block, size_t) noexcept {
 }
 
 size_t cached_large_bytes() { return cache().cached(); }
+
+void release_cached_large() { cache().release(); }
 
 }  // namespace sluice::sql

@@ -28,6 +28,8 @@ void* allocate_large(size_t bytes);
 void free_large(void* block, size_t bytes) noexcept;
 // Bytes the cache holds for reuse now (for tests and the benchmark's report).
 size_t cached_large_bytes();
+// Gives every cached block back to the kernel (when a query runs short of memory and spills).
+void release_cached_large();
 
 template <typename T>
 class LargeAllocator {

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "expression_executor.h"
+#include "large_memory.h"
 #include "physical_operator.h"
 #include "sluice/core/error.h"
 
@@ -355,6 +356,8 @@ void ChunkCollection::clear() {
 
 std::unique_ptr<SpillFile> ExecutionContext::new_spill_file() {
   size_t i = next_spill_directory_.fetch_add(1, std::memory_order_relaxed);
+  // The query is short of memory: the blocks cached for reuse go back to the kernel first.
+  if (i == 0) release_cached_large();
   return std::make_unique<SpillFile>(spill_directories_[i % spill_directories_.size()], &budget_);
 }
 
