@@ -6,6 +6,7 @@
 //   sluice-tpch-bench --data DIR [--runs N] [--queries 1,3,...] [--threads N] [--memory SIZE]
 #include <fmt/format.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -37,6 +38,15 @@ double peak_rss_mb() {
 }
 
 }  // namespace
+
+// Resident memory now (the loaded tables, mostly), from /proc/self/statm.
+double current_rss_mb() {
+  std::ifstream statm("/proc/self/statm");
+  double pages = 0;
+  double resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1048576.0;
+}
 
 int main(int argc, char** argv) {
   std::filesystem::path data;
@@ -102,8 +112,10 @@ int main(int argc, char** argv) {
   }
   double load_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
-  std::cout << fmt::format("{{\"engine\": \"sluice\", \"load_s\": {:.3f}, \"threads\": {}}}\n",
-                           load_s, threads)
+  std::cout << fmt::format(
+                   "{{\"engine\": \"sluice\", \"load_s\": {:.3f}, \"threads\": {}, "
+                   "\"rss_after_load_mb\": {:.0f}}}\n",
+                   load_s, threads, current_rss_mb())
             << std::flush;
   double sum = 0;
   double log_sum = 0;

@@ -1581,7 +1581,10 @@ class Binder::Impl {
 
   BoundExprPtr bind_function(const ParsedExpr& e, BindContext& ctx) {
     std::string name = upper(e.name);
-    if (e.window) return bind_window(e, name, ctx);
+    if (e.window) {
+      if (e.filter) fail("FILTER is not allowed in a window function", e.filter->position);
+      return bind_window(e, name, ctx);
+    }
     if (name == "ROW_NUMBER" || name == "RANK" || name == "DENSE_RANK") {
       fail(fmt::format("{} needs an OVER clause", name), e.position);
     }
@@ -1592,7 +1595,7 @@ class Binder::Impl {
       }
       return bind_aggregate(e, name, ctx);
     }
-    if (e.distinct || e.star)
+    if (e.distinct || e.star || e.filter)
       fail(fmt::format("{} is not an aggregate function", name), e.position);
     if (name == "EXTRACT") {
       BoundExprPtr value = bind(*e.children[1], ctx);
@@ -1776,6 +1779,27 @@ class Binder::Impl {
       }
       a.argument = bind(*e.children[0], inner);
       types.push_back(a.argument->type);
+    }
+    if (e.filter) {
+      // agg(x) FILTER (WHERE c) is agg(CASE WHEN c THEN x END): every aggregate skips NULLs, and
+      // COUNT(*) FILTER (WHERE c) counts the rows where c holds.
+      if (contains_aggregate(*e.filter)) {
+        fail("aggregate functions cannot be nested", e.filter->position);
+      }
+      BoundExprPtr condition = bind(*e.filter, inner);
+      if (condition->type.id() != TypeId::kBoolean && condition->type.id() != TypeId::kNull) {
+        fail(fmt::format("FILTER needs a BOOLEAN condition, not {}", condition->type.to_string()),
+             e.filter->position);
+      }
+      BoundExprPtr value =
+          a.argument ? std::move(a.argument) : make_constant(Value::boolean(true));
+      LogicalType type = value->type;
+      auto filtered = std::make_unique<BoundExpr>(BoundExprKind::kCase, type);
+      filtered->children.push_back(coerce(std::move(condition), LogicalType::boolean()));
+      filtered->children.push_back(std::move(value));
+      filtered->children.push_back(make_constant(Value::null(type)));
+      a.argument = std::move(filtered);
+      types.assign(1, type);
     }
     const AggregateResolver* resolver = functions_.find_aggregate(name);
     if (!resolver)

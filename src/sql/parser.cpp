@@ -1430,8 +1430,11 @@ class Parser {
         } while (accept_operator(","));
       }
       expect_operator(")");
-      if (is_keyword("FILTER")) {
-        fail("FILTER after an aggregate is not supported yet", peek().position);
+      if (accept_keyword("FILTER")) {
+        expect_operator("(");
+        expect_keyword("WHERE");
+        e->filter = expression();
+        expect_operator(")");
       }
       if (accept_keyword("OVER")) e->window = window_spec();
       return e;
@@ -1644,7 +1647,9 @@ std::string ParsedExpr::to_string() const {
       if (star) out += "*";
       if (distinct) out += "DISTINCT ";
       for (size_t i = 0; i < children.size(); ++i) out += (i ? ", " : "") + child(i);
-      return out + ")";
+      out += ")";
+      if (filter) out += " FILTER (WHERE " + filter->to_string() + ")";
+      return out;
     }
     case ExprKind::kCast:
       return "CAST(" + child(0) + " AS " + cast_type.to_string() + ")";

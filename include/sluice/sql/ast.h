@@ -69,6 +69,7 @@ struct ParsedExpr {
   bool has_else = false;
   int height = 1;                      // of the tree of binary operators under this node
   std::unique_ptr<WindowSpec> window;  // kFunction ... OVER (...)
+  std::unique_ptr<ParsedExpr> filter;  // an aggregate's FILTER (WHERE ...)
 
   ParsedExpr(ExprKind k, SourcePosition p) : kind(k), position(p) {}
   ~ParsedExpr();
