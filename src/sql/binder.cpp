@@ -1585,7 +1585,7 @@ class Binder::Impl {
       if (e.filter) fail("FILTER is not allowed in a window function", e.filter->position);
       return bind_window(e, name, ctx);
     }
-    if (name == "ROW_NUMBER" || name == "RANK" || name == "DENSE_RANK") {
+    if (is_window_only_name(name)) {
       fail(fmt::format("{} needs an OVER clause", name), e.position);
     }
     if (is_aggregate_name(name)) {
@@ -1685,6 +1685,25 @@ class Binder::Impl {
     return e;
   }
 
+  static bool is_window_only_name(const std::string& name) {
+    for (const char* n : {"ROW_NUMBER", "RANK", "DENSE_RANK", "PERCENT_RANK", "CUME_DIST", "NTILE",
+                          "LAG", "LEAD", "FIRST_VALUE", "LAST_VALUE"}) {
+      if (name == n) return true;
+    }
+    return false;
+  }
+
+  // An integer literal argument of at least `minimum` (LAG's offset, NTILE's buckets).
+  int64_t integer_literal(const ParsedExpr& e, BindContext& ctx, const std::string& what,
+                          int64_t minimum) {
+    BoundExprPtr bound = bind(e, ctx);
+    if (bound->kind != BoundExprKind::kConstant || !bound->type.is_integer() ||
+        bound->constant.is_null() || bound->constant.as_int() < minimum) {
+      fail(fmt::format("{} must be an integer literal of at least {}", what, minimum), e.position);
+    }
+    return bound->constant.as_int();
+  }
+
   BoundExprPtr bind_window(const ParsedExpr& e, const std::string& name, BindContext& ctx) {
     if (!ctx.windows) {
       fail(fmt::format("window function {} is not allowed in {}", name, ctx.clause), e.position);
@@ -1696,13 +1715,53 @@ class Binder::Impl {
     BoundWindow w;
     w.name = name;
     const WindowSpec& spec = *e.window;
-    if (name == "ROW_NUMBER" || name == "RANK" || name == "DENSE_RANK") {
+    if (name == "ROW_NUMBER" || name == "RANK" || name == "DENSE_RANK" || name == "PERCENT_RANK" ||
+        name == "CUME_DIST") {
       if (!e.children.empty() || e.star)
         fail(fmt::format("{} takes no arguments", name), e.position);
-      w.kind = name == "ROW_NUMBER" ? BoundWindow::Kind::kRowNumber
-               : name == "RANK"     ? BoundWindow::Kind::kRank
-                                    : BoundWindow::Kind::kDenseRank;
+      w.kind = name == "ROW_NUMBER"     ? BoundWindow::Kind::kRowNumber
+               : name == "RANK"         ? BoundWindow::Kind::kRank
+               : name == "DENSE_RANK"   ? BoundWindow::Kind::kDenseRank
+               : name == "PERCENT_RANK" ? BoundWindow::Kind::kPercentRank
+                                        : BoundWindow::Kind::kCumeDist;
+      w.type = w.kind == BoundWindow::Kind::kPercentRank || w.kind == BoundWindow::Kind::kCumeDist
+                   ? LogicalType::double_type()
+                   : LogicalType::bigint();
+    } else if (name == "NTILE") {
+      if (e.children.size() != 1 || e.star) fail("NTILE takes one argument", e.position);
+      w.kind = BoundWindow::Kind::kNtile;
+      w.offset = integer_literal(*e.children[0], inner, "NTILE's number of buckets", 1);
       w.type = LogicalType::bigint();
+    } else if (name == "LAG" || name == "LEAD") {
+      if (e.children.empty() || e.children.size() > 3 || e.star) {
+        fail(fmt::format("{} takes one to three arguments: value, offset, default", name),
+             e.position);
+      }
+      w.kind = name == "LAG" ? BoundWindow::Kind::kLag : BoundWindow::Kind::kLead;
+      w.argument = bind(*e.children[0], inner);
+      if (e.children.size() > 1) {
+        w.offset = integer_literal(*e.children[1], inner, fmt::format("{}'s offset", name), 0);
+      }
+      w.type = w.argument->type;
+      if (e.children.size() > 2) {
+        w.default_value = bind(*e.children[2], inner);
+        LogicalType common;
+        if (!common_super_type(w.type, w.default_value->type, common)) {
+          fail(fmt::format("{}'s default ({}) does not fit its value's type {}", name,
+                           w.default_value->type.to_string(), w.type.to_string()),
+               e.children[2]->position);
+        }
+        w.type = common.id() == TypeId::kNull ? LogicalType::integer() : common;
+        w.default_value = coerce(std::move(w.default_value), w.type);
+      }
+      w.argument = coerce(std::move(w.argument), w.type);
+    } else if (name == "FIRST_VALUE" || name == "LAST_VALUE") {
+      if (e.children.size() != 1 || e.star)
+        fail(fmt::format("{} takes one argument", name), e.position);
+      w.kind =
+          name == "FIRST_VALUE" ? BoundWindow::Kind::kFirstValue : BoundWindow::Kind::kLastValue;
+      w.argument = bind(*e.children[0], inner);
+      w.type = w.argument->type;
     } else if (is_aggregate_name(name)) {
       if (e.distinct) fail("DISTINCT in a window aggregate is not supported yet", e.position);
       std::vector<LogicalType> types;
@@ -1740,7 +1799,8 @@ class Binder::Impl {
       w.nulls_first.push_back(o.nulls_first.value_or(!o.descending));
     }
     if (spec.has_frame) {
-      if (w.kind != BoundWindow::Kind::kAggregate) {
+      if (w.kind != BoundWindow::Kind::kAggregate && w.kind != BoundWindow::Kind::kFirstValue &&
+          w.kind != BoundWindow::Kind::kLastValue) {
         fail(fmt::format("{} takes no frame", name), e.position);
       }
       if (!spec.rows && (spec.start.kind == FrameBound::Kind::kOffset ||
@@ -1791,8 +1851,7 @@ class Binder::Impl {
         fail(fmt::format("FILTER needs a BOOLEAN condition, not {}", condition->type.to_string()),
              e.filter->position);
       }
-      BoundExprPtr value =
-          a.argument ? std::move(a.argument) : make_constant(Value::boolean(true));
+      BoundExprPtr value = a.argument ? std::move(a.argument) : make_constant(Value::boolean(true));
       LogicalType type = value->type;
       auto filtered = std::make_unique<BoundExpr>(BoundExprKind::kCase, type);
       filtered->children.push_back(coerce(std::move(condition), LogicalType::boolean()));

@@ -37,8 +37,8 @@ class DataFrameTpch : public ::testing::Test {
   void SetUp() override {
     connectors::register_filesystem_connector(session_);
     std::string schema = read_file(std::filesystem::path(SLUICE_TPCH_DIR) / "schema.sql");
-    for (const char* table : {"region", "nation", "part", "supplier", "partsupp", "customer",
-                              "orders", "lineitem"}) {
+    for (const char* table :
+         {"region", "nation", "part", "supplier", "partsupp", "customer", "orders", "lineitem"}) {
       std::string marker = fmt::format("CREATE TABLE {} (", table);
       size_t begin = schema.find(marker);
       size_t end = schema.find(");", begin);
@@ -104,32 +104,31 @@ TEST_F(DataFrameTpch, Q3ShippingPriority) {
 }
 
 TEST_F(DataFrameTpch, Q5LocalSupplierVolume) {
-  DataFrame asia = table("nation").join(
-      table("region").filter(col("r_name") == "ASIA"), col("n_regionkey") == col("r_regionkey"));
-  DataFrame q5 =
-      table("customer")
-          .join(table("orders").filter(col("o_orderdate") >= date("1994-01-01") &&
-                                       col("o_orderdate") < date("1995-01-01")),
-                col("c_custkey") == col("o_custkey"))
-          .join(table("lineitem"), col("l_orderkey") == col("o_orderkey"))
-          .join(table("supplier"),
-                col("l_suppkey") == col("s_suppkey") && col("c_nationkey") == col("s_nationkey"))
-          .join(asia, col("s_nationkey") == col("n_nationkey"))
-          .group_by({"n_name"})
-          .agg({sum(revenue()).as("revenue")})
-          .order_by({desc(col("revenue"))});
+  DataFrame asia = table("nation").join(table("region").filter(col("r_name") == "ASIA"),
+                                        col("n_regionkey") == col("r_regionkey"));
+  DataFrame q5 = table("customer")
+                     .join(table("orders").filter(col("o_orderdate") >= date("1994-01-01") &&
+                                                  col("o_orderdate") < date("1995-01-01")),
+                           col("c_custkey") == col("o_custkey"))
+                     .join(table("lineitem"), col("l_orderkey") == col("o_orderkey"))
+                     .join(table("supplier"), col("l_suppkey") == col("s_suppkey") &&
+                                                  col("c_nationkey") == col("s_nationkey"))
+                     .join(asia, col("s_nationkey") == col("n_nationkey"))
+                     .group_by({"n_name"})
+                     .agg({sum(revenue()).as("revenue")})
+                     .order_by({desc(col("revenue"))});
   auto expected = sql_rows(5);
   EXPECT_FALSE(expected.empty());
   EXPECT_EQ(q5.collect().rendered_rows(), expected);
 }
 
 TEST_F(DataFrameTpch, Q6ForecastingRevenueChange) {
-  DataFrame q6 = table("lineitem")
-                     .filter(col("l_shipdate") >= date("1994-01-01") &&
-                             col("l_shipdate") < date("1995-01-01") &&
-                             col("l_discount").between(expr("0.05"), expr("0.07")) &&
-                             col("l_quantity") < 24)
-                     .agg({sum(col("l_extendedprice") * col("l_discount")).as("revenue")});
+  DataFrame q6 =
+      table("lineitem")
+          .filter(col("l_shipdate") >= date("1994-01-01") &&
+                  col("l_shipdate") < date("1995-01-01") &&
+                  col("l_discount").between(expr("0.05"), expr("0.07")) && col("l_quantity") < 24)
+          .agg({sum(col("l_extendedprice") * col("l_discount")).as("revenue")});
   auto expected = sql_rows(6);
   ASSERT_EQ(expected.size(), 1u);
   EXPECT_NE(expected[0][0], "NULL");
@@ -137,21 +136,20 @@ TEST_F(DataFrameTpch, Q6ForecastingRevenueChange) {
 }
 
 TEST_F(DataFrameTpch, Q10ReturnedItems) {
-  DataFrame q10 =
-      table("customer")
-          .join(table("orders").filter(col("o_orderdate") >= date("1993-10-01") &&
-                                       col("o_orderdate") < date("1994-01-01")),
-                col("c_custkey") == col("o_custkey"))
-          .join(table("lineitem").filter(col("l_returnflag") == "R"),
-                col("l_orderkey") == col("o_orderkey"))
-          .join(table("nation"), col("c_nationkey") == col("n_nationkey"))
-          .group_by({"c_custkey", "c_name", "c_acctbal", "c_phone", "n_name", "c_address",
-                     "c_comment"})
-          .agg({sum(revenue()).as("revenue")})
-          .select({col("c_custkey"), col("c_name"), col("revenue"), col("c_acctbal"),
-                   col("n_name"), col("c_address"), col("c_phone"), col("c_comment")})
-          .order_by({desc(col("revenue"))})
-          .limit(20);
+  DataFrame q10 = table("customer")
+                      .join(table("orders").filter(col("o_orderdate") >= date("1993-10-01") &&
+                                                   col("o_orderdate") < date("1994-01-01")),
+                            col("c_custkey") == col("o_custkey"))
+                      .join(table("lineitem").filter(col("l_returnflag") == "R"),
+                            col("l_orderkey") == col("o_orderkey"))
+                      .join(table("nation"), col("c_nationkey") == col("n_nationkey"))
+                      .group_by({"c_custkey", "c_name", "c_acctbal", "c_phone", "n_name",
+                                 "c_address", "c_comment"})
+                      .agg({sum(revenue()).as("revenue")})
+                      .select({col("c_custkey"), col("c_name"), col("revenue"), col("c_acctbal"),
+                               col("n_name"), col("c_address"), col("c_phone"), col("c_comment")})
+                      .order_by({desc(col("revenue"))})
+                      .limit(20);
   auto expected = sql_rows(10);
   EXPECT_EQ(expected.size(), 20u);
   EXPECT_EQ(q10.collect().rendered_rows(), expected);

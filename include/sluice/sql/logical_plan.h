@@ -36,12 +36,26 @@ struct BoundAggregate {
 
 // A window function: ROW_NUMBER, RANK, DENSE_RANK or an aggregate over a frame of its partition.
 struct BoundWindow {
-  enum class Kind { kRowNumber, kRank, kDenseRank, kAggregate };
+  enum class Kind {
+    kRowNumber,
+    kRank,
+    kDenseRank,
+    kPercentRank,
+    kCumeDist,
+    kNtile,  // offset: the number of buckets
+    kLag,    // offset rows back; default_value where there is no such row
+    kLead,
+    kFirstValue,  // the first non-NULL value of the frame (NULLs ignored, as Flink does)
+    kLastValue,
+    kAggregate
+  };
   Kind kind = Kind::kRowNumber;
   std::string name;
   LogicalType type;
   ResolvedAggregate function;              // kAggregate
-  BoundExprPtr argument;                   // kAggregate (null for COUNT(*))
+  BoundExprPtr argument;                   // kAggregate (null for COUNT(*)), LAG ... LAST_VALUE
+  int64_t offset = 1;                      // LAG, LEAD, NTILE
+  BoundExprPtr default_value;              // LAG, LEAD (null: NULL)
   std::vector<BoundExprPtr> partition_by;  // over the input
   std::vector<BoundExprPtr> order_by;      // over the input
   std::vector<bool> descending;

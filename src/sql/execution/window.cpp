@@ -1,9 +1,10 @@
-// Window functions: ROW_NUMBER, RANK, DENSE_RANK and aggregates over frames of a partition. The
-// operator collects its input (every instance its part, the last to arrive computes, as the
-// sort does), then for each window function sorts the rows by partition and order keys and walks
-// each partition: ranks from the peer groups, aggregates over the frame (the whole partition,
-// the rows up to the current row's last peer, or ROWS offsets). Instance 0 emits the rows with
-// one more column per window function.
+// Window functions: ROW_NUMBER, RANK, DENSE_RANK, PERCENT_RANK, CUME_DIST, NTILE, LAG, LEAD,
+// FIRST_VALUE, LAST_VALUE and aggregates over frames of a partition. The operator collects its
+// input (every instance its part, the last to arrive computes, as the sort does), then for each
+// window function sorts the rows by partition and order keys and walks each partition: ranks from
+// the peer groups, LAG and LEAD by position, FIRST_VALUE and LAST_VALUE and aggregates over the
+// frame (the whole partition, the rows up to the current row's last peer, or ROWS offsets).
+// Instance 0 emits the rows with one more column per window function.
 #include <algorithm>
 
 #include "expression_executor.h"
@@ -58,6 +59,7 @@ class WindowOperator : public PhysicalOperator {
     std::vector<std::vector<std::unique_ptr<Vector>>> partition;  // [key][chunk]
     std::vector<std::vector<std::unique_ptr<Vector>>> order;      // [key][chunk]
     std::vector<std::unique_ptr<Vector>> argument;                // [chunk]
+    std::vector<std::unique_ptr<Vector>> default_value;           // [chunk]: LAG's, LEAD's
   };
 
   static std::vector<std::unique_ptr<Vector>> evaluate(const BoundExpr& e,
@@ -105,6 +107,7 @@ class WindowOperator : public PhysicalOperator {
       for (const auto& p : window.partition_by) e.partition.push_back(evaluate(*p, input));
       for (const auto& o : window.order_by) e.order.push_back(evaluate(*o, input));
       if (window.argument) e.argument = evaluate(*window.argument, input);
+      if (window.default_value) e.default_value = evaluate(*window.default_value, input);
       std::vector<uint64_t> order = rows;
       std::stable_sort(order.begin(), order.end(), [&](uint64_t a, uint64_t b) {
         int c = compare_keys(e.partition, a, b, nullptr, nullptr);
@@ -128,6 +131,36 @@ class WindowOperator : public PhysicalOperator {
     results[ref >> 32]->data<int64_t>()[ChunkCollection::row_of(ref)] = value;
   }
 
+  void set_double(std::vector<std::unique_ptr<Vector>>& results, uint64_t ref, double value) {
+    results[ref >> 32]->data<double>()[ChunkCollection::row_of(ref)] = value;
+  }
+
+  // Row `to` of the results = row `from` of `values` (both row references).
+  static void copy_value(std::vector<std::unique_ptr<Vector>>& results, uint64_t to,
+                         const std::vector<std::unique_ptr<Vector>>& values, uint64_t from) {
+    results[to >> 32]->copy_row(ChunkCollection::row_of(to), *values[from >> 32],
+                                ChunkCollection::row_of(from));
+  }
+  static void set_null(std::vector<std::unique_ptr<Vector>>& results, uint64_t ref) {
+    results[ref >> 32]->set_null(ChunkCollection::row_of(ref));
+  }
+
+  static bool is_ranking(BoundWindow::Kind kind) {
+    return kind == BoundWindow::Kind::kRowNumber || kind == BoundWindow::Kind::kRank ||
+           kind == BoundWindow::Kind::kDenseRank || kind == BoundWindow::Kind::kPercentRank ||
+           kind == BoundWindow::Kind::kCumeDist || kind == BoundWindow::Kind::kNtile;
+  }
+
+  // NTILE(buckets) of the row at `index` (0-based) of a partition of `rows`: the first
+  // rows % buckets buckets hold one row more than the others.
+  static int64_t ntile(int64_t index, int64_t rows, int64_t buckets) {
+    int64_t small = rows / buckets;
+    int64_t large_buckets = rows % buckets;
+    int64_t in_large = large_buckets * (small + 1);
+    if (index < in_large) return index / (small + 1) + 1;
+    return large_buckets + (index - in_large) / small + 1;
+  }
+
   void compute_partition(const BoundWindow& window, const Evaluated& e,
                          const std::vector<uint64_t>& order, size_t begin, size_t end,
                          std::vector<std::unique_ptr<Vector>>& results) {
@@ -135,20 +168,117 @@ class WindowOperator : public PhysicalOperator {
       return compare_keys(e.order, order[i], order[j], &window.descending, &window.nulls_first) ==
              0;
     };
-    if (window.kind != BoundWindow::Kind::kAggregate) {
-      int64_t rank = 0;
+    // Each row's peer group: [peer_first, peer_last] (positions in `order`).
+    std::vector<size_t> peer_first(end - begin);
+    std::vector<size_t> peer_last(end - begin);
+    for (size_t i = begin; i < end;) {
+      size_t j = i + 1;
+      while (j < end && peers(i, j)) ++j;
+      for (size_t k = i; k < j; ++k) {
+        peer_first[k - begin] = i;
+        peer_last[k - begin] = j - 1;
+      }
+      i = j;
+    }
+    int64_t rows = static_cast<int64_t>(end - begin);
+    if (is_ranking(window.kind)) {
       int64_t dense = 0;
       for (size_t i = begin; i < end; ++i) {
-        bool new_peer_group = i == begin || !peers(i - 1, i);
-        if (new_peer_group) {
-          rank = static_cast<int64_t>(i - begin) + 1;
-          ++dense;
+        int64_t index = static_cast<int64_t>(i - begin);
+        int64_t rank = static_cast<int64_t>(peer_first[i - begin] - begin) + 1;
+        if (peer_first[i - begin] == i) ++dense;
+        switch (window.kind) {
+          case BoundWindow::Kind::kRowNumber:
+            set_int(results, order[i], index + 1);
+            break;
+          case BoundWindow::Kind::kRank:
+            set_int(results, order[i], rank);
+            break;
+          case BoundWindow::Kind::kDenseRank:
+            set_int(results, order[i], dense);
+            break;
+          case BoundWindow::Kind::kPercentRank:
+            set_double(
+                results, order[i],
+                rows > 1 ? static_cast<double>(rank - 1) / static_cast<double>(rows - 1) : 0.0);
+            break;
+          case BoundWindow::Kind::kCumeDist:
+            set_double(
+                results, order[i],
+                static_cast<double>(peer_last[i - begin] - begin + 1) / static_cast<double>(rows));
+            break;
+          default:
+            set_int(results, order[i], ntile(index, rows, window.offset));
+            break;
         }
-        int64_t value = window.kind == BoundWindow::Kind::kRowNumber
-                            ? static_cast<int64_t>(i - begin) + 1
-                        : window.kind == BoundWindow::Kind::kRank ? rank
-                                                                  : dense;
-        set_int(results, order[i], value);
+      }
+      return;
+    }
+    if (window.kind == BoundWindow::Kind::kLag || window.kind == BoundWindow::Kind::kLead) {
+      int64_t step = window.kind == BoundWindow::Kind::kLag ? -window.offset : window.offset;
+      for (size_t i = begin; i < end; ++i) {
+        int64_t source = static_cast<int64_t>(i) + step;
+        if (source >= static_cast<int64_t>(begin) && source < static_cast<int64_t>(end)) {
+          copy_value(results, order[i], e.argument, order[static_cast<size_t>(source)]);
+        } else if (window.default_value) {
+          copy_value(results, order[i], e.default_value, order[i]);
+        } else {
+          set_null(results, order[i]);
+        }
+      }
+      return;
+    }
+    // The frame of the row at position i: [from, to] in `order`, clamped to the partition.
+    auto frame = [&](size_t i) -> std::pair<int64_t, int64_t> {
+      auto bound = [&](const FrameBound& b, bool is_start) -> int64_t {
+        switch (b.kind) {
+          case FrameBound::Kind::kUnboundedPreceding:
+            return static_cast<int64_t>(begin);
+          case FrameBound::Kind::kUnboundedFollowing:
+            return static_cast<int64_t>(end) - 1;
+          case FrameBound::Kind::kCurrentRow:
+            if (window.rows_frame) return static_cast<int64_t>(i);
+            // RANGE: the current row's peers are all in the frame.
+            return static_cast<int64_t>(is_start ? peer_first[i - begin] : peer_last[i - begin]);
+          case FrameBound::Kind::kOffset:
+            return static_cast<int64_t>(i) + b.offset;
+        }
+        return static_cast<int64_t>(i);
+      };
+      return {std::max<int64_t>(bound(window.start, true), static_cast<int64_t>(begin)),
+              std::min<int64_t>(bound(window.end, false), static_cast<int64_t>(end) - 1)};
+    };
+    if (window.kind == BoundWindow::Kind::kFirstValue ||
+        window.kind == BoundWindow::Kind::kLastValue) {
+      // Per position: the nearest row at or after it (at or before it) with a non-NULL value.
+      auto valid = [&](size_t k) {
+        return e.argument[order[k] >> 32]->is_valid(ChunkCollection::row_of(order[k]));
+      };
+      std::vector<int64_t> next_valid(end - begin + 1);
+      std::vector<int64_t> previous_valid(end - begin);
+      next_valid[end - begin] = static_cast<int64_t>(end);
+      for (size_t k = end; k-- > begin;) {
+        next_valid[k - begin] = valid(k) ? static_cast<int64_t>(k) : next_valid[k - begin + 1];
+      }
+      for (size_t k = begin; k < end; ++k) {
+        previous_valid[k - begin] = valid(k)    ? static_cast<int64_t>(k)
+                                    : k > begin ? previous_valid[k - begin - 1]
+                                                : -1;
+      }
+      for (size_t i = begin; i < end; ++i) {
+        auto [from, to] = frame(i);
+        int64_t pick = -1;
+        if (from <= to) {
+          pick = window.kind == BoundWindow::Kind::kFirstValue
+                     ? next_valid[static_cast<size_t>(from) - begin]
+                     : previous_valid[static_cast<size_t>(to) - begin];
+          if (pick < from || pick > to) pick = -1;
+        }
+        if (pick < 0) {
+          set_null(results, order[i]);
+        } else {
+          copy_value(results, order[i], e.argument, order[static_cast<size_t>(pick)]);
+        }
       }
       return;
     }
@@ -196,24 +326,10 @@ class WindowOperator : public PhysicalOperator {
         emit(i);
       }
     } else {
-      // ROWS with offsets: each row's frame on its own.
-      auto bound = [&](const FrameBound& b, size_t i) -> int64_t {
-        switch (b.kind) {
-          case FrameBound::Kind::kUnboundedPreceding:
-            return static_cast<int64_t>(begin);
-          case FrameBound::Kind::kUnboundedFollowing:
-            return static_cast<int64_t>(end) - 1;
-          case FrameBound::Kind::kCurrentRow:
-            return static_cast<int64_t>(i);
-          case FrameBound::Kind::kOffset:
-            return static_cast<int64_t>(i) + b.offset;
-        }
-        return static_cast<int64_t>(i);
-      };
+      // Any other frame (ROWS offsets, frames starting at the current row): each row's own.
       for (size_t i = begin; i < end; ++i) {
         reset();
-        int64_t from = std::max<int64_t>(bound(window.start, i), static_cast<int64_t>(begin));
-        int64_t to = std::min<int64_t>(bound(window.end, i), static_cast<int64_t>(end) - 1);
+        auto [from, to] = frame(i);
         for (int64_t k = from; k <= to; ++k) add(static_cast<size_t>(k));
         emit(i);
       }
