@@ -22,6 +22,8 @@ std::string upper(std::string_view s) { return ascii_upper(s); }
 
 // Placeholder positions of scalar subqueries not yet joined to the plan they are evaluated over,
 // and of window functions not yet computed over it.
+// GROUPING() flags, placed after the aggregates once their number is known.
+constexpr size_t kGroupingBase = size_t{1} << 39;
 constexpr size_t kPendingBase = size_t{1} << 40;
 constexpr size_t kWindowBase = size_t{1} << 41;
 
@@ -71,6 +73,7 @@ struct AggregateContext {
   const Scope* input = nullptr;
   std::vector<BoundExprPtr> groups;
   std::vector<BoundAggregate> aggregates;
+  bool grouping_sets = false;  // GROUPING SETS, ROLLUP or CUBE: GROUPING() varies by row
 };
 
 // A scalar subquery waiting to be joined to the plan the expression runs over.
@@ -545,7 +548,8 @@ class Binder::Impl {
       items.push_back({item.expr.get(), 0, name});
     }
 
-    bool aggregated = !q.group_by.empty() || (q.having != nullptr) || group_by_correlation;
+    bool aggregated = !q.group_by.empty() || !q.grouping_sets.empty() || (q.having != nullptr) ||
+                      group_by_correlation;
     for (const auto& item : items) {
       if (item.expr && contains_aggregate(*item.expr)) aggregated = true;
     }
@@ -588,6 +592,10 @@ class Binder::Impl {
         BoundExprPtr bound = bind_group_key(ge, scope, items);
         agg.groups.push_back(std::move(bound));
       }
+      agg.grouping_sets = !q.grouping_sets.empty();
+      if (agg.grouping_sets && group_by_correlation) {
+        fail("a correlated scalar subquery cannot use GROUPING SETS", q.position);
+      }
       BindContext ctx;
       ctx.scope = &scope;
       ctx.aggregate = &agg;
@@ -619,10 +627,32 @@ class Binder::Impl {
         node->output.push_back({fmt::format("$group{}", g), agg.groups[g]->type});
       }
       for (const auto& a : agg.aggregates) node->output.push_back({a.name, a.function.result});
+      size_t group_count = agg.groups.size();
+      size_t aggregate_count = agg.aggregates.size();
       node->expressions = std::move(agg.groups);
       node->aggregates = std::move(agg.aggregates);
       node->children.push_back(std::move(plan));
       plan = std::move(node);
+      if (agg.grouping_sets) {
+        plan = expand_grouping_sets(std::move(plan), q.grouping_sets);
+        // GROUPING() reads the flags that follow the aggregates.
+        std::function<void(BoundExpr&)> place = [&](BoundExpr& e) {
+          if (e.kind == BoundExprKind::kColumn && e.column >= kGroupingBase &&
+              e.column < kPendingBase) {
+            e.column = group_count + aggregate_count + (e.column - kGroupingBase);
+          }
+          for (auto& c : e.children) place(*c);
+        };
+        if (having) place(*having);
+        for (auto& e : select_exprs) place(*e);
+        for (auto& e : order_exprs) place(*e);
+        for (auto& w : windows) {
+          if (w.argument) place(*w.argument);
+          if (w.default_value) place(*w.default_value);
+          for (auto& p : w.partition_by) place(*p);
+          for (auto& o : w.order_by) place(*o);
+        }
+      }
       PendingRewriter rewrite = attach_pending(plan, pending);
       rewrite(having);
       for (auto& e : select_exprs) rewrite(e);
@@ -1588,6 +1618,7 @@ class Binder::Impl {
     if (is_window_only_name(name)) {
       fail(fmt::format("{} needs an OVER clause", name), e.position);
     }
+    if (name == "GROUPING" || name == "GROUPING_ID") return bind_grouping(e, name, ctx);
     if (is_aggregate_name(name)) {
       if (!ctx.aggregate) {
         fail(fmt::format("aggregate function {} is not allowed in {}", name, ctx.clause),
@@ -1683,6 +1714,104 @@ class Binder::Impl {
       e->children.push_back(coerce(std::move(args[i]), resolved.argument_types[i]));
     }
     return e;
+  }
+
+  // GROUPING SETS as Flink plans them: an Expand node sends each input row once per set, with the
+  // keys it lacks set to NULL, its GROUPING() flags and its number; the aggregate groups by all of
+  // them; a projection puts back the shape of a plain aggregate (keys, then aggregates), followed
+  // by the flags.
+  LogicalPlan expand_grouping_sets(LogicalPlan aggregate,
+                                   const std::vector<std::vector<size_t>>& sets) {
+    size_t groups = aggregate->expressions.size();
+    size_t aggregates = aggregate->aggregates.size();
+    std::vector<OutputColumn> shape = aggregate->output;
+    LogicalPlan input = std::move(aggregate->children[0]);
+    size_t width = input->output.size();
+    auto expand = std::make_unique<LogicalOperator>(LogicalKind::kExpand);
+    expand->output = input->output;
+    for (size_t g = 0; g < groups; ++g) {
+      expand->output.push_back({fmt::format("$key{}", g), aggregate->expressions[g]->type});
+    }
+    for (size_t g = 0; g < groups; ++g) {
+      expand->output.push_back({fmt::format("$grouping{}", g), LogicalType::bigint()});
+    }
+    expand->output.push_back({"$set", LogicalType::bigint()});
+    for (const auto& set : sets) {
+      std::vector<bool> present(groups, false);
+      for (size_t key : set) present[key] = true;
+      expand->grouping_sets.push_back(std::move(present));
+    }
+    expand->expressions = std::move(aggregate->expressions);
+    expand->children.push_back(std::move(input));
+    aggregate->expressions.clear();
+    aggregate->output.clear();
+    for (size_t c = width; c < expand->output.size(); ++c) {
+      aggregate->expressions.push_back(make_column(c, expand->output[c].type));
+      aggregate->output.push_back(expand->output[c]);
+    }
+    for (size_t a = 0; a < aggregates; ++a) aggregate->output.push_back(shape[groups + a]);
+    aggregate->children[0] = std::move(expand);
+    auto project = std::make_unique<LogicalOperator>(LogicalKind::kProject);
+    for (size_t g = 0; g < groups; ++g) {
+      project->expressions.push_back(make_column(g, shape[g].type));
+      project->output.push_back(shape[g]);
+    }
+    for (size_t a = 0; a < aggregates; ++a) {
+      project->expressions.push_back(make_column(2 * groups + 1 + a, shape[groups + a].type));
+      project->output.push_back(shape[groups + a]);
+    }
+    for (size_t g = 0; g < groups; ++g) {
+      project->expressions.push_back(make_column(groups + g, LogicalType::bigint()));
+      project->output.push_back({fmt::format("$grouping{}", g), LogicalType::bigint()});
+    }
+    project->children.push_back(std::move(aggregate));
+    return project;
+  }
+
+  // GROUPING(k1, ..., kn) and GROUPING_ID(...): a bit per key, the first the highest, set where
+  // the row's grouping set lacks the key (always 0 without GROUPING SETS).
+  BoundExprPtr bind_grouping(const ParsedExpr& e, const std::string& name, BindContext& ctx) {
+    if (!ctx.aggregate) {
+      fail(fmt::format("{} is allowed only in a query with GROUP BY", name), e.position);
+    }
+    if (e.children.empty() || e.star || e.distinct) {
+      fail(fmt::format("{} takes one or more GROUP BY keys", name), e.position);
+    }
+    AggregateContext& agg = *ctx.aggregate;
+    BindContext inner;
+    inner.scope = const_cast<Scope*>(agg.input);
+    inner.clause = "GROUPING's argument";
+    size_t n = e.children.size();
+    if (n > 62) fail(fmt::format("{} takes at most 62 keys", name), e.position);
+    BoundExprPtr result;
+    for (size_t k = 0; k < n; ++k) {
+      BoundExprPtr key = bind(*e.children[k], inner);
+      size_t g = 0;
+      while (g < agg.groups.size() && !agg.groups[g]->equals(*key)) ++g;
+      if (g == agg.groups.size()) {
+        fail(
+            fmt::format("{}'s argument {} is not a GROUP BY key", name, e.children[k]->to_string()),
+            e.children[k]->position);
+      }
+      BoundExprPtr flag = agg.grouping_sets
+                              ? make_column(kGroupingBase + g, LogicalType::bigint(), name)
+                              : make_constant(Value::integer(LogicalType::bigint(), 0));
+      if (k + 1 < n) {
+        std::vector<BoundExprPtr> args;
+        args.push_back(std::move(flag));
+        args.push_back(
+            make_constant(Value::integer(LogicalType::bigint(), int64_t{1} << (n - 1 - k))));
+        flag = call("*", std::move(args), e.position);
+      }
+      if (result) {
+        std::vector<BoundExprPtr> args;
+        args.push_back(std::move(result));
+        args.push_back(std::move(flag));
+        flag = call("+", std::move(args), e.position);
+      }
+      result = std::move(flag);
+    }
+    return result;
   }
 
   static bool is_window_only_name(const std::string& name) {

@@ -115,6 +115,17 @@ void render(const LogicalOperator& op, int depth, std::string& out) {
       }
       break;
     }
+    case LogicalKind::kExpand: {
+      line += "Expand [" + list(op.expressions) + "] sets:";
+      for (const auto& set : op.grouping_sets) {
+        std::string keys;
+        for (size_t k = 0; k < set.size(); ++k) {
+          if (set[k]) keys += fmt::format("{}{}", keys.empty() ? "" : ", ", k);
+        }
+        line += " (" + keys + ")";
+      }
+      break;
+    }
     case LogicalKind::kSetOp:
       line +=
           fmt::format("{}{}", op.set_op == QueryNode::SetOp::kIntersect ? "Intersect" : "Except",

@@ -356,6 +356,8 @@ class ColumnPruner {
         op.output = op.children[0]->output;
         return mapping;
       }
+      case LogicalKind::kExpand:
+        return prune_expand(op, required);
       default: {
         // Positional operators (VALUES, UNION, INTERSECT, EXCEPT) keep every column.
         for (auto& child : op.children) {
@@ -424,6 +426,26 @@ class ColumnPruner {
     std::vector<size_t> child_mapping = prune(*op.children[0], child_required);
     for (auto& e : kept) e->remap_columns(child_mapping);
     op.expressions = std::move(kept);
+    op.output = std::move(output);
+    return mapping;
+  }
+
+  // Expand passes on the input columns read above it and those its keys read; its own columns
+  // (keys, flags, set number) all stay.
+  std::vector<size_t> prune_expand(LogicalOperator& op, std::vector<bool>& required) {
+    size_t width = op.children[0]->output.size();
+    std::vector<bool> child_required(required.begin(), required.begin() + static_cast<long>(width));
+    for (const auto& e : op.expressions) mark(*e, child_required);
+    std::vector<size_t> child_mapping = prune(*op.children[0], child_required);
+    for (auto& e : op.expressions) e->remap_columns(child_mapping);
+    size_t new_width = op.children[0]->output.size();
+    std::vector<size_t> mapping(op.output.size(), SIZE_MAX);
+    for (size_t c = 0; c < width; ++c) mapping[c] = child_mapping[c];
+    std::vector<OutputColumn> output = op.children[0]->output;
+    for (size_t c = width; c < op.output.size(); ++c) {
+      mapping[c] = new_width + (c - width);
+      output.push_back(op.output[c]);
+    }
     op.output = std::move(output);
     return mapping;
   }

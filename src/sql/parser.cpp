@@ -908,12 +908,113 @@ class Parser {
     if (accept_keyword("WHERE")) node->where = expression();
     if (accept_keyword("GROUP")) {
       expect_keyword("BY");
-      do {
-        node->group_by.push_back(expression());
-      } while (accept_operator(","));
+      group_by(*node);
     }
     if (accept_keyword("HAVING")) node->having = expression();
     return node;
+  }
+
+  // GROUP BY elements: expressions, GROUPING SETS (...), ROLLUP (...), CUBE (...) and (). With
+  // any of the latter, the query's grouping sets are the cross product of its elements' sets.
+  void group_by(QueryNode& node) {
+    std::vector<std::vector<std::vector<size_t>>> elements;  // per element: its sets
+    bool sets = false;
+    auto key = [&](ExprPtr e) {
+      std::string text = e->to_string();
+      for (size_t i = 0; i < node.group_by.size(); ++i) {
+        if (node.group_by[i]->to_string() == text) return i;
+      }
+      node.group_by.push_back(std::move(e));
+      return node.group_by.size() - 1;
+    };
+    // `(a, b)`, `()` or `a`: one set.
+    auto one_set = [&]() {
+      std::vector<size_t> set;
+      if (accept_operator("(")) {
+        if (!is_operator(")")) {
+          do {
+            set.push_back(key(expression()));
+          } while (accept_operator(","));
+        }
+        expect_operator(")");
+      } else {
+        set.push_back(key(expression()));
+      }
+      return set;
+    };
+    do {
+      if (is_keyword("GROUPING") && is_keyword("SETS", 1)) {
+        next();
+        next();
+        sets = true;
+        expect_operator("(");
+        std::vector<std::vector<size_t>> list;
+        do {
+          list.push_back(one_set());
+        } while (accept_operator(","));
+        expect_operator(")");
+        elements.push_back(std::move(list));
+      } else if ((is_keyword("ROLLUP") || is_keyword("CUBE")) && is_operator("(", 1)) {
+        bool cube = is_keyword("CUBE");
+        SourcePosition position = next().position;
+        sets = true;
+        expect_operator("(");
+        std::vector<std::vector<size_t>> columns;
+        do {
+          columns.push_back(one_set());
+        } while (accept_operator(","));
+        expect_operator(")");
+        if (cube && columns.size() > 12) fail("CUBE takes at most 12 elements", position);
+        std::vector<std::vector<size_t>> list;
+        if (cube) {
+          // Every subset, the largest first.
+          size_t n = columns.size();
+          for (size_t mask = (size_t{1} << n); mask-- > 0;) {
+            std::vector<size_t> set;
+            for (size_t i = 0; i < n; ++i) {
+              if (mask >> (n - 1 - i) & 1)
+                set.insert(set.end(), columns[i].begin(), columns[i].end());
+            }
+            list.push_back(std::move(set));
+          }
+        } else {
+          // Every prefix, the longest first.
+          for (size_t n = columns.size() + 1; n-- > 0;) {
+            std::vector<size_t> set;
+            for (size_t i = 0; i < n; ++i)
+              set.insert(set.end(), columns[i].begin(), columns[i].end());
+            list.push_back(std::move(set));
+          }
+        }
+        elements.push_back(std::move(list));
+      } else if (is_operator("(") && is_operator(")", 1)) {
+        next();
+        next();
+        sets = true;
+        elements.push_back({{}});
+      } else {
+        elements.push_back({{key(expression())}});
+      }
+    } while (accept_operator(","));
+    if (!sets) return;
+    std::vector<std::vector<size_t>> product{{}};
+    for (const auto& element : elements) {
+      if (product.size() * element.size() > 4096) {
+        fail("GROUP BY makes more than 4096 grouping sets", peek().position);
+      }
+      std::vector<std::vector<size_t>> next_product;
+      for (const auto& left : product) {
+        for (const auto& right : element) {
+          std::vector<size_t> set = left;
+          set.insert(set.end(), right.begin(), right.end());
+          std::sort(set.begin(), set.end());
+          set.erase(std::unique(set.begin(), set.end()), set.end());
+          next_product.push_back(std::move(set));
+        }
+      }
+      product = std::move(next_product);
+    }
+    node.grouping_sets = std::move(product);
   }
 
   std::unique_ptr<TableRef> table_reference() {

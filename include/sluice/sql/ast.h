@@ -153,6 +153,9 @@ struct QueryNode {
   std::unique_ptr<TableRef> from;  // null: SELECT without FROM
   ExprPtr where;
   std::vector<ExprPtr> group_by;
+  // GROUPING SETS, ROLLUP and CUBE: each set lists the group_by expressions it groups by (empty
+  // for a plain GROUP BY, whose one set is all of them).
+  std::vector<std::vector<size_t>> grouping_sets;
   ExprPtr having;
 
   // kSetOperation

@@ -85,6 +85,7 @@ enum class LogicalKind {
   kTopN,       // sort_keys + limit + offset: a sort that keeps only what the limit needs
   kUnion,      // children (all of the same types); union_all else distinct
   kSetOp,      // INTERSECT / EXCEPT [ALL]: set_op, union_all
+  kExpand,     // GROUPING SETS: each input row once per set (grouping_sets), see below
   kWindow,     // windows: output = input columns, then one column per window function
 };
 
@@ -118,6 +119,10 @@ struct LogicalOperator {
   // subquery)
   std::optional<uint64_t> limit;
   uint64_t offset = 0;
+  // kExpand: expressions are the group keys of every set; its output is the input's columns,
+  // then per key its value (NULL in the sets without it), then per key a BIGINT flag (1 in the
+  // sets without it: GROUPING()), then the set's number (BIGINT), as Flink's Expand does.
+  std::vector<std::vector<bool>> grouping_sets;  // per set: which keys it groups by
   // kUnion, kSetOp
   bool all = false;
   QueryNode::SetOp set_op = QueryNode::SetOp::kUnion;

@@ -150,6 +150,7 @@ PhysicalPlan make_limit(const LogicalOperator& plan, PhysicalPlan child, Executi
 PhysicalPlan make_window(const LogicalOperator& plan, PhysicalPlan child, ExecutionContext& context,
                          size_t instance);
 PhysicalPlan make_union(const LogicalOperator& plan, std::vector<PhysicalPlan> children);
+PhysicalPlan make_expand(const LogicalOperator& plan, PhysicalPlan child);
 PhysicalPlan make_set_operation(const LogicalOperator& plan, PhysicalPlan left, PhysicalPlan right,
                                 ExecutionContext& context, size_t instance);
 

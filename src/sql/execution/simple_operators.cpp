@@ -290,6 +290,74 @@ PhysicalPlan make_union(const LogicalOperator& plan, std::vector<PhysicalPlan> c
   return std::make_unique<UnionOperator>(plan, std::move(children));
 }
 
+namespace {
+
+// GROUPING SETS: each input chunk once per set, with the set's keys (the others NULL), its
+// GROUPING() flags and its number (logical_plan.h). The input columns are lent, not copied.
+class ExpandOperator : public PhysicalOperator {
+ public:
+  ExpandOperator(const LogicalOperator& plan, PhysicalPlan child)
+      : PhysicalOperator(plan.types()),
+        child_(std::move(child)),
+        input_(child_->types()),
+        sets_(plan.grouping_sets),
+        set_(plan.grouping_sets.size()) {
+    for (const auto& e : plan.expressions) {
+      keys_.push_back(std::make_unique<ExpressionExecutor>(*e));
+      key_values_.push_back(std::make_unique<Vector>(e->type));
+    }
+  }
+
+  bool next(DataChunk& out) override {
+    out.reset();
+    if (set_ == sets_.size()) {
+      if (!child_->next(input_)) return false;
+      for (size_t k = 0; k < keys_.size(); ++k) {
+        key_values_[k]->reset();
+        keys_[k]->execute(input_, *key_values_[k]);
+      }
+      set_ = 0;
+    }
+    size_t n = input_.size();
+    size_t width = input_.column_count();
+    size_t groups = keys_.size();
+    for (size_t c = 0; c < width; ++c) out.column(c).borrow(input_.column(c));
+    const std::vector<bool>& present = sets_[set_];
+    auto constant = [&](Vector& v, int64_t value) {
+      v.set_constant(true);
+      v.data<int64_t>()[0] = value;
+    };
+    for (size_t k = 0; k < groups; ++k) {
+      Vector& key = out.column(width + k);
+      if (present[k]) {
+        key.copy_from(*key_values_[k], n);
+      } else {
+        key.set_constant(true);
+        key.set_null(0);
+      }
+      constant(out.column(width + groups + k), present[k] ? 0 : 1);
+    }
+    constant(out.column(width + 2 * groups), static_cast<int64_t>(set_));
+    out.set_size(n);
+    ++set_;
+    return true;
+  }
+
+ private:
+  PhysicalPlan child_;
+  DataChunk input_;
+  std::vector<std::vector<bool>> sets_;
+  size_t set_;  // the next set to emit for input_; sets_.size(): read the next chunk
+  std::vector<std::unique_ptr<ExpressionExecutor>> keys_;
+  std::vector<std::unique_ptr<Vector>> key_values_;
+};
+
+}  // namespace
+
+PhysicalPlan make_expand(const LogicalOperator& plan, PhysicalPlan child) {
+  return std::make_unique<ExpandOperator>(plan, std::move(child));
+}
+
 void ChunkCollection::consume(PhysicalOperator& source) {
   DataChunk input(source.types());
   while (source.next(input)) add(input);
@@ -438,6 +506,8 @@ PhysicalPlan create_physical_plan(const LogicalOperator& plan, ExecutionContext&
       return make_union(plan, std::move(children));
     case LogicalKind::kWindow:
       return make_window(plan, std::move(children[0]), context, instance);
+    case LogicalKind::kExpand:
+      return make_expand(plan, std::move(children[0]));
     case LogicalKind::kSetOp:
       return make_set_operation(plan, std::move(children[0]), std::move(children[1]), context,
                                 instance);
