@@ -14,6 +14,15 @@ struct ExpressionExecutor::Node {
   std::vector<std::unique_ptr<Vector>> results;  // one per child (unused for columns/constants)
   std::vector<Vector*> arguments;
   std::unique_ptr<Vector> constant;  // a folded constant child of this node's own kind
+  // A CASE whose later conditions or results are computed: each is evaluated only over the rows
+  // that reach it (evaluate_case), as Flink's generated code does, so that CASE WHEN b <> 0 THEN
+  // a / b END never divides by zero.
+  bool lazy_case = false;
+  std::vector<std::vector<size_t>> child_columns;  // input columns each child reads
+  DataChunk slice;                                 // the rows a child is evaluated over
+  std::vector<uint32_t> remaining;                 // rows no condition has taken yet
+  std::vector<uint32_t> taken;
+  std::vector<std::vector<uint32_t>> branch_rows;  // per result child: the rows it gives
 };
 
 namespace {
@@ -119,7 +128,70 @@ std::unique_ptr<ExpressionExecutor::Node> ExpressionExecutor::build(const BoundE
   node->arguments.resize(expr.children.size());
   if (expr.kind == BoundExprKind::kConstant)
     node->constant = constant_vector(expr.constant, expr.type);
+  if (expr.kind == BoundExprKind::kCase) {
+    for (size_t i = 1; i < expr.children.size(); ++i)
+      node->lazy_case |= node->children[i] != nullptr;
+    if (node->lazy_case) {
+      for (const auto& child : expr.children) {
+        node->child_columns.emplace_back();
+        child->collect_columns(node->child_columns.back());
+      }
+      node->branch_rows.resize(expr.children.size());
+    }
+  }
   return node;
+}
+
+void ExpressionExecutor::evaluate_on(Node& node, size_t child, const DataChunk& input,
+                                     const std::vector<uint32_t>& rows, Vector*& result) {
+  if (rows.size() == input.size()) {
+    result = argument(node, child, input);
+    return;
+  }
+  if (node.slice.column_count() == 0) node.slice.initialize(input.types());
+  node.slice.reset();
+  for (size_t c : node.child_columns[child]) {
+    node.slice.column(c).gather(input.column(c), rows.data(), rows.size());
+  }
+  node.slice.set_size(rows.size());
+  result = argument(node, child, node.slice);
+}
+
+void ExpressionExecutor::evaluate_case(Node& node, const DataChunk& input, Vector& out) {
+  const BoundExpr& e = *node.expr;
+  size_t n_args = e.children.size();
+  size_t count = input.size();
+  size_t pairs = (n_args - 1) / 2;
+  node.remaining.resize(count);
+  for (size_t i = 0; i < count; ++i) node.remaining[i] = static_cast<uint32_t>(i);
+  for (auto& rows : node.branch_rows) rows.clear();
+  for (size_t p = 0; p < pairs && !node.remaining.empty(); ++p) {
+    Vector* when = nullptr;
+    evaluate_on(node, 2 * p, input, node.remaining, when);
+    node.taken.clear();
+    size_t kept = 0;
+    for (size_t j = 0; j < node.remaining.size(); ++j) {
+      size_t row = when->is_constant() ? 0 : j;
+      if (when->is_valid(row) && when->data<uint8_t>()[row] != 0) {
+        node.branch_rows[2 * p + 1].push_back(node.remaining[j]);
+      } else {
+        node.remaining[kept++] = node.remaining[j];
+      }
+    }
+    node.remaining.resize(kept);
+  }
+  node.branch_rows[n_args - 1] = node.remaining;
+  // Each result child over the rows that chose it, written back to their positions.
+  for (size_t b = 0; b < n_args; ++b) {
+    bool result_child = b == n_args - 1 || b % 2 == 1;
+    if (!result_child || node.branch_rows[b].empty()) continue;
+    const std::vector<uint32_t>& rows = node.branch_rows[b];
+    Vector* value = nullptr;
+    evaluate_on(node, b, input, rows, value);
+    for (size_t j = 0; j < rows.size(); ++j) {
+      out.copy_row(rows[j], *value, value->is_constant() ? 0 : j);
+    }
+  }
 }
 
 Vector* ExpressionExecutor::argument(Node& node, size_t i, const DataChunk& input) {
@@ -172,6 +244,13 @@ size_t ExpressionExecutor::select(const DataChunk& input, uint32_t* sel) {
 
 void ExpressionExecutor::evaluate(Node& node, const DataChunk& input, Vector& out) {
   const BoundExpr& e = *node.expr;
+  if (node.lazy_case && input.size() > 0) {
+    out.reset_validity();
+    out.set_constant(false);
+    if (out.physical() == PhysicalType::kString) out.reset();
+    evaluate_case(node, input, out);
+    return;
+  }
   size_t n_args = e.children.size();
   bool all_constant = true;
   for (size_t i = 0; i < n_args; ++i) {

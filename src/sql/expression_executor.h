@@ -33,6 +33,10 @@ class ExpressionExecutor {
   // The vector holding child `i`'s value: the input column itself, the folded constant, or the
   // child's scratch result.
   Vector* argument(Node& node, size_t i, const DataChunk& input);
+  // Child `child` of a lazy CASE over only rows `rows` of the input (a gathered slice).
+  void evaluate_on(Node& node, size_t child, const DataChunk& input,
+                   const std::vector<uint32_t>& rows, Vector*& result);
+  void evaluate_case(Node& node, const DataChunk& input, Vector& out);
 
   std::unique_ptr<Node> root_;
   std::unique_ptr<Vector> boolean_scratch_;

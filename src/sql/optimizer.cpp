@@ -1,5 +1,7 @@
 #include "optimizer.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <functional>
 
@@ -1088,6 +1090,111 @@ const ScalarFunction* JoinOrderer::equality_function(const LogicalType& type) {
 
 }  // namespace
 
+// ------------------------------------------------------------------ common sub-expressions
+// A sub-expression that a projection's or an aggregate's expressions compute more than once (the
+// l_extendedprice * (1 - l_discount) of TPC-H's q01) is computed once, by a projection inserted
+// below that passes the input's columns on and adds it. Branches of CASE, COALESCE, AND and OR
+// are left alone: they are evaluated only for some rows, and hoisting them could evaluate an
+// expression (a division by zero, a failing cast) for rows that never reach it.
+class CommonSubexpressions {
+ public:
+  void apply(LogicalOperator& op) {
+    for (auto& child : op.children) apply(*child);
+    std::vector<BoundExprPtr*> roots;
+    if (op.kind == LogicalKind::kProject) {
+      for (auto& e : op.expressions) roots.push_back(&e);
+    } else if (op.kind == LogicalKind::kAggregate) {
+      for (auto& e : op.expressions) roots.push_back(&e);
+      for (auto& a : op.aggregates) {
+        if (a.argument) roots.push_back(&a.argument);
+      }
+    } else {
+      return;
+    }
+    extract(op, roots);
+  }
+
+ private:
+  static size_t size(const BoundExpr& e) {
+    size_t n = 1;
+    for (const auto& c : e.children) n += size(*c);
+    return n;
+  }
+
+  static bool conditional(const BoundExpr& e) {
+    return e.kind == BoundExprKind::kCase || e.kind == BoundExprKind::kCoalesce ||
+           e.kind == BoundExprKind::kAnd || e.kind == BoundExprKind::kOr;
+  }
+
+  static bool reads_only_below(const BoundExpr& e, size_t width) {
+    if (e.kind == BoundExprKind::kColumn && e.column >= width) return false;
+    for (const auto& c : e.children) {
+      if (!reads_only_below(*c, width)) return false;
+    }
+    return true;
+  }
+
+  // The sub-expressions of `e` evaluated for every row, that are worth computing once.
+  static void collect(BoundExpr& e, std::vector<BoundExpr*>& out) {
+    if (e.kind != BoundExprKind::kColumn && e.kind != BoundExprKind::kConstant &&
+        !e.is_constant_foldable() && is_deterministic(e)) {
+      out.push_back(&e);
+    }
+    if (conditional(e)) return;
+    for (auto& c : e.children) collect(*c, out);
+  }
+
+  // Replaces every occurrence of `pattern` that collect() reaches by a reference to `column`.
+  static void replace(BoundExprPtr& e, const BoundExpr& pattern, size_t column) {
+    if (e->equals(pattern)) {
+      e = make_column(column, pattern.type);
+      return;
+    }
+    if (conditional(*e)) return;
+    for (auto& c : e->children) replace(c, pattern, column);
+  }
+
+  static void extract(LogicalOperator& op, const std::vector<BoundExprPtr*>& roots) {
+    size_t width = op.children[0]->output.size();
+    std::vector<BoundExprPtr> common;
+    while (true) {
+      std::vector<BoundExpr*> all;
+      for (BoundExprPtr* root : roots) collect(**root, all);
+      // The largest sub-expression computed twice or more (its parts are then computed once).
+      const BoundExpr* best = nullptr;
+      size_t best_size = 0;
+      for (size_t i = 0; i < all.size(); ++i) {
+        size_t n = size(*all[i]);
+        if (n <= best_size || !reads_only_below(*all[i], width)) continue;
+        for (size_t j = 0; j < all.size(); ++j) {
+          if (j != i && all[j]->equals(*all[i])) {
+            best = all[i];
+            best_size = n;
+            break;
+          }
+        }
+      }
+      if (!best) break;
+      BoundExprPtr pattern = best->clone();
+      for (BoundExprPtr* root : roots) replace(*root, *pattern, width + common.size());
+      common.push_back(std::move(pattern));
+    }
+    if (common.empty()) return;
+    auto below = std::make_unique<LogicalOperator>(LogicalKind::kProject);
+    const auto& input = op.children[0]->output;
+    for (size_t c = 0; c < width; ++c) {
+      below->expressions.push_back(make_column(c, input[c].type, input[c].name));
+      below->output.push_back(input[c]);
+    }
+    for (size_t i = 0; i < common.size(); ++i) {
+      below->output.push_back({fmt::format("$common{}", i), common[i]->type});
+      below->expressions.push_back(std::move(common[i]));
+    }
+    below->children.push_back(std::move(op.children[0]));
+    op.children[0] = std::move(below);
+  }
+};
+
 LogicalPlan optimize(LogicalPlan plan) {
   fold_constants(*plan);
   factor_ors(*plan);
@@ -1097,6 +1204,7 @@ LogicalPlan optimize(LogicalPlan plan) {
   // Join ordering moved conditions into joins' predicates: split them into keys again.
   plan = FilterPushDown().push(std::move(plan), {});
   plan = JoinOrderer::reduce_grouped_joins(std::move(plan));
+  CommonSubexpressions().apply(*plan);
   ColumnPruner().prune(*plan, std::vector<bool>(plan->output.size(), true));
   return JoinOrderer::choose_build_sides(std::move(plan));
 }

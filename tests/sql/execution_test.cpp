@@ -391,6 +391,31 @@ TEST(SqlErrors, BadCsvFieldNamesFileLineAndColumn) {
 
 // The plan shapes the optimizer's join rules promise (their answers are checked by
 // tests/sql/joins/semi_pushdown.test and the randomized tests above).
+TEST(CommonSubexpressions, AreComputedOnceBelowTheAggregate) {
+  Session session;
+  session.execute("CREATE TABLE line (price DECIMAL(12, 2), discount DECIMAL(4, 2), tax INT)");
+  session.execute("INSERT INTO line VALUES (10.00, 0.10, 1), (20.00, 0.05, 2), (5.00, 0.00, 0)");
+  const std::string query =
+      "SELECT SUM(price * (1 - discount)), SUM(price * (1 - discount) * (1 + tax)) FROM line";
+  std::string plan = session.explain(query);
+  plan = plan.substr(plan.find("== Physical plan =="));
+  // One projection computes price * (1 - discount); both aggregates read its column.
+  size_t common = plan.find("(price#0 * ");
+  ASSERT_NE(common, std::string::npos) << plan;
+  EXPECT_EQ(plan.find("(price#0 * ", common + 1), std::string::npos) << plan;
+  EXPECT_EQ(session.execute(query).rendered_rows(),
+            (std::vector<std::vector<std::string>>{{"33.0000", "80.0000"}}));
+  // A sub-expression under a CASE guard is not computed for the rows the guard excludes.
+  const std::string guarded_query =
+      "SELECT SUM(CASE WHEN tax <> 0 THEN 10 / tax END), MAX(CASE WHEN tax > 1 THEN 10 / tax "
+      "END) FROM line";
+  std::string guarded = session.explain(guarded_query);
+  guarded = guarded.substr(guarded.find("== Physical plan =="));
+  EXPECT_EQ(guarded.find("$common"), std::string::npos) << guarded;
+  EXPECT_EQ(session.execute(guarded_query).rendered_rows(),
+            (std::vector<std::vector<std::string>>{{"15", "5"}}));
+}
+
 TEST(JoinPlans, ASelectiveInFiltersItsJoinInputBeforeTheJoin) {
   Session session;
   session.execute("CREATE TABLE ord (okey INT, ckey INT)");
