@@ -1814,6 +1814,55 @@ class Binder::Impl {
     return result;
   }
 
+  // A RANGE frame's offset in the units of its one ORDER BY key: an integer key's integers, a
+  // decimal's unscaled value, a DATE's days, a TIMESTAMP's microseconds (from a day-time INTERVAL).
+  void bind_range_offset(FrameBound& bound, const BoundWindow& w, BindContext& ctx,
+                         const ParsedExpr& e) {
+    if (w.order_by.size() != 1) {
+      fail("a RANGE frame with an offset needs exactly one ORDER BY key", e.position);
+    }
+    const LogicalType& key = w.order_by[0]->type;
+    BoundExprPtr value = bind(*bound.range_value, ctx);
+    SourcePosition position = bound.range_value->position;
+    auto bad = [&]() {
+      fail(fmt::format("a RANGE offset over an ORDER BY key of type {} must be a non-negative {}",
+                       key.to_string(),
+                       key.is_temporal() ? "day-time INTERVAL literal" : "numeric literal"),
+           position);
+    };
+    if (value->kind != BoundExprKind::kConstant || value->constant.is_null()) bad();
+    const Value& v = value->constant;
+    int128_t units = 0;
+    if (key.is_integer() || key.id() == TypeId::kDecimal) {
+      int key_scale = key.id() == TypeId::kDecimal ? key.scale() : 0;
+      if (value->type.is_integer()) {
+        units = v.as_int128() * power_of_ten(key_scale);
+      } else if (value->type.id() == TypeId::kDecimal && value->type.scale() <= key_scale) {
+        units = v.as_int128() * power_of_ten(key_scale - value->type.scale());
+      } else {
+        bad();
+      }
+    } else if (key.is_temporal()) {
+      if (value->type.id() != TypeId::kIntervalDayTime) bad();
+      units = v.as_int128();
+      if (key.id() == TypeId::kDate) {
+        constexpr int64_t kMicrosPerDay = 86'400'000'000;
+        if (units % kMicrosPerDay != 0) {
+          fail("a RANGE offset over a DATE key must be whole days", position);
+        }
+        units /= kMicrosPerDay;
+      }
+    } else {
+      fail(fmt::format("RANGE frames with offsets need an integer, DECIMAL, DATE or TIMESTAMP "
+                       "ORDER BY key, not {}",
+                       key.to_string()),
+           e.position);
+    }
+    if (units < 0 || units > INT64_MAX / 2) bad();
+    bound.offset = bound.offset < 0 ? -static_cast<int64_t>(units) : static_cast<int64_t>(units);
+    bound.range_value.reset();
+  }
+
   static bool is_window_only_name(const std::string& name) {
     for (const char* n : {"ROW_NUMBER", "RANK", "DENSE_RANK", "PERCENT_RANK", "CUME_DIST", "NTILE",
                           "LAG", "LEAD", "FIRST_VALUE", "LAST_VALUE"}) {
@@ -1932,13 +1981,14 @@ class Binder::Impl {
           w.kind != BoundWindow::Kind::kLastValue) {
         fail(fmt::format("{} takes no frame", name), e.position);
       }
-      if (!spec.rows && (spec.start.kind == FrameBound::Kind::kOffset ||
-                         spec.end.kind == FrameBound::Kind::kOffset)) {
-        fail("RANGE frames with offsets are not supported yet (use ROWS)", e.position);
-      }
       w.rows_frame = spec.rows;
       w.start = spec.start;
       w.end = spec.end;
+      if (!spec.rows) {
+        for (FrameBound* bound : {&w.start, &w.end}) {
+          if (bound->kind == FrameBound::Kind::kOffset) bind_range_offset(*bound, w, inner, e);
+        }
+      }
     } else if (w.order_by.empty()) {
       w.end = FrameBound{FrameBound::Kind::kUnboundedFollowing, 0};
     }

@@ -1586,11 +1586,11 @@ class Parser {
       w->has_frame = true;
       w->rows = ascii_upper(next().text) == "ROWS";
       if (accept_keyword("BETWEEN")) {
-        w->start = frame_bound();
+        w->start = frame_bound(w->rows);
         expect_keyword("AND");
-        w->end = frame_bound();
+        w->end = frame_bound(w->rows);
       } else {
-        w->start = frame_bound();
+        w->start = frame_bound(w->rows);
         w->end = FrameBound{};
       }
     }
@@ -1598,7 +1598,7 @@ class Parser {
     return w;
   }
 
-  FrameBound frame_bound() {
+  FrameBound frame_bound(bool rows) {
     FrameBound b;
     if (accept_keyword("UNBOUNDED")) {
       if (accept_keyword("PRECEDING")) {
@@ -1611,8 +1611,13 @@ class Parser {
       expect_keyword("ROW");
       b.kind = FrameBound::Kind::kCurrentRow;
     } else {
-      int64_t n = integer_literal("a frame offset, UNBOUNDED or CURRENT ROW");
       b.kind = FrameBound::Kind::kOffset;
+      int64_t n = 1;
+      if (rows) {
+        n = integer_literal("a frame offset, UNBOUNDED or CURRENT ROW");
+      } else {
+        b.range_value = expression();
+      }
       if (accept_keyword("PRECEDING")) {
         b.offset = -n;
       } else {

@@ -108,11 +108,14 @@ struct OrderItem {
 };
 
 // A window frame bound: UNBOUNDED PRECEDING / FOLLOWING, CURRENT ROW, or n PRECEDING / FOLLOWING
-// (offset: negative preceding, positive following).
+// (offset: negative preceding, positive following). ROWS offsets are row counts; a RANGE offset
+// is written as a value (`10`, `1.5`, `INTERVAL '1' HOUR`: range_value) that the binder turns into
+// the ORDER BY key's units (its integer value, a decimal's unscaled value, days, microseconds).
 struct FrameBound {
   enum class Kind { kUnboundedPreceding, kOffset, kCurrentRow, kUnboundedFollowing };
   Kind kind = Kind::kCurrentRow;
   int64_t offset = 0;
+  std::shared_ptr<const ParsedExpr> range_value;  // RANGE offsets, until bound
 };
 
 // OVER (PARTITION BY ... ORDER BY ... [ROWS | RANGE frame]).

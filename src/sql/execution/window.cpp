@@ -6,6 +6,7 @@
 // frame (the whole partition, the rows up to the current row's last peer, or ROWS offsets).
 // Instance 0 emits the rows with one more column per window function.
 #include <algorithm>
+#include <optional>
 
 #include "expression_executor.h"
 #include "physical_operator.h"
@@ -145,6 +146,66 @@ class WindowOperator : public PhysicalOperator {
     results[ref >> 32]->set_null(ChunkCollection::row_of(ref));
   }
 
+  // The ORDER BY key of a RANGE frame with offsets as an integer in its units (null: none).
+  static std::optional<int128_t> range_key(const Evaluated& e, uint64_t ref) {
+    const Vector& v = *e.order[0][ref >> 32];
+    size_t row = ChunkCollection::row_of(ref);
+    if (!v.is_valid(row)) return std::nullopt;
+    switch (v.physical()) {
+      case PhysicalType::kInt8:
+        return v.data<int8_t>()[row];
+      case PhysicalType::kInt16:
+        return v.data<int16_t>()[row];
+      case PhysicalType::kInt32:
+        return v.data<int32_t>()[row];
+      case PhysicalType::kInt64:
+        return v.data<int64_t>()[row];
+      case PhysicalType::kInt128:
+        return v.data<int128_t>()[row];
+      default:
+        return std::nullopt;  // the binder allows only integer-backed keys
+    }
+  }
+
+  // A RANGE frame's bound for the row at position i: the first (is_start) or last position whose
+  // key is within `offset` of the row's key, in the direction of the order. Rows with a NULL key
+  // frame their NULL peers only.
+  static int64_t range_bound(const BoundWindow& window, const Evaluated& e,
+                             const std::vector<uint64_t>& order, size_t begin, size_t end, size_t i,
+                             int64_t offset, bool is_start) {
+    std::optional<int128_t> key = range_key(e, order[i]);
+    auto first = order.begin() + static_cast<std::ptrdiff_t>(begin);
+    auto last = order.begin() + static_cast<std::ptrdiff_t>(end);
+    if (!key) {
+      // The NULL peers: a run at one end of the partition.
+      auto is_null = [&](uint64_t ref) { return !range_key(e, ref).has_value(); };
+      bool nulls_first = window.nulls_first[0];
+      auto split = nulls_first ? std::partition_point(first, last, is_null)
+                               : std::partition_point(first, last,
+                                                      [&](uint64_t ref) { return !is_null(ref); });
+      if (nulls_first) return is_start ? static_cast<int64_t>(begin) : (split - order.begin()) - 1;
+      return is_start ? split - order.begin() : static_cast<int64_t>(end) - 1;
+    }
+    // In order direction, the target key is key + offset (ascending) or key - offset
+    // (descending); the frame takes keys on the row's side of it.
+    bool descending = window.descending[0];
+    int128_t target = descending ? *key - offset : *key + offset;
+    // Position of the first row that comes after all rows "before or at" the target.
+    auto before_target = [&](uint64_t ref, bool inclusive) {
+      std::optional<int128_t> k = range_key(e, ref);
+      if (!k) return window.nulls_first[0];  // NULLs sort before (first) or after everything
+      if (descending) return inclusive ? *k >= target : *k > target;
+      return inclusive ? *k <= target : *k < target;
+    };
+    if (is_start) {
+      auto it =
+          std::partition_point(first, last, [&](uint64_t r) { return before_target(r, false); });
+      return it - order.begin();
+    }
+    auto it = std::partition_point(first, last, [&](uint64_t r) { return before_target(r, true); });
+    return (it - order.begin()) - 1;
+  }
+
   static bool is_ranking(BoundWindow::Kind kind) {
     return kind == BoundWindow::Kind::kRowNumber || kind == BoundWindow::Kind::kRank ||
            kind == BoundWindow::Kind::kDenseRank || kind == BoundWindow::Kind::kPercentRank ||
@@ -241,7 +302,8 @@ class WindowOperator : public PhysicalOperator {
             // RANGE: the current row's peers are all in the frame.
             return static_cast<int64_t>(is_start ? peer_first[i - begin] : peer_last[i - begin]);
           case FrameBound::Kind::kOffset:
-            return static_cast<int64_t>(i) + b.offset;
+            if (window.rows_frame) return static_cast<int64_t>(i) + b.offset;
+            return range_bound(window, e, order, begin, end, i, b.offset, is_start);
         }
         return static_cast<int64_t>(i);
       };
