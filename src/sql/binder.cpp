@@ -1611,10 +1611,7 @@ class Binder::Impl {
 
   BoundExprPtr bind_function(const ParsedExpr& e, BindContext& ctx) {
     std::string name = upper(e.name);
-    if (e.window) {
-      if (e.filter) fail("FILTER is not allowed in a window function", e.filter->position);
-      return bind_window(e, name, ctx);
-    }
+    if (e.window) return bind_window(e, name, ctx);
     if (is_window_only_name(name)) {
       fail(fmt::format("{} needs an OVER clause", name), e.position);
     }
@@ -1893,6 +1890,9 @@ class Binder::Impl {
     BoundWindow w;
     w.name = name;
     const WindowSpec& spec = *e.window;
+    if ((e.filter || e.distinct) && !is_aggregate_name(name)) {
+      fail(fmt::format("{} takes no {}", name, e.filter ? "FILTER" : "DISTINCT"), e.position);
+    }
     if (name == "ROW_NUMBER" || name == "RANK" || name == "DENSE_RANK" || name == "PERCENT_RANK" ||
         name == "CUME_DIST") {
       if (!e.children.empty() || e.star)
@@ -1941,7 +1941,7 @@ class Binder::Impl {
       w.argument = bind(*e.children[0], inner);
       w.type = w.argument->type;
     } else if (is_aggregate_name(name)) {
-      if (e.distinct) fail("DISTINCT in a window aggregate is not supported yet", e.position);
+      w.distinct = e.distinct;
       std::vector<LogicalType> types;
       if (!e.star) {
         if (e.children.size() != 1) fail(fmt::format("{} takes one argument", name), e.position);
@@ -1949,6 +1949,10 @@ class Binder::Impl {
         types.push_back(w.argument->type);
       } else if (name != "COUNT") {
         fail(fmt::format("{}(*) is not defined", name), e.position);
+      }
+      if (e.filter) {
+        w.argument = filtered_argument(std::move(w.argument), *e.filter, inner);
+        types.assign(1, w.argument->type);
       }
       const AggregateResolver* resolver = functions_.find_aggregate(name);
       if (!resolver) {
@@ -1998,6 +2002,24 @@ class Binder::Impl {
     return make_column(kWindowBase + index, type, name);
   }
 
+  // The argument of agg(x) FILTER (WHERE c): CASE WHEN c THEN x END, as every aggregate skips
+  // NULLs; for COUNT(*) (no argument) CASE WHEN c THEN TRUE END, counting the rows where c holds.
+  BoundExprPtr filtered_argument(BoundExprPtr argument, const ParsedExpr& filter,
+                                 BindContext& ctx) {
+    BoundExprPtr condition = bind(filter, ctx);
+    if (condition->type.id() != TypeId::kBoolean && condition->type.id() != TypeId::kNull) {
+      fail(fmt::format("FILTER needs a BOOLEAN condition, not {}", condition->type.to_string()),
+           filter.position);
+    }
+    BoundExprPtr value = argument ? std::move(argument) : make_constant(Value::boolean(true));
+    LogicalType type = value->type;
+    auto filtered = std::make_unique<BoundExpr>(BoundExprKind::kCase, type);
+    filtered->children.push_back(coerce(std::move(condition), LogicalType::boolean()));
+    filtered->children.push_back(std::move(value));
+    filtered->children.push_back(make_constant(Value::null(type)));
+    return filtered;
+  }
+
   BoundExprPtr bind_aggregate(const ParsedExpr& e, const std::string& name, BindContext& ctx) {
     AggregateContext& agg = *ctx.aggregate;
     BindContext inner;
@@ -2020,24 +2042,11 @@ class Binder::Impl {
       types.push_back(a.argument->type);
     }
     if (e.filter) {
-      // agg(x) FILTER (WHERE c) is agg(CASE WHEN c THEN x END): every aggregate skips NULLs, and
-      // COUNT(*) FILTER (WHERE c) counts the rows where c holds.
       if (contains_aggregate(*e.filter)) {
         fail("aggregate functions cannot be nested", e.filter->position);
       }
-      BoundExprPtr condition = bind(*e.filter, inner);
-      if (condition->type.id() != TypeId::kBoolean && condition->type.id() != TypeId::kNull) {
-        fail(fmt::format("FILTER needs a BOOLEAN condition, not {}", condition->type.to_string()),
-             e.filter->position);
-      }
-      BoundExprPtr value = a.argument ? std::move(a.argument) : make_constant(Value::boolean(true));
-      LogicalType type = value->type;
-      auto filtered = std::make_unique<BoundExpr>(BoundExprKind::kCase, type);
-      filtered->children.push_back(coerce(std::move(condition), LogicalType::boolean()));
-      filtered->children.push_back(std::move(value));
-      filtered->children.push_back(make_constant(Value::null(type)));
-      a.argument = std::move(filtered);
-      types.assign(1, type);
+      a.argument = filtered_argument(std::move(a.argument), *e.filter, inner);
+      types.assign(1, a.argument->type);
     }
     const AggregateResolver* resolver = functions_.find_aggregate(name);
     if (!resolver)

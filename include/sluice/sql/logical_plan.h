@@ -53,6 +53,7 @@ struct BoundWindow {
   std::string name;
   LogicalType type;
   ResolvedAggregate function;              // kAggregate
+  bool distinct = false;                   // kAggregate: each value of the frame once
   BoundExprPtr argument;                   // kAggregate (null for COUNT(*)), LAG ... LAST_VALUE
   int64_t offset = 1;                      // LAG, LEAD, NTILE
   BoundExprPtr default_value;              // LAG, LEAD (null: NULL)

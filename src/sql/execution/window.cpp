@@ -1,15 +1,18 @@
 // Window functions: ROW_NUMBER, RANK, DENSE_RANK, PERCENT_RANK, CUME_DIST, NTILE, LAG, LEAD,
-// FIRST_VALUE, LAST_VALUE and aggregates over frames of a partition. The operator collects its
-// input (every instance its part, the last to arrive computes, as the sort does), then for each
-// window function sorts the rows by partition and order keys and walks each partition: ranks from
-// the peer groups, LAG and LEAD by position, FIRST_VALUE and LAST_VALUE and aggregates over the
-// frame (the whole partition, the rows up to the current row's last peer, or ROWS offsets).
-// Instance 0 emits the rows with one more column per window function.
+// FIRST_VALUE, LAST_VALUE and aggregates (DISTINCT too) over frames of a partition. The operator
+// collects its input (every instance its part, the last to arrive computes, as the sort does), then
+// for each window function sorts the rows by partition and order keys and walks each partition:
+// ranks from the peer groups, LAG and LEAD by position, FIRST_VALUE and LAST_VALUE and aggregates
+// over the frame (the whole partition, the rows up to the current row's last peer, or ROWS
+// offsets). Instance 0 emits the rows with one more column per window function.
 #include <algorithm>
 #include <optional>
 
+#include <absl/container/flat_hash_set.h>
+
 #include "expression_executor.h"
 #include "physical_operator.h"
+#include "row_key.h"
 
 namespace sluice::sql {
 
@@ -61,6 +64,7 @@ class WindowOperator : public PhysicalOperator {
     std::vector<std::vector<std::unique_ptr<Vector>>> order;      // [key][chunk]
     std::vector<std::unique_ptr<Vector>> argument;                // [chunk]
     std::vector<std::unique_ptr<Vector>> default_value;           // [chunk]: LAG's, LEAD's
+    std::vector<std::vector<std::string>> distinct_keys;          // [chunk][row]: DISTINCT's
   };
 
   static std::vector<std::unique_ptr<Vector>> evaluate(const BoundExpr& e,
@@ -109,6 +113,16 @@ class WindowOperator : public PhysicalOperator {
       for (const auto& o : window.order_by) e.order.push_back(evaluate(*o, input));
       if (window.argument) e.argument = evaluate(*window.argument, input);
       if (window.default_value) e.default_value = evaluate(*window.default_value, input);
+      if (window.distinct) {
+        RowKeyEncoder encoder;
+        for (const auto& argument : e.argument) {
+          std::vector<const Vector*> columns{argument.get()};
+          size_t rows = input.chunks[e.distinct_keys.size()]->size();
+          encoder.encode(columns, rows);
+          auto& keys = e.distinct_keys.emplace_back();
+          for (size_t r = 0; r < rows; ++r) keys.emplace_back(encoder.key(r));
+        }
+      }
       std::vector<uint64_t> order = rows;
       std::stable_sort(order.begin(), order.end(), [&](uint64_t a, uint64_t b) {
         int c = compare_keys(e.partition, a, b, nullptr, nullptr);
@@ -349,8 +363,14 @@ class WindowOperator : public PhysicalOperator {
     uint8_t* state = storage.data() + (16 - reinterpret_cast<uintptr_t>(storage.data()) % 16) % 16;
     Vector value(window.argument ? window.argument->type : LogicalType::boolean());
     Vector result(window.type);
+    // DISTINCT: the values the frame has fed the aggregate so far (encoded keys).
+    absl::flat_hash_set<std::string_view> seen;
     auto add = [&](size_t i) {
       uint64_t ref = order[i];
+      if (window.distinct &&
+          !seen.insert(e.distinct_keys[ref >> 32][ChunkCollection::row_of(ref)]).second) {
+        return;
+      }
       if (window.argument) value.copy_row(0, *e.argument[ref >> 32], ChunkCollection::row_of(ref));
       f.update(f, &state, window.argument ? &value : nullptr, 1);
     };
@@ -363,6 +383,7 @@ class WindowOperator : public PhysicalOperator {
     auto reset = [&] {
       if (f.destroy) f.destroy(state);
       f.initialize(state);
+      seen.clear();
     };
     f.initialize(state);
     bool whole = window.start.kind == FrameBound::Kind::kUnboundedPreceding &&
