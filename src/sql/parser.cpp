@@ -1279,23 +1279,19 @@ class Parser {
 
   ExprPtr concat_or_additive() {
     ExprPtr left = multiplicative();
-    while (true) {
+    while (is_operator("+") || is_operator("-")) {
       SourcePosition p = peek().position;
-      if (is_operator("+") || is_operator("-")) {
-        std::string op = next().text;
-        left = binary(op, std::move(left), multiplicative(), p);
-      } else if (is_operator("||")) {
-        next();
-        left = binary("||", std::move(left), multiplicative(), p);
-      } else {
-        return left;
-      }
+      std::string op = next().text;
+      left = binary(op, std::move(left), multiplicative(), p);
     }
+    return left;
   }
 
+  // `||` binds as tightly as `*`, `/` and `%` (Calcite's precedence, so Flink's; PostgreSQL and
+  // DuckDB put it below `+` and `-`, Spark beside them).
   ExprPtr multiplicative() {
     ExprPtr left = unary();
-    while (is_operator("*") || is_operator("/") || is_operator("%")) {
+    while (is_operator("*") || is_operator("/") || is_operator("%") || is_operator("||")) {
       SourcePosition p = peek().position;
       std::string op = next().text;
       left = binary(op, std::move(left), unary(), p);
