@@ -143,7 +143,8 @@ class Generator {
         return number(depth - 1) + " " + one_of({"=", "<>", "<", "<=", ">", ">=", "!="}) + " " +
                number(depth - 1);
       case 1:
-        return number(depth - 1) + (pick(2) ? " IS NULL" : " IS NOT NULL");
+        return (pick(2) ? number(depth - 1) : boolean(depth - 1)) +
+               (pick(2) ? " IS NULL" : " IS NOT NULL");
       case 2:
       case 3:
         return maybe_parens(boolean(depth - 1)) + (pick(2) ? " AND " : " OR ") +
