@@ -20,6 +20,7 @@
 
 #include "sluice/connectors/filesystem_table.h"
 #include "sluice/sql/session.h"
+#include "tpch_generator.h"
 
 namespace {
 
@@ -99,15 +100,8 @@ int main(int argc, char** argv) {
                           "partsupp", "customer", "orders", "lineitem"};
   auto load_start = std::chrono::steady_clock::now();
   for (const char* table : tables) {
-    // schema.sql's CREATE TABLE for `table`, as a CSV table `<table>_file`.
-    std::string marker = fmt::format("CREATE TABLE {} (", table);
-    size_t begin = schema.find(marker);
-    size_t end = schema.find(");", begin);
-    std::string body = schema.substr(begin + marker.size(), end - begin - marker.size());
-    session.execute(fmt::format(
-        "CREATE TABLE {0}_file ({1}) WITH ('connector' = 'filesystem', 'path' = '{2}/{0}.tbl', "
-        "'format' = 'csv', 'csv.field-delimiter' = '|', 'csv.trailing-delimiter' = 'true')",
-        table, body, data.string()));
+    // The .tbl file as a table `<table>_file`, loaded into memory as `<table>`.
+    session.execute(sluice::tpch::tbl_table_sql(schema, table, std::string(table) + "_file", data));
     session.execute(fmt::format("CREATE TABLE {0} AS SELECT * FROM {0}_file", table));
   }
   double load_s =

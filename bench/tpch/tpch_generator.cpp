@@ -950,6 +950,20 @@ Cardinalities cardinalities(double scale_factor) {
   };
 }
 
+std::string tbl_table_sql(const std::string& schema, const std::string& table,
+                          const std::string& name, const std::filesystem::path& dir) {
+  std::string marker = "CREATE TABLE " + table + " (";
+  size_t begin = schema.find(marker);
+  size_t end = schema.find(");", begin);
+  if (begin == std::string::npos || end == std::string::npos) {
+    throw std::runtime_error("schema.sql has no table " + table);
+  }
+  std::string columns = schema.substr(begin + marker.size(), end - begin - marker.size());
+  return "CREATE TABLE " + name + " (" + columns +
+         ") WITH ('connector' = 'filesystem', 'path' = '" + (dir / (table + ".tbl")).string() +
+         "', 'format' = 'csv', 'csv.field-delimiter' = '|', 'csv.trailing-delimiter' = 'true')";
+}
+
 GeneratedRows generate_tpch(double scale_factor, const std::filesystem::path& dir, int threads) {
   if (!std::isfinite(scale_factor) || scale_factor <= 0)
     throw std::invalid_argument("the scale factor must be a positive number");

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 
 namespace sluice::tpch {
 
@@ -49,5 +50,11 @@ struct GeneratedRows {
 // for a scale factor that is not positive and finite, std::runtime_error when a file cannot be
 // written.
 GeneratedRows generate_tpch(double scale_factor, const std::filesystem::path& dir, int threads = 1);
+
+// The CREATE TABLE statement of `table`, named `name`, over `dir`/<table>.tbl with the columns that
+// `schema` (bench/tpch/schema.sql) gives it: a filesystem table of |-separated CSV with a trailing
+// delimiter, as the generator writes.
+std::string tbl_table_sql(const std::string& schema, const std::string& table,
+                          const std::string& name, const std::filesystem::path& dir);
 
 }  // namespace sluice::tpch

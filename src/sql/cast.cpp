@@ -65,6 +65,8 @@ bool widen_exact_to_decimal(const Vector& input, size_t rows, Vector& out) {
   return false;
 }
 
+}  // namespace
+
 int128_t read_integer(const Vector& v, size_t row) {
   switch (v.physical()) {
     case PhysicalType::kBool:
@@ -83,6 +85,8 @@ int128_t read_integer(const Vector& v, size_t row) {
       return 0;
   }
 }
+
+namespace {
 
 double read_double(const Vector& v, size_t row) {
   const LogicalType& t = v.type();

@@ -46,6 +46,10 @@ class ExpressionExecutor {
 // be converted fail with a clear error, or become NULL when `try_cast`.
 void cast_vector(const Vector& input, Vector& result, size_t count, bool try_cast);
 
+// Row `row` of an integer-backed vector (BOOLEAN through BIGINT, DECIMAL's unscaled value, DATE,
+// TIME, TIMESTAMP) as a 128-bit integer; 0 for other types.
+int128_t read_integer(const Vector& v, size_t row);
+
 // Three-valued comparison of row a of `x` with row b of `y` (same type, both valid): <0, 0, >0.
 int compare_values(const Vector& x, size_t a, const Vector& y, size_t b);
 // The same for ORDER BY keys, where either row may be NULL: <0 when row a sorts first.

@@ -942,28 +942,27 @@ class Parser {
       }
       return set;
     };
+    // `(set, set, ...)`
+    auto set_list = [&]() {
+      std::vector<std::vector<size_t>> list;
+      expect_operator("(");
+      do {
+        list.push_back(one_set());
+      } while (accept_operator(","));
+      expect_operator(")");
+      return list;
+    };
     do {
       if (is_keyword("GROUPING") && is_keyword("SETS", 1)) {
         next();
         next();
         sets = true;
-        expect_operator("(");
-        std::vector<std::vector<size_t>> list;
-        do {
-          list.push_back(one_set());
-        } while (accept_operator(","));
-        expect_operator(")");
-        elements.push_back(std::move(list));
+        elements.push_back(set_list());
       } else if ((is_keyword("ROLLUP") || is_keyword("CUBE")) && is_operator("(", 1)) {
         bool cube = is_keyword("CUBE");
         SourcePosition position = next().position;
         sets = true;
-        expect_operator("(");
-        std::vector<std::vector<size_t>> columns;
-        do {
-          columns.push_back(one_set());
-        } while (accept_operator(","));
-        expect_operator(")");
+        std::vector<std::vector<size_t>> columns = set_list();
         if (cube && columns.size() > 12) fail("CUBE takes at most 12 elements", position);
         std::vector<std::vector<size_t>> list;
         if (cube) {

@@ -39,14 +39,7 @@ class DataFrameTpch : public ::testing::Test {
     std::string schema = read_file(std::filesystem::path(SLUICE_TPCH_DIR) / "schema.sql");
     for (const char* table :
          {"region", "nation", "part", "supplier", "partsupp", "customer", "orders", "lineitem"}) {
-      std::string marker = fmt::format("CREATE TABLE {} (", table);
-      size_t begin = schema.find(marker);
-      size_t end = schema.find(");", begin);
-      std::string columns = schema.substr(begin + marker.size(), end - begin - marker.size());
-      session_.execute(fmt::format(
-          "CREATE TABLE {0} ({1}) WITH ('connector' = 'filesystem', 'path' = '{2}/{0}.tbl', "
-          "'format' = 'csv', 'csv.field-delimiter' = '|', 'csv.trailing-delimiter' = 'true')",
-          table, columns, data_->string()));
+      session_.execute(tpch::tbl_table_sql(schema, table, table, *data_));
     }
   }
 

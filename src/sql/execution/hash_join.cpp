@@ -325,22 +325,27 @@ class HashJoinOperator : public PhysicalOperator {
     return kind_ == JoinKind::kLeft || kind_ == JoinKind::kFull || kind_ == JoinKind::kAnti;
   }
 
-  // Routes the rows of `chunk` (a build or a probe chunk) to their partitions' files.
-  void spill_rows(DataChunk& chunk, bool build_side) {
+  // The keys of `chunk`'s rows (a build or a probe chunk), packed into words or encoded.
+  void encode_keys(const DataChunk& chunk, bool build_side) {
     auto& exprs = build_side ? build_key_exprs_ : probe_key_exprs_;
     auto& values = build_side ? build_key_values_ : probe_key_values_;
-    size_t n = chunk.size();
-    std::vector<const Vector*> key_columns;
+    key_columns_.clear();
     for (size_t k = 0; k < exprs.size(); ++k) {
       values[k]->reset();
       exprs[k]->execute(chunk, *values[k]);
-      key_columns.push_back(values[k].get());
+      key_columns_.push_back(values[k].get());
     }
     if (packed_) {
-      packed_->pack(key_columns, n);
+      packed_->pack(key_columns_, chunk.size());
     } else {
-      encoder_.encode(key_columns, n);
+      encoder_.encode(key_columns_, chunk.size());
     }
+  }
+
+  // Routes the rows of `chunk` (a build or a probe chunk) to their partitions' files.
+  void spill_rows(DataChunk& chunk, bool build_side) {
+    size_t n = chunk.size();
+    encode_keys(chunk, build_side);
     std::vector<uint8_t>& partitions = spill_partitions_;
     partitions.resize(n);
     bool keep_nulls = keeps_null_keys(build_side);
@@ -405,9 +410,7 @@ class HashJoinOperator : public PhysicalOperator {
     shared_.build_partitioned.arrive(
         context_,
         [&] {
-          for (size_t p = 0; p < kJoinPartitions; ++p) {
-            if (build_files[p]) shared_.build_files[p].push_back(std::move(build_files[p]));
-          }
+          deposit(build_files, shared_.build_files);
           shared_.spilled_build_has_null_key |= spilled_has_null_key_;
         },
         [&] { shared_.parts.clear(); });
@@ -423,17 +426,19 @@ class HashJoinOperator : public PhysicalOperator {
     }
     auto probe_files = probe_writer_->finish();
     shared_.probe_partitioned.arrive(
-        context_,
-        [&] {
-          for (size_t p = 0; p < kJoinPartitions; ++p) {
-            if (probe_files[p]) shared_.probe_files[p].push_back(std::move(probe_files[p]));
-          }
-        },
-        [] {});
+        context_, [&] { deposit(probe_files, shared_.probe_files); }, [] {});
     build_writer_.reset();
     probe_writer_.reset();
     spill_mode_ = true;
     next_partition_ = no_output ? kJoinPartitions : instance_;
+  }
+
+  // An instance's partition files join those of the others (under the barrier's lock).
+  static void deposit(std::vector<std::unique_ptr<SpillFile>>& files,
+                      std::vector<std::unique_ptr<SpillFile>> (&shared)[kJoinPartitions]) {
+    for (size_t p = 0; p < kJoinPartitions; ++p) {
+      if (files[p]) shared[p].push_back(std::move(files[p]));
+    }
   }
 
   // After a spill: the output of the join of each of this instance's partitions in turn.
@@ -472,25 +477,18 @@ class HashJoinOperator : public PhysicalOperator {
       part.encoded.resize(rows);
       part.encoded_bytes = std::make_unique<StringHeap>();
     }
-    std::vector<const Vector*> key_columns;
-    for (auto& v : build_key_values_) key_columns.push_back(v.get());
     size_t index = 0;
     for (auto& chunk_pointer : part.rows.chunks) {
       DataChunk& chunk = *chunk_pointer;
       size_t n = chunk.size();
-      for (size_t k = 0; k < build_key_exprs_.size(); ++k) {
-        build_key_values_[k]->reset();
-        build_key_exprs_[k]->execute(chunk, *build_key_values_[k]);
-      }
+      encode_keys(chunk, true);
       if (packed_) {
-        packed_->pack(key_columns, n);
         for (size_t r = 0; r < n; ++r, ++index) {
           part.key_words[index] = packed_->key(r);
           part.null_key[index] = packed_->has_null(r) ? 1 : 0;
         }
         continue;
       }
-      encoder_.encode(key_columns, n);
       for (size_t r = 0; r < n; ++r, ++index) {
         part.null_key[index] = encoder_.has_null(r) ? 1 : 0;
         if (part.null_key[index]) continue;
@@ -757,17 +755,7 @@ class HashJoinOperator : public PhysicalOperator {
     size_t n = probe_.size();
     if (n == 0) return;
     for (size_t c = 0; c < probe_.column_count(); ++c) probe_.column(c).flatten(n);
-    std::vector<const Vector*> key_columns;
-    for (size_t k = 0; k < probe_key_exprs_.size(); ++k) {
-      probe_key_values_[k]->reset();
-      probe_key_exprs_[k]->execute(probe_, *probe_key_values_[k]);
-      key_columns.push_back(probe_key_values_[k].get());
-    }
-    if (packed_) {
-      packed_->pack(key_columns, n);
-    } else {
-      encoder_.encode(key_columns, n);
-    }
+    encode_keys(probe_, false);
     probe_matched_.assign(n, 0);
     bool needs_pairs = emits_right_columns() || residual_ != nullptr;
     if (reversed_) {
@@ -947,6 +935,7 @@ class HashJoinOperator : public PhysicalOperator {
   size_t index_bytes_per_row_ = 48;
   std::unique_ptr<PartitionWriter> build_writer_;  // once this instance's build side spilled
   std::unique_ptr<PartitionWriter> probe_writer_;
+  std::vector<const Vector*> key_columns_;
   std::vector<uint8_t> spill_partitions_;
   std::vector<size_t> route_counts_;
   std::vector<size_t> route_starts_;

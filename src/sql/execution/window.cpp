@@ -160,25 +160,13 @@ class WindowOperator : public PhysicalOperator {
     results[ref >> 32]->set_null(ChunkCollection::row_of(ref));
   }
 
-  // The ORDER BY key of a RANGE frame with offsets as an integer in its units (null: none).
+  // The ORDER BY key of a RANGE frame with offsets as an integer in its units (null: none; the
+  // binder allows only integer-backed keys).
   static std::optional<int128_t> range_key(const Evaluated& e, uint64_t ref) {
     const Vector& v = *e.order[0][ref >> 32];
     size_t row = ChunkCollection::row_of(ref);
     if (!v.is_valid(row)) return std::nullopt;
-    switch (v.physical()) {
-      case PhysicalType::kInt8:
-        return v.data<int8_t>()[row];
-      case PhysicalType::kInt16:
-        return v.data<int16_t>()[row];
-      case PhysicalType::kInt32:
-        return v.data<int32_t>()[row];
-      case PhysicalType::kInt64:
-        return v.data<int64_t>()[row];
-      case PhysicalType::kInt128:
-        return v.data<int128_t>()[row];
-      default:
-        return std::nullopt;  // the binder allows only integer-backed keys
-    }
+    return read_integer(v, row);
   }
 
   // A RANGE frame's bound for the row at position i: the first (is_start) or last position whose
