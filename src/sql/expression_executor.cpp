@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "sluice/core/error.h"
 
@@ -14,15 +15,16 @@ struct ExpressionExecutor::Node {
   std::vector<std::unique_ptr<Vector>> results;  // one per child (unused for columns/constants)
   std::vector<Vector*> arguments;
   std::unique_ptr<Vector> constant;  // a folded constant child of this node's own kind
-  // A CASE whose later conditions or results are computed: each is evaluated only over the rows
-  // that reach it (evaluate_case), as Flink's generated code does, so that CASE WHEN b <> 0 THEN
-  // a / b END never divides by zero.
-  bool lazy_case = false;
+  // A CASE whose later conditions or results are computed, or an AND/OR whose later operands
+  // could fail: each is evaluated only over the rows that reach it (evaluate_case,
+  // evaluate_logic), as Flink's generated code does, so that CASE WHEN b <> 0 THEN a / b END and
+  // b <> 0 AND a / b > 1 never divide by zero.
+  bool lazy = false;
   std::vector<std::vector<size_t>> child_columns;  // input columns each child reads
   DataChunk slice;                                 // the rows a child is evaluated over
-  std::vector<uint32_t> remaining;                 // rows no condition has taken yet
-  std::vector<uint32_t> taken;
-  std::vector<std::vector<uint32_t>> branch_rows;  // per result child: the rows it gives
+  std::vector<uint32_t> remaining;                 // rows no condition has decided yet
+  std::vector<uint8_t> saw_null;                   // AND/OR: a row met a NULL operand
+  std::vector<std::vector<uint32_t>> branch_rows;  // CASE, per result child: the rows it gives
 };
 
 namespace {
@@ -51,6 +53,21 @@ void propagate_nulls(Vector* const* args, size_t n, size_t count, Vector& result
     uint64_t* out = result.validity_words();
     for (size_t w = 0; w < (count + 63) / 64; ++w) out[w] &= in[w];
   }
+}
+
+// Whether evaluating `e` can raise an error for some rows (a division or modulo by zero, a cast
+// of a value that does not convert): such operands of AND and OR are evaluated lazily.
+bool may_fail(const BoundExpr& e) {
+  if (e.kind == BoundExprKind::kCast && !e.try_cast) return true;
+  if (e.kind == BoundExprKind::kFunction) {
+    std::string name = e.name;
+    for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (name == "/" || name == "%" || name == "MOD" || name == "DIV") return true;
+  }
+  for (const auto& c : e.children) {
+    if (may_fail(*c)) return true;
+  }
+  return false;
 }
 
 template <typename T>
@@ -129,15 +146,17 @@ std::unique_ptr<ExpressionExecutor::Node> ExpressionExecutor::build(const BoundE
   if (expr.kind == BoundExprKind::kConstant)
     node->constant = constant_vector(expr.constant, expr.type);
   if (expr.kind == BoundExprKind::kCase) {
-    for (size_t i = 1; i < expr.children.size(); ++i)
-      node->lazy_case |= node->children[i] != nullptr;
-    if (node->lazy_case) {
-      for (const auto& child : expr.children) {
-        node->child_columns.emplace_back();
-        child->collect_columns(node->child_columns.back());
-      }
-      node->branch_rows.resize(expr.children.size());
+    for (size_t i = 1; i < expr.children.size(); ++i) node->lazy |= node->children[i] != nullptr;
+  } else if (expr.kind == BoundExprKind::kAnd || expr.kind == BoundExprKind::kOr) {
+    // Cheap operands are evaluated for every row; gathering slices costs more than they do.
+    for (size_t i = 1; i < expr.children.size(); ++i) node->lazy |= may_fail(*expr.children[i]);
+  }
+  if (node->lazy) {
+    for (const auto& child : expr.children) {
+      node->child_columns.emplace_back();
+      child->collect_columns(node->child_columns.back());
     }
+    node->branch_rows.resize(expr.children.size());
   }
   return node;
 }
@@ -157,6 +176,41 @@ void ExpressionExecutor::evaluate_on(Node& node, size_t child, const DataChunk& 
   result = argument(node, child, node.slice);
 }
 
+void ExpressionExecutor::evaluate_logic(Node& node, const DataChunk& input, Vector& out) {
+  // Three-valued: AND is FALSE if any operand is FALSE, else NULL if any is NULL, else TRUE (OR
+  // dual). A row leaves once an operand decides it; later operands never see it.
+  bool is_and = node.expr->kind == BoundExprKind::kAnd;
+  size_t count = input.size();
+  uint8_t* result = out.data<uint8_t>();
+  node.saw_null.assign(count, 0);
+  node.remaining.resize(count);
+  for (size_t i = 0; i < count; ++i) node.remaining[i] = static_cast<uint32_t>(i);
+  for (size_t c = 0; c < node.expr->children.size() && !node.remaining.empty(); ++c) {
+    Vector* value = nullptr;
+    evaluate_on(node, c, input, node.remaining, value);
+    size_t kept = 0;
+    for (size_t j = 0; j < node.remaining.size(); ++j) {
+      uint32_t row = node.remaining[j];
+      size_t at = value->is_constant() ? 0 : j;
+      if (!value->is_valid(at)) {
+        node.saw_null[row] = 1;
+      } else if ((value->data<uint8_t>()[at] != 0) != is_and) {
+        result[row] = is_and ? 0 : 1;
+        continue;
+      }
+      node.remaining[kept++] = row;
+    }
+    node.remaining.resize(kept);
+  }
+  for (uint32_t row : node.remaining) {
+    if (node.saw_null[row]) {
+      out.set_null(row);
+    } else {
+      result[row] = is_and ? 1 : 0;
+    }
+  }
+}
+
 void ExpressionExecutor::evaluate_case(Node& node, const DataChunk& input, Vector& out) {
   const BoundExpr& e = *node.expr;
   size_t n_args = e.children.size();
@@ -168,7 +222,6 @@ void ExpressionExecutor::evaluate_case(Node& node, const DataChunk& input, Vecto
   for (size_t p = 0; p < pairs && !node.remaining.empty(); ++p) {
     Vector* when = nullptr;
     evaluate_on(node, 2 * p, input, node.remaining, when);
-    node.taken.clear();
     size_t kept = 0;
     for (size_t j = 0; j < node.remaining.size(); ++j) {
       size_t row = when->is_constant() ? 0 : j;
@@ -244,11 +297,15 @@ size_t ExpressionExecutor::select(const DataChunk& input, uint32_t* sel) {
 
 void ExpressionExecutor::evaluate(Node& node, const DataChunk& input, Vector& out) {
   const BoundExpr& e = *node.expr;
-  if (node.lazy_case && input.size() > 0) {
+  if (node.lazy && input.size() > 0) {
     out.reset_validity();
     out.set_constant(false);
     if (out.physical() == PhysicalType::kString) out.reset();
-    evaluate_case(node, input, out);
+    if (e.kind == BoundExprKind::kCase) {
+      evaluate_case(node, input, out);
+    } else {
+      evaluate_logic(node, input, out);
+    }
     return;
   }
   size_t n_args = e.children.size();

@@ -37,6 +37,7 @@ class ExpressionExecutor {
   void evaluate_on(Node& node, size_t child, const DataChunk& input,
                    const std::vector<uint32_t>& rows, Vector*& result);
   void evaluate_case(Node& node, const DataChunk& input, Vector& out);
+  void evaluate_logic(Node& node, const DataChunk& input, Vector& out);
 
   std::unique_ptr<Node> root_;
   std::unique_ptr<Vector> boolean_scratch_;
