@@ -1,6 +1,7 @@
-// The batch executor against brute-force references: aggregates and joins over random tables
-// (NULLs, duplicates, skew) at several parallelisms must equal what nested loops over the rows
-// compute; a failure in one instance fails the query (no hang); parse errors point at the text.
+// The batch executor against brute-force references: aggregates, joins, sorts and window
+// functions over random tables (NULLs, duplicates, skew, shuffled input) at several parallelisms,
+// in memory and spilling, must equal what nested loops over the rows compute; a failure in one
+// instance fails the query (no hang); parse errors point at the text.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -318,6 +319,106 @@ TEST_P(RandomizedExecution, OrderAndLimitAreGlobal) {
     actual_group.clear();
   }
   EXPECT_EQ(session.execute("SELECT k FROM t LIMIT 37").row_count(), 37u);
+}
+
+TEST_P(RandomizedExecution, WindowFunctionsEqualTheReference) {
+  // Rows with a unique id, inserted in shuffled order; partitions by k (NULL one of them), ordered
+  // by v (NULLs last) then id, so that every order is total.
+  struct Item {
+    int id;
+    std::optional<int> k;
+    std::optional<int64_t> v;
+  };
+  std::mt19937 rng(29);
+  std::vector<Item> items;
+  std::uniform_int_distribution<int> percent(0, 99);
+  for (int id = 0; id < 2000; ++id) {
+    Item item{id, std::nullopt, std::nullopt};
+    if (percent(rng) >= 5) item.k = percent(rng) % 13;
+    if (percent(rng) >= 10) item.v = percent(rng) % 40;
+    items.push_back(item);
+  }
+  std::vector<Item> shuffled = items;
+  std::shuffle(shuffled.begin(), shuffled.end(), rng);
+  Session session;
+  configure(session);
+  session.execute("CREATE TABLE w (id INT, k INT, v BIGINT)");
+  for (size_t begin = 0; begin < shuffled.size(); begin += 500) {
+    std::string sql = "INSERT INTO w VALUES ";
+    for (size_t i = begin; i < std::min(shuffled.size(), begin + 500); ++i) {
+      sql += fmt::format("{}({}, {}, {})", i > begin ? ", " : "", shuffled[i].id,
+                         sql_value(shuffled[i].k), sql_value(shuffled[i].v));
+    }
+    session.execute(sql);
+  }
+  // The reference: each partition's rows in window order, then brute force per row.
+  std::map<std::optional<int>, std::vector<Item>> partitions;
+  for (const auto& item : items) partitions[item.k].push_back(item);
+  auto by_value = [](const Item& a, const Item& b) {
+    if (a.v.has_value() != b.v.has_value()) return a.v.has_value();  // NULLS LAST
+    if (a.v && *a.v != *b.v) return *a.v < *b.v;
+    return a.id < b.id;
+  };
+  std::multiset<std::string> expected;
+  for (auto& [k, rows] : partitions) {
+    std::sort(rows.begin(), rows.end(), by_value);
+    std::vector<Item> by_id = rows;
+    std::sort(by_id.begin(), by_id.end(), [](const Item& a, const Item& b) { return a.id < b.id; });
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const Item& row = rows[i];
+      int64_t rank = 1;
+      std::set<std::optional<int64_t>> smaller;
+      for (size_t j = 0; j < rows.size(); ++j) {
+        bool before = rows[j].v.has_value() != row.v.has_value() ? rows[j].v.has_value()
+                                                                 : (row.v && *rows[j].v < *row.v);
+        if (before) {
+          ++rank;
+          smaller.insert(rows[j].v);
+        }
+      }
+      int64_t dense = static_cast<int64_t>(smaller.size()) + 1;
+      std::optional<int64_t> lag = i >= 2 ? rows[i - 2].v : std::nullopt;
+      // SUM(v) over RANGE BETWEEN 10 PRECEDING AND 5 FOLLOWING; a NULL v frames the NULL rows.
+      std::optional<int64_t> range_sum;
+      for (const auto& other : rows) {
+        bool in = row.v ? (other.v && *other.v >= *row.v - 10 && *other.v <= *row.v + 5) : !other.v;
+        if (in && other.v) range_sum = range_sum.value_or(0) + *other.v;
+      }
+      // In id order: COUNT(DISTINCT v) over 3 preceding rows and this one; FIRST_VALUE(v) over
+      // 2 preceding to 2 following, NULLs skipped.
+      size_t at = 0;
+      while (by_id[at].id != row.id) ++at;
+      std::set<int64_t> distinct;
+      for (size_t j = at >= 3 ? at - 3 : 0; j <= at; ++j) {
+        if (by_id[j].v) distinct.insert(*by_id[j].v);
+      }
+      std::optional<int64_t> first;
+      for (size_t j = at >= 2 ? at - 2 : 0; j <= std::min(at + 2, by_id.size() - 1); ++j) {
+        if (by_id[j].v) {
+          first = by_id[j].v;
+          break;
+        }
+      }
+      expected.insert(fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|", row.id, i + 1, rank, dense,
+                                  sql_value(lag), sql_value(range_sum), distinct.size(),
+                                  sql_value(first)));
+    }
+  }
+  EXPECT_EQ(
+      result_rows(session,
+                  "SELECT id, "
+                  "ROW_NUMBER() OVER (PARTITION BY k ORDER BY v NULLS LAST, id), "
+                  "RANK() OVER (PARTITION BY k ORDER BY v NULLS LAST), "
+                  "DENSE_RANK() OVER (PARTITION BY k ORDER BY v NULLS LAST), "
+                  "LAG(v, 2) OVER (PARTITION BY k ORDER BY v NULLS LAST, id), "
+                  "SUM(v) OVER (PARTITION BY k ORDER BY v NULLS LAST RANGE BETWEEN 10 PRECEDING "
+                  "AND 5 FOLLOWING), "
+                  "COUNT(DISTINCT v) OVER (PARTITION BY k ORDER BY id ROWS BETWEEN 3 PRECEDING "
+                  "AND CURRENT ROW), "
+                  "FIRST_VALUE(v) OVER (PARTITION BY k ORDER BY id ROWS BETWEEN 2 PRECEDING AND "
+                  "2 FOLLOWING) "
+                  "FROM w"),
+      expected);
 }
 
 TEST_P(RandomizedExecution, AFailingInstanceFailsTheQuery) {
