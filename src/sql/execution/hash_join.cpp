@@ -245,6 +245,11 @@ class HashJoinOperator : public PhysicalOperator {
 
  private:
   bool emits_right_columns() const { return kind_ != JoinKind::kSemi && kind_ != JoinKind::kAnti; }
+  // Whether the build rows' matched flags are kept: right and full joins emit the unmatched ones,
+  // reversed semi and anti joins the matched or unmatched ones.
+  bool tracks_build_matches() const {
+    return reversed_ || kind_ == JoinKind::kRight || kind_ == JoinKind::kFull;
+  }
 
   // Each instance collects its build input and computes its keys; the last to arrive sizes the
   // index; every instance copies its rows' keys into it, then counts and places the rows of its
@@ -290,7 +295,7 @@ class HashJoinOperator : public PhysicalOperator {
           LargeVector<uint64_t>().swap(shared_.key_words);
           LargeVector<std::string_view>().swap(shared_.encoded);
         });
-    matched_build_.assign(shared_.refs.size(), 0);
+    if (tracks_build_matches()) matched_build_.assign(shared_.refs.size(), 0);
   }
 
   // This instance's build input, in memory while its reservation grows; past the budget, the
@@ -536,7 +541,7 @@ class HashJoinOperator : public PhysicalOperator {
     if (!packed_) s.encoded.resize(total);
     // The parts' chunks join the build side in part order, so chunk_first_row lines up.
     for (auto& part : s.parts) s.build_side.append(std::move(part.rows));
-    s.matched.assign(total, 0);
+    if (tracks_build_matches()) s.matched.assign(total, 0);
   }
 
   // Copies part `part_index`'s row references and keys into the shared arrays (each part has its
@@ -632,10 +637,14 @@ class HashJoinOperator : public PhysicalOperator {
       kept = residual_->select(pairs_, sel_.data());
       sel = sel_.data();
     }
-    for (size_t i = 0; i < kept; ++i) {
-      size_t p = sel ? sel[i] : i;
-      probe_matched_[pair_probe_row_[p]] = 1;
-      matched_build_[pair_build_index_[p]] = 1;
+    // Matched flags, where the join kind reads them (an inner join needs neither).
+    if (kind_ != JoinKind::kInner || reversed_) {
+      bool build_flags = tracks_build_matches();
+      for (size_t i = 0; i < kept; ++i) {
+        size_t p = sel ? sel[i] : i;
+        probe_matched_[pair_probe_row_[p]] = 1;
+        if (build_flags) matched_build_[pair_build_index_[p]] = 1;
+      }
     }
     if (emits_right_columns() && kept > 0) {
       DataChunk& out = new_output();
