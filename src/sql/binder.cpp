@@ -636,12 +636,8 @@ class Binder::Impl {
       if (agg.grouping_sets) {
         plan = expand_grouping_sets(std::move(plan), q.grouping_sets);
         // GROUPING() reads the flags that follow the aggregates.
-        std::function<void(BoundExpr&)> place = [&](BoundExpr& e) {
-          if (e.kind == BoundExprKind::kColumn && e.column >= kGroupingBase &&
-              e.column < kPendingBase) {
-            e.column = group_count + aggregate_count + (e.column - kGroupingBase);
-          }
-          for (auto& c : e.children) place(*c);
+        auto place = [&](BoundExpr& e) {
+          place_placeholders(e, kGroupingBase, kPendingBase, group_count + aggregate_count);
         };
         if (having) place(*having);
         for (auto& e : select_exprs) place(*e);
@@ -721,15 +717,18 @@ class Binder::Impl {
     node->windows = std::move(windows);
     windows.clear();
     node->children.push_back(std::move(plan));
-    std::function<void(BoundExpr&)> rewrite = [&](BoundExpr& e) {
-      if (e.kind == BoundExprKind::kColumn && e.column >= kWindowBase) {
-        e.column = width + (e.column - kWindowBase);
-      }
-      for (auto& c : e.children) rewrite(*c);
-    };
-    for (auto& e : select_exprs) rewrite(*e);
-    for (auto& e : order_exprs) rewrite(*e);
+    for (auto& e : select_exprs) place_placeholders(*e, kWindowBase, SIZE_MAX, width);
+    for (auto& e : order_exprs) place_placeholders(*e, kWindowBase, SIZE_MAX, width);
     return node;
+  }
+
+  // Placeholder columns [base, limit) of `e` become the columns from `first` on, once their
+  // operator's output is known (windows, GROUPING() flags).
+  static void place_placeholders(BoundExpr& e, size_t base, size_t limit, size_t first) {
+    if (e.kind == BoundExprKind::kColumn && e.column >= base && e.column < limit) {
+      e.column = first + (e.column - base);
+    }
+    for (auto& c : e.children) place_placeholders(*c, base, limit, first);
   }
 
   // The value of `expr` (over an aggregate's output) when the aggregate saw no rows: each

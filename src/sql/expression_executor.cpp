@@ -153,8 +153,11 @@ std::unique_ptr<ExpressionExecutor::Node> ExpressionExecutor::build(const BoundE
   }
   if (node->lazy) {
     for (const auto& child : expr.children) {
-      node->child_columns.emplace_back();
-      child->collect_columns(node->child_columns.back());
+      // Each column once: a slice gathers what the child reads.
+      std::vector<size_t>& columns = node->child_columns.emplace_back();
+      child->collect_columns(columns);
+      std::sort(columns.begin(), columns.end());
+      columns.erase(std::unique(columns.begin(), columns.end()), columns.end());
     }
     node->branch_rows.resize(expr.children.size());
   }

@@ -25,7 +25,6 @@
 #include "large_memory.h"
 #include "physical_operator.h"
 #include "row_key.h"
-#include "sluice/core/error.h"
 
 namespace sluice::sql {
 
@@ -440,6 +439,7 @@ class HashAggregateOperator : public PhysicalOperator {
       pending_count[a] = 0;
     };
     absl::flat_hash_set<std::string> seen;
+    std::vector<Vector*> columns(1);  // the value column being decoded into
     for (auto& file_pointer : shared_.files[p]) {
       SpillFile& file = *file_pointer;
       uint8_t tag;
@@ -447,10 +447,10 @@ class HashAggregateOperator : public PhysicalOperator {
         if (tag == kGroupRecord) {
           uint8_t packed;
           uint32_t key_size;
-          read_all(file, &packed, 1);
-          read_all(file, &key_size, 4);
+          file.read_exact(&packed, 1);
+          file.read_exact(&key_size, 4);
           key.resize(key_size);
-          read_all(file, key.data(), key_size);
+          file.read_exact(key.data(), key_size);
           uint64_t word = 0;
           if (packed) std::memcpy(&word, key.data(), 8);
           uint8_t* target =
@@ -459,14 +459,14 @@ class HashAggregateOperator : public PhysicalOperator {
             if (agg.distinct) continue;
             uint8_t* scratch = scratch_state_.get();
             if (!agg.function->serialize) {
-              read_all(file, scratch, agg.function->state_size);
+              file.read_exact(scratch, agg.function->state_size);
               agg.function->combine(target + agg.offset, scratch);
               continue;
             }
             uint32_t size;
-            read_all(file, &size, 4);
+            file.read_exact(&size, 4);
             bytes.resize(size);
-            read_all(file, bytes.data(), size);
+            file.read_exact(bytes.data(), size);
             agg.function->initialize(scratch);
             agg.function->deserialize(scratch, bytes);
             agg.function->combine(target + agg.offset, scratch);
@@ -476,8 +476,8 @@ class HashAggregateOperator : public PhysicalOperator {
         }
         uint8_t header[3];
         uint32_t sizes[2];
-        read_all(file, header, 3);
-        read_all(file, sizes, 8);
+        file.read_exact(header, 3);
+        file.read_exact(sizes, 8);
         size_t a = header[0] | size_t{header[1]} << 8;
         bool packed_value = header[2] != 0;
         // The record's bytes identify the (aggregate, group, value): count each once.
@@ -485,7 +485,7 @@ class HashAggregateOperator : public PhysicalOperator {
         bytes.append(reinterpret_cast<const char*>(sizes), 8);
         size_t fixed = bytes.size();
         bytes.resize(fixed + sizes[0] + sizes[1]);
-        read_all(file, bytes.data() + fixed, sizes[0] + sizes[1]);
+        file.read_exact(bytes.data() + fixed, sizes[0] + sizes[1]);
         if (!seen.insert(bytes).second) continue;
         identity.assign(bytes, fixed, sizes[0]);
         std::string_view value(bytes.data() + fixed + sizes[0], sizes[1]);
@@ -495,7 +495,7 @@ class HashAggregateOperator : public PhysicalOperator {
         }
         size_t n = pending_count[a];
         pending_states[a][n] = part.state(part.find_or_add_identity(identity)) + layout_[a].offset;
-        std::vector<Vector*> columns{pending[a].get()};
+        columns[0] = pending[a].get();
         if (packed_value) {
           uint64_t word;
           std::memcpy(&word, value.data(), 8);
@@ -510,12 +510,6 @@ class HashAggregateOperator : public PhysicalOperator {
     }
     for (size_t a = 0; a < layout_.size(); ++a) flush(a);
     reservation_.force_resize(part.memory_bytes());
-  }
-
-  static void read_all(SpillFile& file, void* data, size_t size) {
-    if (size > 0 && !file.read(data, size)) {
-      throw Error(ErrorCategory::kInternal, "an aggregate's spill file ends inside a record");
-    }
   }
 
   void update(GroupTable& table, size_t a, size_t n) {

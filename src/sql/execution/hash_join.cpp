@@ -51,14 +51,6 @@ struct BuildPart {
   std::unique_ptr<StringHeap> encoded_bytes;
 };
 
-// The build side, shared by every instance: built once from all instances' right inputs, then
-// probed by all of them. Build rows are numbered in build order. The index is bucketed by key
-// hash and stored contiguously: the rows of bucket h are slots [bucket_start[h],
-// bucket_start[h + 1]), each slot holding the row's key word (and encoded key when keys do not
-// pack) and its number. A probe reads one offset pair and then consecutive slots, instead of
-// chasing a chain of rows scattered over memory (a cache miss per row of the chain: customers
-// with ten orders each cost ten). The arrays are sized once from the row count and live in cached
-// huge pages (large_memory.h).
 constexpr size_t kJoinPartitions = 32;
 
 // A row's spill partition: from the hash of its key word, independent of bucket_of's bits.
@@ -94,17 +86,15 @@ class PartitionWriter {
     }
   }
 
-  // Writes what is staged; the files, ready to read (null where a partition got no rows).
+  // Writes what is staged; the files, ready to read (null where a partition got no rows). The
+  // writer is done with after this.
   std::vector<std::unique_ptr<SpillFile>> finish() {
     for (size_t p = 0; p < kJoinPartitions; ++p) {
       if (staging_[p] && staging_[p]->size() > 0) flush(p);
       if (files_[p]) files_[p]->finish_writing();
     }
     staging_.clear();
-    std::vector<std::unique_ptr<SpillFile>> files = std::move(files_);
-    files_.clear();
-    files_.resize(kJoinPartitions);
-    return files;
+    return std::move(files_);
   }
 
  private:
@@ -141,6 +131,14 @@ class SpillScan : public PhysicalOperator {
   size_t next_file_ = 0;
 };
 
+// The build side, shared by every instance: built once from all instances' right inputs, then
+// probed by all of them. Build rows are numbered in build order. The index is bucketed by key
+// hash and stored contiguously: the rows of bucket h are slots [bucket_start[h],
+// bucket_start[h + 1]), each slot holding the row's key word (and encoded key when keys do not
+// pack) and its number. A probe reads one offset pair and then consecutive slots, instead of
+// chasing a chain of rows scattered over memory (a cache miss per row of the chain: customers
+// with ten orders each cost ten). The arrays are sized once from the row count and live in cached
+// huge pages (large_memory.h).
 struct JoinShared {
   InstanceBarrier built;
   InstanceBarrier filled;
@@ -356,15 +354,20 @@ class HashJoinOperator : public PhysicalOperator {
     bool keep_nulls = keeps_null_keys(build_side);
     for (size_t r = 0; r < n; ++r) {
       bool null_key = packed_ ? packed_->has_null(r) : encoder_.has_null(r);
-      if (null_key) {
-        spilled_has_null_key_ |= build_side;
-        partitions[r] = keep_nulls ? 0 : kJoinPartitions;
-        continue;
-      }
-      uint64_t word = packed_ ? packed_->key(r) : absl::Hash<std::string_view>()(encoder_.key(r));
-      partitions[r] = static_cast<uint8_t>(join_partition(word));
+      spilled_has_null_key_ |= build_side && null_key;
+      uint64_t word = null_key  ? 0
+                      : packed_ ? packed_->key(r)
+                                : absl::Hash<std::string_view>()(encoder_.key(r));
+      partitions[r] = row_partition(null_key, word, keep_nulls);
     }
     route(chunk, partitions, build_side ? *build_writer_ : *probe_writer_);
+  }
+
+  // A spilled row's partition: by its key word's hash; with a NULL key, 0 if kept and
+  // kJoinPartitions (dropped) if not.
+  static uint8_t row_partition(bool null_key, uint64_t key_word, bool keep_nulls) {
+    if (null_key) return static_cast<uint8_t>(keep_nulls ? 0 : kJoinPartitions);
+    return static_cast<uint8_t>(join_partition(key_word));
   }
 
   // Adds each row of `chunk` to the partition `partitions` names (kJoinPartitions: dropped).
@@ -380,8 +383,8 @@ class HashJoinOperator : public PhysicalOperator {
     }
     std::vector<uint32_t>& order = route_order_;
     order.resize(n);
-    std::vector<size_t> next(route_starts_.begin(), route_starts_.end() - 1);
-    for (size_t r = 0; r < n; ++r) order[next[partitions[r]]++] = static_cast<uint32_t>(r);
+    route_next_.assign(route_starts_.begin(), route_starts_.end() - 1);
+    for (size_t r = 0; r < n; ++r) order[route_next_[partitions[r]]++] = static_cast<uint32_t>(r);
     for (size_t p = 0; p < kJoinPartitions; ++p) {
       writer.add(chunk, order.data() + route_starts_[p], route_counts_[p], p);
     }
@@ -401,12 +404,9 @@ class HashJoinOperator : public PhysicalOperator {
         spill_partitions_.resize(chunk->size());
         bool keep_nulls = keeps_null_keys(true);
         for (size_t r = 0; r < chunk->size(); ++r, ++index) {
-          if (part.null_key[index]) {
-            spilled_has_null_key_ = true;
-            spill_partitions_[r] = keep_nulls ? 0 : kJoinPartitions;
-          } else {
-            spill_partitions_[r] = static_cast<uint8_t>(join_partition(part.key_words[index]));
-          }
+          bool null_key = part.null_key[index] != 0;
+          spilled_has_null_key_ |= null_key;
+          spill_partitions_[r] = row_partition(null_key, part.key_words[index], keep_nulls);
         }
         route(*chunk, spill_partitions_, *build_writer_);
       }
@@ -948,6 +948,7 @@ class HashJoinOperator : public PhysicalOperator {
   std::vector<uint8_t> spill_partitions_;
   std::vector<size_t> route_counts_;
   std::vector<size_t> route_starts_;
+  std::vector<size_t> route_next_;
   std::vector<uint32_t> route_order_;
   bool spilled_has_null_key_ = false;
   bool spill_mode_ = false;

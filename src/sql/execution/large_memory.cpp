@@ -19,10 +19,8 @@ size_t round_up(size_t bytes) { return (bytes + kHugePage - 1) / kHugePage * kHu
 
 // A quarter of the machine's memory at most stays cached; beyond it, freed blocks are unmapped.
 size_t cache_limit() {
-  long pages = sysconf(_SC_PHYS_PAGES);
-  long page_size = sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page_size <= 0) return size_t{1} << 30;
-  return static_cast<size_t>(pages) * static_cast<size_t>(page_size) / 4;
+  size_t memory = physical_memory_bytes();
+  return memory == 0 ? size_t{1} << 30 : memory / 4;
 }
 
 void* map_block(size_t size) {
@@ -116,5 +114,12 @@ void free_large(void* block, size_t) noexcept {
 size_t cached_large_bytes() { return cache().cached(); }
 
 void release_cached_large() { cache().release(); }
+
+size_t physical_memory_bytes() {
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long page_size = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return 0;
+  return static_cast<size_t>(pages) * static_cast<size_t>(page_size);
+}
 
 }  // namespace sluice::sql

@@ -30,6 +30,8 @@ void free_large(void* block, size_t bytes) noexcept;
 size_t cached_large_bytes();
 // Gives every cached block back to the kernel (when a query runs short of memory and spills).
 void release_cached_large();
+// The machine's physical memory in bytes (0 if the system does not say).
+size_t physical_memory_bytes();
 
 template <typename T>
 class LargeAllocator {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "large_memory.h"
 #include "sluice/core/error.h"
 #include "sluice/sql/parser.h"
 
@@ -155,7 +156,7 @@ bool SpillFile::read(void* data, size_t size) {
 void SpillFile::read_exact(void* data, size_t size) {
   if (!read(data, size)) {
     throw Error(ErrorCategory::kInternal,
-                fmt::format("a spill file in '{}' ends inside a chunk", directory_));
+                fmt::format("a spill file in '{}' ends inside a record", directory_));
   }
 }
 
@@ -259,10 +260,8 @@ size_t parse_memory_size(const std::string& option, const std::string& value) {
 }
 
 size_t default_memory_limit() {
-  long pages = ::sysconf(_SC_PHYS_PAGES);
-  long page_size = ::sysconf(_SC_PAGE_SIZE);
-  if (pages <= 0 || page_size <= 0) return size_t{4} << 30;
-  return static_cast<size_t>(pages) * static_cast<size_t>(page_size) / 10 * 4;
+  size_t memory = physical_memory_bytes();
+  return memory == 0 ? size_t{4} << 30 : memory / 10 * 4;
 }
 
 }  // namespace sluice::sql

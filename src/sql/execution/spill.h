@@ -91,6 +91,8 @@ class SpillFile {
 
   // Reads exactly `size` bytes; false at the end of the file (throws on a truncated record).
   bool read(void* data, size_t size);
+  // Reads exactly `size` bytes that must be there (the rest of a record); throws if they are not.
+  void read_exact(void* data, size_t size);
   // The next chunk into `out` (initialized with the written chunk's types); false at the end.
   bool read_chunk(DataChunk& out);
 
@@ -99,7 +101,6 @@ class SpillFile {
 
  private:
   void flush();
-  void read_exact(void* data, size_t size);
   [[noreturn]] void fail(const std::string& what) const;
 
   std::string directory_;

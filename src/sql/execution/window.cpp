@@ -231,6 +231,21 @@ class WindowOperator : public PhysicalOperator {
       return compare_keys(e.order, order[i], order[j], &window.descending, &window.nulls_first) ==
              0;
     };
+    // LAG and LEAD go by position alone.
+    if (window.kind == BoundWindow::Kind::kLag || window.kind == BoundWindow::Kind::kLead) {
+      int64_t step = window.kind == BoundWindow::Kind::kLag ? -window.offset : window.offset;
+      for (size_t i = begin; i < end; ++i) {
+        int64_t source = static_cast<int64_t>(i) + step;
+        if (source >= static_cast<int64_t>(begin) && source < static_cast<int64_t>(end)) {
+          copy_value(results, order[i], e.argument, order[static_cast<size_t>(source)]);
+        } else if (window.default_value) {
+          copy_value(results, order[i], e.default_value, order[i]);
+        } else {
+          set_null(results, order[i]);
+        }
+      }
+      return;
+    }
     // Each row's peer group: [peer_first, peer_last] (positions in `order`).
     std::vector<size_t> peer_first(end - begin);
     std::vector<size_t> peer_last(end - begin);
@@ -273,20 +288,6 @@ class WindowOperator : public PhysicalOperator {
           default:
             set_int(results, order[i], ntile(index, rows, window.offset));
             break;
-        }
-      }
-      return;
-    }
-    if (window.kind == BoundWindow::Kind::kLag || window.kind == BoundWindow::Kind::kLead) {
-      int64_t step = window.kind == BoundWindow::Kind::kLag ? -window.offset : window.offset;
-      for (size_t i = begin; i < end; ++i) {
-        int64_t source = static_cast<int64_t>(i) + step;
-        if (source >= static_cast<int64_t>(begin) && source < static_cast<int64_t>(end)) {
-          copy_value(results, order[i], e.argument, order[static_cast<size_t>(source)]);
-        } else if (window.default_value) {
-          copy_value(results, order[i], e.default_value, order[i]);
-        } else {
-          set_null(results, order[i]);
         }
       }
       return;
@@ -383,13 +384,10 @@ class WindowOperator : public PhysicalOperator {
       for (size_t i = begin; i < end; ++i) emit(i);
     } else if (running && !window.rows_frame) {
       // RANGE: up to the current row's last peer.
-      size_t i = begin;
-      while (i < end) {
-        size_t j = i + 1;
-        while (j < end && peers(i, j)) ++j;
+      for (size_t i = begin; i < end; i = peer_last[i - begin] + 1) {
+        size_t j = peer_last[i - begin] + 1;
         for (size_t k = i; k < j; ++k) add(k);
         for (size_t k = i; k < j; ++k) emit(k);
-        i = j;
       }
     } else if (running) {
       for (size_t i = begin; i < end; ++i) {
